@@ -1,0 +1,93 @@
+"""Typed messages that cross service boundaries (the only thing services share besides infra).
+
+- :class:`JobMessage` — Gateway → ``jobs`` queue → Processor: "process this job".
+- :class:`JobEvent` — Processor → ``events`` queue → Gallery (and live progress):
+  every job state change, with what the gallery needs to update its video.
+
+Both are versioned JSON (``v``); unknown fields are ignored so that a newer sender
+does not break an older consumer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    DOWNLOADING = "DOWNLOADING"
+    PROCESSING = "PROCESSING"
+    UPLOADING = "UPLOADING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_JOB_STATUSES
+
+
+FINAL_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = SCHEMA_VERSION
+
+    def dumps(self) -> str:
+        return self.model_dump_json()
+
+
+class JobMessage(_Message):
+    """Body of a message on the ``jobs`` queue."""
+
+    job_id: uuid.UUID
+
+
+class Rendition(BaseModel):
+    """One rung of the produced ladder."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    quality: str  # "1080p", "720p", ..., "mobile", or "source"
+    width: int
+    height: int
+    bandwidth: int  # bits per second, as in the HLS master playlist
+    mp4_key: str
+    playlist_key: str  # the HLS variant playlist of this rung
+
+
+class JobEvent(_Message):
+    """Body of a message on the ``events`` queue: one job state change.
+
+    ``seq`` increases with every event of a job (it is the processor's event
+    counter), so a consumer can drop duplicates and stale, reordered events.
+    """
+
+    job_id: uuid.UUID
+    video_id: uuid.UUID | None = None
+    user_id: str
+    seq: int = Field(ge=0)
+    status: JobStatus
+    progress: int = Field(0, ge=0, le=100)
+    at: datetime
+    error: str | None = None
+    # Filled on COMPLETED:
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    file_size: int | None = None
+    thumbnail_key: str | None = None
+    preview_key: str | None = None
+    hls_master_key: str | None = None
+    metadata_key: str | None = None
+    renditions: list[Rendition] = Field(default_factory=list)

@@ -1,0 +1,25 @@
+"""Imports every service's table models so metadata is complete (for Alembic and tests).
+
+Services never import each other; only this registry (used by migrations and tests)
+sees them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "videoforge.infra.queue.models",
+    "videoforge.gallery.models",
+    "videoforge.processor.models",
+    "videoforge.gateway.models",
+)
+
+
+def import_all_models() -> None:
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

@@ -1,0 +1,278 @@
+"""Typed settings, read once from the environment (and an optional ``.env``).
+
+The seed's variable names are the interface (``DB_HOST``, ``S3_BUCKET_NAME``,
+``SQS_QUEUE_URL``, ...). Where a backend's variables are unset, its embedded
+stand-in is chosen: SQLite in the data directory, a local object store, the
+database queue, local accounts and an in-process cache.
+
+A wrong value fails at start-up with a message that names the variable
+(:class:`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseBackend(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class QueueBackend(StrEnum):
+    DATABASE = "database"
+    SQS = "sqs"
+
+
+class CacheBackend(StrEnum):
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
+class AuthBackend(StrEnum):
+    LOCAL = "local"
+    COGNITO = "cognito"
+
+
+class Settings(BaseSettings):
+    """Every setting of every service. Field names map to the seed's env variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # -- general -----------------------------------------------------------
+    environment: Environment = Field(Environment.DEVELOPMENT, alias="VIDEOFORGE_ENV")
+    data_dir: Path = Field(Path("./data"), alias="VIDEOFORGE_DATA_DIR")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    host: str = Field("127.0.0.1", alias="HOST")
+    log_format: str = Field("auto", alias="LOG_FORMAT", pattern="^(auto|json|console)$")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    public_url: str | None = Field(None, alias="PUBLIC_URL")
+    cors_origins: list[str] = Field(default_factory=list, alias="CORS_ORIGINS")
+
+    # -- database ------------------------------------------------------------
+    database_url_override: str | None = Field(None, alias="DATABASE_URL")
+    db_host: str | None = Field(None, alias="DB_HOST")
+    db_port: int = Field(5432, alias="DB_PORT", ge=1, le=65535)
+    db_name: str = Field("videoforge", alias="DB_NAME")
+    db_user: str = Field("postgres", alias="DB_USER")
+    db_password: str = Field("", alias="DB_PASSWORD")
+    db_pool_size: int = Field(10, alias="DB_POOL_SIZE", ge=1)
+
+    # -- AWS / object storage / queue ---------------------------------------
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+    s3_bucket_name: str | None = Field(None, alias="S3_BUCKET_NAME")
+    s3_path_style: bool = Field(False, alias="S3_PATH_STYLE")
+    s3_public_endpoint_url: str | None = Field(None, alias="S3_PUBLIC_ENDPOINT_URL")
+    sqs_queue_url: str | None = Field(None, alias="SQS_QUEUE_URL")
+    sqs_events_queue_url: str | None = Field(None, alias="SQS_EVENTS_QUEUE_URL")
+    queue_max_receives: int = Field(5, alias="QUEUE_MAX_RECEIVES", ge=1)
+    queue_visibility_timeout: int = Field(60, alias="QUEUE_VISIBILITY_TIMEOUT", ge=1)
+
+    # -- uploads -------------------------------------------------------------
+    upload_max_bytes: int = Field(5 * 1024**3, alias="UPLOAD_MAX_BYTES", ge=1)
+    upload_multipart_threshold: int = Field(64 * 1024**2, alias="UPLOAD_MULTIPART_THRESHOLD")
+    upload_part_size: int = Field(16 * 1024**2, alias="UPLOAD_PART_SIZE", ge=5 * 1024**2)
+    upload_url_ttl: int = Field(3600, alias="UPLOAD_URL_TTL", ge=60)
+    stream_url_ttl: int = Field(3600, alias="STREAM_URL_TTL", ge=30)
+
+    # -- cache ----------------------------------------------------------------
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+
+    # -- auth ---------------------------------------------------------------
+    jwt_secret: str = Field(DEV_JWT_SECRET, alias="JWT_SECRET")
+    jwt_private_key_file: Path | None = Field(None, alias="JWT_PRIVATE_KEY_FILE")
+    jwt_issuer: str = Field("videoforge", alias="JWT_ISSUER")
+    jwt_audience: str = Field("videoforge", alias="JWT_AUDIENCE")
+    access_token_ttl: int = Field(900, alias="ACCESS_TOKEN_TTL", ge=30)
+    refresh_token_ttl: int = Field(30 * 24 * 3600, alias="REFRESH_TOKEN_TTL", ge=60)
+    cognito_user_pool_id: str | None = Field(None, alias="COGNITO_USER_POOL_ID")
+    cognito_client_id: str | None = Field(None, alias="COGNITO_CLIENT_ID")
+    cognito_issuer: str | None = Field(None, alias="COGNITO_ISSUER")
+    cognito_jwks_url: str | None = Field(None, alias="COGNITO_JWKS_URL")
+    admin_group: str = Field("admin", alias="ADMIN_GROUP")
+
+    # -- services -------------------------------------------------------------
+    gallery_url: str | None = Field(None, alias="GALLERY_URL")
+    gateway_url: str | None = Field(None, alias="GATEWAY_URL")
+
+    # -- processing -----------------------------------------------------------
+    max_concurrent_jobs: int = Field(1, alias="MAX_CONCURRENT_JOBS", ge=1, le=64)
+    temp_dir: Path | None = Field(None, alias="TEMP_DIR")
+    ffmpeg_threads: int = Field(0, alias="FFMPEG_THREADS", ge=0, le=64)
+    ffmpeg_path: str = Field("ffmpeg", alias="FFMPEG_PATH")
+    ffprobe_path: str = Field("ffprobe", alias="FFPROBE_PATH")
+    transcode_timeout: int = Field(3600, alias="TRANSCODE_TIMEOUT", ge=1)
+    shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
+    import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
+    import_allowed_ports: list[int] = Field(default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS")
+
+    @field_validator("cors_origins", "import_allowed_ports", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url_override")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite", "postgres", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("aws_endpoint_url", "gallery_url", "gateway_url", "public_url", "cognito_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET must be set to a secret value in production")
+        if self.environment is Environment.PRODUCTION and len(self.jwt_secret) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if bool(self.cognito_user_pool_id) != bool(self.cognito_client_id):
+            raise ValueError(
+                "COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together"
+            )
+        return self
+
+    # -- derived ---------------------------------------------------------------
+    @property
+    def database_backend(self) -> DatabaseBackend:
+        url = self.database_url
+        return DatabaseBackend.SQLITE if url.startswith("sqlite") else DatabaseBackend.POSTGRES
+
+    @property
+    def database_url(self) -> str:
+        """The async SQLAlchemy URL for the configured database."""
+        if self.database_url_override:
+            return _async_driver(self.database_url_override)
+        if self.db_host:
+            password = f":{quote_plus(self.db_password)}" if self.db_password else ""
+            return (
+                f"postgresql+asyncpg://{quote_plus(self.db_user)}{password}"
+                f"@{self.db_host}:{self.db_port}/{self.db_name}"
+            )
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'videoforge.db').resolve()}"
+
+    @property
+    def storage_backend(self) -> StorageBackend:
+        return StorageBackend.S3 if self.s3_bucket_name else StorageBackend.LOCAL
+
+    @property
+    def queue_backend(self) -> QueueBackend:
+        return QueueBackend.SQS if self.sqs_queue_url else QueueBackend.DATABASE
+
+    @property
+    def cache_backend(self) -> CacheBackend:
+        return CacheBackend.REDIS if self.redis_url else CacheBackend.MEMORY
+
+    @property
+    def auth_backend(self) -> AuthBackend:
+        return AuthBackend.COGNITO if self.cognito_user_pool_id else AuthBackend.LOCAL
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def work_dir(self) -> Path:
+        """Where per-job temp directories are made (``TEMP_DIR`` or the data dir)."""
+        return self.temp_dir if self.temp_dir else self.data_dir / "tmp"
+
+    @cached_property
+    def resolved_cognito_issuer(self) -> str | None:
+        if self.cognito_issuer:
+            return self.cognito_issuer.rstrip("/")
+        if self.cognito_user_pool_id:
+            return f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+        return None
+
+    @property
+    def resolved_cognito_jwks_url(self) -> str | None:
+        if self.cognito_jwks_url:
+            return self.cognito_jwks_url
+        issuer = self.resolved_cognito_issuer
+        return f"{issuer}/.well-known/jwks.json" if issuer else None
+
+
+def _async_driver(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise :class:`SettingsError` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{loc.upper()}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}
