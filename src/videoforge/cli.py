@@ -104,9 +104,11 @@ def transcode(
 @app.command()
 def sweep() -> None:
     """Remove stale temp dirs and orphaned objects; re-enqueue jobs stuck in PENDING."""
-    from videoforge.processor.main import run_sweep
+    from videoforge.sweep import run
 
-    run_sweep(_settings())
+    report = run(_settings())
+    for name, value in report.items():
+        typer.echo(f"{name}: {value}")
 
 
 @users_app.command("grant-admin")

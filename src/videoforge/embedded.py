@@ -1,0 +1,202 @@
+"""``videoforge serve``: the whole platform on one machine, nothing else to install.
+
+One HTTP port serves both the gateway and the gallery (requests are dispatched by
+path); the gallery's background loops (job events, view flushing) and a periodic sweep
+run in this process; ``MAX_CONCURRENT_JOBS`` worker processes run as supervised
+children. Everything lives in ``VIDEOFORGE_DATA_DIR`` (SQLite, objects, keys, temp).
+
+Restarting loses nothing: uploads are files in the data dir, jobs in flight come back
+through the database queue after their visibility timeout and stale temp dirs are
+swept by the workers at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from videoforge.settings import Settings
+
+log = structlog.get_logger("videoforge.embedded")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths the gallery answers; everything else is the gateway's (as the ALB routes in AWS).
+GALLERY_PREFIXES = ("/api/gallery", "/api/upload", "/storage")
+SWEEP_INTERVAL_SECONDS = 15 * 60
+WORKER_RESTART_DELAY_SECONDS = 2.0
+
+
+def is_gallery_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in GALLERY_PREFIXES)
+
+
+@dataclass
+class WorkerSupervisor:
+    """Keeps ``count`` ``videoforge worker`` child processes alive until stopped."""
+
+    settings: Settings
+    count: int
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _stopping: bool = False
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["VIDEOFORGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["MAX_CONCURRENT_JOBS"] = "1"
+        return subprocess.Popen(
+            [sys.executable, "-m", "videoforge", "worker"],
+            env=env,
+            # Own process group: a terminal's Ctrl-C reaches us, and we decide how workers stop.
+            start_new_session=True,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        log.info("workers_started", count=self.count, pids=[p.pid for p in self.procs])
+        while not stop.is_set():
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not stop.is_set():
+                    log.warning("worker_exited", pid=proc.pid, code=proc.returncode)
+                    await asyncio.sleep(WORKER_RESTART_DELAY_SECONDS)
+                    self.procs[i] = self._spawn()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def stop(self) -> None:
+        """SIGTERM every worker (they finish or requeue their job), then wait; kill stragglers."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = self.settings.shutdown_grace_seconds + 10
+        for proc in self.procs:
+            try:
+                await asyncio.to_thread(proc.wait, deadline)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+        log.info("workers_stopped")
+
+
+def build_app(settings: Settings) -> ASGIApp:
+    """The one-port ASGI app: gallery paths to the gallery, the rest to the gateway."""
+    from videoforge import migrations
+    from videoforge.gallery import api as gallery_api
+    from videoforge.gallery.app import create_app as create_gallery
+    from videoforge.gateway.app import create_app as create_gateway
+    from videoforge.gateway.gallery_client import GalleryClient
+    from videoforge.infra.runtime import build_infra
+
+    state: dict[str, Any] = {}
+
+    async def startup() -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(migrations.upgrade, settings.database_url)
+        infra = await build_infra(settings, with_issuer=True)
+        own_url = f"http://{_connect_host(settings.host)}:{settings.port}"
+        import httpx
+
+        http = httpx.AsyncClient(base_url=own_url, timeout=30)
+        state["http"] = http
+        state["gallery"] = create_gallery(settings, infra)
+        state["gateway"] = create_gateway(
+            settings, infra, gallery_client=GalleryClient(own_url, http)
+        )
+        state["infra"] = infra
+        stop = asyncio.Event()
+        state["stop"] = stop
+        supervisor = WorkerSupervisor(settings, settings.max_concurrent_jobs)
+        state["supervisor"] = supervisor
+        state["tasks"] = [
+            asyncio.create_task(gallery_api.run_event_consumer(infra, stop), name="events"),
+            asyncio.create_task(gallery_api.run_view_flusher(infra, stop), name="views"),
+            asyncio.create_task(_periodic_sweep(settings, stop), name="sweep"),
+            asyncio.create_task(supervisor.run(stop), name="workers"),
+        ]
+        log.info("serving", url=f"http://{_connect_host(settings.host)}:{settings.port}/")
+
+    async def shutdown() -> None:
+        stop: asyncio.Event = state["stop"]
+        stop.set()
+        await state["supervisor"].stop()
+        tasks: list[asyncio.Task[None]] = state["tasks"]
+        await asyncio.wait(tasks, timeout=15)
+        for task in tasks:
+            task.cancel()
+        await gallery_api.flush_views(state["infra"])
+        await state["http"].aclose()
+        await state["infra"].aclose()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        await startup()
+                    except Exception as exc:
+                        log.exception("startup_failed")
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    try:
+                        await shutdown()
+                    finally:
+                        await send({"type": "lifespan.shutdown.complete"})
+                    return
+        target: ASGIApp = (
+            state["gallery"] if is_gallery_path(scope.get("path", "")) else state["gateway"]
+        )
+        await target(scope, receive, send)
+
+    return app
+
+
+async def _periodic_sweep(settings: Settings, stop: asyncio.Event) -> None:
+    from videoforge.sweep import sweep_all
+
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=SWEEP_INTERVAL_SECONDS)
+        if stop.is_set():
+            return
+        try:
+            await sweep_all(settings)
+        except Exception:
+            log.exception("sweep_failed")
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host  # noqa: S104
+
+
+def serve(settings: Settings) -> None:
+    """Run the all-in-one platform until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    from videoforge.infra.logging import configure_logging
+
+    configure_logging(settings, service="embedded")
+    url = f"http://{_connect_host(settings.host)}:{settings.port}/"
+    print(f"VideoForge is starting at {url}  (data in {settings.data_dir.resolve()})", flush=True)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
