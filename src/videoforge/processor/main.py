@@ -20,9 +20,3 @@ def transcode_file(settings: Settings, input_path: Path, outdir: Path) -> int:
 
     return transcode_file_cli(settings, input_path, outdir)
 
-
-def run_sweep(settings: Settings) -> None:
-    """``videoforge sweep``: the processor's part of the periodic clean-up."""
-    from videoforge.processor.sweep import run
-
-    run(settings)
