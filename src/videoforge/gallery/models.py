@@ -1,0 +1,169 @@
+"""The gallery's tables: videos, the jobs seen per video, upload sessions, daily views.
+
+Only the gallery reads or writes these tables. Wire formats live in :mod:`.schemas`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy import (
+    Enum as SAEnum,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from videoforge.infra.db import Base, TimestampMixin, utcnow
+
+
+class VideoStatus(StrEnum):
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+    PRIVATE = "private"
+
+
+class UploadState(StrEnum):
+    ISSUED = "issued"  # URL handed out, bytes may or may not have arrived
+    CONFIRMED = "confirmed"  # a video owns the object
+    REJECTED = "rejected"  # confirm refused the bytes (too large / not a video) and deleted them
+    ABORTED = "aborted"  # the client aborted its multipart upload
+    SWEPT = "swept"  # never confirmed; the sweeper deleted what was there
+
+
+def _enum(enum: type[StrEnum], name: str) -> SAEnum:
+    # Stored as plain strings (no native PG enum): adding a state is then not a migration.
+    return SAEnum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class GalleryVideo(TimestampMixin, Base):
+    """A video as the gallery knows it: metadata, visibility, playback keys and counts."""
+
+    __tablename__ = "gallery_videos"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "gallery_visibility"), nullable=False, default=Visibility.PRIVATE
+    )
+    status: Mapped[VideoStatus] = mapped_column(
+        _enum(VideoStatus, "gallery_video_status"), nullable=False, default=VideoStatus.UPLOADED
+    )
+    progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    # The original: uploaded (key known at confirm) or imported (key learnt from the
+    # processor's COMPLETED event).
+    s3_key: Mapped[str | None] = mapped_column(String(1024), unique=True)
+    original_filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(127))
+    source_url: Mapped[str | None] = mapped_column(String(2048))
+
+    # What the processor measured and produced.
+    duration: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    video_codec: Mapped[str | None] = mapped_column(String(64))
+    audio_codec: Mapped[str | None] = mapped_column(String(64))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(1024))
+    preview_key: Mapped[str | None] = mapped_column(String(1024))
+    hls_master_key: Mapped[str | None] = mapped_column(String(1024))
+    metadata_key: Mapped[str | None] = mapped_column(String(1024))
+    renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+
+    # Event application state (idempotence): the job whose events we follow now, the
+    # last applied sequence number of that job, its last applied status and when.
+    job_id: Mapped[uuid.UUID | None] = mapped_column()
+    job_status: Mapped[str | None] = mapped_column(String(16))
+    last_event_seq: Mapped[int | None] = mapped_column(Integer)
+    last_event_at: Mapped[datetime | None] = mapped_column()
+
+    views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Optimistic concurrency for metadata edits (If-Match / ``version``).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __table_args__ = (
+        Index("ix_gallery_videos_listing", "visibility", "status", "created_at", "id"),
+        Index("ix_gallery_videos_owner", "user_id", "created_at", "id"),
+        Index("ix_gallery_videos_views", "views", "id"),
+        Index("ix_gallery_videos_title", "title", "id"),
+    )
+
+
+class GalleryVideoJob(Base):
+    """Every processing job seen for a video: its outputs are deleted with the video,
+    and an event of a job that was already superseded is recognised as stale."""
+
+    __tablename__ = "gallery_video_jobs"
+
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("gallery_videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class GalleryUpload(Base):
+    """An upload session: issued with its URL, then confirmed, rejected, aborted or swept."""
+
+    __tablename__ = "gallery_uploads"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(127), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    upload_id: Mapped[str | None] = mapped_column(String(1024))
+    state: Mapped[UploadState] = mapped_column(
+        _enum(UploadState, "gallery_upload_state"), nullable=False, default=UploadState.ISSUED
+    )
+    video_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("gallery_videos.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_gallery_uploads_state_expires", "state", "expires_at"),)
+
+
+class GalleryVideoViewsDaily(Base):
+    """Views per video per UTC day (for the analytics endpoint)."""
+
+    __tablename__ = "gallery_video_views_daily"
+
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("gallery_videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
