@@ -1,0 +1,348 @@
+"""Accounts: one interface (:class:`AuthProvider`) over local accounts and Cognito.
+
+Local accounts keep Argon2id hashes (rehashed on log-in when the hasher's parameters
+change) and issue the gateway's own ES256 tokens. Refresh tokens are single use: each
+refresh revokes the presented ``jti`` and issues a new one; presenting a revoked one
+again (a stolen token being replayed) revokes every refresh token of the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+import uuid
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from videoforge.gateway.models import Account, RefreshToken
+from videoforge.gateway.schemas import (
+    PASSWORD_MIN_LENGTH,
+    AuthResponse,
+    ConfirmRequest,
+    LoginRequest,
+    PasswordChangeRequest,
+    SignupRequest,
+    UserRead,
+)
+from videoforge.infra.auth import Principal, TokenIssuer
+from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.errors import (
+    BadRequest,
+    Conflict,
+    Unauthorized,
+    UnprocessableEntity,
+)
+
+log = structlog.get_logger("videoforge.gateway.accounts")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+
+class AuthProvider(Protocol):
+    """What the auth endpoints need from an identity provider (local or Cognito)."""
+
+    async def signup(self, data: SignupRequest) -> AuthResponse: ...
+
+    async def confirm(self, data: ConfirmRequest) -> None: ...
+
+    async def login(self, data: LoginRequest) -> AuthResponse: ...
+
+    async def refresh(self, refresh_token: str) -> AuthResponse: ...
+
+    async def logout(self, refresh_token: str | None, access_token: str | None) -> None: ...
+
+    async def change_password(
+        self, principal: Principal, access_token: str, data: PasswordChangeRequest
+    ) -> AuthResponse: ...
+
+    async def me(self, principal: Principal, access_token: str) -> UserRead: ...
+
+
+# --------------------------------------------------------------------- validation
+def normalise_email(raw: str) -> str:
+    """The one stored form of an e-mail address: NFKC, trimmed, lower case; 422 if odd."""
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise UnprocessableEntity(
+            "That does not look like an e-mail address.", code="invalid_email"
+        )
+    return email
+
+
+def check_password_policy(password: str, *, email: str | None = None) -> None:
+    """Length at least 8 (in characters), not blank, not the e-mail address itself."""
+    if len(password) < PASSWORD_MIN_LENGTH or not password.strip():
+        raise UnprocessableEntity(
+            f"Choose a password of at least {PASSWORD_MIN_LENGTH} characters.",
+            code="weak_password",
+        )
+    if email is not None and password.strip().lower() == email:
+        raise UnprocessableEntity(
+            "Your password must not be your e-mail address.", code="weak_password"
+        )
+
+
+def invalid_credentials() -> Unauthorized:
+    return Unauthorized("Wrong e-mail address or password.", code="invalid_credentials")
+
+
+def _revoked() -> Unauthorized:
+    return Unauthorized(
+        "This session has ended; log in again.",
+        code="token_revoked",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+# ------------------------------------------------------------------ local accounts
+class LocalAccounts:
+    """Local accounts in the gateway's own tables. Each public method is one transaction."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        issuer: TokenIssuer,
+        *,
+        hasher: PasswordHasher | None = None,
+        admin_group: str = "admin",
+    ) -> None:
+        self.sessions = sessions
+        self.issuer = issuer
+        self.hasher = hasher or PasswordHasher()
+        self.admin_group = admin_group
+        self._dummy_hash: str | None = None
+
+    # -- hashing (CPU-bound: off the event loop) --------------------------------
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.hasher.verify, password_hash, password)
+        except VerifyMismatchError:
+            return False
+        except (VerificationError, InvalidHashError):
+            log.warning("password_hash_unusable")
+            return False
+
+    async def _burn_time(self, password: str) -> None:
+        """Verify against a throwaway hash so unknown e-mails cost as much as wrong passwords."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hash(uuid.uuid4().hex)
+        await self._verify(self._dummy_hash, password)
+
+    # -- helpers -------------------------------------------------------------------
+    def groups_of(self, account: Account) -> list[str]:
+        return [self.admin_group] if account.is_admin else []
+
+    def user_read(self, account: Account) -> UserRead:
+        groups = self.groups_of(account)
+        return UserRead(
+            id=str(account.id),
+            email=account.email,
+            display_name=account.display_name,
+            groups=groups,
+            is_admin=account.is_admin,
+        )
+
+    async def _issue(self, session: AsyncSession, account: Account) -> AuthResponse:
+        """Mint an access token and a new stored refresh token (flushed, not committed)."""
+        jti = uuid.uuid4().hex
+        now = utcnow()
+        session.add(
+            RefreshToken(
+                jti=jti,
+                account_id=account.id,
+                created_at=now,
+                expires_at=datetime.fromtimestamp(now.timestamp() + self.issuer.refresh_ttl, UTC),
+            )
+        )
+        await session.flush()
+        return AuthResponse(
+            user=self.user_read(account),
+            access_token=self.issuer.issue_access(
+                str(account.id), username=account.email, groups=self.groups_of(account)
+            ),
+            refresh_token=self.issuer.issue_refresh(str(account.id), jti=jti),
+            expires_in=self.issuer.access_ttl,
+        )
+
+    @staticmethod
+    async def _by_email(session: AsyncSession, email: str) -> Account | None:
+        return (
+            await session.execute(select(Account).where(Account.email == email))
+        ).scalar_one_or_none()
+
+    @staticmethod
+    async def _by_id(session: AsyncSession, user_id: str) -> Account | None:
+        try:
+            key = uuid.UUID(user_id)
+        except ValueError:
+            return None
+        return await session.get(Account, key)
+
+    @staticmethod
+    async def revoke_all(session: AsyncSession, account_id: uuid.UUID) -> int:
+        """Revoke every live refresh token of an account; returns how many."""
+        result = await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        await session.flush()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- AuthProvider --------------------------------------------------------------
+    async def signup(self, data: SignupRequest) -> AuthResponse:
+        """Create an account and log it in."""
+        email = normalise_email(data.email)
+        check_password_policy(data.password, email=email)
+        display_name = (data.display_name or "").strip() or None
+        password_hash = await self._hash(data.password)
+        try:
+            async with session_scope(self.sessions) as session:
+                if await self._by_email(session, email) is not None:
+                    raise _email_taken()
+                account = Account(
+                    email=email, display_name=display_name, password_hash=password_hash
+                )
+                session.add(account)
+                await session.flush()
+                response = await self._issue(session, account)
+        except IntegrityError:
+            # Two sign-ups with one address at once: the unique index decides.
+            raise _email_taken() from None
+        log.info("account_created", user_id=response.user.id)
+        return response
+
+    async def confirm(self, data: ConfirmRequest) -> None:
+        """Local accounts need no confirmation step."""
+        raise BadRequest(
+            "Local accounts do not need a confirmation code.", code="confirmation_not_needed"
+        )
+
+    async def login(self, data: LoginRequest) -> AuthResponse:
+        """Check the password (rehashing when the parameters changed) and issue tokens."""
+        try:
+            email = normalise_email(data.email)
+        except UnprocessableEntity:
+            await self._burn_time(data.password)
+            raise invalid_credentials() from None
+        async with session_scope(self.sessions) as session:
+            account = await self._by_email(session, email)
+            if account is None:
+                await self._burn_time(data.password)
+                raise invalid_credentials()
+            if not await self._verify(account.password_hash, data.password):
+                raise invalid_credentials()
+            if self.hasher.check_needs_rehash(account.password_hash):
+                account.password_hash = await self._hash(data.password)
+                log.info("password_rehashed", user_id=str(account.id))
+            account.last_login_at = utcnow()
+            return await self._issue(session, account)
+
+    async def refresh(self, refresh_token: str) -> AuthResponse:
+        """Trade a refresh token for new tokens; the old one is revoked (single use)."""
+        claims = self.issuer.verify_refresh(refresh_token)
+        reused_by: uuid.UUID | None = None
+        async with session_scope(self.sessions) as session:
+            now = utcnow()
+            result = await session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.jti == claims.jti,
+                    RefreshToken.revoked_at.is_(None),
+                    RefreshToken.expires_at > now,
+                )
+                .values(revoked_at=now)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                account = await self._by_id(session, claims.user_id)
+                if account is None:
+                    raise _revoked()
+                return await self._issue(session, account)
+            row = await session.get(RefreshToken, claims.jti)
+            if row is not None and row.revoked_at is not None:
+                reused_by = row.account_id
+        if reused_by is not None:
+            # A revoked token came back: someone holds a copy. End every session.
+            async with session_scope(self.sessions) as session:
+                count = await self.revoke_all(session, reused_by)
+            log.warning("refresh_token_reused", user_id=str(reused_by), revoked=count)
+        raise _revoked()
+
+    async def logout(self, refresh_token: str | None, access_token: str | None) -> None:
+        """Revoke the presented refresh token (access tokens simply expire)."""
+        if not refresh_token:
+            return
+        claims = self.issuer.verify_refresh(refresh_token)
+        async with session_scope(self.sessions) as session:
+            await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.jti == claims.jti, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    async def change_password(
+        self, principal: Principal, access_token: str, data: PasswordChangeRequest
+    ) -> AuthResponse:
+        """Check the current password, store the new one, end every other session."""
+        async with session_scope(self.sessions) as session:
+            account = await self._by_id(session, principal.user_id)
+            if account is None:
+                raise _revoked()
+            if not await self._verify(account.password_hash, data.current_password):
+                raise Unauthorized("The current password is wrong.", code="invalid_credentials")
+            check_password_policy(data.new_password, email=account.email)
+            account.password_hash = await self._hash(data.new_password)
+            account.password_changed_at = utcnow()
+            await self.revoke_all(session, account.id)
+            log.info("password_changed", user_id=str(account.id))
+            return await self._issue(session, account)
+
+    async def me(self, principal: Principal, access_token: str) -> UserRead:
+        """The caller's account."""
+        async with session_scope(self.sessions) as session:
+            account = await self._by_id(session, principal.user_id)
+            if account is None:
+                raise _revoked()
+            return self.user_read(account)
+
+    # -- operator commands -------------------------------------------------------------
+    async def set_admin(self, email: str, admin: bool) -> bool:
+        """Grant or revoke the admin group; False when there is no such account.
+
+        Existing access tokens keep their groups until they expire (minutes); refresh
+        tokens are revoked on revocation so that a demoted admin cannot keep refreshing.
+        """
+        async with session_scope(self.sessions) as session:
+            account = await self._by_email(session, normalise_email(email))
+            if account is None:
+                return False
+            account.is_admin = admin
+            if not admin:
+                await self.revoke_all(session, account.id)
+            await session.flush()
+            return True
+
+    async def list_accounts(self) -> list[Account]:
+        """Every account, oldest first."""
+        async with session_scope(self.sessions) as session:
+            rows = await session.execute(select(Account).order_by(Account.created_at))
+            return list(rows.scalars())
+
+    async def count(self) -> int:
+        async with session_scope(self.sessions) as session:
+            return int((await session.execute(select(func.count(Account.id)))).scalar_one())
+
+
+def _email_taken() -> Conflict:
+    return Conflict("An account with this e-mail address already exists.", code="email_taken")
