@@ -1,0 +1,320 @@
+"""Rules of the job domain, used by the gateway (create, read, cancel, retry) and the worker.
+
+Sessions are passed in and only flushed: the caller's ``infra.db.session_scope`` commits.
+Queue messages are sent *after* that commit (:func:`enqueue`, :func:`publish_job_event`),
+never for a transaction that rolled back. A message lost between the commit and the send
+is found again by the processor's sweep (``PENDING`` with an old ``enqueued_at``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from videoforge.infra.db import utcnow
+from videoforge.infra.errors import BadRequest, Conflict, NotFound
+from videoforge.infra.queue.base import Queues
+from videoforge.jobs.models import (
+    IDEMPOTENCY_KEY_LEN,
+    INPUT_SOURCE_LEN,
+    USER_ID_LEN,
+    Job,
+    MediaAsset,
+)
+from videoforge.jobs.schemas import JobPage, JobRead, MediaAssetRead
+from videoforge.jobs.transitions import RUNNING_STATUSES, transition
+from videoforge.messages import JobEvent, JobMessage, JobStatus
+
+log = structlog.get_logger("videoforge.jobs")
+
+OUTPUT_FORMATS = frozenset({"hls"})
+MAX_PAGE_SIZE = 100
+
+
+def is_url_source(source: str) -> bool:
+    """Whether a job's ``input_source`` is an http(s) URL to import (else a storage key)."""
+    return source.lower().startswith(("http://", "https://"))
+
+
+def _validate_source(source: str) -> None:
+    if not source or len(source) > INPUT_SOURCE_LEN:
+        raise BadRequest("input_source is empty or too long", code="invalid_input_source")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in source):
+        raise BadRequest("input_source contains control characters", code="invalid_input_source")
+    if is_url_source(source):
+        return  # the shape is checked by the gateway; the fetcher does the SSRF checks
+    if "://" in source:
+        raise BadRequest("only http(s) URLs can be imported", code="invalid_input_source")
+    parts = source.split("/")
+    if source.startswith("/") or "\\" in source or any(p in {"", ".", ".."} for p in parts):
+        raise BadRequest("input_source is not a valid storage key", code="invalid_input_source")
+
+
+async def create_job(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    input_source: str,
+    video_id: uuid.UUID | None = None,
+    output_format: str = "hls",
+    idempotency_key: str | None = None,
+) -> Job:
+    """Create a ``PENDING`` job (flushed, not committed); call :func:`enqueue` after commit.
+
+    Idempotent on ``(user_id, idempotency_key)``: the same key returns the job made the
+    first time — also when two requests race — and a key reused for another source is a
+    ``Conflict`` (``idempotency_key_reused``).
+    """
+    if not user_id or len(user_id) > USER_ID_LEN:
+        raise BadRequest("user_id is empty or too long", code="invalid_user_id")
+    if output_format not in OUTPUT_FORMATS:
+        raise BadRequest(
+            f"output_format must be one of {sorted(OUTPUT_FORMATS)}", code="invalid_output_format"
+        )
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_LEN:
+        raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key")
+    _validate_source(input_source)
+
+    if idempotency_key is not None:
+        existing = await _by_idempotency_key(session, user_id, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, input_source, video_id)
+
+    now = utcnow()
+    job = Job(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        video_id=video_id,
+        input_source=input_source,
+        output_format=output_format,
+        status=JobStatus.PENDING,
+        progress=0,
+        attempts=0,
+        event_seq=0,
+        cancel_requested=False,
+        idempotency_key=idempotency_key,
+        # Counted from creation: if the send after commit is lost, the sweep re-sends.
+        enqueued_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    if idempotency_key is None:
+        session.add(job)
+        await session.flush()
+        return job
+    # A concurrent request with the same key may win the unique constraint; the savepoint
+    # keeps the caller's transaction usable so we can return the winner's job.
+    try:
+        async with session.begin_nested():
+            session.add(job)
+            await session.flush()
+    except IntegrityError:
+        # The savepoint rollback expunged our pending row; read the winner's.
+        existing = await _by_idempotency_key(session, user_id, idempotency_key)
+        if existing is None:
+            raise
+        return _same_request(existing, input_source, video_id)
+    return job
+
+
+async def _by_idempotency_key(session: AsyncSession, user_id: str, key: str) -> Job | None:
+    stmt = select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _same_request(job: Job, input_source: str, video_id: uuid.UUID | None) -> Job:
+    if job.input_source != input_source or job.video_id != video_id:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different job",
+            code="idempotency_key_reused",
+        )
+    return job
+
+
+async def enqueue(
+    queues: Queues,
+    job_id: uuid.UUID,
+    *,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> str:
+    """Send the job to the jobs queue. Call it AFTER the transaction that made the job committed.
+
+    With ``sessions``, ``enqueued_at`` is stamped in its own short transaction so the
+    sweep knows the message went out. Sending twice is harmless: the worker's claim turns a
+    duplicate into a no-op. Returns the queue's message id.
+    """
+    message_id = await queues.jobs.send(JobMessage(job_id=job_id).dumps())
+    if sessions is not None:
+        async with sessions() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.PENDING)
+                .values(enqueued_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+    log.info("job_enqueued", job_id=str(job_id), message_id=message_id)
+    return message_id
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID, *, user_id: str | None = None) -> Job:
+    """The job, freshly read; ``NotFound`` (``job_not_found``) if missing or, when
+    ``user_id`` is given, owned by someone else (no existence leak)."""
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None or (user_id is not None and job.user_id != user_id):
+        raise NotFound("job not found", code="job_not_found")
+    return job
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, ident = raw.split("|", 1)
+        created = datetime.fromisoformat(when)
+        if created.tzinfo is None:
+            raise ValueError("naive cursor time")
+        return created, uuid.UUID(hex=ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("invalid cursor", code="invalid_cursor") from None
+
+
+async def list_jobs(
+    session: AsyncSession, user_id: str, *, limit: int = 20, cursor: str | None = None
+) -> JobPage:
+    """A user's jobs, newest first, ``limit`` (1-100) at a time with an opaque cursor."""
+    limit = max(1, min(MAX_PAGE_SIZE, limit))
+    stmt = select(Job).where(Job.user_id == user_id)
+    if cursor:
+        created, ident = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < ident))
+        )
+    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    items = rows[:limit]
+    next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+    return JobPage(items=[JobRead.model_validate(j) for j in items], next_cursor=next_cursor)
+
+
+async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
+    """Cancel a job: ``PENDING`` becomes ``CANCELLED`` at once; a running job gets
+    ``cancel_requested`` and its worker stops and ends it ``CANCELLED`` within seconds.
+
+    Cancelling a job already cancelled or being cancelled is harmless; a job that ended
+    otherwise is a ``Conflict`` (``job_not_cancellable``). After commit, publish the event
+    with :func:`publish_job_event` when the status changed.
+    """
+    # The job can move between our read and our write (a worker claims it); a few rounds
+    # of conditional updates settle it without locks.
+    for _ in range(5):
+        job = await get_job(session, job_id)
+        if job.status is JobStatus.CANCELLED:
+            return job
+        if job.status.is_final:
+            raise Conflict(f"job is {job.status}", code="job_not_cancellable")
+        if job.status is JobStatus.PENDING:
+            won = await transition(
+                session,
+                job_id,
+                expected=JobStatus.PENDING,
+                target=JobStatus.CANCELLED,
+                values={"error_code": "cancelled", "error_text": "Cancelled by the user."},
+            )
+        else:
+            result = await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status.in_(sorted(RUNNING_STATUSES)))
+                .values(cancel_requested=True, updated_at=utcnow())
+                .returning(Job.id)
+                .execution_options(synchronize_session=False)
+            )
+            won = 1 if result.first() is not None else None
+        if won is not None:
+            await session.flush()
+            return await get_job(session, job_id)
+    raise Conflict("job is changing state; try again", code="job_busy")
+
+
+async def retry_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
+    """Put a ``FAILED`` or ``CANCELLED`` job back to ``PENDING`` (error cleared, attempts
+    kept); ``Conflict`` (``job_not_retryable``) otherwise. Call :func:`enqueue` (and
+    :func:`publish_job_event`) after commit."""
+    job = await get_job(session, job_id)
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise Conflict(
+            f"only failed or cancelled jobs can be retried (job is {job.status})",
+            code="job_not_retryable",
+        )
+    won = await transition(
+        session,
+        job_id,
+        expected=(JobStatus.FAILED, JobStatus.CANCELLED),
+        target=JobStatus.PENDING,
+        values={
+            "error_code": None,
+            "error_text": None,
+            "progress": 0,
+            "cancel_requested": False,
+            "claim_token": None,
+            "enqueued_at": utcnow(),
+        },
+    )
+    if won is None:
+        raise Conflict("job changed state; try again", code="job_not_retryable")
+    return await get_job(session, job_id)
+
+
+async def list_assets(session: AsyncSession, job_id: uuid.UUID) -> list[MediaAsset]:
+    """The job's stored outputs, by type then key."""
+    stmt = (
+        select(MediaAsset)
+        .where(MediaAsset.job_id == job_id)
+        .order_by(MediaAsset.asset_type, MediaAsset.s3_key)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def job_read(session: AsyncSession, job: Job) -> JobRead:
+    """``JobRead`` of a job with its assets."""
+    read = JobRead.model_validate(job)
+    assets = await list_assets(session, job.id)
+    return read.model_copy(update={"assets": [MediaAssetRead.model_validate(a) for a in assets]})
+
+
+def job_event(job: Job, **extra: Any) -> JobEvent:
+    """The event describing ``job``'s current state (``seq`` = its ``event_seq``)."""
+    error = None
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        error = job.error_text or job.error_code
+    fields: dict[str, Any] = {
+        "job_id": job.id,
+        "video_id": job.video_id,
+        "user_id": job.user_id,
+        "seq": job.event_seq,
+        "status": job.status,
+        "progress": job.progress,
+        "at": job.updated_at or utcnow(),
+        "error": error,
+    }
+    fields.update(extra)
+    return JobEvent(**fields)
+
+
+async def publish_job_event(queues: Queues, job: Job, **extra: Any) -> JobEvent:
+    """Publish ``job``'s current state on the events queue. Call after the change committed."""
+    event = job_event(job, **extra)
+    await queues.events.send(event.dumps())
+    return event
