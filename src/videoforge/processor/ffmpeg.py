@@ -1,0 +1,332 @@
+"""The only way the processor runs ffmpeg and ffprobe.
+
+:func:`build_argv` builds every command line. For each untrusted input it always adds the
+guards from SECURITY.md ("Hostile media"): only the ``file`` protocol, only real video
+containers as demuxers, a stream-count and pixel limit, a bounded probe, and the input
+spelled ``file:<absolute path>`` so that a name can never select another protocol. It
+refuses the flags that would undo those guards. :func:`run_tool` runs the result with an
+argv list (never a shell) in the job's directory, with a wall-clock timeout, an output
+size cap, cancellation (terminate, then kill) and a bounded stderr tail for the error
+message. No code path leaves a child process behind: whatever ends the wait - timeout,
+cancel event, ``asyncio`` task cancellation, an exception - ends ffmpeg too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from videoforge.processor.config import ProcessingConfig
+
+
+class MediaRejected(Exception):
+    """Permanent failure caused by the media itself; retrying cannot help.
+
+    ``code`` is stable (``unsupported_format``, ``resolution_too_large``, ``timeout``...);
+    ``message`` is a sentence a person can read.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PipelineCancelled(Exception):
+    """Processing stopped because its cancel event was set."""
+
+
+class ToolError(Exception):
+    """ffmpeg/ffprobe exited unsuccessfully; ``stderr_tail`` says why."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr_tail: str) -> None:
+        super().__init__(f"{Path(argv[0]).name} exited with {returncode}: {stderr_tail[-500:]}")
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+class Tool(StrEnum):
+    FFMPEG = "ffmpeg"
+    FFPROBE = "ffprobe"
+
+
+# Options that may precede ``-i`` of an input. Anything else there (``-f concat``,
+# ``-safe 0``, a protocol list) could change how the untrusted bytes are interpreted.
+_INPUT_OPTIONS = frozenset({"-ss", "-t", "-to"})
+# Options that must never appear anywhere in a command that reads untrusted input.
+_FORBIDDEN = frozenset(
+    {
+        "-safe",
+        "-allowed_extensions",
+        "-allowed_segment_extensions",
+        "-enable_drefs",
+        "-use_absolute_path",
+        "-protocol_whitelist",
+        "-protocol_blacklist",
+        "-format_whitelist",
+        "-codec_whitelist",
+        "-i",
+    }
+)
+# Source filters that open files or devices by themselves; our filtergraphs never need them.
+_FORBIDDEN_FILTERS = ("movie=", "amovie=", "movie,", "lavfi", "sendcmd", "zmq")
+
+
+@dataclass(frozen=True)
+class MediaInput:
+    """An input file plus the few per-input options allowed (seek and duration)."""
+
+    path: Path
+    options: tuple[str, ...] = ()
+
+
+def input_guards(config: ProcessingConfig) -> list[str]:
+    """The options put in front of every untrusted input."""
+    return [
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        ",".join(config.allowed_formats),
+        "-max_streams",
+        str(config.max_streams + 1),
+        "-probesize",
+        str(config.probe_size),
+        "-max_pixels",
+        str(config.max_pixels),
+    ]
+
+
+def _input_url(path: Path) -> str:
+    # "file:" plus an absolute path: a name such as "concat:a|b" or "http://x" is then
+    # only ever a file name, whatever the protocol whitelist says.
+    return "file:" + str(Path(path).resolve())
+
+
+def build_argv(
+    config: ProcessingConfig,
+    tool: Tool,
+    *,
+    inputs: Sequence[MediaInput],
+    args: Sequence[str] = (),
+    progress: bool = False,
+) -> list[str]:
+    """Build the argv of one ffmpeg/ffprobe call with the hostile-input guards on.
+
+    ``args`` are the output options (ffmpeg) or the report options (ffprobe); they go
+    after the inputs and may not contain any flag that weakens the guards.
+    """
+    for token in args:
+        if token.split(":", 1)[0] in _FORBIDDEN:
+            raise ValueError(f"refusing ffmpeg option {token!r}")
+        if any(name in token for name in _FORBIDDEN_FILTERS):
+            raise ValueError(f"refusing filter in {token!r}")
+    if not inputs:
+        raise ValueError("at least one input is required")
+    if tool is Tool.FFPROBE:
+        argv = [config.ffprobe_path, "-hide_banner", "-loglevel", "error"]
+    else:
+        argv = [config.ffmpeg_path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+        if progress:
+            argv += [
+                "-nostats",
+                "-progress",
+                "pipe:1",
+                "-stats_period",
+                f"{config.progress_interval:g}",
+            ]
+    for media in inputs:
+        it = iter(media.options)
+        extra: list[str] = []
+        for option in it:
+            if option not in _INPUT_OPTIONS:
+                raise ValueError(f"input option {option!r} is not allowed")
+            extra += [option, next(it)]
+        argv += [*input_guards(config), *extra, "-i", _input_url(media.path)]
+    argv += list(args)
+    return argv
+
+
+# ----------------------------------------------------------------------------- running
+@dataclass
+class RunResult:
+    """What a finished ffmpeg/ffprobe run left behind."""
+
+    returncode: int
+    stdout: bytes
+    stderr_tail: str
+    elapsed: float
+
+
+@dataclass
+class _Tail:
+    """Keeps the last ``limit`` bytes of a stream."""
+
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            del self.data[: len(self.data) - self.limit]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace").strip()
+
+
+ProgressTime = Callable[[float], Awaitable[None]]
+# Hook for tests: every argv that reaches the OS goes through here first.
+_spawn_observers: list[Callable[[list[str]], None]] = []
+
+
+def observe_spawns(observer: Callable[[list[str]], None]) -> Callable[[], None]:
+    """Register ``observer`` to see every argv spawned; returns the function that removes it."""
+    _spawn_observers.append(observer)
+    return lambda: _spawn_observers.remove(observer)
+
+
+def directory_size(root: Path) -> int:
+    """Total bytes of the regular files under ``root``."""
+    total = 0
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+async def run_tool(
+    argv: list[str],
+    *,
+    cwd: Path,
+    time_limit: float,
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None = None,
+    on_progress_time: ProgressTime | None = None,
+    watch_dir: Path | None = None,
+    max_output_bytes: int | None = None,
+    max_stdout_bytes: int = 32 * 1024 * 1024,
+) -> RunResult:
+    """Run one command built by :func:`build_argv` and wait for it, within limits.
+
+    Raises :class:`MediaRejected` (``timeout``, ``output_too_large``) or
+    :class:`PipelineCancelled`; a non-zero exit is returned, not raised, so the caller
+    can classify it. With ``on_progress_time`` the ``-progress`` stream on stdout is
+    parsed and the output position (seconds) is reported.
+    """
+    for observer in list(_spawn_observers):
+        observer(list(argv))
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(cwd),
+        # Its own process group: a Ctrl-C on the worker's terminal is ours to handle,
+        # and we stop ffmpeg deliberately (terminate, then kill).
+        start_new_session=True,
+    )
+    stderr_tail = _Tail(config.stderr_tail_bytes)
+    stdout_buf = bytearray()
+
+    async def read_stderr() -> None:
+        assert proc.stderr is not None
+        while chunk := await proc.stderr.read(65536):
+            stderr_tail.feed(chunk)
+
+    async def read_stdout() -> None:
+        assert proc.stdout is not None
+        if on_progress_time is None:
+            while chunk := await proc.stdout.read(65536):
+                if len(stdout_buf) + len(chunk) > max_stdout_bytes:
+                    raise MediaRejected("corrupt_media", "The media description is too large.")
+                stdout_buf.extend(chunk)
+            return
+        while line := await proc.stdout.readline():
+            key, _, value = line.decode("ascii", "replace").strip().partition("=")
+            # out_time_us is microseconds; out_time_ms is too (an old ffmpeg misnomer).
+            if key in ("out_time_us", "out_time_ms") and value.lstrip("-").isdigit():
+                await on_progress_time(max(0, int(value)) / 1_000_000)
+
+    readers = [asyncio.create_task(read_stderr()), asyncio.create_task(read_stdout())]
+    waiter = asyncio.create_task(proc.wait())
+    cancel_waiter = asyncio.create_task(cancel.wait()) if cancel is not None else None
+    deadline = started + time_limit
+    try:
+        while True:
+            pending = {waiter, *readers}
+            if cancel_waiter is not None:
+                pending.add(cancel_waiter)
+            done, _ = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            for reader in readers:
+                if reader in done and reader.exception() is not None:
+                    raise reader.exception()  # type: ignore[misc]
+            if cancel_waiter is not None and cancel_waiter in done:
+                raise PipelineCancelled("processing was cancelled")
+            if waiter.done() and all(r.done() for r in readers):
+                break
+            if time.monotonic() > deadline:
+                raise MediaRejected(
+                    "timeout", f"Processing took longer than the {time_limit:g} s limit."
+                )
+            if (
+                watch_dir is not None
+                and max_output_bytes is not None
+                and directory_size(watch_dir) > max_output_bytes
+            ):
+                raise MediaRejected(
+                    "output_too_large",
+                    f"The outputs grew beyond the {max_output_bytes} byte limit.",
+                )
+    finally:
+        await _stop(proc, config.kill_grace)
+        for task in (*readers, waiter, cancel_waiter):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (*readers, waiter, cancel_waiter):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    returncode = proc.returncode if proc.returncode is not None else -1
+    return RunResult(
+        returncode=returncode,
+        stdout=bytes(stdout_buf),
+        stderr_tail=stderr_tail.text(),
+        elapsed=time.monotonic() - started,
+    )
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Make sure ``proc`` has exited: SIGTERM, ``grace`` seconds, then SIGKILL."""
+    if proc.returncode is not None:
+        return
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+    except asyncio.CancelledError:
+        # Cancelled while stopping: kill outright; the child must not outlive us.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
