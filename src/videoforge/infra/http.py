@@ -1,15 +1,352 @@
-"""What every HTTP service installs: the error format (and, from the ops work,
-request ids, security headers, CORS and /metrics)."""
+"""What every HTTP service installs: the error format, request ids, an access log,
+Prometheus metrics and ``/metrics``, baseline security headers and CORS.
+
+Everything here is pure ASGI middleware (never ``BaseHTTPMiddleware``): messages are
+passed through one by one, so streamed responses (SSE, proxied uploads and downloads)
+are never buffered.
+
+Order, outermost first::
+
+    RequestIdMiddleware        id in, id out, bound in structlog contextvars
+    AccessLogMiddleware        one log line + metrics per request, latency to body end
+    SecurityHeadersMiddleware  nosniff / Referrer-Policy / X-Frame-Options if absent
+    CORSMiddleware             only when CORS_ORIGINS is set
+    UnhandledErrorMiddleware   unexpected exceptions -> the JSON 500, inside the above
+    (FastAPI: ExceptionMiddleware -> router)
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
-from videoforge.infra.errors import install_error_handlers
+import structlog
+from fastapi import FastAPI, Request, Response
+from starlette.middleware.cors import CORSMiddleware
+
+from videoforge.infra import metrics
+from videoforge.infra.errors import error_body, install_error_handlers
 from videoforge.settings import Settings
 
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "SECURITY_HEADERS",
+    "AccessLogMiddleware",
+    "RequestIdMiddleware",
+    "SecurityHeadersMiddleware",
+    "UnhandledErrorMiddleware",
+    "get_request_id",
+    "install_common",
+    "run_app",
+]
 
-def install_common(app: FastAPI, *, service: str, settings: Settings) -> None:
-    """Install the shared middleware and handlers on a service's app."""
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A sane incoming id: what load balancers and tracing tools send (UUIDs, ALB's
+# "Root=1-..." style, hex), bounded so a client cannot fill the logs with it.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}$")
+
+#: Baseline headers added to every response that does not set them itself.
+SECURITY_HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    # Signed stream and upload URLs carry their signature in the query string: never
+    # let a page hand its URL to another origin.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+#: Paths whose access lines are logged at DEBUG: load-balancer probes and scrapes would
+#: otherwise drown every other line.
+QUIET_PATHS = frozenset({"/health", "/metrics"})
+
+_request_id: ContextVar[str | None] = ContextVar("videoforge_request_id", default=None)
+
+access_log = structlog.get_logger("videoforge.access")
+
+
+def get_request_id() -> str | None:
+    """The id of the request being served in this context (``None`` outside a request).
+
+    The gateway forwards it to the gallery so one id follows a request across services.
+    """
+    return _request_id.get()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            try:
+                return str(value.decode("latin-1"))
+            except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+                return None
+    return None
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Accepts a sane incoming ``X-Request-ID`` (or makes one), binds it, echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else _new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        encoded = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", encoded))
+                message["headers"] = headers
+            await send(message)
+
+        token = _request_id.set(request_id)
+        try:
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            _request_id.reset(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/api/gallery/videos/{video_id}``), never the raw path.
+
+    Unmatched requests share one label so that scanners cannot explode the metric's
+    cardinality.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return "<unmatched>"
+    mount = scope.get("root_path", "") or ""
+    app_root = scope.get("app_root_path", "") or ""
+    prefix = mount[len(app_root) :] if mount.startswith(app_root) else ""
+    return f"{prefix}{template}" or "/"
+
+
+class AccessLogMiddleware:
+    """One log line and the request metrics per request, measured to the body's end."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        start = time.perf_counter()
+        status = 500
+        response_bytes = 0
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            await send(message)
+
+        in_progress = metrics.HTTP_REQUESTS_IN_PROGRESS.labels(service=self.service, method=method)
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            in_progress.dec()
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            labels = {
+                "service": self.service,
+                "method": method,
+                "route": route,
+                "status": str(status),
+            }
+            metrics.HTTP_REQUESTS.labels(**labels).inc()
+            metrics.HTTP_REQUEST_DURATION.labels(**labels).observe(elapsed)
+            path: str = scope.get("path", "")
+            emit = access_log.debug if path in QUIET_PATHS and status < 400 else access_log.info
+            client = scope.get("client")
+            emit(
+                "http_request",
+                method=method,
+                path=path,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                bytes=response_bytes,
+                client=client[0] if client else None,
+            )
+
+
+class SecurityHeadersMiddleware:
+    """Adds each baseline header the response does not already set (apps may override)."""
+
+    def __init__(self, app: ASGIApp, *, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {k.lower() for k, _ in headers}
+                headers.extend((k, v) for k, v in self.headers if k not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into the JSON 500 *inside* the other middleware.
+
+    Starlette renders unhandled exceptions in its outermost ``ServerErrorMiddleware``,
+    outside every user middleware, so that response would miss the request id, the
+    security headers and CORS, and the access log would never see its status. Here the
+    app's own ``Exception`` handler (``infra.errors``: one log line, one JSON body) is
+    called instead. If the response had already started there is nothing to send: the
+    exception propagates and the server closes the connection.
+    """
+
+    def __init__(self, app: ASGIApp, *, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self._render(scope, exc)
+            await response(scope, receive, send)
+
+    async def _render(self, scope: Scope, exc: Exception) -> Response:
+        handler = self.fastapi_app.exception_handlers.get(Exception)
+        if handler is not None:
+            result = handler(Request(scope), exc)
+            response = await result if isinstance(result, Awaitable) else result
+            if isinstance(response, Response):
+                return response
+        structlog.get_logger("videoforge.errors").exception("unhandled_error", exc_info=exc)
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse(
+            error_body("internal_error", "Something went wrong on our side."), status_code=500
+        )
+
+
+def install_common(
+    app: FastAPI,
+    *,
+    service: str,
+    settings: Settings,
+    security_headers: Mapping[str, str] | None = None,
+    metrics_endpoint: bool = True,
+) -> None:
+    """Install the shared middleware, error handlers and ``/metrics`` on a service's app.
+
+    ``security_headers`` replaces the baseline set (a response that sets a header itself
+    always wins). Call once, before the app serves its first request.
+    """
     install_error_handlers(app)
     app.state.service_name = service
+
+    # add_middleware puts each new one outside the previous: add innermost first.
+    app.add_middleware(UnhandledErrorMiddleware, fastapi_app=app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "ETag", "Retry-After", "Location"],
+            max_age=600,
+        )
+        app.state.cors_installed = True
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        headers=SECURITY_HEADERS if security_headers is None else security_headers,
+    )
+    app.add_middleware(AccessLogMiddleware, service=service)
+    app.add_middleware(RequestIdMiddleware)
+
+    if metrics_endpoint:
+
+        async def metrics_endpoint_handler() -> Response:
+            """Prometheus metrics of this process, in the text exposition format."""
+            return Response(
+                content=await metrics.render_latest(),
+                media_type=metrics.CONTENT_TYPE_LATEST,
+                headers={"Cache-Control": "no-store"},
+            )
+
+        app.add_api_route(
+            "/metrics",
+            metrics_endpoint_handler,
+            methods=["GET"],
+            include_in_schema=False,
+            name="metrics",
+        )
+
+
+def run_app(app: ASGIApp, *, settings: Settings, service: str) -> None:
+    """Serve ``app`` with uvicorn, logging through :mod:`videoforge.infra.logging`.
+
+    uvicorn's own logging config and access log are turned off: the access line comes
+    from :class:`AccessLogMiddleware` (with request id, route and latency).
+    """
+    import uvicorn
+
+    from videoforge.infra.logging import configure_logging
+
+    configure_logging(settings, service=service)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        # X-Forwarded-For is trusted only from FORWARDED_ALLOW_IPS (uvicorn's variable,
+        # default 127.0.0.1); deployments behind a load balancer set it.
+        proxy_headers=True,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
