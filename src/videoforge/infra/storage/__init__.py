@@ -1,1 +1,53 @@
-"""See base.py for the interface."""
+"""Object storage: the :class:`Storage` protocol (see base.py) and its two backends.
+
+:func:`build_storage` picks S3 when ``S3_BUCKET_NAME`` is set, the local directory
+store otherwise. The local store's signed URLs are served by :data:`.http.router`.
+"""
+
+from __future__ import annotations
+
+from videoforge.infra.storage.base import (
+    CompletedPart,
+    InvalidKey,
+    InvalidMetadata,
+    InvalidRange,
+    InvalidUpload,
+    ObjectInfo,
+    ObjectNotFound,
+    PresignedPost,
+    Storage,
+    StorageError,
+    content_disposition,
+    validate_key,
+)
+from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.s3 import S3Storage
+from videoforge.settings import Settings, StorageBackend
+
+__all__ = [
+    "CompletedPart",
+    "InvalidKey",
+    "InvalidMetadata",
+    "InvalidRange",
+    "InvalidUpload",
+    "LocalStorage",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "PresignedPost",
+    "S3Storage",
+    "Storage",
+    "StorageError",
+    "build_storage",
+    "content_disposition",
+    "validate_key",
+]
+
+
+def build_storage(settings: Settings) -> Storage:
+    """S3Storage when ``S3_BUCKET_NAME`` is set, LocalStorage in the data dir otherwise.
+
+    Builds clients only; nothing connects until the first call (or :meth:`check`).
+    """
+    if settings.storage_backend is StorageBackend.S3:
+        return S3Storage.from_settings(settings)
+    return LocalStorage.from_settings(settings)
