@@ -156,7 +156,7 @@ async def render_latest() -> bytes:
 
 
 def set_queue_depth(queue: str, depth: int) -> None:
-    """Record the visible-message count of ``queue`` (``jobs``, ``events``, ``jobs_dlq``...)."""
+    """Record the visible-message count of ``queue`` (``jobs``, ``events``)."""
     QUEUE_DEPTH.labels(queue=queue).set(depth)
 
 
@@ -178,23 +178,19 @@ def _known_states() -> set[str]:
     return known
 
 
-def queue_depth_collector(queues: Queues, *, dead_letters: bool = False) -> CollectorFn:
-    """A collector recording the depth of the ``jobs`` and ``events`` queues.
+def queue_depth_collector(queues: Queues) -> CollectorFn:
+    """A collector recording the visible depth of the ``jobs`` and ``events`` queues.
 
-    With ``dead_letters`` it also counts what a peek at each dead-letter queue returns
-    (at most 10 — a DLQ alarm needs "more than zero", not an exact figure).
+    Dead-letter queues are deliberately not read here: peeking at an SQS queue is a
+    receive, which would hide the messages and raise their receive count. In AWS their
+    depth comes from CloudWatch (and its alarm); embedded, ``videoforge`` operators use
+    the documented inspection steps.
     """
 
     async def collect() -> None:
         jobs, events = await asyncio.gather(queues.jobs.depth(), queues.events.depth())
         set_queue_depth("jobs", jobs)
         set_queue_depth("events", events)
-        if dead_letters:
-            jobs_dlq, events_dlq = await asyncio.gather(
-                queues.jobs.dead_letters(10), queues.events.dead_letters(10)
-            )
-            set_queue_depth("jobs_dlq", len(jobs_dlq))
-            set_queue_depth("events_dlq", len(events_dlq))
 
     return collect
 
