@@ -90,4 +90,6 @@ class JobEvent(_Message):
     preview_key: str | None = None
     hls_master_key: str | None = None
     metadata_key: str | None = None
+    # Imports: where the processor stored the downloaded original (the gallery keeps it).
+    source_key: str | None = None
     renditions: list[Rendition] = Field(default_factory=list)
