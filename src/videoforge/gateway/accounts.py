@@ -323,8 +323,12 @@ class LocalAccounts:
         Existing access tokens keep their groups until they expire (minutes); refresh
         tokens are revoked on revocation so that a demoted admin cannot keep refreshing.
         """
+        try:
+            normalised = normalise_email(email)
+        except UnprocessableEntity:
+            return False
         async with session_scope(self.sessions) as session:
-            account = await self._by_email(session, normalise_email(email))
+            account = await self._by_email(session, normalised)
             if account is None:
                 return False
             account.is_admin = admin

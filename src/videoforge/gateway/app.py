@@ -1,0 +1,294 @@
+"""The API Gateway app: accounts, jobs, live progress, rate limits, routing, the web client.
+
+``create_app(settings, infra)`` uses the given infrastructure as-is (the embedded
+all-in-one and tests build it); without it the app's lifespan builds it, checks that
+the database is migrated, and closes it at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+import videoforge
+from videoforge.gateway import auth_api, events, jobs_api, proxy
+from videoforge.gateway.accounts import AuthProvider, LocalAccounts
+from videoforge.gateway.deps import GatewayOptions, GatewayState
+from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.proxy import GalleryProxy
+from videoforge.gateway.ratelimit import RateLimiter
+from videoforge.gateway.schemas import HealthResponse
+from videoforge.infra.auth import TokenIssuer
+from videoforge.infra.db import check_migrated
+from videoforge.infra.errors import NotFound, error_body
+from videoforge.infra.http import SECURITY_HEADERS, install_common
+from videoforge.infra.runtime import Infra, build_infra
+from videoforge.settings import AuthBackend, Settings
+
+log = structlog.get_logger("videoforge.gateway")
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+HLS_JS_RELATIVE = Path("node_modules") / "hls.js" / "dist" / "hls.min.js"
+#: Paths that are never the web client: an unknown one is a JSON 404, not index.html.
+API_PREFIXES = ("api/", ".well-known/", "storage/", "vendor/", "health", "metrics")
+
+#: The web client loads only its own scripts and styles; media, thumbnails and uploads
+#: go to the object store, whose origin differs per deployment (S3, the local store),
+#: hence ``*`` for media, images and connections. hls.js feeds MSE from blob: URLs.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob: *",
+        "media-src 'self' blob: *",
+        "connect-src 'self' *",
+        "worker-src 'self' blob:",
+        "font-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """Headers on every gateway response (a response that sets one itself wins)."""
+    headers = dict(SECURITY_HEADERS)
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    if settings.public_url and settings.public_url.startswith("https://"):
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[MutableMapping[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class HSTSMiddleware:
+    """HSTS on responses to https requests (behind a TLS-terminating proxy, uvicorn's
+    proxy headers make the scheme https)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"strict-transport-security" for k, _ in headers):
+                    headers.append((b"strict-transport-security", HSTS.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
+class WebClientFiles(StaticFiles):
+    """The web client's files, with index.html for every other non-API path (SPA routes)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.startswith(API_PREFIXES) or path in {"api", "storage", "vendor"}:
+            raise NotFound("Not found.", code="not_found")
+        try:
+            response = await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            last = path.rsplit("/", 1)[-1]
+            if exc.status_code != 404 or "." in last:
+                raise
+            response = await super().get_response("index.html", scope)
+        if path in {"", ".", "index.html"} or response.media_type == "text/html":
+            # The page names its scripts; a stale cached page would load stale code.
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def find_hls_js(options: GatewayOptions) -> Path | None:
+    """hls.js from ``npm ci`` (node_modules in the working directory or the repo root)."""
+    candidates = []
+    if options.hls_js_path:
+        candidates.append(Path(options.hls_js_path))
+    candidates.append(Path.cwd() / HLS_JS_RELATIVE)
+    candidates.append(Path(videoforge.__file__).resolve().parents[2] / HLS_JS_RELATIVE)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _build_state(
+    settings: Settings,
+    infra: Infra,
+    options: GatewayOptions,
+    gallery_client: GalleryClient | None,
+    owned: list[httpx.AsyncClient],
+) -> GatewayState:
+    issuer: TokenIssuer | None = None
+    accounts: AuthProvider
+    if settings.auth_backend is AuthBackend.COGNITO:
+        from videoforge.gateway.cognito_accounts import CognitoAccounts
+        from videoforge.infra.cognito import CognitoClient
+
+        accounts = CognitoAccounts(CognitoClient.from_settings(settings), infra.verifier)
+    else:
+        issuer = infra.issuer or TokenIssuer.from_settings(settings)
+        accounts = LocalAccounts(
+            infra.sessions,
+            issuer,
+            hasher=options.password_hasher,
+            admin_group=settings.admin_group,
+        )
+    gallery_proxy: GalleryProxy | None = None
+    if settings.gallery_url:
+        stream_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=5, read=300, write=300, pool=10),
+            follow_redirects=False,
+        )
+        owned.append(stream_http)
+        gallery_proxy = GalleryProxy(settings.gallery_url, stream_http)
+        if gallery_client is None:
+            api_http = httpx.AsyncClient(timeout=15, follow_redirects=False)
+            owned.append(api_http)
+            gallery_client = GalleryClient(settings.gallery_url, api_http)
+    return GatewayState(
+        settings=settings,
+        infra=infra,
+        accounts=accounts,
+        limiter=RateLimiter(infra.cache, options.rate_limits),
+        options=options,
+        issuer=issuer,
+        gallery=gallery_client,
+        proxy=gallery_proxy,
+    )
+
+
+def create_app(
+    settings: Settings,
+    infra: Infra | None = None,
+    *,
+    gallery_client: GalleryClient | None = None,
+    options: GatewayOptions | None = None,
+) -> FastAPI:
+    """The gateway's ASGI app. With ``infra`` everything is ready at once (no lifespan
+    needed); without, the lifespan builds and closes it."""
+    opts = options or GatewayOptions()
+    owned: list[httpx.AsyncClient] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built: Infra | None = None
+        if infra is None:
+            built = await build_infra(
+                settings, with_issuer=settings.auth_backend is AuthBackend.LOCAL
+            )
+            try:
+                await check_migrated(built.engine)
+            except Exception:
+                await built.aclose()
+                raise
+            app.state.infra = built
+            app.state.gateway = _build_state(settings, built, opts, gallery_client, owned)
+        try:
+            yield
+        finally:
+            for client in owned:
+                await client.aclose()
+            if built is not None:
+                await built.aclose()
+
+    app = FastAPI(
+        title="VideoForge API Gateway",
+        version=videoforge.__version__ if hasattr(videoforge, "__version__") else "0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    install_common(
+        app, service="gateway", settings=settings, security_headers=security_headers(settings)
+    )
+    app.add_middleware(HSTSMiddleware)
+    if infra is not None:
+        app.state.infra = infra
+        app.state.gateway = _build_state(settings, infra, opts, gallery_client, owned)
+
+    app.include_router(auth_api.router)
+    app.include_router(auth_api.well_known)
+    app.include_router(events.router)
+    app.include_router(jobs_api.router)
+    app.include_router(proxy.router)
+    app.include_router(_health_router())
+    _mount_web(app, opts)
+    return app
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/health", response_model=HealthResponse)
+    async def health(request: Request) -> Response:
+        """Readiness: the database and the cache answer (and the gallery, when separate)."""
+        state: GatewayState = request.app.state.gateway
+        checks: dict[str, str] = {}
+        try:
+            async with state.infra.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await state.infra.cache.ping()
+            checks["cache"] = "ok"
+        except Exception as exc:
+            checks["cache"] = f"error: {type(exc).__name__}"
+        if state.settings.gallery_url and state.gallery is not None:
+            try:
+                await state.gallery.ping()
+                checks["gallery"] = "ok"
+            except Exception as exc:
+                checks["gallery"] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        body = HealthResponse(status="ok" if healthy else "unhealthy", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+    return router
+
+
+def _mount_web(app: FastAPI, options: GatewayOptions) -> None:
+    hls_missing = (
+        "hls.js is not installed: run `npm ci` in the repository (it provides "
+        "node_modules/hls.js/dist/hls.min.js)."
+    )
+
+    @app.get("/vendor/hls.min.js", include_in_schema=False)
+    async def hls_js() -> Response:
+        """hls.js for browsers without native HLS (installed by the set-up, not vendored)."""
+        path = find_hls_js(options)
+        if path is None:
+            return JSONResponse(error_body("hls_js_missing", hls_missing), status_code=404)
+        return FileResponse(
+            path,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    web_dir = Path(options.web_dir) if options.web_dir else WEB_DIR
+    app.mount("/", WebClientFiles(directory=web_dir, html=True, check_dir=False), name="web")

@@ -1,0 +1,151 @@
+"""The gateway's view of the gallery: HTTP calls made with the caller's own token.
+
+The gateway never reads gallery tables. It asks the gallery, as the caller, for the
+video (the gallery applies its own visibility rules and only shows ``s3_key`` to the
+owner and admins), and creates the video of a URL import the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+
+from videoforge.infra.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableEntity,
+)
+
+log = structlog.get_logger("videoforge.gateway.gallery")
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    status_code = 502
+    code = "upstream_unavailable"
+
+
+@dataclass(frozen=True)
+class GalleryVideo:
+    """What the gateway needs to know about a video."""
+
+    id: uuid.UUID
+    user_id: str
+    status: str
+    s3_key: str | None
+    title: str | None = None
+
+
+# Gallery answers passed on to our client with the same status and code.
+_RELAYED: dict[int, type[AppError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: UnprocessableEntity,
+}
+
+
+def _video(data: Any) -> GalleryVideo:
+    try:
+        return GalleryVideo(
+            id=uuid.UUID(str(data["id"])),
+            user_id=str(data["user_id"]),
+            status=str(data["status"]),
+            s3_key=data.get("s3_key") or None,
+            title=data.get("title"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UpstreamUnavailable("The gallery sent an answer we do not understand.") from None
+
+
+def _relay(response: httpx.Response) -> AppError:
+    """Turn a gallery error answer into one of ours (same status and code)."""
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "upstream_error", "The gallery refused the request."
+    if response.status_code >= 500:
+        return UpstreamUnavailable("The gallery failed to answer.")
+    if response.status_code == 429:
+        retry = response.headers.get("retry-after", "1")
+        return TooManyRequests(message, retry_after=int(retry) if retry.isdigit() else 1)
+    kind = _RELAYED.get(response.status_code, BadRequest)
+    return kind(message, code=code)
+
+
+class GalleryClient:
+    """Calls to the gallery's HTTP API (``base_url`` like ``http://gallery:5000``)."""
+
+    def __init__(self, base_url: str, http: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+
+    async def _request(
+        self, method: str, path: str, *, token: str, json: Any = None, request_id: str | None = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        try:
+            return await self.http.request(
+                method, f"{self.base_url}{path}", headers=headers, json=json
+            )
+        except httpx.HTTPError as exc:
+            log.warning("gallery_unreachable", path=path, error=repr(exc))
+            raise UpstreamUnavailable("The gallery is not reachable right now.") from None
+
+    async def get_video(
+        self, video_id: uuid.UUID, *, token: str, request_id: str | None = None
+    ) -> GalleryVideo:
+        """The video as the caller may see it; ``video_not_found`` if they may not."""
+        response = await self._request(
+            "GET", f"/api/gallery/videos/{video_id}", token=token, request_id=request_id
+        )
+        if response.status_code == 404:
+            raise NotFound("Video not found.", code="video_not_found")
+        if response.status_code != 200:
+            raise _relay(response)
+        return _video(response.json())
+
+    async def create_import(
+        self,
+        *,
+        title: str,
+        source_url: str,
+        token: str,
+        description: str | None = None,
+        request_id: str | None = None,
+    ) -> GalleryVideo:
+        """Create the caller's video for a URL import (status ``uploaded``, no file yet)."""
+        body: dict[str, Any] = {"title": title, "source_url": source_url}
+        if description:
+            body["description"] = description
+        response = await self._request(
+            "POST", "/api/gallery/videos", token=token, json=body, request_id=request_id
+        )
+        if response.status_code not in (200, 201):
+            raise _relay(response)
+        return _video(response.json())
+
+    async def ping(self) -> None:
+        """Raise :class:`UpstreamUnavailable` unless the gallery's health check answers."""
+        try:
+            response = await self.http.get(f"{self.base_url}/health", timeout=5)
+        except httpx.HTTPError:
+            raise UpstreamUnavailable("The gallery is not reachable.") from None
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(f"The gallery is unhealthy ({response.status_code}).")

@@ -1,0 +1,301 @@
+"""``/api/jobs``: create (for a video or a URL import), list, read, cancel, retry.
+
+Ownership of a video is asked of the gallery over HTTP with the caller's token; the
+job rows are the shared job domain's (:mod:`videoforge.jobs`). Messages go to the
+queue only after the transaction that made the change has committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from posixpath import basename
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from videoforge.gateway.deps import GatewayState, gateway_state, request_id
+from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.ratelimit import Action, client_ip
+from videoforge.infra.auth import Principal, bearer_token, require_principal
+from videoforge.infra.db import session_scope
+from videoforge.infra.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
+from videoforge.jobs import (
+    Job,
+    JobPage,
+    JobRead,
+    create_job,
+    enqueue,
+    get_job,
+    list_jobs,
+    request_cancel,
+    retry_job,
+)
+from videoforge.jobs.models import IDEMPOTENCY_KEY_LEN
+from videoforge.jobs.service import job_read, publish_job_event
+from videoforge.jobs.transitions import NON_FINAL_STATUSES
+from videoforge.messages import JobStatus
+
+log = structlog.get_logger("videoforge.gateway.jobs")
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+URL_MAX = 2048
+TITLE_MAX = 200
+
+
+class JobCreate(BaseModel):
+    """Either ``video_id`` (one of the caller's uploaded videos) or ``source_url``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: uuid.UUID | None = None
+    source_url: str | None = Field(None, max_length=URL_MAX)
+    title: str | None = Field(None, max_length=TITLE_MAX)
+    description: str | None = Field(None, max_length=5000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobCreate:
+        if (self.video_id is None) == (self.source_url is None):
+            raise ValueError("give exactly one of video_id and source_url")
+        return self
+
+
+def validate_import_url(raw: str) -> str:
+    """The basic shape of an import URL (422 ``invalid_url``); the worker's fetcher does
+    the real SSRF checks when it connects."""
+    url = raw.strip()
+
+    def bad(why: str) -> UnprocessableEntity:
+        return UnprocessableEntity(f"That URL cannot be imported: {why}.", code="invalid_url")
+
+    if not url or len(url) > URL_MAX:
+        raise bad("it is empty or too long")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise bad("it contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise bad("it is malformed") from None
+    if parts.scheme.lower() not in {"http", "https"}:
+        raise bad("only http and https links are supported")
+    if not parts.hostname:
+        raise bad("it has no host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise bad("links with a user name or password are not allowed")
+    if port == 0:
+        raise bad("the port is invalid")
+    return url
+
+
+def _title_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = unquote(basename(parts.path.rstrip("/"))) or parts.hostname or "Imported video"
+    clean = "".join(ch for ch in name if ch.isprintable()).strip()
+    return (clean or "Imported video")[:TITLE_MAX]
+
+
+def _gallery(gw: GatewayState) -> GalleryClient:
+    if gw.gallery is None:
+        raise ServiceUnavailable(
+            "The gallery is not configured (GALLERY_URL).", code="gallery_not_configured"
+        )
+    return gw.gallery
+
+
+async def _by_idempotency_key(gw: GatewayState, user_id: str, key: str) -> Job | None:
+    async with session_scope(gw.infra.sessions) as session:
+        stmt = select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _active_job_for_video(gw: GatewayState, user_id: str, video_id: uuid.UUID) -> Job | None:
+    async with session_scope(gw.infra.sessions) as session:
+        stmt = (
+            select(Job)
+            .where(
+                Job.user_id == user_id,
+                Job.video_id == video_id,
+                Job.status.in_(sorted(NON_FINAL_STATUSES)),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_LEN or not key.isprintable():
+        raise UnprocessableEntity(
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_LEN} printable characters.",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+@router.post("", response_model=JobRead, status_code=status.HTTP_201_CREATED)
+async def create(
+    body: JobCreate,
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(require_principal),
+    gw: GatewayState = Depends(gateway_state),
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JobRead:
+    """Start processing one of your videos (``video_id``), or import a video from an
+    http(s) URL (``source_url``, optional ``title``). With an ``Idempotency-Key`` header a
+    retried request returns the job made the first time (``Idempotent-Replayed: true``).
+    A video that already has a job in progress returns that job."""
+    key = _check_key(idempotency_key)
+    ip = client_ip(request)
+    await gw.limiter.check(Action.JOB_CREATE, ip=ip, user=principal.user_id)
+    token = bearer_token(request)
+    assert token is not None
+    rid = request_id(request)
+
+    source_url = validate_import_url(body.source_url) if body.source_url is not None else None
+    if source_url is not None:
+        await gw.limiter.check(Action.IMPORT, ip=ip, user=principal.user_id)
+
+    if key is not None:
+        existing = await _by_idempotency_key(gw, principal.user_id, key)
+        if existing is not None:
+            if body.video_id is not None and existing.video_id != body.video_id:
+                raise Conflict(
+                    "this Idempotency-Key was already used for a different job",
+                    code="idempotency_key_reused",
+                )
+            if source_url is not None and existing.input_source != source_url:
+                raise Conflict(
+                    "this Idempotency-Key was already used for a different job",
+                    code="idempotency_key_reused",
+                )
+            response.headers["Idempotent-Replayed"] = "true"
+            return JobRead.model_validate(existing)
+
+    gallery = _gallery(gw)
+    if body.video_id is not None:
+        video = await gallery.get_video(body.video_id, token=token, request_id=rid)
+        if video.user_id != principal.user_id:
+            # Admins can see others' videos, but jobs are their owner's business.
+            raise NotFound("Video not found.", code="video_not_found")
+        if not video.s3_key:
+            raise Conflict(
+                "This video has no uploaded file to process.", code="video_has_no_source"
+            )
+        active = await _active_job_for_video(gw, principal.user_id, video.id)
+        if active is not None:
+            response.status_code = status.HTTP_200_OK
+            return JobRead.model_validate(active)
+        input_source, video_id = video.s3_key, video.id
+    else:
+        assert source_url is not None
+        video = await gallery.create_import(
+            title=(body.title or "").strip() or _title_from_url(source_url),
+            description=body.description,
+            source_url=source_url,
+            token=token,
+            request_id=rid,
+        )
+        input_source, video_id = source_url, video.id
+
+    async with session_scope(gw.infra.sessions) as session:
+        job = await create_job(
+            session,
+            user_id=principal.user_id,
+            input_source=input_source,
+            video_id=video_id,
+            idempotency_key=key,
+        )
+        created = JobRead.model_validate(job)
+    # After the commit: a rolled-back job is never sent; a lost send is re-sent by the sweep.
+    try:
+        await enqueue(gw.infra.queues, created.id, sessions=gw.infra.sessions)
+    except Exception:
+        log.exception("job_enqueue_failed", job_id=str(created.id))
+    log.info("job_created", job_id=str(created.id), video_id=str(video_id))
+    return created
+
+
+@router.get("", response_model=JobPage)
+async def list_my_jobs(
+    principal: Principal = Depends(require_principal),
+    gw: GatewayState = Depends(gateway_state),
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    async with session_scope(gw.infra.sessions) as session:
+        return await list_jobs(session, principal.user_id, limit=limit, cursor=cursor)
+
+
+def _owner_filter(principal: Principal) -> str | None:
+    # Admins may look at any job; everyone else only at their own (others' are 404).
+    return None if principal.is_admin else principal.user_id
+
+
+@router.get("/{job_id}", response_model=JobRead)
+async def read(
+    job_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    gw: GatewayState = Depends(gateway_state),
+) -> JobRead:
+    """One job: status, progress, error and produced assets."""
+    async with session_scope(gw.infra.sessions) as session:
+        job = await get_job(session, job_id, user_id=_owner_filter(principal))
+        return await job_read(session, job)
+
+
+@router.post("/{job_id}/cancel", response_model=JobRead)
+async def cancel(
+    job_id: uuid.UUID,
+    principal: Principal = Depends(require_principal),
+    gw: GatewayState = Depends(gateway_state),
+) -> JobRead:
+    """Cancel a job: a pending one at once, a running one within seconds."""
+    async with session_scope(gw.infra.sessions) as session:
+        before = await get_job(session, job_id, user_id=principal.user_id)
+        was = before.status
+        job = await request_cancel(session, job_id)
+        result = JobRead.model_validate(job)
+    if was is not JobStatus.CANCELLED and result.status is JobStatus.CANCELLED:
+        await _publish(gw, job_id)
+    return result
+
+
+@router.post("/{job_id}/retry", response_model=JobRead)
+async def retry(
+    job_id: uuid.UUID,
+    request: Request,
+    principal: Principal = Depends(require_principal),
+    gw: GatewayState = Depends(gateway_state),
+) -> JobRead:
+    """Run a failed or cancelled job again."""
+    await gw.limiter.check(Action.JOB_CREATE, ip=client_ip(request), user=principal.user_id)
+    async with session_scope(gw.infra.sessions) as session:
+        await get_job(session, job_id, user_id=principal.user_id)
+        job = await retry_job(session, job_id)
+        result = JobRead.model_validate(job)
+    await _publish(gw, job_id)
+    try:
+        await enqueue(gw.infra.queues, job_id, sessions=gw.infra.sessions)
+    except Exception:
+        log.exception("job_enqueue_failed", job_id=str(job_id))
+    return result
+
+
+async def _publish(gw: GatewayState, job_id: uuid.UUID) -> None:
+    """Tell the gallery (events queue) about a state change made here; best effort —
+    the processor's next event carries the state anyway."""
+    try:
+        async with session_scope(gw.infra.sessions) as session:
+            job = await get_job(session, job_id)
+        await publish_job_event(gw.infra.queues, job)
+    except Exception:
+        log.exception("job_event_publish_failed", job_id=str(job_id))

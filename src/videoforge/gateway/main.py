@@ -1,0 +1,65 @@
+"""Entry points of ``videoforge gateway`` and ``videoforge users …``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from videoforge.gateway.accounts import LocalAccounts
+from videoforge.infra.auth import TokenIssuer
+from videoforge.infra.db import check_migrated, create_engine, session_factory
+from videoforge.settings import AuthBackend, Settings
+
+DEFAULT_PORT = 3000
+
+
+def run(settings: Settings) -> None:
+    """Serve the gateway with uvicorn (port from ``PORT``, 3000 by default via the CLI)."""
+    from videoforge.gateway.app import create_app
+    from videoforge.infra.http import run_app
+
+    run_app(create_app(settings), settings=settings, service="gateway")
+
+
+async def _with_accounts(settings: Settings, action: str, *args: object) -> object:
+    if settings.auth_backend is AuthBackend.COGNITO:
+        raise RuntimeError(
+            "accounts live in the Cognito user pool: manage groups there "
+            f"(e.g. `aws cognito-idp admin-add-user-to-group --group-name {settings.admin_group}`)"
+        )
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await check_migrated(engine)
+        accounts = LocalAccounts(
+            session_factory(engine),
+            TokenIssuer.from_settings(settings),
+            admin_group=settings.admin_group,
+        )
+        if action == "set_admin":
+            email, admin = args
+            return await accounts.set_admin(str(email), bool(admin))
+        rows = await accounts.list_accounts()
+        return [
+            "\t".join(
+                [
+                    row.email,
+                    settings.admin_group if row.is_admin else "-",
+                    row.display_name or "",
+                    row.created_at.isoformat(timespec="seconds"),
+                ]
+            )
+            for row in rows
+        ]
+    finally:
+        await engine.dispose()
+
+
+def set_admin(settings: Settings, email: str, admin: bool) -> bool:
+    """Grant (``admin=True``) or revoke the admin group; False if no such account."""
+    return bool(asyncio.run(_with_accounts(settings, "set_admin", email, admin)))
+
+
+def list_users(settings: Settings) -> list[str]:
+    """One line per local account: e-mail, group, display name, created (tab-separated)."""
+    result = asyncio.run(_with_accounts(settings, "list"))
+    assert isinstance(result, list)
+    return [str(line) for line in result]
