@@ -1,0 +1,318 @@
+// Every call to the VideoForge API lives in this module, so that a change in the wire
+// format is fixed in one place. Errors always surface as ApiError with the server's
+// stable {"error": {"code", "message"}} fields.
+//
+// Tokens: the access token is kept in memory only (a page reload gets a new one from the
+// refresh token), the refresh token in localStorage so a session survives reloads.
+
+const REFRESH_KEY = "vf.refresh_token";
+const REFRESH_EARLY_SECONDS = 60;
+
+export class ApiError extends Error {
+  constructor(status, code, message, { retryAfter = null, details = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+    this.details = details;
+  }
+}
+
+const FALLBACK_MESSAGES = {
+  400: "The request was not valid.",
+  401: "Please log in to continue.",
+  403: "You are not allowed to do that.",
+  404: "Not found.",
+  409: "Someone else changed this at the same time. Reload and try again.",
+  413: "That file is too large.",
+  415: "That file type is not supported.",
+  429: "Too many requests. Please wait a moment and try again.",
+  500: "Something went wrong on our side. Please try again.",
+  502: "The service is temporarily unavailable. Please try again.",
+  503: "The service is temporarily unavailable. Please try again.",
+};
+
+async function errorFrom(res) {
+  let code = "http_error";
+  let message = FALLBACK_MESSAGES[res.status] ?? `Request failed (${res.status}).`;
+  let details = null;
+  try {
+    const body = await res.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+      details = body.error.details ?? null;
+    }
+  } catch {
+    // Not JSON (a proxy's error page): keep the generic message.
+  }
+  const retryAfter = Number(res.headers.get("Retry-After")) || null;
+  if (res.status === 429 && retryAfter) {
+    message = `${message} Try again in ${retryAfter} s.`;
+  }
+  return new ApiError(res.status, code, message, { retryAfter, details });
+}
+
+// ------------------------------------------------------------------ session state
+let accessToken = null;
+let accessExpiresAt = 0;
+let currentUser = null;
+let refreshTimer = null;
+let refreshInFlight = null;
+const sessionListeners = new Set();
+
+/** Subscribe to session changes: fn({user, reason}). Returns an unsubscribe function. */
+export function onSessionChange(fn) {
+  sessionListeners.add(fn);
+  return () => sessionListeners.delete(fn);
+}
+
+function emit(reason) {
+  for (const fn of sessionListeners) fn({ user: currentUser, reason });
+}
+
+/** The signed-in user ({id, email, display_name, is_admin}) or null. */
+export function user() {
+  return currentUser;
+}
+
+function storedRefresh() {
+  try {
+    return localStorage.getItem(REFRESH_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function applyTokens(body) {
+  accessToken = body.access_token;
+  const ttl = Number(body.expires_in) || 900;
+  accessExpiresAt = Date.now() + ttl * 1000;
+  if (body.refresh_token) localStorage.setItem(REFRESH_KEY, body.refresh_token);
+  if (body.user) currentUser = body.user;
+  clearTimeout(refreshTimer);
+  // Refresh a little before expiry so long-lived pages (SSE, uploads) keep a valid token.
+  const delay = Math.max(5, ttl - REFRESH_EARLY_SECONDS) * 1000;
+  refreshTimer = setTimeout(() => {
+    refreshSession().catch(() => {});
+  }, delay);
+}
+
+function clearSession(reason) {
+  const hadUser = currentUser !== null;
+  accessToken = null;
+  accessExpiresAt = 0;
+  currentUser = null;
+  clearTimeout(refreshTimer);
+  localStorage.removeItem(REFRESH_KEY);
+  // Nobody to tell when no one was signed in (e.g. a stale token found at page load).
+  if (hadUser) emit(reason);
+}
+
+/** Exchange the stored refresh token for new tokens (one request at a time). */
+export function refreshSession() {
+  if (refreshInFlight) return refreshInFlight;
+  const token = storedRefresh();
+  if (!token) return Promise.resolve(false);
+  refreshInFlight = (async () => {
+    try {
+      const body = await request("POST", "/api/auth/refresh", {
+        body: { refresh_token: token },
+        auth: false,
+      });
+      const hadUser = currentUser !== null;
+      applyTokens(body);
+      // retry: false — a 401 here must not wait on the refresh that is running now.
+      if (!body.user) currentUser = await request("GET", "/api/auth/me", { retry: false });
+      if (!hadUser) emit("restored");
+      return true;
+    } catch (err) {
+      // Only a definite "no" from the server ends the session; a network blip does not.
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+        clearSession("expired");
+      }
+      return false;
+    } finally {
+      refreshInFlight = null;
+    }
+  })();
+  return refreshInFlight;
+}
+
+/** On page load: resume the session from the stored refresh token, if any. */
+export async function restoreSession() {
+  if (!storedRefresh()) return null;
+  await refreshSession();
+  return currentUser;
+}
+
+/** A valid access token (refreshing first if it is about to expire), or null. */
+export async function freshAccessToken() {
+  if (accessToken && Date.now() < accessExpiresAt - 10_000) return accessToken;
+  if (storedRefresh()) await refreshSession();
+  return accessToken;
+}
+
+// ------------------------------------------------------------------ requests
+function withQuery(path, query) {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === null || v === undefined || v === "") continue;
+    params.set(k, String(v));
+  }
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+/**
+ * One JSON API call. A 401 triggers one refresh and one retry; if that fails too the
+ * session ends ("expired") and the app sends the user to the login page.
+ */
+export async function request(method, path, { body, query, auth = true, retry = true, signal } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
+  let res;
+  try {
+    res = await fetch(withQuery(path, query), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "Could not reach the server. Check your connection and try again.");
+  }
+  if (res.status === 401 && auth && retry && storedRefresh()) {
+    if (await refreshSession()) {
+      return request(method, path, { body, query, auth, retry: false, signal });
+    }
+  }
+  if (!res.ok) {
+    const error = await errorFrom(res);
+    if (res.status === 401 && auth && currentUser) clearSession("expired");
+    throw error;
+  }
+  if (res.status === 204) return null;
+  const type = res.headers.get("Content-Type") || "";
+  return type.includes("json") ? res.json() : null;
+}
+
+// ------------------------------------------------------------------ accounts
+/** Create an account and sign in. */
+export async function signup({ email, password, displayName }) {
+  const body = await request("POST", "/api/auth/signup", {
+    body: { email, password, ...(displayName ? { display_name: displayName } : {}) },
+    auth: false,
+  });
+  await finishLogin(body);
+  return currentUser;
+}
+
+/** Sign in with email and password. */
+export async function login({ email, password }) {
+  const body = await request("POST", "/api/auth/login", { body: { email, password }, auth: false });
+  await finishLogin(body);
+  return currentUser;
+}
+
+async function finishLogin(body) {
+  applyTokens(body);
+  if (!body.user) currentUser = await request("GET", "/api/auth/me");
+  emit("login");
+}
+
+/** Revoke the refresh token on the server (best effort) and forget the session. */
+export async function logout() {
+  const token = storedRefresh();
+  try {
+    if (token) await request("POST", "/api/auth/logout", { body: { refresh_token: token }, retry: false });
+  } catch {
+    // The local session ends regardless; the token expires on its own.
+  }
+  clearSession("logout");
+}
+
+// ------------------------------------------------------------------ gallery
+/** One page of videos: {items, total, page, per_page, pages}. */
+export async function listVideos(params = {}) {
+  const body = await request("GET", "/api/gallery/videos", { query: params });
+  return normalisePage(body, params);
+}
+
+function normalisePage(body, params) {
+  const items = Array.isArray(body) ? body : (body.items ?? body.videos ?? body.results ?? []);
+  const perPage = Number(body.per_page ?? params.per_page ?? items.length) || 1;
+  const page = Number(body.page ?? params.page ?? 1);
+  const total = body.total ?? null;
+  const pages = body.pages ?? (total !== null ? Math.max(1, Math.ceil(total / perPage)) : null);
+  const hasNext = "next_cursor" in body ? body.next_cursor !== null : pages !== null ? page < pages : items.length === perPage;
+  return { items, total, page, perPage, pages, hasNext, nextCursor: body.next_cursor ?? null };
+}
+
+export const getVideo = (id) => request("GET", `/api/gallery/videos/${encodeURIComponent(id)}`);
+
+/** Update title/description/visibility (only the given fields). */
+export const updateVideo = (id, changes) =>
+  request("PUT", `/api/gallery/videos/${encodeURIComponent(id)}`, { body: changes });
+
+export const deleteVideo = (id) => request("DELETE", `/api/gallery/videos/${encodeURIComponent(id)}`);
+
+/** Short-lived playback URLs: {hls, renditions: [{quality, width, height, url}], thumbnail, preview}. */
+export const streamUrls = (id) => request("GET", `/api/gallery/stream/${encodeURIComponent(id)}`);
+
+export const countView = (id) =>
+  request("POST", `/api/gallery/videos/${encodeURIComponent(id)}/views`, { body: {} });
+
+// ------------------------------------------------------------------ uploads
+/** Ask for a presigned upload: single ({method, url, fields|headers, key}) or multipart. */
+export const requestUpload = ({ filename, contentType, size }) =>
+  request("POST", "/api/upload/url", { body: { filename, content_type: contentType, size } });
+
+/** Fresh URLs for some parts of a multipart upload (after expiry or on resume). */
+export async function signParts({ key, uploadId, partNumbers }) {
+  const body = await request("POST", "/api/upload/multipart/parts", {
+    body: { key, upload_id: uploadId, part_numbers: partNumbers },
+  });
+  return body.parts ?? body;
+}
+
+export const completeMultipart = ({ key, uploadId, parts }) =>
+  request("POST", "/api/upload/multipart/complete", {
+    body: { key, upload_id: uploadId, parts: parts.map((p) => ({ part_number: p.partNumber, etag: p.etag })) },
+  });
+
+export const abortMultipart = ({ key, uploadId }) =>
+  request("POST", "/api/upload/multipart/abort", { body: { key, upload_id: uploadId } });
+
+/** Turn an uploaded object into a video (status "uploaded"). Safe to repeat. */
+export const confirmUpload = ({ key, title, description, visibility }) =>
+  request("POST", "/api/upload/confirm", {
+    body: { key, title, ...(description ? { description } : {}), ...(visibility ? { visibility } : {}) },
+  });
+
+// ------------------------------------------------------------------ jobs
+export const createJob = (videoId) => request("POST", "/api/jobs", { body: { video_id: videoId } });
+
+export const importUrl = ({ sourceUrl, title }) =>
+  request("POST", "/api/jobs", { body: { source_url: sourceUrl, ...(title ? { title } : {}) } });
+
+/** The caller's jobs, newest first. */
+export async function listJobs(params = {}) {
+  const body = await request("GET", "/api/jobs", { query: params });
+  return Array.isArray(body) ? body : (body.items ?? body.jobs ?? []);
+}
+
+export const getJob = (id) => request("GET", `/api/jobs/${encodeURIComponent(id)}`);
+export const cancelJob = (id) => request("POST", `/api/jobs/${encodeURIComponent(id)}/cancel`);
+export const retryJob = (id) => request("POST", `/api/jobs/${encodeURIComponent(id)}/retry`);
+
+/** The SSE URL for a job (EventSource cannot send headers, so the token rides in the query). */
+export async function jobEventsUrl(id) {
+  const token = await freshAccessToken();
+  return withQuery(`/api/jobs/${encodeURIComponent(id)}/events`, { access_token: token });
+}

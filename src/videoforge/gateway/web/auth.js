@@ -1,0 +1,141 @@
+// Log-in and sign-up pages.
+import * as api from "./api.js";
+import { h, uid } from "./dom.js";
+import { navigate } from "./router.js";
+
+/** Only same-site paths are accepted as a post-login destination (no open redirect). */
+function safeNext(query) {
+  const next = query.get("next") || "/my";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/my";
+}
+
+function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
+  const id = uid("f");
+  const hintId = hint ? `${id}-hint` : null;
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    h("input", {
+      id,
+      name,
+      type,
+      autocomplete,
+      required,
+      minlength,
+      "aria-describedby": hintId,
+    }),
+    hint ? h("p", { class: "field__hint", id: hintId }, hint) : null,
+  );
+}
+
+function authForm({ mode, query }) {
+  const isSignup = mode === "signup";
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const submit = h(
+    "button",
+    { type: "submit", class: "button button--primary button--block" },
+    isSignup ? "Create account" : "Log in",
+  );
+  const form = h(
+    "form",
+    { class: "auth-form", novalidate: true, "aria-describedby": undefined },
+    field({ label: "Email", type: "email", name: "email", autocomplete: "email" }),
+    isSignup
+      ? field({
+          label: "Display name (optional)",
+          type: "text",
+          name: "display_name",
+          autocomplete: "nickname",
+          required: false,
+        })
+      : null,
+    field({
+      label: "Password",
+      type: "password",
+      name: "password",
+      autocomplete: isSignup ? "new-password" : "current-password",
+      minlength: isSignup ? 8 : undefined,
+      hint: isSignup ? "At least 8 characters." : null,
+    }),
+    error,
+    submit,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    const data = new FormData(form);
+    const email = String(data.get("email") || "").trim();
+    const password = String(data.get("password") || "");
+    const problem = !email || !form.elements.email.checkValidity()
+      ? "Enter a valid email address."
+      : !password
+        ? "Enter your password."
+        : isSignup && password.length < 8
+          ? "Choose a password of at least 8 characters."
+          : null;
+    if (problem) {
+      error.textContent = problem;
+      error.hidden = false;
+      return;
+    }
+    submit.disabled = true;
+    submit.setAttribute("aria-busy", "true");
+    try {
+      if (isSignup) {
+        await api.signup({ email, password, displayName: String(data.get("display_name") || "").trim() });
+      } else {
+        await api.login({ email, password });
+      }
+      navigate(safeNext(query), { replace: true });
+    } catch (err) {
+      error.textContent = err.message || "Something went wrong. Please try again.";
+      error.hidden = false;
+      form.elements.password.focus();
+    } finally {
+      submit.disabled = false;
+      submit.removeAttribute("aria-busy");
+    }
+  });
+  return form;
+}
+
+function authPage(main, query, mode) {
+  const isSignup = mode === "signup";
+  document.title = `${isSignup ? "Sign up" : "Log in"} · VideoForge`;
+  if (api.user()) {
+    navigate(safeNext(query), { replace: true });
+    return;
+  }
+  const other = isSignup
+    ? h("p", {}, "Already have an account? ", h("a", { href: `/login${query.toString() ? `?${query}` : ""}` }, "Log in"))
+    : h("p", {}, "New here? ", h("a", { href: `/signup${query.toString() ? `?${query}` : ""}` }, "Create an account"));
+  const notice = query.get("expired")
+    ? h("p", { class: "notice", role: "status" }, "Your session has ended. Please log in again.")
+    : null;
+  main.append(
+    h(
+      "section",
+      { class: "auth-card" },
+      h("h1", {}, isSignup ? "Create your account" : "Log in to VideoForge"),
+      h(
+        "p",
+        { class: "muted" },
+        isSignup ? "Upload, share and manage your videos." : "Welcome back.",
+      ),
+      notice,
+      authForm({ mode, query }),
+      other,
+    ),
+  );
+}
+
+/** /login */
+export function loginView(main, _params, query) {
+  return authPage(main, query, "login");
+}
+
+/** /signup */
+export function signupView(main, _params, query) {
+  return authPage(main, query, "signup");
+}

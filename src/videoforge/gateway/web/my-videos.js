@@ -1,0 +1,470 @@
+// "My videos": the upload panel and the caller's videos with live processing status.
+import * as api from "./api.js";
+import { confirmDialog, formatBytes, formatDuration, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
+import { isFinal, watchJob } from "./jobs-live.js";
+import { navigate } from "./router.js";
+import { discardPending, pendingUploads, uploads, UploadState } from "./upload.js";
+import { mediaBox } from "./video-card.js";
+
+const PER_PAGE = 20;
+const VISIBILITY_KEY = "vf.upload_visibility";
+
+const JOB_LABELS = {
+  PENDING: "Queued",
+  DOWNLOADING: "Preparing",
+  PROCESSING: "Processing",
+  UPLOADING: "Publishing",
+  COMPLETED: "Finishing",
+  FAILED: "Failed",
+  CANCELLED: "Cancelled",
+};
+
+/** What a row shows: {status, label, progress|null, error|null}. The video's own status wins. */
+function describe(video, job) {
+  if (video.status === "ready") return { status: "ready", label: "Ready", progress: null, error: null };
+  if (video.status === "failed" && !(job && !isFinal(job.status))) {
+    return { status: "failed", label: "Failed", progress: null, error: video.failure_reason || job?.error_text || "Processing failed." };
+  }
+  if (job) {
+    const s = String(job.status).toUpperCase();
+    if (s === "FAILED") return { status: "failed", label: "Failed", progress: null, error: job.error_text || video.failure_reason || "Processing failed." };
+    if (s === "CANCELLED") return { status: "cancelled", label: "Cancelled", progress: null, error: null };
+    return { status: "processing", label: JOB_LABELS[s] ?? "Processing", progress: s === "PENDING" ? null : Number(job.progress) || 0, error: null };
+  }
+  if (video.status === "processing") return { status: "processing", label: "Processing", progress: Number(video.progress) || 0, error: null };
+  return { status: "uploaded", label: "Not processed yet", progress: null, error: null };
+}
+
+// ------------------------------------------------------------------ upload panel
+const UPLOAD_LABELS = {
+  [UploadState.QUEUED]: "Waiting…",
+  [UploadState.UPLOADING]: "Uploading",
+  [UploadState.PAUSED]: "Paused",
+  [UploadState.CONFIRMING]: "Checking the file…",
+  [UploadState.STARTING]: "Starting processing…",
+  [UploadState.DONE]: "Uploaded — processing has started",
+  [UploadState.FAILED]: "Failed",
+  [UploadState.CANCELLED]: "Cancelled",
+};
+
+function uploadRow(upload) {
+  const progressId = uid("up");
+  const bar = h("progress", { id: progressId, max: 100, value: upload.percent, "aria-label": `Upload progress of ${upload.file.name}` });
+  const pct = h("span", { class: "upload__pct" }, `${upload.percent}%`);
+  const status = h("p", { class: "upload__status", "aria-live": "polite" });
+  const actions = h("div", { class: "upload__actions" });
+  const li = h(
+    "li",
+    { class: "upload", dataset: { state: upload.state } },
+    h("div", { class: "upload__head" }, h("span", { class: "upload__name" }, upload.file.name), h("span", { class: "muted" }, formatBytes(upload.size))),
+    h("div", { class: "upload__bar" }, bar, pct),
+    status,
+    actions,
+  );
+  const renderState = () => {
+    li.dataset.state = upload.state;
+    status.textContent = upload.error ? `${UPLOAD_LABELS[upload.state]}: ${upload.error}` : UPLOAD_LABELS[upload.state];
+    status.classList.toggle("form-error", upload.state === UploadState.FAILED);
+    const buttons = [];
+    if ([UploadState.QUEUED, UploadState.UPLOADING, UploadState.PAUSED].includes(upload.state)) {
+      if (upload.state === UploadState.PAUSED) {
+        buttons.push(h("button", { type: "button", class: "button button--small", onclick: () => uploads.resume(upload) }, "Resume"));
+      }
+      buttons.push(h("button", { type: "button", class: "button button--small button--ghost", onclick: () => upload.cancel() }, "Cancel"));
+    }
+    if (upload.state === UploadState.FAILED && upload.video) {
+      buttons.push(h("button", { type: "button", class: "button button--small", onclick: () => upload.resume() }, "Try again"));
+    }
+    if ([UploadState.DONE, UploadState.FAILED, UploadState.CANCELLED].includes(upload.state)) {
+      buttons.push(
+        h("button", {
+          type: "button",
+          class: "button button--small button--ghost",
+          onclick: () => {
+            uploads.uploads = uploads.uploads.filter((u) => u !== upload);
+            li.remove();
+          },
+        }, "Dismiss"),
+      );
+    }
+    replace(actions, buttons);
+  };
+  const renderProgress = () => {
+    bar.value = upload.percent;
+    pct.textContent = `${upload.percent}%`;
+  };
+  upload.addEventListener("change", () => {
+    renderState();
+    renderProgress();
+  });
+  upload.addEventListener("progress", renderProgress);
+  renderState();
+  return li;
+}
+
+function uploadPanel(onUploaded) {
+  const me = api.user();
+  const inputId = uid("files");
+  const visId = uid("vis");
+  const input = h("input", { id: inputId, type: "file", multiple: true, accept: "video/*,.mkv,.mov,.mp4,.webm,.avi,.m4v", class: "visually-hidden" });
+  const visSelect = h("select", { id: visId }, VISIBILITIES.map(([v, label]) => h("option", { value: v }, label)));
+  visSelect.value = localStorage.getItem(VISIBILITY_KEY) || "public";
+  visSelect.addEventListener("change", () => localStorage.setItem(VISIBILITY_KEY, visSelect.value));
+  const list = h("ul", { class: "upload-list", "aria-label": "Uploads" });
+  const pendingBox = h("div", { class: "pending" });
+
+  const addFiles = (files) => {
+    const accepted = [...files].filter((f) => f.size > 0);
+    if (accepted.length < files.length) toast("Empty files were skipped.", { kind: "error" });
+    for (const file of accepted) {
+      const upload = uploads.add(file, { userId: me.id, visibility: visSelect.value });
+      list.prepend(uploadRow(upload));
+    }
+    renderPending();
+  };
+
+  const onChange = (event) => {
+    const upload = event.detail;
+    if (upload.state === UploadState.DONE) onUploaded(upload.video, upload.job);
+    if (upload.state === UploadState.DONE || upload.state === UploadState.FAILED) renderPending();
+  };
+  uploads.addEventListener("change", onChange);
+
+  input.addEventListener("change", () => {
+    addFiles(input.files);
+    input.value = "";
+  });
+
+  const dropzone = h(
+    "div",
+    { class: "dropzone" },
+    h("img", { src: "/icons/upload-dark.svg", alt: "", width: 40, height: 40, class: "dropzone__icon" }),
+    h("p", { class: "dropzone__text" }, "Drag and drop video files here, or"),
+    input,
+    h("label", { for: inputId, class: "button button--primary" }, "Choose files"),
+    h("p", { class: "field__hint" }, "MP4, MOV, WebM, MKV or AVI. Large files upload in parts and can resume after a dropped connection."),
+  );
+  let depth = 0;
+  dropzone.addEventListener("dragenter", (e) => {
+    e.preventDefault();
+    depth += 1;
+    dropzone.classList.add("dropzone--over");
+  });
+  dropzone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+  });
+  dropzone.addEventListener("dragleave", () => {
+    depth -= 1;
+    if (depth <= 0) dropzone.classList.remove("dropzone--over");
+  });
+  dropzone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    depth = 0;
+    dropzone.classList.remove("dropzone--over");
+    if (e.dataTransfer?.files?.length) addFiles(e.dataTransfer.files);
+  });
+
+  function renderPending() {
+    const active = new Set(uploads.uploads.filter((u) => ![UploadState.DONE, UploadState.CANCELLED, UploadState.FAILED].includes(u.state)).map((u) => u.fp));
+    const pending = pendingUploads(me.id).filter((p) => !active.has(p.fingerprint));
+    if (pending.length === 0) {
+      replace(pendingBox);
+      return;
+    }
+    replace(
+      pendingBox,
+      h("h3", {}, "Interrupted uploads"),
+      h("p", { class: "muted" }, "Choose the same file again to continue where it stopped."),
+      h(
+        "ul",
+        { class: "pending__list" },
+        pending.map((p) => {
+          const done = Object.keys(p.done || {}).length;
+          const parts = Math.ceil(p.size / p.partSize);
+          const fileId = uid("resume");
+          const picker = h("input", { id: fileId, type: "file", accept: "video/*", class: "visually-hidden" });
+          picker.addEventListener("change", () => {
+            const file = picker.files[0];
+            if (!file) return;
+            if (file.name !== p.name || file.size !== p.size) {
+              toast(`That is not “${p.name}”. Choose the same file to resume.`, { kind: "error" });
+              return;
+            }
+            const upload = uploads.add(file, { userId: me.id, visibility: p.visibility || visSelect.value, title: p.title });
+            list.prepend(uploadRow(upload));
+            renderPending();
+          });
+          return h(
+            "li",
+            { class: "pending__item" },
+            h("span", { class: "upload__name" }, p.name),
+            h("span", { class: "muted" }, `${formatBytes(p.size)} · ${Math.floor((done / parts) * 100)}% sent`),
+            picker,
+            h("label", { for: fileId, class: "button button--small" }, "Resume…"),
+            h("button", {
+              type: "button",
+              class: "button button--small button--ghost",
+              onclick: async () => {
+                await discardPending(p.fingerprint);
+                renderPending();
+              },
+            }, "Discard"),
+          );
+        }),
+      ),
+    );
+  }
+
+  // Uploads started before navigating away are still running: show them again.
+  for (const upload of uploads.uploads) list.append(uploadRow(upload));
+  renderPending();
+
+  const section = h(
+    "section",
+    { class: "panel upload-panel", "aria-labelledby": "upload-heading" },
+    h("div", { class: "panel__head" }, h("h2", { id: "upload-heading" }, "Upload videos"), h("div", { class: "field field--inline" }, h("label", { for: visId }, "Visibility"), visSelect)),
+    dropzone,
+    pendingBox,
+    list,
+  );
+  return { section, dispose: () => uploads.removeEventListener("change", onChange) };
+}
+
+// ------------------------------------------------------------------ video list
+/** /my */
+export async function myVideosView(main, _params, query, ctx) {
+  if (!api.user()) {
+    navigate(`/login?next=${encodeURIComponent("/my")}`, { replace: true });
+    return;
+  }
+  document.title = "My videos · VideoForge";
+  const page = Math.max(1, Number.parseInt(query.get("page") || "1", 10) || 1);
+  const videos = new Map();
+  const jobs = new Map(); // video id -> newest job
+  const watchers = new Map(); // job id -> stop()
+  const pollers = new Map(); // video id -> timer
+  const rows = new Map();
+
+  const list = h("ul", { class: "video-list", "aria-label": "Your videos" });
+  const status = h("p", { class: "results-status", role: "status", "aria-live": "polite" }, "Loading your videos…");
+  const pager = h("nav", { class: "pager", "aria-label": "Pagination" });
+
+  const onUploaded = (video, job) => {
+    if (!video) return;
+    videos.set(video.id, video);
+    if (job) jobs.set(video.id, job);
+    const row = buildRow(video);
+    list.prepend(row);
+    status.textContent = "";
+    follow(video);
+  };
+  const panel = uploadPanel(onUploaded);
+
+  main.append(
+    h("h1", {}, "My videos"),
+    panel.section,
+    h("section", { class: "panel", "aria-labelledby": "videos-heading" }, h("div", { class: "panel__head" }, h("h2", { id: "videos-heading" }, "Your videos")), status, list, pager),
+  );
+
+  // -- rows -------------------------------------------------------------------
+  function buildRow(video) {
+    const job = jobs.get(video.id);
+    const d = describe(video, job);
+    const watchHref = `/watch/${encodeURIComponent(video.id)}`;
+    const vis = VISIBILITIES.find(([v]) => v === video.visibility);
+    const progressId = uid("prog");
+    const actions = [];
+    if (d.status === "ready") actions.push(h("a", { class: "button button--small", href: watchHref, dataset: { action: "watch" } }, "Watch"));
+    if (job && !isFinal(job.status)) {
+      actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "cancel" }, onclick: () => jobAction(video, "cancel") }, "Cancel"));
+    } else if (d.status === "failed" || d.status === "cancelled") {
+      actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "retry" }, onclick: () => jobAction(video, "retry") }, "Retry"));
+    } else if (d.status === "uploaded") {
+      actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "process" }, onclick: () => jobAction(video, "start") }, "Start processing"));
+    }
+    actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "edit" }, onclick: () => edit(video) }, "Edit"));
+    actions.push(h("button", { type: "button", class: "button button--small button--danger-ghost", dataset: { action: "delete" }, onclick: () => remove(video) }, "Delete"));
+
+    const li = h(
+      "li",
+      { class: "video-row", dataset: { videoId: video.id, status: d.status } },
+      d.status === "ready"
+        ? h("a", { href: watchHref, class: "video-row__media", tabindex: "-1", "aria-hidden": "true" }, mediaBox(video))
+        : h("div", { class: "video-row__media" }, mediaBox(video)),
+      h(
+        "div",
+        { class: "video-row__body" },
+        h("h3", { class: "video-row__title" }, d.status === "ready" ? h("a", { href: watchHref }, video.title || "Untitled") : video.title || "Untitled"),
+        h(
+          "p",
+          { class: "video-row__meta" },
+          h("span", { class: `badge badge--status badge--${d.status}` }, d.label),
+          vis ? h("span", { class: `badge badge--${video.visibility}` }, vis[1]) : null,
+          video.duration ? h("span", {}, formatDuration(video.duration)) : null,
+          h("span", {}, formatViews(video.views)),
+          h("span", {}, "Uploaded ", timeEl(video.created_at)),
+        ),
+        d.progress !== null
+          ? h(
+              "div",
+              { class: "video-row__progress" },
+              h("label", { for: progressId, class: "visually-hidden" }, `Processing progress of ${video.title}`),
+              h("progress", { id: progressId, max: 100, value: d.progress }),
+              h("span", { class: "upload__pct" }, `${d.progress}%`),
+            )
+          : null,
+        d.error ? h("p", { class: "form-error" }, d.error) : null,
+        h("div", { class: "video-row__actions" }, actions),
+      ),
+    );
+    rows.set(video.id, li);
+    return li;
+  }
+
+  function refreshRow(videoId) {
+    const old = rows.get(videoId);
+    const video = videos.get(videoId);
+    if (!old || !video || !ctx.isCurrent()) return;
+    const focusedAction = old.contains(document.activeElement) ? document.activeElement?.dataset?.action : null;
+    const row = buildRow(video);
+    old.replaceWith(row);
+    if (focusedAction) row.querySelector(`[data-action="${focusedAction}"]`)?.focus();
+  }
+
+  // -- live status --------------------------------------------------------------
+  function follow(video) {
+    const job = jobs.get(video.id);
+    if (job && !isFinal(job.status) && !watchers.has(job.id)) {
+      const stop = watchJob(job.id, (update) => {
+        const merged = { ...jobs.get(video.id), ...update };
+        jobs.set(video.id, merged);
+        refreshRow(video.id);
+        if (isFinal(merged.status)) {
+          watchers.delete(job.id);
+          settle(video.id);
+        }
+      });
+      watchers.set(job.id, stop);
+    } else if (video.status === "processing" || (job && isFinal(job.status) && video.status !== "ready" && video.status !== "failed" && job.status !== "CANCELLED")) {
+      settle(video.id);
+    }
+  }
+
+  // The gallery applies job events asynchronously: after a job ends, poll the video until
+  // its status catches up (ready/failed), briefly.
+  function settle(videoId, attempt = 0) {
+    clearTimeout(pollers.get(videoId));
+    const delay = attempt < 10 ? 1000 : 3000;
+    pollers.set(
+      videoId,
+      setTimeout(async () => {
+        if (!ctx.isCurrent()) return;
+        try {
+          const fresh = await api.getVideo(videoId);
+          videos.set(videoId, fresh);
+          refreshRow(videoId);
+          const job = jobs.get(videoId);
+          const jobDone = !job || isFinal(job.status);
+          if ((fresh.status === "ready" || fresh.status === "failed") && jobDone) return;
+          if (job && String(job.status).toUpperCase() === "CANCELLED") return;
+        } catch (err) {
+          if (err.status === 404) return;
+        }
+        if (attempt < 60) settle(videoId, attempt + 1);
+      }, delay),
+    );
+  }
+
+  // -- actions ---------------------------------------------------------------------
+  async function jobAction(video, kind) {
+    try {
+      const job = jobs.get(video.id);
+      let updated;
+      if (kind === "cancel") updated = await api.cancelJob(job.id);
+      else if (kind === "retry" && job) updated = await api.retryJob(job.id);
+      else updated = await api.createJob(video.id);
+      jobs.set(video.id, updated);
+      if (kind !== "cancel") {
+        // A retried/started job: the video will go back through processing.
+        videos.set(video.id, { ...videos.get(video.id), status: "processing", failure_reason: null, progress: 0 });
+      }
+      refreshRow(video.id);
+      follow(videos.get(video.id));
+      toast(kind === "cancel" ? "Cancelling…" : "Processing started.");
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
+  }
+
+  async function edit(video) {
+    const updated = await editVideoDialog(videos.get(video.id));
+    if (updated) {
+      videos.set(video.id, updated);
+      refreshRow(video.id);
+      toast("Saved.");
+    }
+    rows.get(video.id)?.querySelector('[data-action="edit"]')?.focus();
+  }
+
+  async function remove(video) {
+    const ok = await confirmDialog({
+      title: "Delete this video?",
+      message: `“${video.title || "Untitled"}” and all its files will be deleted. This cannot be undone.`,
+      confirmLabel: "Delete",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      const job = jobs.get(video.id);
+      if (job && !isFinal(job.status)) await api.cancelJob(job.id).catch(() => {});
+      await api.deleteVideo(video.id);
+      rows.get(video.id)?.remove();
+      rows.delete(video.id);
+      videos.delete(video.id);
+      toast("Video deleted.");
+      if (videos.size === 0) status.textContent = "You have no videos yet. Upload one above.";
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
+  }
+
+  // -- load ------------------------------------------------------------------------
+  try {
+    const [result, jobList] = await Promise.all([
+      api.listVideos({ owner: "me", sort: "newest", page, per_page: PER_PAGE }),
+      api.listJobs().catch(() => []),
+    ]);
+    if (!ctx.isCurrent()) return () => {};
+    for (const job of jobList) {
+      // Newest first: keep the first job seen for each video.
+      if (job.video_id && !jobs.has(job.video_id)) jobs.set(job.video_id, job);
+    }
+    replace(list);
+    for (const video of result.items) {
+      videos.set(video.id, video);
+      list.append(buildRow(video));
+      follow(video);
+    }
+    status.textContent = result.items.length ? "" : page > 1 ? "No videos on this page." : "You have no videos yet. Upload one above.";
+    if (page > 1 || result.hasNext) {
+      pager.append(
+        page > 1 ? h("a", { class: "button button--ghost", href: `/my?page=${page - 1}`, rel: "prev" }, "← Previous") : h("span", { class: "button button--ghost", "aria-disabled": "true" }, "← Previous"),
+        h("span", { class: "pager__label" }, result.pages ? `Page ${page} of ${result.pages}` : `Page ${page}`),
+        result.hasNext ? h("a", { class: "button button--ghost", href: `/my?page=${page + 1}`, rel: "next" }, "Next →") : h("span", { class: "button button--ghost", "aria-disabled": "true" }, "Next →"),
+      );
+    }
+  } catch (err) {
+    if (ctx.isCurrent()) {
+      status.textContent = "";
+      status.append(h("span", { class: "form-error" }, `Could not load your videos: ${err.message}`));
+    }
+  }
+
+  return () => {
+    panel.dispose();
+    for (const stop of watchers.values()) stop();
+    for (const timer of pollers.values()) clearTimeout(timer);
+  };
+}

@@ -1,0 +1,210 @@
+// The watch page: player, quality menu, details, share link, and owner actions.
+import * as api from "./api.js";
+import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
+import { attachPlayer } from "./player.js";
+import { navigate } from "./router.js";
+import { ownerOf, thumbnailOf } from "./video-card.js";
+
+function notFound(main) {
+  document.title = "Video not found · VideoForge";
+  main.append(
+    h(
+      "section",
+      { class: "empty-state", "data-state": "not-found" },
+      h("h1", {}, "Video not found"),
+      h("p", {}, "This video does not exist, was deleted, or is private."),
+      h("a", { class: "button button--primary", href: "/" }, "Browse videos"),
+    ),
+  );
+}
+
+function shareBox(video) {
+  const id = uid("share");
+  const url = `${window.location.origin}/watch/${encodeURIComponent(video.id)}`;
+  const input = h("input", { id, type: "url", readonly: true, value: url, class: "share__input" });
+  const copied = h("span", { class: "share__status", role: "status", "aria-live": "polite" });
+  const copy = h("button", { type: "button", class: "button button--ghost" }, "Copy link");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(url);
+    } catch {
+      // Clipboard API unavailable (insecure origin): select so the user can copy by hand.
+      input.select();
+      document.execCommand?.("copy");
+    }
+    copied.textContent = "Link copied";
+    setTimeout(() => {
+      copied.textContent = "";
+    }, 3000);
+  });
+  input.addEventListener("focus", () => input.select());
+  const note = video.visibility === "unlisted"
+    ? h("p", { class: "field__hint" }, "Unlisted: only people with this link can watch.")
+    : video.visibility === "private"
+      ? h("p", { class: "field__hint" }, "Private: only you can open this link.")
+      : null;
+  return h(
+    "div",
+    { class: "share" },
+    h("label", { for: id }, "Share"),
+    h("div", { class: "share__row" }, input, copy),
+    copied,
+    note,
+  );
+}
+
+/** /watch/:id */
+export async function watchView(main, { id }, _query, ctx) {
+  document.title = "Loading… · VideoForge";
+  main.append(h("p", { class: "loading", role: "status" }, "Loading video…"));
+  let video;
+  try {
+    video = await api.getVideo(id);
+  } catch (err) {
+    if (!ctx.isCurrent()) return;
+    main.replaceChildren();
+    if (err.status === 404 || err.status === 422 || err.status === 400) {
+      notFound(main);
+    } else {
+      main.append(h("h1", {}, "Could not load this video"), h("p", { class: "form-error", role: "alert" }, err.message));
+    }
+    return;
+  }
+  if (!ctx.isCurrent()) return;
+  main.replaceChildren();
+  document.title = `${video.title || "Untitled"} · VideoForge`;
+  const me = api.user();
+  const isOwner = me !== null && String(me.id) === String(video.user_id ?? video.owner_id ?? video.owner?.id);
+
+  const notice = h("p", { class: "notice", role: "status", "aria-live": "polite", hidden: true });
+  const showNotice = (text) => {
+    notice.textContent = text;
+    notice.hidden = false;
+  };
+  const qualityId = uid("quality");
+  const qualitySelect = h("select", { id: qualityId, disabled: true }, h("option", { value: "" }, "Auto"));
+  const videoEl = h("video", {
+    class: "player__video",
+    controls: true,
+    playsinline: true,
+    preload: "metadata",
+    poster: thumbnailOf(video) ?? undefined,
+    "aria-label": `Video: ${video.title || "Untitled"}`,
+  });
+  const stage = h("div", { class: "player" }, videoEl);
+  const viewsEl = h("span", { class: "views" }, formatViews(video.views));
+  const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
+  const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
+  const descEl = h("p", { class: "watch__description" }, video.description || "");
+  descEl.hidden = !video.description;
+  const owner = ownerOf(video);
+
+  const actions = isOwner
+    ? h(
+        "div",
+        { class: "watch__actions" },
+        h("button", {
+          type: "button",
+          class: "button button--ghost",
+          onclick: async () => {
+            const updated = await editVideoDialog(video);
+            if (updated) {
+              toast("Saved.");
+              return navigate(`/watch/${encodeURIComponent(video.id)}`, { replace: true });
+            }
+            return null;
+          },
+        }, "Edit"),
+        h("button", {
+          type: "button",
+          class: "button button--danger-ghost",
+          onclick: async () => {
+            const ok = await confirmDialog({
+              title: "Delete this video?",
+              message: `“${video.title || "Untitled"}” and all its files will be deleted. This cannot be undone.`,
+              confirmLabel: "Delete",
+              danger: true,
+            });
+            if (!ok) return;
+            try {
+              await api.deleteVideo(video.id);
+              toast("Video deleted.");
+              navigate("/my");
+            } catch (err) {
+              toast(err.message, { kind: "error" });
+            }
+          },
+        }, "Delete"),
+      )
+    : null;
+
+  main.append(
+    h(
+      "article",
+      { class: "watch" },
+      stage,
+      notice,
+      h(
+        "div",
+        { class: "watch__bar" },
+        h("div", { class: "quality" }, h("label", { for: qualityId }, "Quality"), qualitySelect),
+        actions,
+      ),
+      titleEl,
+      h(
+        "p",
+        { class: "watch__meta" },
+        owner ? h("span", { class: "watch__owner" }, owner) : null,
+        viewsEl,
+        h("span", {}, timeEl(video.created_at)),
+        visLabel && video.visibility !== "public" ? h("span", { class: `badge badge--${video.visibility}` }, visLabel) : null,
+      ),
+      descEl,
+      shareBox(video),
+    ),
+  );
+
+  if (video.status !== "ready") {
+    stage.replaceChildren(
+      h(
+        "div",
+        { class: "player__message" },
+        video.status === "failed"
+          ? "Processing this video failed. The owner can retry it from “My videos”."
+          : "This video is still being processed. Check back in a moment.",
+      ),
+    );
+    return;
+  }
+
+  let stream;
+  try {
+    stream = await api.streamUrls(video.id);
+  } catch (err) {
+    if (ctx.isCurrent()) showNotice(`Playback is unavailable: ${err.message}`);
+    return;
+  }
+  if (!ctx.isCurrent()) return;
+
+  // Count one view per page visit, once playback has really started.
+  let counted = false;
+  videoEl.addEventListener("playing", async () => {
+    if (counted) return;
+    counted = true;
+    try {
+      await api.countView(video.id);
+      video.views = (Number(video.views) || 0) + 1;
+      replace(viewsEl, formatViews(video.views));
+    } catch {
+      // A lost view count must never interrupt playback.
+    }
+  });
+
+  const destroy = await attachPlayer(videoEl, stream, { qualitySelect, onNotice: showNotice });
+  if (!ctx.isCurrent()) {
+    destroy();
+    return;
+  }
+  return destroy;
+}
