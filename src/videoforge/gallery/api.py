@@ -1,0 +1,358 @@
+"""The gallery's HTTP API (one router; the app or the all-in-one server includes it).
+
+Handlers own their transaction (``session_scope``), and read the shared backends from
+``request.app.state.infra``. The background loops are re-exported here for the
+embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
+:func:`flush_views`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+
+from videoforge.gallery import playback, search, service, uploads
+from videoforge.gallery import views as view_counts
+from videoforge.gallery.access import ensure_owner_or_admin, not_found
+from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.models import GalleryVideoViewsDaily, VideoStatus, Visibility
+from videoforge.gallery.schemas import (
+    DailyViews,
+    ErrorBody,
+    MultipartAbort,
+    MultipartComplete,
+    MultipartParts,
+    MultipartPartsRequest,
+    StreamUrls,
+    UploadConfirm,
+    UploadRequest,
+    UploadTicket,
+    VideoAnalytics,
+    VideoCreate,
+    VideoPage,
+    VideoRead,
+    VideoSort,
+    VideoUpdate,
+    ViewRecorded,
+)
+from videoforge.gallery.views import flush_views, run_view_flusher
+from videoforge.infra.auth import Principal, optional_principal, require_principal
+from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.runtime import Infra
+
+__all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
+
+
+def get_infra(request: Request) -> Infra:
+    infra: Infra = request.app.state.infra
+    return infra
+
+
+InfraDep = Annotated[Infra, Depends(get_infra)]
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
+User = Annotated[Principal, Depends(require_principal)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 422, 429, 503)
+}
+
+router = APIRouter(responses=_ERRORS)
+
+
+def _base_url(request: Request, infra: Infra) -> str:
+    return infra.settings.public_url or str(request.base_url).rstrip("/")
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+# ----------------------------------------------------------------------- videos
+@router.get("/api/gallery/videos", response_model=VideoPage, tags=["videos"])
+async def list_videos(
+    infra: InfraDep,
+    principal: MaybeUser,
+    q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
+    owner: Annotated[str | None, Query(max_length=255, description="A user id, or `me`.")] = None,
+    video_status: Annotated[VideoStatus | None, Query(alias="status")] = None,
+    visibility: Visibility | None = None,
+    min_duration: Annotated[float | None, Query(ge=0)] = None,
+    max_duration: Annotated[float | None, Query(ge=0)] = None,
+    sort: VideoSort = VideoSort.NEWEST,
+    page: Annotated[int | None, Query(ge=1)] = None,
+    per_page: Annotated[int, Query(ge=1, le=search.MAX_PER_PAGE)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> VideoPage:
+    """List the videos the caller may see: ready public videos for everyone, plus one's
+    own (any status or visibility); admins see everything. Unlisted videos are never
+    listed for others. Page with `page`/`per_page` (with a total) or with `cursor`
+    (the `next_cursor` of the previous page; stable and fast however deep)."""
+    params = search.ListParams(
+        q=q,
+        owner=owner,
+        status=video_status,
+        visibility=visibility,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        sort=sort,
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+    )
+    async with session_scope(infra.sessions) as session:
+        result = await search.list_videos(session, principal, params)
+    return VideoPage(
+        items=[await service.to_read(v, principal, infra.storage) for v in result.items],
+        total=result.total,
+        page=result.page,
+        per_page=per_page,
+        next_cursor=result.next_cursor,
+    )
+
+
+@router.post(
+    "/api/gallery/videos",
+    response_model=VideoRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["videos"],
+)
+async def create_video(infra: InfraDep, principal: User, body: VideoCreate) -> VideoRead:
+    """Create a video owned by the caller that an import job will fill (status
+    `uploaded`, no original yet). Uploaded files use `/api/upload/confirm` instead."""
+    async with session_scope(infra.sessions) as session:
+        video = await service.create_import(session, principal, body)
+    return await service.to_read(video, principal, infra.storage)
+
+
+@router.get("/api/gallery/videos/{video_id}", response_model=VideoRead, tags=["videos"])
+async def get_video(
+    video_id: uuid.UUID, infra: InfraDep, principal: MaybeUser, response: Response
+) -> VideoRead:
+    """One video. Private videos are 404 to everyone but the owner and admins; the
+    original's key is only shown to them. The `ETag` is the version for `If-Match`."""
+    async with session_scope(infra.sessions) as session:
+        video = await service.get_visible(session, video_id, principal)
+    response.headers["ETag"] = _etag(video.version)
+    return await service.to_read(video, principal, infra.storage)
+
+
+@router.put("/api/gallery/videos/{video_id}", response_model=VideoRead, tags=["videos"])
+async def update_video(
+    video_id: uuid.UUID,
+    body: VideoUpdate,
+    infra: InfraDep,
+    principal: MaybeUser,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> VideoRead:
+    """Change title, description or visibility (owner only); only the fields sent are
+    changed. With `If-Match` (412 when stale) or `version` (409 when stale) the edit
+    only applies to the version the editor saw."""
+    async with session_scope(infra.sessions) as session:
+        video = await service.update_video(session, video_id, principal, body, if_match=if_match)
+    response.headers["ETag"] = _etag(video.version)
+    return await service.to_read(video, principal, infra.storage)
+
+
+@router.delete(
+    "/api/gallery/videos/{video_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["videos"],
+)
+async def delete_video(video_id: uuid.UUID, infra: InfraDep, principal: MaybeUser) -> Response:
+    """Delete the video and every stored object of it: the original and the outputs of
+    every job seen for it (owner or admin)."""
+    async with session_scope(infra.sessions) as session:
+        plan = await service.delete_video(session, video_id, principal)
+    await service.delete_objects(infra.storage, plan)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/api/gallery/videos/{video_id}/views",
+    response_model=ViewRecorded,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["views"],
+)
+async def record_view(
+    video_id: uuid.UUID, request: Request, infra: InfraDep, principal: MaybeUser
+) -> ViewRecorded:
+    """Count a view (the player calls this when playback starts). One viewer counts once
+    per video per 30 minutes; calls are rate-limited per address (429)."""
+    client_ip = _client_ip(request)
+    await view_counts.check_rate(infra.cache, client_ip)
+    async with session_scope(infra.sessions) as session:
+        video = await service.get_visible(session, video_id, principal)
+    playback.ensure_ready(video)
+    viewer = view_counts.viewer_id(principal, client_ip, request.headers.get("user-agent", ""))
+    counted = await view_counts.record_view(infra.cache, video.id, viewer)
+    return ViewRecorded(counted=counted)
+
+
+@router.get(
+    "/api/gallery/videos/{video_id}/analytics", response_model=VideoAnalytics, tags=["views"]
+)
+async def video_analytics(
+    video_id: uuid.UUID,
+    infra: InfraDep,
+    principal: MaybeUser,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> VideoAnalytics:
+    """Total views and views per day for the last `days` days (owner or admin)."""
+    since = utcnow().date() - timedelta(days=days - 1)
+    async with session_scope(infra.sessions) as session:
+        video = ensure_owner_or_admin(await service.load_video(session, video_id), principal)
+        rows = (
+            await session.execute(
+                select(GalleryVideoViewsDaily.day, GalleryVideoViewsDaily.views)
+                .where(
+                    GalleryVideoViewsDaily.video_id == video.id,
+                    GalleryVideoViewsDaily.day >= since,
+                )
+                .order_by(GalleryVideoViewsDaily.day)
+            )
+        ).all()
+    return VideoAnalytics(
+        video_id=video.id,
+        total_views=video.views,
+        days=[DailyViews(day=day, views=count) for day, count in rows],
+    )
+
+
+# ----------------------------------------------------------------------- stream
+@router.get("/api/gallery/stream/{video_id}", response_model=StreamUrls, tags=["playback"])
+async def stream(
+    video_id: uuid.UUID, request: Request, infra: InfraDep, principal: MaybeUser
+) -> StreamUrls:
+    """Short-lived playback URLs: the HLS master playlist, each MP4 rendition, the
+    thumbnail and the preview (and the original, as a download, for its owner).
+    Only for videos the caller may see, and only once they are ready (409 before)."""
+    async with session_scope(infra.sessions) as session:
+        video = await service.get_visible(session, video_id, principal)
+    return await playback.stream_urls(
+        video, principal, infra.storage, infra.settings, _base_url(request, infra)
+    )
+
+
+@router.get(
+    "/api/gallery/stream/{video_id}/hls/{path:path}",
+    response_class=PlainTextResponse,
+    tags=["playback"],
+    responses={200: {"content": {playback.PLAYLIST_CONTENT_TYPE: {}}}},
+)
+async def hls_playlist(
+    video_id: uuid.UUID,
+    path: str,
+    request: Request,
+    infra: InfraDep,
+    token: Annotated[str | None, Query(max_length=512)] = None,
+) -> PlainTextResponse:
+    """An HLS playlist of the video with every URI signed. Authorised by the `token`
+    from `/api/gallery/stream/{id}` (players send no Authorization header); a forged,
+    expired or foreign token is 403."""
+    playback.verify_token(infra.settings, video_id, token)
+    async with session_scope(infra.sessions) as session:
+        video = await service.load_video(session, video_id)
+    if video is None:
+        raise not_found()
+    text = await playback.serve_playlist(
+        video, path, token, infra.storage, infra.settings, _base_url(request, infra)
+    )
+    return PlainTextResponse(
+        text,
+        media_type=playback.PLAYLIST_CONTENT_TYPE,
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# ---------------------------------------------------------------------- uploads
+@router.post(
+    "/api/upload/url",
+    response_model=UploadTicket,
+    status_code=status.HTTP_201_CREATED,
+    tags=["uploads"],
+    responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+)
+async def upload_url(infra: InfraDep, principal: User, body: UploadRequest) -> UploadTicket:
+    """A presigned upload for a new original. Files up to the multipart threshold get
+    one form POST whose policy limits the size to the declared size; larger files get
+    presigned multipart part URLs (then `/api/upload/multipart/complete`). Either way,
+    finish with `/api/upload/confirm`."""
+    async with session_scope(infra.sessions) as session:
+        return await uploads.issue_upload(
+            session, infra.storage, infra.cache, infra.settings, principal, body
+        )
+
+
+@router.post(
+    "/api/upload/multipart/complete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["uploads"],
+)
+async def multipart_complete(infra: InfraDep, principal: User, body: MultipartComplete) -> Response:
+    """Assemble the uploaded parts (part numbers and the ETags the store returned)."""
+    async with session_scope(infra.sessions) as session:
+        await uploads.complete_multipart(session, infra.storage, principal, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/api/upload/multipart/abort",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    tags=["uploads"],
+)
+async def multipart_abort(infra: InfraDep, principal: User, body: MultipartAbort) -> Response:
+    """Abandon a multipart upload; its parts are discarded."""
+    async with session_scope(infra.sessions) as session:
+        await uploads.abort_multipart(session, infra.storage, principal, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/api/upload/multipart/parts", response_model=MultipartParts, tags=["uploads"])
+async def multipart_parts(
+    infra: InfraDep, principal: User, body: MultipartPartsRequest
+) -> MultipartParts:
+    """Fresh URLs for some parts, to resume an interrupted upload."""
+    async with session_scope(infra.sessions) as session:
+        return await uploads.resign_parts(session, infra.storage, infra.settings, principal, body)
+
+
+@router.post(
+    "/api/upload/confirm",
+    response_model=VideoRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["uploads"],
+    responses={
+        200: {"model": VideoRead, "description": "Already confirmed: the same video."},
+        413: {"model": ErrorBody},
+        415: {"model": ErrorBody},
+    },
+)
+async def confirm_upload(
+    infra: InfraDep, principal: User, body: UploadConfirm, response: Response
+) -> VideoRead:
+    """Confirm an upload: the object must exist, be the caller's, be within the size
+    limit (else deleted, 413) and start like a video container (else deleted, 415).
+    Creates the video with status `uploaded`; confirming again returns the same video."""
+    async with session_scope(infra.sessions) as session:
+        outcome = await uploads.confirm_upload(
+            session, infra.storage, infra.settings, principal, body
+        )
+    # Raised after the commit: the rejected state must stick with the deleted bytes.
+    if isinstance(outcome, uploads.Rejected):
+        raise outcome.error
+    if not outcome.created:
+        response.status_code = status.HTTP_200_OK
+    return await service.to_read(outcome.video, principal, infra.storage)

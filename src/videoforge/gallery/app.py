@@ -1,0 +1,123 @@
+"""The Gallery service's FastAPI app.
+
+``create_app(settings)`` builds its own backends in the lifespan (checks migrations,
+runs the events consumer and view flusher, flushes buffered views on shutdown).
+``create_app(settings, infra)`` uses the given backends as they are and runs no
+background loops — for tests and for the all-in-one server, which runs them itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+import structlog
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from videoforge.gallery import api
+from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.schemas import HealthCheck
+from videoforge.gallery.views import flush_views, run_view_flusher
+from videoforge.infra.db import check_migrated
+from videoforge.infra.errors import error_body
+from videoforge.infra.http import install_common
+from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage import http as storage_http
+from videoforge.infra.storage.base import StorageError
+from videoforge.settings import Settings
+
+log = structlog.get_logger("videoforge.gallery")
+
+BACKGROUND_STOP_TIMEOUT = 15.0
+
+
+def _lifespan(
+    settings: Settings, given: Infra | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if given is not None:
+            app.state.infra = given
+            yield
+            return
+        infra = await build_infra(settings)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await check_migrated(infra.engine)
+            app.state.infra = infra
+            tasks = [
+                asyncio.create_task(run_event_consumer(infra, stop), name="gallery-events"),
+                asyncio.create_task(run_view_flusher(infra, stop), name="gallery-views"),
+            ]
+            yield
+        finally:
+            stop.set()
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=BACKGROUND_STOP_TIMEOUT)
+                for task in pending:
+                    task.cancel()
+            # The flusher flushes when it stops; this catches a flusher that was cancelled.
+            try:
+                await flush_views(infra)
+            except Exception:
+                log.exception("views_shutdown_flush_failed")
+            await infra.aclose()
+
+    return lifespan
+
+
+def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
+    """The Gallery app (see the module docstring for the two ways to run it)."""
+    app = FastAPI(
+        title="VideoForge Gallery",
+        version="1.0.0",
+        description=(
+            "Listing, search, metadata, uploads, playback URLs and views. Errors are "
+            '`{"error": {"code", "message"}}` with stable codes.'
+        ),
+        lifespan=_lifespan(settings, infra),
+    )
+    if infra is not None:
+        app.state.infra = infra
+    install_common(app, service="gallery", settings=settings)
+
+    @app.exception_handler(StorageError)
+    async def _storage_error(_: Request, exc: StorageError) -> JSONResponse:
+        log.warning("storage_error", error=str(exc))
+        return JSONResponse(
+            error_body("storage_unavailable", "The object store is unavailable; try again."),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    app.include_router(api.router)
+    app.include_router(storage_http.router)
+
+    @app.get("/health", response_model=HealthCheck, tags=["health"])
+    async def health(request: Request) -> JSONResponse:
+        """Liveness and readiness: the database answers `SELECT 1` and the object store
+        is reachable; 503 with the failing check otherwise."""
+        current: Infra = request.app.state.infra
+        checks: dict[str, str] = {}
+        try:
+            async with current.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await current.storage.check()
+            checks["storage"] = "ok"
+        except Exception as exc:
+            checks["storage"] = f"error: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            HealthCheck(status="ok" if ready else "unavailable", checks=checks).model_dump(),
+            status_code=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    return app

@@ -1,0 +1,206 @@
+"""Applying the processor's job events to videos, idempotently, and the consumer loop.
+
+Delivery is at least once and unordered, so each event is applied with ONE conditional
+UPDATE that only matches when the event is news:
+
+- same job as the video follows: only a higher ``seq``, and never after that job
+  reached a final status (a late ``PROCESSING`` cannot undo ``ready``);
+- another job (a re-process or retry): only a job never seen before for this video and
+  not older than the last applied event — a superseded job's late events are dropped.
+
+Status mapping: PENDING/DOWNLOADING/PROCESSING/UPLOADING -> ``processing`` (+progress);
+COMPLETED -> ``ready`` with metadata, thumbnail, preview and renditions; FAILED ->
+``failed`` with the reason; CANCELLED -> back to ``ready`` when an earlier job left
+playable outputs, else ``uploaded`` (the video can be processed again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from enum import Enum
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, CursorResult, and_, exists, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
+from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.queue.base import QueueMessage
+from videoforge.infra.runtime import Infra
+from videoforge.messages import FINAL_JOB_STATUSES, JobEvent, JobStatus
+
+log = structlog.get_logger("videoforge.gallery.events")
+
+EVENT_BATCH = 10
+EVENT_POLL_SECONDS = 2.0
+ERROR_BACKOFF_SECONDS = 2.0
+
+_FINAL = [s.value for s in FINAL_JOB_STATUSES]
+
+
+class Applied(Enum):
+    APPLIED = "applied"
+    STALE = "stale"  # duplicate, reordered or superseded: nothing to do
+    IGNORED = "ignored"  # unknown/deleted video, or an event that does not belong to it
+
+
+def video_status_for(event: JobEvent, video: GalleryVideo) -> VideoStatus:
+    """The one mapping from a job status to a video status."""
+    if event.status is JobStatus.COMPLETED:
+        return VideoStatus.READY
+    if event.status is JobStatus.FAILED:
+        return VideoStatus.FAILED
+    if event.status is JobStatus.CANCELLED:
+        return (
+            VideoStatus.READY if video.hls_master_key or video.renditions else VideoStatus.UPLOADED
+        )
+    return VideoStatus.PROCESSING
+
+
+def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
+    status = video_status_for(event, video)
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if event.status is JobStatus.COMPLETED:
+        values.update(progress=100, failure_reason=None)
+        measured = {
+            "duration": event.duration,
+            "width": event.width,
+            "height": event.height,
+            "video_codec": event.video_codec,
+            "audio_codec": event.audio_codec,
+            "file_size": event.file_size,
+            "thumbnail_key": event.thumbnail_key,
+            "preview_key": event.preview_key,
+            "hls_master_key": event.hls_master_key,
+            "metadata_key": event.metadata_key,
+        }
+        values.update({k: v for k, v in measured.items() if v is not None})
+        if event.width and event.height:
+            values["resolution"] = f"{event.width}x{event.height}"
+        values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
+        if event.source_key and video.s3_key is None:
+            values["s3_key"] = event.source_key  # an import: the processor stored the original
+    elif event.status is JobStatus.FAILED:
+        values["failure_reason"] = (event.error or "Processing failed.")[:2000]
+    elif event.status is JobStatus.CANCELLED:
+        values["failure_reason"] = None
+    else:
+        values.update(progress=event.progress, failure_reason=None)
+    return values
+
+
+def _is_news(event: JobEvent) -> ColumnElement[bool]:
+    same_job = and_(
+        GalleryVideo.job_id == event.job_id,
+        or_(GalleryVideo.last_event_seq.is_(None), GalleryVideo.last_event_seq < event.seq),
+        or_(GalleryVideo.job_status.is_(None), GalleryVideo.job_status.not_in(_FINAL)),
+    )
+    seen_before = exists().where(
+        GalleryVideoJob.video_id == GalleryVideo.id, GalleryVideoJob.job_id == event.job_id
+    )
+    new_job = and_(
+        or_(GalleryVideo.job_id.is_(None), GalleryVideo.job_id != event.job_id),
+        ~seen_before,
+        or_(GalleryVideo.last_event_at.is_(None), GalleryVideo.last_event_at <= event.at),
+    )
+    return or_(same_job, new_job)
+
+
+async def _remember_job(session: AsyncSession, event: JobEvent) -> None:
+    assert event.video_id is not None
+    values = {"video_id": event.video_id, "job_id": event.job_id, "first_seen_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            postgresql.insert(GalleryVideoJob).values(**values).on_conflict_do_nothing()
+        )
+    else:
+        await session.execute(
+            sqlite.insert(GalleryVideoJob).values(**values).on_conflict_do_nothing()
+        )
+
+
+async def apply_event(session: AsyncSession, event: JobEvent) -> Applied:
+    """Apply one event to its video if it is news (see the module docstring)."""
+    if event.video_id is None:
+        return Applied.IGNORED
+    video = await session.get(GalleryVideo, event.video_id, populate_existing=True)
+    if video is None:
+        return Applied.IGNORED  # deleted meanwhile, or never ours
+    if video.user_id != event.user_id:
+        log.warning("event_owner_mismatch", job_id=str(event.job_id), video_id=str(video.id))
+        return Applied.IGNORED
+    stmt = (
+        update(GalleryVideo)
+        .where(GalleryVideo.id == video.id, _is_news(event))
+        .values(
+            **_changes(event, video),
+            job_id=event.job_id,
+            job_status=event.status.value,
+            last_event_seq=event.seq,
+            last_event_at=event.at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result: CursorResult[tuple[()]] = await session.execute(stmt)  # type: ignore[assignment]
+    if result.rowcount != 1:
+        return Applied.STALE
+    await _remember_job(session, event)
+    await session.flush()
+    return Applied.APPLIED
+
+
+async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
+    """Parse, apply (own transaction) and delete one message.
+
+    A malformed body is logged and deleted (it would never parse). A failure while
+    applying leaves the message to come back after its visibility timeout (and to the
+    dead-letter queue if it keeps failing). Returns None for a malformed message.
+    """
+    try:
+        event = JobEvent.model_validate_json(message.body)
+    except (ValidationError, ValueError):
+        log.warning("event_malformed", message_id=message.message_id, body=message.body[:200])
+        await infra.queues.events.delete(message.receipt)
+        return None
+    async with session_scope(infra.sessions) as session:
+        outcome = await apply_event(session, event)
+    log.info(
+        "event_applied",
+        outcome=outcome.value,
+        job_id=str(event.job_id),
+        video_id=str(event.video_id),
+        seq=event.seq,
+        status=event.status.value,
+    )
+    await infra.queues.events.delete(message.receipt)
+    return outcome
+
+
+async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:
+    """Receive one batch and handle it; returns how many messages were received."""
+    messages = await infra.queues.events.receive(
+        max_messages=EVENT_BATCH, wait_seconds=wait_seconds
+    )
+    for message in messages:
+        try:
+            await handle_message(infra, message)
+        except Exception:
+            log.exception("event_apply_failed", message_id=message.message_id)
+    return len(messages)
+
+
+async def run_event_consumer(infra: Infra, stop: asyncio.Event) -> None:
+    """Consume the events queue until ``stop`` is set."""
+    log.info("event_consumer_started")
+    while not stop.is_set():
+        try:
+            await consume_once(infra)
+        except Exception:
+            log.exception("event_receive_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=ERROR_BACKOFF_SECONDS)
+    log.info("event_consumer_stopped")

@@ -1,0 +1,247 @@
+"""The gallery's wire format (pydantic), separate from the tables in :mod:`.models`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from videoforge.gallery.models import VideoStatus, Visibility
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 5000
+
+
+def _clean_text(value: str) -> str:
+    # Control characters (other than newlines/tabs in descriptions) have no place in
+    # titles and make listings misbehave; strip them rather than reject.
+    return "".join(ch for ch in value if ch in "\n\t" or ch.isprintable()).strip()
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoSort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    MOST_VIEWED = "most_viewed"
+    TITLE = "title"
+
+
+class VideoCreate(_Schema):
+    """Create a video to be imported from a URL (the gateway calls this before the job)."""
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    description: str = Field("", max_length=DESCRIPTION_MAX)
+    visibility: Visibility = Visibility.PRIVATE
+    source_url: AnyHttpUrl
+
+    @field_validator("title", "description")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return _clean_text(value)
+
+    @field_validator("source_url")
+    @classmethod
+    def _url_len(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(value)) > 2048:
+            raise ValueError("must be at most 2048 characters")
+        return value
+
+
+class VideoUpdate(_Schema):
+    """A partial edit: only the fields sent are changed (``exclude_unset``).
+
+    ``version`` (or the ``If-Match`` header) makes the edit conditional: a stale
+    version is refused with ``edit_conflict`` instead of overwriting someone's change.
+    """
+
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    visibility: Visibility | None = None
+    version: int | None = Field(None, ge=1)
+
+    @field_validator("title", "description")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_text(value)
+
+
+class RenditionRead(BaseModel):
+    quality: str
+    width: int
+    height: int
+    bandwidth: int
+
+
+class VideoRead(BaseModel):
+    """One video. ``s3_key`` and ``original_filename`` are only shown to the owner and admins."""
+
+    id: uuid.UUID
+    user_id: str
+    title: str
+    description: str
+    visibility: Visibility
+    status: VideoStatus
+    progress: int
+    failure_reason: str | None
+    s3_key: str | None
+    original_filename: str | None
+    source_url: str | None
+    duration: float | None
+    resolution: str | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    file_size: int | None
+    thumbnail_url: str | None
+    preview_url: str | None
+    renditions: list[RenditionRead]
+    views: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VideoPage(BaseModel):
+    """A page of videos. ``total`` is given with page numbers; ``next_cursor`` always
+    (null on the last page) — pass it back as ``cursor`` for the next page."""
+
+    items: list[VideoRead]
+    total: int | None
+    page: int | None
+    per_page: int
+    next_cursor: str | None
+
+
+class StreamRendition(BaseModel):
+    quality: str
+    width: int
+    height: int
+    bandwidth: int
+    url: str
+
+
+class StreamUrls(BaseModel):
+    """Short-lived playback URLs; ``original`` only for the owner."""
+
+    video_id: uuid.UUID
+    hls: str | None
+    renditions: list[StreamRendition]
+    thumbnail: str | None
+    preview: str | None
+    original: str | None
+    expires_at: datetime
+
+
+class ViewRecorded(BaseModel):
+    counted: bool = Field(description="False when this viewer was already counted recently.")
+
+
+class DailyViews(BaseModel):
+    day: date
+    views: int
+
+
+class VideoAnalytics(BaseModel):
+    video_id: uuid.UUID
+    total_views: int
+    days: list[DailyViews]
+
+
+# -- uploads ---------------------------------------------------------------------
+class UploadRequest(_Schema):
+    """Ask for an upload URL. ``filename`` is kept as metadata only."""
+
+    filename: str = Field(min_length=1, max_length=1024)
+    content_type: str = Field(min_length=1, max_length=127)
+    size: int = Field(ge=1)
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+
+
+class SingleUpload(BaseModel):
+    """POST ``fields`` and then the file (as the last field, named ``file``) to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+
+
+class MultipartUpload(BaseModel):
+    """PUT each part (``part_size`` bytes, the last one shorter) to its URL, keep each
+    response's ``ETag``, then call ``/api/upload/multipart/complete``."""
+
+    upload_id: str
+    part_size: int
+    parts: list[PartUrl]
+
+
+class UploadTicket(BaseModel):
+    key: str
+    expires_at: datetime
+    single: SingleUpload | None
+    multipart: MultipartUpload | None
+
+
+class CompletedPartIn(_Schema):
+    part_number: int = Field(ge=1, le=10000)
+    etag: str = Field(min_length=1, max_length=256)
+
+
+class MultipartComplete(_Schema):
+    key: str = Field(max_length=1024)
+    upload_id: str = Field(max_length=1024)
+    parts: list[CompletedPartIn] = Field(min_length=1, max_length=10000)
+
+
+class MultipartAbort(_Schema):
+    key: str = Field(max_length=1024)
+    upload_id: str = Field(max_length=1024)
+
+
+class MultipartPartsRequest(_Schema):
+    key: str = Field(max_length=1024)
+    upload_id: str = Field(max_length=1024)
+    part_numbers: list[int] = Field(min_length=1, max_length=10000)
+
+
+class MultipartParts(BaseModel):
+    parts: list[PartUrl]
+    expires_at: datetime
+
+
+class UploadConfirm(_Schema):
+    key: str = Field(max_length=1024)
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    visibility: Visibility | None = None
+
+    @field_validator("title", "description")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_text(value)
+
+
+class HealthCheck(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code.")
+    message: str = Field(description="A sentence for humans.")
+    details: object | None = None
+
+
+class ErrorBody(BaseModel):
+    """The one error format of every VideoForge service."""
+
+    error: ErrorDetail

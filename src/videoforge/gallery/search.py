@@ -1,0 +1,190 @@
+"""Listing and search: filters, sorts, page numbers and keyset cursors, full-text search.
+
+Full-text search is PostgreSQL ``tsvector`` matching (GIN expression index, created in
+migration 0002) or SQLite FTS5 (a table kept in step by triggers). Both match every
+word of the query as a prefix, on title and description.
+
+Keyset cursors encode the sort and the last row's (sort value, id), so a page is an
+index range scan however deep it is; page numbers (with a total) remain for UIs that
+want them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from videoforge.gallery.access import listable_by
+from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.gallery.schemas import VideoSort
+from videoforge.infra.auth import Principal
+from videoforge.infra.errors import BadRequest
+
+MAX_PER_PAGE = 100
+MAX_QUERY_WORDS = 16
+
+#: Must stay identical to the expression indexed in migration 0002.
+PG_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, "
+    "coalesce(gallery_videos.title, '') || ' ' || coalesce(gallery_videos.description, ''))"
+)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# (column, descending) per sort; the id breaks ties so the order is total.
+_SORTS: dict[VideoSort, tuple[InstrumentedAttribute[Any], bool]] = {
+    VideoSort.NEWEST: (GalleryVideo.created_at, True),
+    VideoSort.OLDEST: (GalleryVideo.created_at, False),
+    VideoSort.MOST_VIEWED: (GalleryVideo.views, True),
+    VideoSort.TITLE: (GalleryVideo.title, False),
+}
+
+
+@dataclass(frozen=True)
+class ListParams:
+    q: str | None = None
+    owner: str | None = None
+    status: VideoStatus | None = None
+    visibility: Visibility | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    sort: VideoSort = VideoSort.NEWEST
+    page: int | None = None
+    per_page: int = 20
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[GalleryVideo]
+    total: int | None
+    page: int | None
+    next_cursor: str | None
+
+
+def query_words(q: str | None) -> list[str]:
+    """The words of a search query (punctuation and operators are not syntax here)."""
+    if not q:
+        return []
+    return _WORD.findall(q.lower())[:MAX_QUERY_WORDS]
+
+
+def _search_filter(dialect: str, words: list[str]) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        tsquery = " & ".join(f"{w}:*" for w in words)
+        return literal_column(PG_DOCUMENT).op("@@")(
+            func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
+        )
+    # FTS5: quoted words (no operator can be injected), prefix-matched, and only in the
+    # title/description columns (never the video_id column the triggers use).
+    match = "{title description} : (" + " AND ".join(f'"{w}"*' for w in words) + ")"
+    ids = text(
+        "SELECT video_id FROM gallery_videos_fts WHERE gallery_videos_fts MATCH :fts_query"
+    ).bindparams(fts_query=match)
+    return GalleryVideo.id.in_(ids.columns(literal_column("video_id")))
+
+
+def encode_cursor(sort: VideoSort, video: GalleryVideo) -> str:
+    column, _ = _SORTS[sort]
+    value: Any = getattr(video, column.key)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps({"s": sort.value, "v": value, "i": video.id.hex}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(sort: VideoSort, cursor: str) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) of the last row of the previous page."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if data["s"] != sort.value:
+            raise ValueError("sort changed")
+        last_id = uuid.UUID(hex=data["i"])
+        value = data["v"]
+        if sort in (VideoSort.NEWEST, VideoSort.OLDEST):
+            value = datetime.fromisoformat(value)
+        elif sort is VideoSort.MOST_VIEWED:
+            value = int(value)
+        elif not isinstance(value, str):
+            raise ValueError("bad title")
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise BadRequest(
+            "The cursor is invalid (or was made for another sort).", code="invalid_cursor"
+        ) from None
+    return value, last_id
+
+
+def _after(sort: VideoSort, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+    column, descending = _SORTS[sort]
+    if descending:
+        return or_(column < value, and_(column == value, GalleryVideo.id < last_id))
+    return or_(column > value, and_(column == value, GalleryVideo.id > last_id))
+
+
+def build_filters(
+    dialect: str, principal: Principal | None, params: ListParams
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = [listable_by(principal)]
+    if params.owner is not None:
+        owner = principal.user_id if params.owner == "me" and principal else params.owner
+        filters.append(GalleryVideo.user_id == owner)
+    if params.status is not None:
+        filters.append(GalleryVideo.status == params.status)
+    if params.visibility is not None:
+        filters.append(GalleryVideo.visibility == params.visibility)
+    if params.min_duration is not None:
+        filters.append(GalleryVideo.duration >= params.min_duration)
+    if params.max_duration is not None:
+        filters.append(GalleryVideo.duration <= params.max_duration)
+    words = query_words(params.q)
+    if words:
+        filters.append(_search_filter(dialect, words))
+    return filters
+
+
+async def list_videos(
+    session: AsyncSession, principal: Principal | None, params: ListParams
+) -> ListResult:
+    """One page of the videos the caller may list, filtered, searched and sorted."""
+    if not 1 <= params.per_page <= MAX_PER_PAGE:
+        raise BadRequest(f"per_page must be 1..{MAX_PER_PAGE}.", code="invalid_per_page")
+    if params.page is not None and params.cursor is not None:
+        raise BadRequest("Use either page or cursor, not both.", code="invalid_pagination")
+    dialect = session.get_bind().dialect.name
+    filters = build_filters(dialect, principal, params)
+    column, descending = _SORTS[params.sort]
+    order = (
+        (column.desc(), GalleryVideo.id.desc()) if descending else (column.asc(), GalleryVideo.id)
+    )
+
+    stmt = select(GalleryVideo).where(*filters).order_by(*order)
+    total: int | None = None
+    page: int | None = None
+    if params.cursor is not None:
+        value, last_id = decode_cursor(params.sort, params.cursor)
+        stmt = stmt.where(_after(params.sort, value, last_id))
+    else:
+        page = params.page or 1
+        if page < 1:
+            raise BadRequest("page must be 1 or more.", code="invalid_page")
+        stmt = stmt.offset((page - 1) * params.per_page)
+        count = select(func.count()).select_from(GalleryVideo).where(*filters)
+        total = int((await session.execute(count)).scalar_one())
+
+    # One extra row tells whether there is a next page without a count.
+    rows = list((await session.execute(stmt.limit(params.per_page + 1))).scalars())
+    has_more = len(rows) > params.per_page
+    items = rows[: params.per_page]
+    next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
+    return ListResult(items=items, total=total, page=page, next_cursor=next_cursor)

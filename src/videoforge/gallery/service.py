@@ -1,0 +1,229 @@
+"""The gallery's rules for one video: read, create (for imports), edit, delete.
+
+Services only ``flush()``; the request's :func:`videoforge.infra.db.session_scope`
+commits. Storage clean-up after a delete runs once the deletion is committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from videoforge.gallery.access import (
+    ensure_owner,
+    ensure_owner_or_admin,
+    ensure_visible,
+    is_owner_or_admin,
+)
+from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
+from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
+from videoforge.infra.auth import Principal
+from videoforge.infra.db import utcnow
+from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
+from videoforge.infra.storage.base import Storage, StorageError
+
+log = structlog.get_logger("videoforge.gallery")
+
+#: Thumbnail and preview URLs in listings live this long (pages are re-fetched often).
+LISTING_URL_TTL = 6 * 3600
+
+
+async def load_video(session: AsyncSession, video_id: uuid.UUID) -> GalleryVideo | None:
+    return await session.get(GalleryVideo, video_id, populate_existing=True)
+
+
+async def get_visible(
+    session: AsyncSession, video_id: uuid.UUID, principal: Principal | None
+) -> GalleryVideo:
+    """The video if the caller may see it; 404 otherwise."""
+    return ensure_visible(await load_video(session, video_id), principal)
+
+
+async def create_import(
+    session: AsyncSession, principal: Principal, data: VideoCreate
+) -> GalleryVideo:
+    """A video owned by the caller, to be filled by an import job (no original yet)."""
+    video = GalleryVideo(
+        id=uuid.uuid4(),
+        user_id=principal.user_id,
+        title=data.title or "Untitled",
+        description=data.description,
+        visibility=data.visibility,
+        status=VideoStatus.UPLOADED,
+        source_url=str(data.source_url),
+        renditions=[],
+    )
+    session.add(video)
+    await session.flush()
+    return video
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """``If-Match: "3"`` (or ``W/"3"``) -> 3. ``*`` means "any version"."""
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise BadRequest("If-Match must be the video's ETag.", code="invalid_if_match")
+    return int(value)
+
+
+async def update_video(
+    session: AsyncSession,
+    video_id: uuid.UUID,
+    principal: Principal | None,
+    data: VideoUpdate,
+    *,
+    if_match: str | None = None,
+) -> GalleryVideo:
+    """Apply the fields that were sent; a stale version is an ``edit_conflict``.
+
+    The write is one conditional UPDATE (``WHERE version = :expected``), so two editors
+    who read the same version cannot both win.
+    """
+    video = ensure_owner(await load_video(session, video_id), principal)
+    header_version = parse_if_match(if_match)
+    expected = header_version if header_version is not None else data.version
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for name in ("title", "visibility"):
+        if name in changes and changes[name] is None:
+            raise UnprocessableEntity(f"{name} cannot be null.", code="validation_error")
+    if changes.get("title") == "":
+        raise UnprocessableEntity("title cannot be empty.", code="validation_error")
+    if "description" in changes and changes["description"] is None:
+        changes["description"] = ""
+
+    stmt = (
+        update(GalleryVideo)
+        .where(GalleryVideo.id == video.id)
+        .values(**changes, version=GalleryVideo.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if expected is not None:
+        stmt = stmt.where(GalleryVideo.version == expected)
+    result: CursorResult[tuple[()]] = await session.execute(stmt)  # type: ignore[assignment]
+    if result.rowcount == 0:
+        message = "The video was changed by someone else; reload it and try again."
+        if header_version is not None:
+            raise PreconditionFailed(message, code="edit_conflict")
+        raise Conflict(message, code="edit_conflict")
+    await session.flush()
+    refreshed = await load_video(session, video.id)
+    assert refreshed is not None
+    return refreshed
+
+
+@dataclass
+class Deletion:
+    """What to remove from storage once the video's deletion is committed."""
+
+    keys: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+
+
+async def delete_video(
+    session: AsyncSession, video_id: uuid.UUID, principal: Principal | None
+) -> Deletion:
+    """Delete the row (owner or admin); return the objects to delete after the commit."""
+    video = ensure_owner_or_admin(await load_video(session, video_id), principal)
+    jobs = set(
+        (
+            await session.execute(
+                select(GalleryVideoJob.job_id).where(GalleryVideoJob.video_id == video.id)
+            )
+        ).scalars()
+    )
+    if video.job_id is not None:
+        jobs.add(video.job_id)
+    plan = Deletion(
+        keys=[video.s3_key] if video.s3_key else [],
+        prefixes=sorted(f"outputs/{job}/" for job in jobs),
+    )
+    await session.execute(delete(GalleryVideo).where(GalleryVideo.id == video.id))
+    await session.flush()
+    return plan
+
+
+async def delete_objects(storage: Storage, plan: Deletion) -> None:
+    """Remove a deleted video's objects. Failures are logged, not raised: the row is
+    already gone, and what is left is only unreachable bytes."""
+    for key in plan.keys:
+        try:
+            await storage.delete(key)
+        except StorageError:
+            log.exception("video_object_delete_failed", key=key)
+    for prefix in plan.prefixes:
+        try:
+            await storage.delete_prefix(prefix)
+        except StorageError:
+            log.exception("video_outputs_delete_failed", prefix=prefix)
+
+
+async def _presign(storage: Storage, key: str | None, ttl: int) -> str | None:
+    if not key:
+        return None
+    try:
+        return await storage.presign_get(key, expires_in=ttl)
+    except StorageError:
+        log.warning("presign_failed", key=key)
+        return None
+
+
+async def to_read(
+    video: GalleryVideo,
+    principal: Principal | None,
+    storage: Storage,
+    *,
+    url_ttl: int = LISTING_URL_TTL,
+) -> VideoRead:
+    """The wire form; the original's key and file name only for the owner and admins."""
+    privileged = is_owner_or_admin(video, principal)
+    return VideoRead(
+        id=video.id,
+        user_id=video.user_id,
+        title=video.title,
+        description=video.description,
+        visibility=video.visibility,
+        status=video.status,
+        progress=video.progress,
+        failure_reason=video.failure_reason,
+        s3_key=video.s3_key if privileged else None,
+        original_filename=video.original_filename if privileged else None,
+        source_url=video.source_url if privileged else None,
+        duration=video.duration,
+        resolution=video.resolution,
+        width=video.width,
+        height=video.height,
+        video_codec=video.video_codec,
+        audio_codec=video.audio_codec,
+        file_size=video.file_size,
+        thumbnail_url=await _presign(storage, video.thumbnail_key, url_ttl),
+        preview_url=await _presign(storage, video.preview_key, url_ttl),
+        renditions=[
+            RenditionRead(
+                quality=str(r.get("quality", "")),
+                width=int(r.get("width", 0)),
+                height=int(r.get("height", 0)),
+                bandwidth=int(r.get("bandwidth", 0)),
+            )
+            for r in video.renditions or []
+        ],
+        views=video.views,
+        version=video.version,
+        created_at=video.created_at,
+        updated_at=video.updated_at,
+    )
+
+
+def url_expiry(ttl: int) -> timedelta:
+    return timedelta(seconds=ttl)

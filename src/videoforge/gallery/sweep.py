@@ -1,0 +1,104 @@
+"""The gallery's clean-up: uploads that were never confirmed, stale multipart uploads.
+
+A session still ``issued`` after its URL's expiry plus a grace period is first moved to
+``swept`` by a conditional update (committed), and only then are its bytes deleted — so
+the sweep can never race a confirm: whichever conditional update wins decides, and an
+object that belongs to a video is never touched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import CursorResult, select, update
+
+from videoforge.gallery.models import GalleryUpload, UploadState
+from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.runtime import Infra
+from videoforge.infra.storage.base import StorageError
+
+log = structlog.get_logger("videoforge.gallery.sweep")
+
+GRACE = timedelta(hours=1)
+BATCH = 200
+
+
+async def _sweep_session(infra: Infra, key: str, now: datetime) -> bool:
+    async with session_scope(infra.sessions) as session:
+        result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+            update(GalleryUpload)
+            .where(
+                GalleryUpload.key == key,
+                GalleryUpload.state == UploadState.ISSUED,
+                GalleryUpload.expires_at < now - GRACE,
+            )
+            .values(state=UploadState.SWEPT, updated_at=utcnow())
+            .returning(GalleryUpload.upload_id)
+        )
+        row = result.first()
+    if row is None:
+        return False  # confirmed (or swept) meanwhile: not ours to delete
+    upload_id = row[0]
+    try:
+        if upload_id:
+            await infra.storage.abort_multipart(key, upload_id)
+        await infra.storage.delete(key)
+    except StorageError:
+        log.exception("sweep_delete_failed", key=key)
+    return True
+
+
+async def _abort_stale_multipart(infra: Infra, now: datetime) -> int:
+    """Multipart uploads under ``originals/`` whose session is no longer live."""
+    cutoff = now - timedelta(seconds=infra.settings.upload_url_ttl) - GRACE
+    aborted = 0
+    for key, upload_id, initiated in await infra.storage.list_multipart_uploads("originals/"):
+        if initiated > cutoff:
+            continue
+        async with infra.sessions() as session:
+            upload = await session.get(GalleryUpload, key)
+        live = (
+            upload is not None
+            and upload.state is UploadState.ISSUED
+            and upload.expires_at >= now - GRACE
+        )
+        if live:
+            continue  # resumed recently (part URLs were re-signed)
+        try:
+            await infra.storage.abort_multipart(key, upload_id)
+            aborted += 1
+        except StorageError:
+            log.exception("sweep_abort_failed", key=key)
+    return aborted
+
+
+async def sweep_uploads(infra: Infra, *, now: datetime | None = None) -> int:
+    """Delete what unconfirmed, expired upload sessions left; returns sessions swept."""
+    now = now or utcnow()
+    swept = 0
+    while True:
+        async with infra.sessions() as session:
+            keys = list(
+                (
+                    await session.execute(
+                        select(GalleryUpload.key)
+                        .where(
+                            GalleryUpload.state == UploadState.ISSUED,
+                            GalleryUpload.expires_at < now - GRACE,
+                        )
+                        .order_by(GalleryUpload.expires_at)
+                        .limit(BATCH)
+                    )
+                ).scalars()
+            )
+        if not keys:
+            break
+        for key in keys:
+            if await _sweep_session(infra, key, now):
+                swept += 1
+        if len(keys) < BATCH:
+            break
+    aborted = await _abort_stale_multipart(infra, now)
+    log.info("uploads_swept", sessions=swept, multipart_aborted=aborted)
+    return swept
