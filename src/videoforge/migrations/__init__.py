@@ -6,13 +6,18 @@ revision (queue, gallery, processing, accounts) so the owner is obvious.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -28,18 +33,30 @@ def head_revision() -> str:
     return heads[0]
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, even when called from inside a
+    running event loop (an async test fixture, ``serve``'s start-up): then it runs in
+    a fresh loop on a helper thread, since ``asyncio.run`` refuses to nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrations") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Upgrade the database (sync entry point; runs the async engine inside)."""
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` drops every table)."""
     command.downgrade(alembic_config(database_url), revision)
 
 
 def current(database_url: str) -> str | None:
-    import asyncio
-
+    """The revision the database is at (None when it was never migrated)."""
     from sqlalchemy import text
 
     from videoforge.infra.db import create_engine
@@ -58,4 +75,4 @@ def current(database_url: str) -> str | None:
         finally:
             await engine.dispose()
 
-    return asyncio.run(_read())
+    return run_sync(_read())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
 from sqlalchemy.engine import Connection
 
@@ -43,4 +41,6 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_async())
+    from videoforge.migrations import run_sync
+
+    run_sync(_run_async())

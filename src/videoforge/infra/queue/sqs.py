@@ -106,8 +106,10 @@ class SqsQueue:
         check_receive_args(max_messages, timeout)
         deadline = time.monotonic() + max(0.0, wait_seconds)
         while True:
-            # Whole seconds only; rounding down never waits longer than asked.
-            wait = min(MAX_LONG_POLL_SECONDS, max(0, math.floor(deadline - time.monotonic())))
+            # Whole seconds only, rounded down (never waits longer than asked) after
+            # a little slack for the time already spent since the deadline was set.
+            remaining = deadline - time.monotonic() + 0.1
+            wait = min(MAX_LONG_POLL_SECONDS, max(0, math.floor(remaining)))
             messages = await self._receive_from(
                 self.queue_url, max_messages=max_messages, wait=wait, visibility=timeout
             )
