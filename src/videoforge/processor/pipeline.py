@@ -206,6 +206,7 @@ async def process_file(
         raise _tool_failure(result, argv, default="corrupt_media")
     await progress.report(_LADDER_END)
     stats = await asyncio.to_thread(_collect_variants, outdir, renditions, probe)
+    _check_complete(probe, stats, result.stderr_tail)
     _check_cancel(cancel)
 
     stills = plan_stills(probe, config)
@@ -309,6 +310,21 @@ def _collect_variants(
                 "corrupt_media", "No video could be decoded from the file."
             ) from None
     return stats
+
+
+def _check_complete(probe: ProbeResult, stats: list[VariantStats], stderr_tail: str) -> None:
+    """Refuse a source whose data ends before its container says it does (truncated).
+
+    ffmpeg treats a cut-off file as a short one and exits 0; a video published at half
+    its length would be worse than a clear failure.
+    """
+    produced = min(s.duration for s in stats)
+    if "partial file" in stderr_tail.lower() or produced < probe.duration * 0.9 - 0.5:
+        raise MediaRejected(
+            "corrupt_media",
+            f"The file is incomplete: only {produced:.1f} s of {probe.duration:.1f} s "
+            "could be decoded.",
+        )
 
 
 def _metadata(probe: ProbeResult, renditions: list[RenditionInfo]) -> dict[str, Any]:

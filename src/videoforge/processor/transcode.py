@@ -216,6 +216,7 @@ class VariantStats:
     average_bandwidth: int
     segments: tuple[str, ...]  # rel keys of the media segments, in order
     codecs: str
+    duration: float  # seconds, the sum of the segment durations
 
 
 def avc_codec_string(init_or_mp4: Path) -> str:
@@ -263,6 +264,7 @@ def variant_stats(outdir: Path, rendition: PlannedRendition, has_audio: bool) ->
         average_bandwidth=math.ceil(average),
         segments=tuple(segments),
         codecs=codecs,
+        duration=sum(durations),
     )
 
 
