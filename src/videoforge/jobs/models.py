@@ -111,6 +111,9 @@ class Job(TimestampMixin, Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LEN), nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(CLAIM_TOKEN_LEN), nullable=True)
+    # The queue message the current claim came from: a redelivery of that same message
+    # (its owner is alive but lost the receipt) is told apart from a duplicate message.
+    claim_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     enqueued_at: Mapped[datetime | None] = mapped_column(nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -17,10 +17,10 @@ Every won move bumps ``event_seq``, which becomes the ``seq`` of the job's event
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.infra.db import utcnow
@@ -72,13 +72,15 @@ async def transition(
     target: JobStatus,
     claim_token: str | object | None = _UNSET,
     values: Mapping[str, Any] | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> int | None:
     """Move ``job_id`` from one of ``expected`` to ``target`` if it is still there.
 
     ``claim_token`` (when given, ``None`` included) is also required to match, which is how
     a worker proves it still owns the job. ``values`` are further columns to set in the
-    same statement. Returns the job's new ``event_seq`` when this call won the move, or
-    ``None`` when the row was not in an expected state (someone else moved it first).
+    same statement, ``where`` further conditions it must meet. Returns the job's new
+    ``event_seq`` when this call won the move, or ``None`` when the row was not in an
+    expected state (someone else moved it first).
     Raises :class:`InvalidTransition` for a move the state machine forbids.
 
     Only flushes: the caller's ``session_scope`` commits.
@@ -91,7 +93,7 @@ async def transition(
             raise InvalidTransition(f"{source} -> {target} is not an allowed job transition")
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(sorted(sources)))
+        .where(Job.id == job_id, Job.status.in_(sorted(sources)), *where)
         .values(
             status=target,
             event_seq=Job.event_seq + 1,

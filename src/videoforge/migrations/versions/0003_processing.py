@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("idempotency_key", sa.String(255), nullable=True),
         sa.Column("claim_token", sa.String(32), nullable=True),
+        sa.Column("claim_message_id", sa.String(128), nullable=True),
         sa.Column("heartbeat_at", _ts(), nullable=True),
         sa.Column("enqueued_at", _ts(), nullable=True),
         sa.Column("started_at", _ts(), nullable=True),

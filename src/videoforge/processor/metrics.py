@@ -1,0 +1,34 @@
+"""Processor counters (prometheus_client default registry; served by the ops metrics server)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+JOBS_FINISHED = Counter(
+    "videoforge_processor_jobs_finished",
+    "Jobs this worker brought to a final state, by state.",
+    ["state"],
+)
+JOB_REQUEUES = Counter(
+    "videoforge_processor_job_requeues",
+    "Jobs put back to PENDING, by reason (transient, shutdown, reclaimed).",
+    ["reason"],
+)
+POISON_MESSAGES = Counter(
+    "videoforge_processor_poison_messages",
+    "Job-queue messages deleted because they could never be processed, by reason.",
+    ["reason"],
+)
+DUPLICATE_MESSAGES = Counter(
+    "videoforge_processor_duplicate_messages",
+    "Job-queue messages for jobs already claimed or finished (deleted as no-ops).",
+)
+TRANSCODE_SECONDS = Histogram(
+    "videoforge_processor_transcode_seconds",
+    "Wall-clock seconds of the media pipeline per job.",
+    buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600, 7200),
+)
+STALE_WORKDIRS_REMOVED = Counter(
+    "videoforge_processor_stale_workdirs_removed",
+    "Temp dirs of dead workers removed at start or by the sweep.",
+)
