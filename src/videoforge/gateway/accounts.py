@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gateway.models import Account, RefreshToken
+from videoforge.gateway.models import Account, RefreshToken, RevokeReason
 from videoforge.gateway.schemas import (
     PASSWORD_MIN_LENGTH,
     AuthResponse,
@@ -190,12 +190,12 @@ class LocalAccounts:
         return await session.get(Account, key)
 
     @staticmethod
-    async def revoke_all(session: AsyncSession, account_id: uuid.UUID) -> int:
+    async def revoke_all(session: AsyncSession, account_id: uuid.UUID, reason: RevokeReason) -> int:
         """Revoke every live refresh token of an account; returns how many."""
         result = await session.execute(
             update(RefreshToken)
             .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+            .values(revoked_at=utcnow(), revoked_reason=reason)
         )
         await session.flush()
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -262,7 +262,7 @@ class LocalAccounts:
                     RefreshToken.revoked_at.is_(None),
                     RefreshToken.expires_at > now,
                 )
-                .values(revoked_at=now)
+                .values(revoked_at=now, revoked_reason=RevokeReason.ROTATED)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 account = await self._by_id(session, claims.user_id)
@@ -270,12 +270,12 @@ class LocalAccounts:
                     raise _revoked()
                 return await self._issue(session, account)
             row = await session.get(RefreshToken, claims.jti)
-            if row is not None and row.revoked_at is not None:
+            if row is not None and row.revoked_reason is RevokeReason.ROTATED:
                 reused_by = row.account_id
         if reused_by is not None:
             # A revoked token came back: someone holds a copy. End every session.
             async with session_scope(self.sessions) as session:
-                count = await self.revoke_all(session, reused_by)
+                count = await self.revoke_all(session, reused_by, RevokeReason.REUSE)
             log.warning("refresh_token_reused", user_id=str(reused_by), revoked=count)
         raise _revoked()
 
@@ -288,7 +288,7 @@ class LocalAccounts:
             await session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.jti == claims.jti, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=utcnow(), revoked_reason=RevokeReason.LOGOUT)
             )
 
     async def change_password(
@@ -304,7 +304,7 @@ class LocalAccounts:
             check_password_policy(data.new_password, email=account.email)
             account.password_hash = await self._hash(data.new_password)
             account.password_changed_at = utcnow()
-            await self.revoke_all(session, account.id)
+            await self.revoke_all(session, account.id, RevokeReason.PASSWORD)
             log.info("password_changed", user_id=str(account.id))
             return await self._issue(session, account)
 
@@ -333,7 +333,7 @@ class LocalAccounts:
                 return False
             account.is_admin = admin
             if not admin:
-                await self.revoke_all(session, account.id)
+                await self.revoke_all(session, account.id, RevokeReason.ADMIN)
             await session.flush()
             return True
 

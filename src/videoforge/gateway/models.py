@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, String, false
+from sqlalchemy import Boolean, Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoforge.infra.db import Base, TimestampMixin, utcnow
+
+
+class RevokeReason(StrEnum):
+    ROTATED = "rotated"  # traded for a new one by /refresh
+    LOGOUT = "logout"
+    PASSWORD = "password"  # noqa: S105 - a reason, not a secret: every session ends
+    REUSE = "reuse"  # a rotated token was replayed: the whole account's sessions end
+    ADMIN = "admin"  # the admin group was revoked
 
 
 class Account(TimestampMixin, Base):
@@ -43,3 +52,14 @@ class RefreshToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Why it stopped working. Only a *rotated* token coming back is a sign of theft.
+    revoked_reason: Mapped[RevokeReason | None] = mapped_column(
+        Enum(
+            RevokeReason,
+            name="refresh_revoke_reason",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        nullable=True,
+    )

@@ -302,7 +302,7 @@ export const importUrl = ({ sourceUrl, title }) =>
   request("POST", "/api/jobs", { body: { source_url: sourceUrl, ...(title ? { title } : {}) } });
 
 /** The caller's jobs, newest first. */
-export async function listJobs(params = {}) {
+export async function listJobs(params = { limit: 100 }) {
   const body = await request("GET", "/api/jobs", { query: params });
   return Array.isArray(body) ? body : (body.items ?? body.jobs ?? []);
 }

@@ -27,7 +27,13 @@ function loadHlsJs() {
 }
 
 const byHeightDesc = (a, b) => (b.height || 0) - (a.height || 0);
-const labelOf = (r) => r.quality || (r.height ? `${r.height}p` : "Source");
+/** "720p", or "Source (240p)" for a rung named otherwise. */
+function labelOf(r) {
+  const q = String(r.quality || "");
+  if (/^\d+p$/.test(q)) return q;
+  const name = q ? q[0].toUpperCase() + q.slice(1) : "Source";
+  return r.height ? `${name} (${r.height}p)` : name;
+}
 
 /**
  * Start playback of `stream` ({hls, renditions: [{quality, width, height, url}]}) in `video`.

@@ -193,9 +193,12 @@ export async function watchView(main, { id }, _query, ctx) {
     if (counted) return;
     counted = true;
     try {
-      await api.countView(video.id);
-      video.views = (Number(video.views) || 0) + 1;
-      replace(viewsEl, formatViews(video.views));
+      const result = await api.countView(video.id);
+      // Repeat plays by the same viewer are not counted again; show what the server did.
+      if (result?.counted !== false) {
+        video.views = (Number(video.views) || 0) + 1;
+        replace(viewsEl, formatViews(video.views));
+      }
     } catch {
       // A lost view count must never interrupt playback.
     }
