@@ -11,15 +11,17 @@ A wrong value fails at start-up with a message that names the variable
 
 from __future__ import annotations
 
+import json
 import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote_plus
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused outside development
 
@@ -78,7 +80,9 @@ class Settings(BaseSettings):
     log_format: str = Field("auto", alias="LOG_FORMAT", pattern="^(auto|json|console)$")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     public_url: str | None = Field(None, alias="PUBLIC_URL")
-    cors_origins: list[str] = Field(default_factory=list, alias="CORS_ORIGINS")
+    # NoDecode: lists come as comma-separated values (or JSON), split by _split_csv,
+    # rather than pydantic-settings' JSON-only parsing.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CORS_ORIGINS")
 
     # -- database ------------------------------------------------------------
     database_url_override: str | None = Field(None, alias="DATABASE_URL")
@@ -136,12 +140,19 @@ class Settings(BaseSettings):
     transcode_timeout: int = Field(3600, alias="TRANSCODE_TIMEOUT", ge=1)
     shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
     import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
-    import_allowed_ports: list[int] = Field(default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS")
+    import_allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"
+    )
 
     @field_validator("cors_origins", "import_allowed_ports", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if value.strip().startswith("["):
+                try:
+                    return json.loads(value)
+                except ValueError:
+                    raise ValueError("must be a JSON list or comma-separated values") from None
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
@@ -158,11 +169,16 @@ class Settings(BaseSettings):
     def _db_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(("sqlite", "postgres", "postgresql")):
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"sqlite", "postgres", "postgresql"} and not scheme.startswith(
+            ("sqlite+", "postgresql+")
+        ):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
         return value
 
-    @field_validator("aws_endpoint_url", "gallery_url", "gateway_url", "public_url", "cognito_jwks_url")
+    @field_validator(
+        "aws_endpoint_url", "gallery_url", "gateway_url", "public_url", "cognito_jwks_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -187,9 +203,7 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION and len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters in production")
         if bool(self.cognito_user_pool_id) != bool(self.cognito_client_id):
-            raise ValueError(
-                "COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together"
-            )
+            raise ValueError("COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together")
         return self
 
     # -- derived ---------------------------------------------------------------
@@ -241,7 +255,9 @@ class Settings(BaseSettings):
         if self.cognito_issuer:
             return self.cognito_issuer.rstrip("/")
         if self.cognito_user_pool_id:
-            return f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+            return (
+                f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+            )
         return None
 
     @property
@@ -269,9 +285,14 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            problems.append(f"{loc.upper()}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            loc = ".".join(str(p) for p in err["loc"])
+            # Cross-field checks (no location) already name their variables.
+            problems.append(f"{loc.upper()}: {message}" if loc else message)
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+    except SourceError as exc:
+        # A value the environment source could not even decode.
+        raise SettingsError(f"invalid configuration: {exc}") from None
 
 
 def env_flag(name: str) -> bool:
