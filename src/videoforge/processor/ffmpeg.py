@@ -106,7 +106,8 @@ def input_guards(config: ProcessingConfig) -> list[str]:
 def _input_url(path: Path) -> str:
     # "file:" plus an absolute path: a name such as "concat:a|b" or "http://x" is then
     # only ever a file name, whatever the protocol whitelist says.
-    return "file:" + str(Path(path).resolve())
+    # abspath, not resolve(): a link's own name is what ffmpeg must see (see pipeline).
+    return "file:" + os.path.abspath(path)
 
 
 def build_argv(

@@ -172,6 +172,7 @@ async def process_file(
     await progress.report(0)
     outdir = await asyncio.to_thread(_fresh_dir, workdir / "out")
 
+    source = await asyncio.to_thread(_neutral_name, source, workdir)
     probe = await probe_file(source, config, cwd=workdir, cancel=cancel)
     await progress.report(_PROBED)
     _check_cancel(cancel)
@@ -241,6 +242,28 @@ async def process_file(
         metadata=METADATA,
         output_dir=outdir,
     )
+
+
+_NEUTRAL_NAME = "media-input"
+
+
+def _neutral_name(source: Path, workdir: Path) -> Path:
+    """A link to ``source`` under a name without an extension.
+
+    ffmpeg lets a file's extension tip the choice of demuxer. The name comes from the
+    uploader, so behind a neutral name the demuxer is chosen by the bytes alone: a text
+    file called ``x.mp4`` is then "not a video", not "a damaged MP4".
+    """
+    link = workdir / _NEUTRAL_NAME
+    source = source.absolute()
+    if source == link:
+        return source
+    link.unlink(missing_ok=True)
+    try:
+        link.symlink_to(source)
+    except OSError:
+        return source  # no symlinks on this filesystem: the extension hint stays
+    return link
 
 
 def _fresh_dir(path: Path) -> Path:
