@@ -106,3 +106,9 @@ async def harness(
     store = await make_s3_store(endpoint, unique)
     async with httpx.AsyncClient() as client:
         yield Harness("s3", store, client)
+
+
+@pytest.fixture
+def make_app() -> object:
+    """``make_app(storage)``: a FastAPI app serving ``/storage`` for that store."""
+    return storage_app
