@@ -52,7 +52,7 @@ export function galleryView(main, _params, query, ctx) {
   sortSelect.value = state.sort;
   const form = h(
     "form",
-    { class: "toolbar", role: "search", "aria-label": "Search videos" },
+    { class: "toolbar", role: "search", "aria-label": "Videos" },
     h(
       "div",
       { class: "toolbar__search" },

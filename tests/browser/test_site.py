@@ -1,0 +1,246 @@
+"""The web client in a real Chromium against the real platform (``videoforge serve``).
+
+The main scenario follows one video through the site: sign up, upload a generated clip
+through the page's file input, watch the live status reach "ready", play it over HLS
+(native and hls.js), find it by search, make it private and check that another user
+can no longer find or open it. Screenshots of the main pages (desktop and phone) are
+saved to ``test-artifacts/screenshots``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+READY_TIMEOUT_MS = 90_000
+
+#: Makes the browser report no native HLS, so the page must use hls.js.
+FORCE_HLS_JS = """
+(() => {
+  const original = HTMLMediaElement.prototype.canPlayType;
+  HTMLMediaElement.prototype.canPlayType = function (type) {
+    return /mpegurl/i.test(type) ? "" : original.call(this, type);
+  };
+})();
+"""
+
+
+class Tab:
+    """A page plus what it did: requests made and JavaScript errors raised."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.requests: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append((r.method, r.url)))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def urls(self, pattern: str, method: str = "GET") -> list[str]:
+        return [u for m, u in self.requests if m == method and re.search(pattern, u)]
+
+
+@pytest.fixture
+def new_tab(browser: Any) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def make(*, viewport: dict[str, int] = DESKTOP, init_script: str | None = None) -> Tab:
+        context = browser.new_context(viewport=viewport)
+        context.set_default_timeout(15_000)
+        if init_script:
+            context.add_init_script(init_script)
+        contexts.append(context)
+        return Tab(context.new_page())
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sign_up(tab: Tab, base: str, email: str) -> None:
+    page = tab.page
+    page.goto(f"{base}/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base}/my")
+    page.get_by_role("heading", name="My videos").wait_for()
+
+
+def row_for(page: Any, video_id: str) -> Any:
+    return page.locator(f'li.video-row[data-video-id="{video_id}"]')
+
+
+def start_playback(tab: Tab) -> None:
+    """Click the player (a user gesture, as a viewer would) and wait for time to advance."""
+    page = tab.page
+    page.wait_for_function("() => document.querySelector('video')?.readyState >= 1")
+    page.locator("video").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); return v && v.currentTime > 0.5; }",
+        timeout=20_000,
+    )
+
+
+def test_upload_watch_search_and_privacy(
+    platform: Any, new_tab: Any, clip_factory: Any, clips_dir: Path, screenshots: Path
+) -> None:
+    base = platform.url
+    token = uuid.uuid4().hex[:10]
+    title = f"Harbour sunset {token}"
+    clip = clip_factory(clips_dir / f"{title}.mp4")
+
+    # -- the owner signs up (the log-in and sign-up pages are screenshotted on the way)
+    owner = new_tab()
+    owner.page.goto(f"{base}/login")
+    owner.page.get_by_role("heading", name="Log in to VideoForge").wait_for()
+    owner.page.screenshot(path=screenshots / "login.png")
+    sign_up(owner, base, f"owner-{token}@example.com")
+    page = owner.page
+    assert page.locator("#account-name").inner_text() == f"owner-{token}@example.com"
+
+    # Record every status each video row shows, to prove the status changed live.
+    page.evaluate(
+        """() => {
+          window.__statuses = [];
+          new MutationObserver(() => {
+            for (const row of document.querySelectorAll('li.video-row')) {
+              const s = row.dataset.status;
+              if (window.__statuses.at(-1) !== s) window.__statuses.push(s);
+            }
+          }).observe(document.querySelector('main'),
+                     {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+
+    # -- upload through the page's file input
+    page.locator(".dropzone input[type=file]").set_input_files(str(clip))
+    upload = page.locator("li.upload").first
+    upload.locator(".upload__name", has_text=clip.name).wait_for()
+    page.wait_for_selector('li.upload[data-state="done"]', timeout=30_000)
+    assert upload.locator("progress").get_attribute("value") == "100"
+    assert owner.urls(r"/storage/", "POST"), "the bytes went straight to the object store"
+    assert owner.urls(r"/api/upload/confirm$", "POST")
+    assert owner.urls(r"/api/jobs$", "POST"), "processing started by itself"
+
+    row = page.locator("li.video-row", has_text=title)
+    row.wait_for()
+    video_id = row.get_attribute("data-video-id")
+    assert video_id
+    page.wait_for_selector(
+        f'li.video-row[data-video-id="{video_id}"][data-status="ready"]', timeout=READY_TIMEOUT_MS
+    )
+    statuses = page.evaluate("window.__statuses")
+    assert statuses[0] == "processing", statuses
+    assert statuses[-1] == "ready", statuses
+    assert owner.urls(r"/api/jobs/[^/]+/events\?access_token="), "live progress over SSE"
+    assert row_for(page, video_id).locator(".badge--status").inner_text() == "Ready"
+    assert row_for(page, video_id).locator(".badge--public").inner_text() == "Public"
+    page.screenshot(path=screenshots / "my-videos.png", full_page=True)
+
+    # -- watch it: the browser plays the HLS master playlist (native HLS if it has it)
+    row_for(page, video_id).get_by_role("link", name="Watch").click()
+    page.wait_for_url(f"{base}/watch/{video_id}")
+    page.get_by_role("heading", name=title).wait_for()
+    video = page.locator("video")
+    page.wait_for_selector("video[data-engine]")
+    native = page.evaluate(
+        "document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''"
+    )
+    assert video.get_attribute("data-engine") == ("native" if native else "hls.js")
+    assert re.search(r"/master\.m3u8", video.get_attribute("data-source") or "")
+    views_url = f"/api/gallery/videos/{video_id}/views"
+    with page.expect_response(lambda r: r.url.endswith(views_url)) as view:
+        start_playback(owner)
+    assert view.value.status == 202
+    assert owner.urls(r"master\.m3u8"), "the HLS master playlist was loaded"
+    assert owner.urls(r"\.(m4s|ts)(\?|$)"), "HLS media segments were loaded"
+    assert len(owner.urls(r"/views$", "POST")) == 1, "one view per playback"
+    assert page.locator(".watch__meta .views").inner_text() == "1 view"
+    quality = page.get_by_label("Quality")
+    assert quality.locator("option").first.inner_text().startswith("Auto")
+    assert quality.locator("option").count() >= 2
+    assert page.get_by_label("Share").input_value() == f"{base}/watch/{video_id}"
+    page.evaluate("document.querySelector('video').pause()")
+    page.screenshot(path=screenshots / "watch.png", full_page=True)
+
+    # -- the gallery: search finds it; the GIF preview shows on hover
+    page.get_by_role("link", name="Browse").click()
+    page.get_by_role("heading", name="Browse videos").wait_for()
+    page.get_by_role("searchbox", name="Search videos").fill(token)
+    page.get_by_role("searchbox", name="Search videos").press("Enter")
+    card = page.locator("li.card", has_text=title)
+    card.wait_for()
+    assert page.url.endswith(f"/?q={token}")
+    img = card.locator("img")
+    assert "thumbnail" in (img.get_attribute("src") or "")
+    card.locator("a.card__link").hover()
+    page.wait_for_function(
+        "(el) => el.src.includes('preview')", arg=img.element_handle(), timeout=5_000
+    )
+    assert card.locator(".badge--duration").inner_text() == "0:02"
+    page.mouse.move(0, 0)
+    page.screenshot(path=screenshots / "gallery-search.png", full_page=True)
+    page.get_by_role("searchbox", name="Search videos").fill(f"nomatch{token}")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text(f"No videos match “nomatch{token}”.").wait_for()
+
+    # -- another user plays it with hls.js (native HLS hidden from the page)
+    other = new_tab(init_script=FORCE_HLS_JS)
+    sign_up(other, base, f"other-{token}@example.com")
+    other.page.goto(f"{base}/watch/{video_id}")
+    other.page.get_by_role("heading", name=title).wait_for()
+    other.page.wait_for_selector('video[data-engine="hls.js"]')
+    start_playback(other)
+    assert other.urls(r"/vendor/hls\.min\.js$")
+    assert other.urls(r"master\.m3u8")
+    assert other.urls(r"\.(m4s|ts)(\?|$)")
+    assert other.page.evaluate("document.querySelector('video').src").startswith("blob:")
+    assert other.page.get_by_role("button", name="Edit").count() == 0, "only the owner edits"
+
+    # -- phone-sized screens
+    phone = new_tab(viewport=PHONE)
+    phone.page.goto(f"{base}/")
+    phone.page.locator("li.card", has_text=title).wait_for()
+    phone.page.screenshot(path=screenshots / "phone-gallery.png", full_page=True)
+    phone.page.goto(f"{base}/watch/{video_id}")
+    phone.page.wait_for_selector("video[data-engine]")
+    phone.page.screenshot(path=screenshots / "phone-watch.png", full_page=True)
+    width = phone.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "no horizontal scrolling on a phone"
+
+    # -- the owner makes it private
+    page.goto(f"{base}/my")
+    row_for(page, video_id).get_by_role("button", name="Edit").click()
+    dialog = page.locator("dialog")
+    dialog.get_by_label("Visibility").select_option("private")
+    dialog.get_by_role("button", name="Save").click()
+    row_for(page, video_id).locator(".badge--private").wait_for()
+    assert dialog.count() == 0
+
+    # -- ... and the other user can neither find nor open it
+    other.page.goto(f"{base}/?q={token}")
+    other.page.get_by_text(f"No videos match “{token}”.").wait_for()
+    assert other.page.locator("li.card").count() == 0
+    other.page.goto(f"{base}/watch/{video_id}")
+    other.page.get_by_role("heading", name="Video not found").wait_for()
+    assert other.page.locator("video").count() == 0
+    other.page.screenshot(path=screenshots / "not-found.png")
+
+    # The owner still can.
+    page.goto(f"{base}/watch/{video_id}")
+    page.get_by_role("heading", name=title).wait_for()
+    assert page.locator(".watch__meta .badge--private").inner_text() == "Private"
+
+    assert owner.errors == []
+    assert other.errors == []
+    assert phone.errors == []
