@@ -1,0 +1,189 @@
+"""Listing, search and pagination correctness on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+import pytest
+
+from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+
+from .conftest import SeedVideo, Users, at
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+
+
+@pytest.fixture
+async def catalogue(users: Users, seed_video: SeedVideo) -> list[GalleryVideo]:
+    """23 ready public videos with ties in views and titles, plus noise that must never
+    be listed to anonymous callers."""
+    rng = random.Random(7)
+    videos = []
+    for i in range(23):
+        videos.append(
+            await seed_video(
+                users.owner_id if i % 2 else users.other_id,
+                title=WORDS[i % len(WORDS)] + ("x" if i % 3 == 0 else ""),
+                description=f"clip number {i}",
+                created_at=at(rng.randrange(0, 10_000) if i % 5 else 42),
+                views=rng.choice([0, 5, 5, 10, 100]),
+                duration=float(i),
+            )
+        )
+    await seed_video(users.owner_id, title="alpha hidden", visibility=Visibility.PRIVATE)
+    await seed_video(users.owner_id, title="alpha unlisted", visibility=Visibility.UNLISTED)
+    await seed_video(users.owner_id, title="alpha processing", status=VideoStatus.PROCESSING)
+    return videos
+
+
+def _expected(videos: list[GalleryVideo], sort: str) -> list[str]:
+    def key(v: GalleryVideo) -> Any:
+        return {
+            "newest": (v.created_at, v.id.hex),
+            "oldest": (v.created_at, v.id.hex),
+            "most_viewed": (v.views, v.id.hex),
+            "title": (v.title, v.id.hex),
+        }[sort]
+
+    reverse = sort in ("newest", "most_viewed")
+    return [str(v.id) for v in sorted(videos, key=key, reverse=reverse)]
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "most_viewed", "title"])
+async def test_pages_and_cursors_agree_with_the_order(
+    client: httpx.AsyncClient, catalogue: list[GalleryVideo], sort: str
+) -> None:
+    expected = _expected(catalogue, sort)
+
+    by_cursor: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"sort": sort, "per_page": 4}
+        if cursor:
+            params["cursor"] = cursor
+        body = (await client.get("/api/gallery/videos", params=params)).json()
+        by_cursor += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert by_cursor == expected
+
+    by_page: list[str] = []
+    for page in range(1, 8):
+        r = await client.get(
+            "/api/gallery/videos", params={"sort": sort, "per_page": 4, "page": page}
+        )
+        body = r.json()
+        assert body["total"] == 23
+        assert body["page"] == page
+        by_page += [item["id"] for item in body["items"]]
+    assert by_page == expected
+
+
+async def test_cursor_survives_inserts_before_it(
+    client: httpx.AsyncClient, catalogue: list[GalleryVideo], users: Users, seed_video: SeedVideo
+) -> None:
+    first = (await client.get("/api/gallery/videos", params={"per_page": 5})).json()
+    await seed_video(users.owner_id, title="newcomer", created_at=at(99_999))
+    second = (
+        await client.get(
+            "/api/gallery/videos", params={"per_page": 5, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert second["items"][0]["id"] == _expected(catalogue, "newest")[5]
+
+
+async def test_bad_cursors(client: httpx.AsyncClient, catalogue: list[GalleryVideo]) -> None:
+    body = (await client.get("/api/gallery/videos", params={"per_page": 2})).json()
+    r = await client.get(
+        "/api/gallery/videos", params={"sort": "title", "cursor": body["next_cursor"]}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_cursor"
+    r = await client.get("/api/gallery/videos", params={"cursor": "garbage!!"})
+    assert r.status_code == 400
+    r = await client.get("/api/gallery/videos", params={"cursor": body["next_cursor"], "page": 2})
+    assert r.status_code == 400
+
+
+async def test_filters(
+    client: httpx.AsyncClient, catalogue: list[GalleryVideo], users: Users
+) -> None:
+    async def ids(params: dict[str, Any], headers: dict[str, str] | None = None) -> set[str]:
+        r = await client.get(
+            "/api/gallery/videos", params=params | {"per_page": 100}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        return {item["id"] for item in r.json()["items"]}
+
+    assert await ids({"min_duration": 5, "max_duration": 9}) == {
+        str(v.id) for v in catalogue if v.duration is not None and 5 <= v.duration <= 9
+    }
+    assert await ids({"owner": users.other_id}) == {
+        str(v.id) for v in catalogue if v.user_id == users.other_id
+    }
+    # Anonymous: only ready public ones, whatever the filter asks for.
+    assert await ids({"visibility": "private"}) == set()
+    assert await ids({"status": "processing"}) == set()
+    # The owner sees their own non-listed videos through the same filters.
+    own_private = await ids({"visibility": "private"}, users.owner)
+    assert len(own_private) == 1
+    own_processing = await ids({"status": "processing", "owner": "me"}, users.owner)
+    assert len(own_processing) == 1
+    assert len(await ids({}, users.owner)) == 26
+    assert len(await ids({}, users.other)) == 23
+    assert len(await ids({}, users.admin)) == 26
+
+
+async def test_full_text_search(
+    client: httpx.AsyncClient, catalogue: list[GalleryVideo], users: Users
+) -> None:
+    async def titles(q: str, headers: dict[str, str] | None = None) -> list[str]:
+        r = await client.get(
+            "/api/gallery/videos", params={"q": q, "per_page": 100}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        return sorted(item["title"] for item in r.json()["items"])
+
+    alphas = sorted(v.title for v in catalogue if v.title.startswith("alpha"))
+    assert await titles("alpha") == alphas
+    assert await titles("ALPH") == alphas  # prefix, case-insensitive
+    assert await titles("number 7") == ["hotel"]  # description words, all must match
+    assert await titles("number 7 bravo") == []
+    assert await titles("zzz") == []
+    # Query syntax is not interpreted: operators and quotes are just punctuation.
+    assert await titles('"alpha" OR NEAR(* title:') == []
+    assert await titles("'; DROP TABLE gallery_videos; --") == []
+    assert sorted(await titles("alpha", users.owner)) == sorted(
+        [*alphas, "alpha hidden", "alpha unlisted", "alpha processing"]
+    )
+
+
+async def test_search_follows_edits_and_deletes(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
+) -> None:
+    video = await seed_video(users.owner_id, title="original words")
+    r = await client.put(
+        f"/api/gallery/videos/{video.id}",
+        json={"title": "renamed kangaroo"},
+        headers=users.owner,
+    )
+    assert r.status_code == 200
+    found = (await client.get("/api/gallery/videos", params={"q": "kangaroo"})).json()
+    assert [item["id"] for item in found["items"]] == [str(video.id)]
+    gone = (await client.get("/api/gallery/videos", params={"q": "original"})).json()
+    assert gone["items"] == []
+    r = await client.delete(f"/api/gallery/videos/{video.id}", headers=users.owner)
+    assert r.status_code == 204
+    found = (await client.get("/api/gallery/videos", params={"q": "kangaroo"})).json()
+    assert found["items"] == []
+
+
+async def test_per_page_bounds(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/gallery/videos", params={"per_page": 0})).status_code == 422
+    assert (await client.get("/api/gallery/videos", params={"per_page": 101})).status_code == 422
+    empty = (await client.get("/api/gallery/videos", params={"page": 50})).json()
+    assert empty["items"] == []
+    assert empty["next_cursor"] is None
