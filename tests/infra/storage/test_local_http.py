@@ -75,6 +75,7 @@ async def test_get_serves_bytes_with_safe_headers(
     assert response.content == body
     assert response.headers["content-type"] == "video/mp4"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in response.headers["content-security-policy"]
     assert response.headers["content-disposition"] == (
         "attachment; filename=\"evil_name.html\"; filename*=UTF-8''evil%22name.html"
     )

@@ -205,6 +205,9 @@ async def get_object(request: Request, key: str) -> Response:
         or info.content_type
         or "application/octet-stream",
         "X-Content-Type-Options": "nosniff",
+        # Objects are user content served from the app's own origin (embedded mode):
+        # even if one were opened as a document, it gets no script and no same-origin.
+        "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": f"private, max-age={lifetime}",
     }
     if etag:
@@ -432,7 +435,9 @@ class _FormUpload:
             signature = fields[POST_SIGNATURE_FIELD]
         except (KeyError, ValueError):
             raise _error(
-                Forbidden, "The form lacks its signed policy fields.", "signature_invalid"
+                Forbidden,
+                "The form's signed policy fields are missing (they must come before the file).",
+                "signature_invalid",
             ) from None
         _authorize(self.store, grant, signature, Op.POST)
         self.limit = max_bytes

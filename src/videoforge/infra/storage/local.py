@@ -204,12 +204,14 @@ class LocalStorage:
         """Make ``pending`` the object ``key`` (atomically replacing any previous one)."""
         data_path, meta_path = self.object_paths(key)
         pending.finish()
+        user_metadata = normalize_metadata(metadata)
+        final_etag = etag or pending.etag
         doc = {
             "key": key,
             "size": pending.size,
             "content_type": content_type,
-            "metadata": normalize_metadata(metadata),
-            "etag": etag or pending.etag,
+            "metadata": user_metadata,
+            "etag": final_etag,
         }
         meta_tmp = self._tmp_path()
         meta_tmp.write_text(json.dumps(doc), encoding="utf-8")
@@ -223,9 +225,9 @@ class LocalStorage:
             key=key,
             size=pending.size,
             content_type=content_type,
-            etag=str(doc["etag"]),
+            etag=final_etag,
             last_modified=_utc(time.time()),
-            metadata=dict(doc["metadata"]),  # type: ignore[call-overload]
+            metadata=user_metadata,
         )
 
     def _move_into(self, src: Path, dst: Path) -> None:
