@@ -1,7 +1,20 @@
 """The object storage interface. Everything is addressed by key, never by local path.
 
 Two implementations: :mod:`.s3` (boto3, any S3-compatible endpoint) and :mod:`.local`
-(a directory, with HMAC-signed expiring URLs served by :mod:`.http`).
+(a directory, with HMAC-signed expiring URLs served by :mod:`.http`). Both behave the
+same way (``tests/infra/storage/test_contract.py`` runs one suite on both):
+
+- Keys pass :func:`validate_key` or raise :class:`InvalidKey` before anything happens.
+- ETags (``ObjectInfo.etag``, ``CompletedPart.etag``) compare without their quotes;
+  a multipart object's ETag is ``md5(part md5s)-N``.
+- ``list`` yields in key order; a prefix is a plain string prefix (``a/b`` matches
+  ``a/bc``). ``delete_prefix`` refuses the empty prefix.
+- ``get_bytes`` raises :class:`InvalidRange` when ``start`` is at or past the end;
+  ``end`` is clamped to the last byte.
+- User metadata names are lower-cased and values must be printable ASCII
+  (:class:`InvalidMetadata`), as S3 carries them in headers.
+- Both also have ``ensure_bucket(cors_origins=None)`` (create the bucket / directory)
+  for development, tests and compose; it is not part of the protocol.
 """
 
 from __future__ import annotations
