@@ -101,7 +101,10 @@ class FakeGallery:
             video = self.videos.get(video_id)
             visible = video is not None and (
                 video.visibility != "private"
-                or (principal is not None and (principal.user_id == video.user_id or principal.is_admin))
+                or (
+                    principal is not None
+                    and (principal.user_id == video.user_id or principal.is_admin)
+                )
             )
             if video is None or not visible:
                 return JSONResponse(

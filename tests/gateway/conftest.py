@@ -33,7 +33,8 @@ def _load_fakes() -> Any:
         return sys.modules[name]
     path = Path(__file__).resolve().parents[1] / "fakes.py"
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -42,6 +43,7 @@ def _load_fakes() -> Any:
 
 fakes = _load_fakes()
 
+DEFAULT_PASSWORD = "correct horse 1"
 #: Cheap Argon2id parameters: tests hash many passwords on a shared 2-core machine.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
@@ -57,7 +59,12 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a loopback port (in this event loop)."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="none",
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        ws="none",
         access_log=False,
     )
     server = uvicorn.Server(config)
@@ -93,7 +100,7 @@ class Gateway:
     settings: Settings
     gallery: Any  # FakeGallery | None
 
-    async def signup(self, email: str, password: str = "correct horse 1") -> dict[str, Any]:
+    async def signup(self, email: str, password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
         response = await self.client.post(
             "/api/auth/signup", json={"email": email, "password": password}
         )

@@ -82,9 +82,7 @@ async def test_login_checks_password_and_unknown_users_alike(gw: Gateway) -> Non
 
 async def test_refresh_rotates_and_reuse_ends_every_session(gw: Gateway) -> None:
     first = await gw.signup("erin@example.com")
-    r1 = await gw.client.post(
-        "/api/auth/refresh", json={"refresh_token": first["refresh_token"]}
-    )
+    r1 = await gw.client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r1.status_code == 200
     second = r1.json()
     assert second["refresh_token"] != first["refresh_token"]

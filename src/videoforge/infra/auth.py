@@ -348,7 +348,7 @@ class KeyFileKeySet(KeySet):
 
     For a process that verifies local tokens without minting them and has no gateway
     URL (e.g. a gallery sharing the data dir): the gateway may create the key later,
-    so a missing file is re-checked, at most once a minute.
+    so a missing file is looked for again on the next token.
     """
 
     def __init__(self, path: Path, *, min_interval: float = JWKS_REFETCH_INTERVAL) -> None:
@@ -365,7 +365,11 @@ class KeyFileKeySet(KeySet):
         self._keys = {public_jwk(public)["kid"]: public}
 
     async def get(self, kid: str) -> Any | None:
-        if kid not in self._keys and time.monotonic() - self._last_load >= self._min_interval:
+        # No key yet (the gateway has not created it): looking again is one stat() call.
+        # A key we have but an unknown kid (rotation): at most once per interval.
+        if kid not in self._keys and (
+            not self._keys or time.monotonic() - self._last_load >= self._min_interval
+        ):
             await asyncio.to_thread(self._load)
         return self._keys.get(kid)
 
