@@ -512,3 +512,54 @@ async def test_public_url_prefixes_every_url(tmp_path: Path) -> None:
     )
     post = await store.presign_post("a/b", expires_in=5, content_type="video/mp4", max_bytes=9)
     assert post.url == "https://video.example/storage/upload"
+
+
+# ---------------------------------------------------------------- concurrency
+async def test_concurrent_writers_never_mix_bytes_and_metadata(local_store: LocalStorage) -> None:
+    """Writers race on one key while readers check that the bytes they got are the ones
+    the metadata describes (the ETag is the MD5 of the content)."""
+    import asyncio
+
+    key = "race/object"
+    await local_store.put_bytes(key, b"seed", metadata={"n": "seed"})
+    mismatches: list[str] = []
+
+    async def writer(n: int) -> None:
+        body = f"write-{n}-".encode() * (n + 1)
+        await local_store.put_bytes(key, body, metadata={"n": str(n)})
+
+    async def reader() -> None:
+        for _ in range(40):
+            handle, info = await asyncio.to_thread(local_store.open_object, key)
+            with handle:
+                data = handle.read()
+            if hashlib.md5(data, usedforsecurity=False).hexdigest() != info.etag:
+                mismatches.append(f"etag {info.etag} for {data[:20]!r}")
+            expected = b"seed" if info.metadata["n"] == "seed" else None
+            if expected is None:
+                n = int(info.metadata["n"])
+                expected = f"write-{n}-".encode() * (n + 1)
+            if data != expected or info.size != len(data):
+                mismatches.append(f"metadata n={info.metadata['n']} for {data[:20]!r}")
+
+    await asyncio.gather(*(writer(n) for n in range(40)), reader(), reader())
+    assert mismatches == []
+    info = await local_store.head(key)
+    assert info is not None
+    data = await local_store.get_bytes(key)
+    assert hashlib.md5(data, usedforsecurity=False).hexdigest() == info.etag
+    assert temp_files(local_store) == []
+
+
+async def test_delete_racing_writes_in_the_same_directory(local_store: LocalStorage) -> None:
+    """Deletes prune empty directories; writers into the same directory still land."""
+    import asyncio
+
+    async def cycle(n: int) -> None:
+        await local_store.put_bytes(f"dir/sub/k{n}", b"x")
+        await local_store.delete(f"dir/sub/k{n}")
+        await local_store.put_bytes(f"dir/sub/final{n}", b"y")
+
+    await asyncio.gather(*(cycle(n) for n in range(30)))
+    listed = [i.key async for i in local_store.list("dir/")]
+    assert listed == sorted(f"dir/sub/final{n}" for n in range(30))

@@ -14,8 +14,9 @@ both exist (as in S3), and no key can name a path outside the root. Keys are val
 first anyway (:func:`~.base.validate_key`).
 
 Writes go to a temporary file that is fsynced and renamed over the target, so a reader
-sees the old object or the new one, never a partial one. The metadata file is renamed in
-just before the data, so a new object appears only once both exist.
+sees the old object or the new one, never a partial one. The metadata and data renames
+happen under an exclusive ``flock`` of the object's directory and readers take it
+shared, so bytes and metadata always come from the same write, even across processes.
 
 URLs are ``{base_url}/storage/...`` and are served by :mod:`.http`.
 """
@@ -32,13 +33,18 @@ import secrets
 import shutil
 import string
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 import anyio.to_thread
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from videoforge.infra.storage.base import (
     CompletedPart,
@@ -89,6 +95,29 @@ def _encode_segment(segment: str) -> str:
         digest = hashlib.sha256(segment.encode("utf-8")).hexdigest()[:40]
         encoded = f"{encoded[:120]}~h{digest}"
     return encoded
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path, *, exclusive: bool, required: bool = False) -> Iterator[None]:
+    """``flock`` on a directory: writers (exclusive) swap an object's metadata and data
+    together; readers (shared) see both from the same write. Works across the embedded
+    app and its worker processes. A missing directory holds nothing to protect, so
+    only a writer about to rename into it (``required``) treats that as an error."""
+    if fcntl is None:  # pragma: no cover - not POSIX: renames alone
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        if required:
+            raise
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _utc(ts: float) -> datetime:
@@ -216,8 +245,7 @@ class LocalStorage:
         meta_tmp = self._tmp_path()
         meta_tmp.write_text(json.dumps(doc), encoding="utf-8")
         try:
-            self._move_into(meta_tmp, meta_path)
-            self._move_into(pending.path, data_path)
+            self._install(meta_tmp, meta_path, pending.path, data_path)
         finally:
             meta_tmp.unlink(missing_ok=True)
             pending.path.unlink(missing_ok=True)
@@ -230,16 +258,20 @@ class LocalStorage:
             metadata=user_metadata,
         )
 
-    def _move_into(self, src: Path, dst: Path) -> None:
-        # A concurrent delete may prune the (momentarily empty) parent between our
-        # mkdir and the rename; try again rather than fail the write.
+    def _install(self, meta_src: Path, meta_dst: Path, data_src: Path, data_dst: Path) -> None:
+        """Rename metadata and data into place as one unit (under the directory's lock)."""
+        parent = data_dst.parent
         for attempt in range(5):
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.replace(src, dst)
+                with _dir_lock(parent, exclusive=True, required=True):
+                    os.replace(meta_src, meta_dst)
+                    os.replace(data_src, data_dst)
                 return
             except FileNotFoundError:
-                if attempt == 4 or not src.exists():
+                # A concurrent delete pruned the (momentarily empty) directory between
+                # our mkdir and the lock; make it again rather than fail the write.
+                if attempt == 4 or not data_src.exists() or not meta_src.exists():
                     raise
 
     def _write(
@@ -284,24 +316,26 @@ class LocalStorage:
     def open_object(self, key: str) -> tuple[IO[bytes], ObjectInfo]:
         """Open ``key`` for reading; the handle stays valid if the key is replaced meanwhile."""
         data_path, meta_path = self.object_paths(key)
-        try:
-            handle = data_path.open("rb")
-        except (FileNotFoundError, NotADirectoryError):
-            raise ObjectNotFound(key) from None
-        try:
-            info = self._info(key, meta_path, os.fstat(handle.fileno()))
-        except BaseException:
-            handle.close()
-            raise
+        with _dir_lock(data_path.parent, exclusive=False):
+            try:
+                handle = data_path.open("rb")
+            except (FileNotFoundError, NotADirectoryError):
+                raise ObjectNotFound(key) from None
+            try:
+                info = self._info(key, meta_path, os.fstat(handle.fileno()))
+            except BaseException:
+                handle.close()
+                raise
         return handle, info
 
     def _head(self, key: str) -> ObjectInfo | None:
         data_path, meta_path = self.object_paths(key)
-        try:
-            st = data_path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return self._info(key, meta_path, st)
+        with _dir_lock(data_path.parent, exclusive=False):
+            try:
+                st = data_path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            return self._info(key, meta_path, st)
 
     def _read_range(self, key: str, start: int | None, end: int | None) -> bytes:
         handle, info = self.open_object(key)
@@ -329,12 +363,13 @@ class LocalStorage:
     def _delete(self, key: str) -> bool:
         data_path, meta_path = self.object_paths(key)
         existed = True
-        try:
-            data_path.unlink()
-        except (FileNotFoundError, NotADirectoryError):
-            existed = False
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            meta_path.unlink()
+        with _dir_lock(data_path.parent, exclusive=True):
+            try:
+                data_path.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                existed = False
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                meta_path.unlink()
         self._prune(data_path.parent)
         return existed
 
@@ -356,19 +391,20 @@ class LocalStorage:
         for dirpath, dirnames, filenames in os.walk(start):
             if dirpath == root:
                 dirnames[:] = [d for d in dirnames if not d.startswith("~")]
-            for name in filenames:
-                if not name.endswith(META_SUFFIX):
-                    continue
-                meta_path = Path(dirpath, name)
-                key = self._read_meta(meta_path).get("key")
-                if not isinstance(key, str) or not key.startswith(prefix):
-                    continue
-                data_path = Path(dirpath, name[: -len(META_SUFFIX)] + DATA_SUFFIX)
-                try:
-                    st = data_path.stat()
-                except FileNotFoundError:
-                    continue  # metadata of a write that has not landed yet
-                found.append(self._info(key, meta_path, st))
+            with _dir_lock(Path(dirpath), exclusive=False):
+                for name in filenames:
+                    if not name.endswith(META_SUFFIX):
+                        continue
+                    meta_path = Path(dirpath, name)
+                    key = self._read_meta(meta_path).get("key")
+                    if not isinstance(key, str) or not key.startswith(prefix):
+                        continue
+                    data_path = Path(dirpath, name[: -len(META_SUFFIX)] + DATA_SUFFIX)
+                    try:
+                        st = data_path.stat()
+                    except FileNotFoundError:
+                        continue  # deleted since the directory was read
+                    found.append(self._info(key, meta_path, st))
         found.sort(key=lambda info: info.key)
         return found
 
