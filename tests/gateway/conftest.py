@@ -99,6 +99,7 @@ class Gateway:
     infra: Infra
     settings: Settings
     gallery: Any  # FakeGallery | None
+    app: Any
 
     async def signup(self, email: str, password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
         response = await self.client.post(
@@ -154,7 +155,9 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         stack.append(("cm", cm))
         client = httpx.AsyncClient(base_url=url, timeout=30)
         stack.append(("http", client))
-        return Gateway(url=url, client=client, infra=infra, settings=settings, gallery=gallery)
+        return Gateway(
+            url=url, client=client, infra=infra, settings=settings, gallery=gallery, app=app
+        )
 
     yield factory
     for kind, item in reversed(stack):
