@@ -61,13 +61,13 @@ async def test_long_poll_waits_then_returns_empty(make_queue: MakeQueue) -> None
 
 
 async def test_in_flight_message_is_invisible_then_redelivered(make_queue: MakeQueue) -> None:
-    q = await (await make_queue(visibility=1)).open()
+    q = await (await make_queue(visibility=2)).open()
     await q.send("work")
     [first] = await q.receive(wait_seconds=2)
 
     assert await q.receive(wait_seconds=0.3) == []  # hidden while in flight
 
-    [again] = await q.receive(wait_seconds=3)  # visible again after ~1 s
+    [again] = await q.receive(wait_seconds=5)  # visible again after ~2 s
     assert again.message_id == first.message_id
     assert again.receive_count == first.receive_count + 1 == 2
     assert again.receipt != first.receipt
@@ -151,11 +151,12 @@ async def test_message_received_max_times_lands_in_dead_letter_queue(
 async def test_delay(make_queue: MakeQueue) -> None:
     q = await (await make_queue()).open()
     started = time.monotonic()
-    await q.send("later", delay_seconds=1)
+    await q.send("later", delay_seconds=2)
     assert await q.receive(wait_seconds=0) == []
-    [msg] = await q.receive(wait_seconds=4)
+    assert await q.depth() == 0  # delayed messages are not visible yet
+    [msg] = await q.receive(wait_seconds=5)
     assert msg.body == "later"
-    assert time.monotonic() - started >= 0.9
+    assert time.monotonic() - started >= 1.9
 
 
 async def test_receive_batches_at_most_max_messages(make_queue: MakeQueue) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.infra.db import session_scope, utcnow
@@ -130,7 +131,7 @@ class DatabaseQueue:
         try:
             async with session_scope(self._sessions) as session:
                 yield session
-        except (DBAPIError, OSError) as exc:
+        except (DBAPIError, PoolTimeout, OSError) as exc:
             raise QueueError(f"queue {self.name!r}: database error: {exc}") from exc
 
     async def send(self, body: str, *, delay_seconds: int = 0) -> str:
