@@ -51,7 +51,9 @@ def test_embedded_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def test_default_data_dir_is_relative_to_cwd(tmp_path: Path) -> None:
     s = load_settings()
-    assert s.database_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'videoforge.db')}"
+    assert (
+        s.database_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'videoforge.db').resolve()}"
+    )
 
 
 def test_postgres_from_db_variables(clean_env: pytest.MonkeyPatch) -> None:

@@ -132,7 +132,9 @@ class DatabaseQueue:
             async with session_scope(self._sessions) as session:
                 yield session
         except (DBAPIError, PoolTimeout, OSError) as exc:
-            raise QueueError(f"queue {self.name!r}: database error: {exc}") from exc
+            # The driver's own message, not SQLAlchemy's (which repeats SQL and bodies).
+            reason = getattr(exc, "orig", None) or exc
+            raise QueueError(f"queue {self.name!r}: database error: {reason}") from exc
 
     async def send(self, body: str, *, delay_seconds: int = 0) -> str:
         """Enqueue ``body``, invisible for ``delay_seconds``; returns the message id."""
