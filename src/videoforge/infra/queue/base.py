@@ -44,7 +44,8 @@ class Queue(Protocol):
     ) -> list[QueueMessage]:
         """Long-poll: return as soon as a message is available, or empty after the wait."""
 
-    async def change_visibility(self, receipt: str, timeout: int) -> None:
+    # `timeout` is SQS's visibility timeout in seconds, not an operation deadline.
+    async def change_visibility(self, receipt: str, timeout: int) -> None:  # noqa: ASYNC109
         """Extend (or with 0, end) the invisibility; :class:`ReceiptInvalid` if lost."""
 
     async def delete(self, receipt: str) -> None:
