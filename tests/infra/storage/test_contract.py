@@ -246,6 +246,21 @@ async def test_multipart_wrong_etag_is_refused(harness: Harness) -> None:
     await store.abort_multipart(key, upload_id)
 
 
+async def test_multipart_small_middle_part_is_refused(harness: Harness) -> None:
+    store = harness.store
+    key = "uploads/u6/x.mp4"
+    upload_id = await store.create_multipart(key, content_type="video/mp4")
+    parts = []
+    for number in (1, 2):
+        url = await store.presign_part(key, upload_id, number, expires_in=600)
+        response = await harness.http.put(url, content=b"tiny")
+        parts.append(CompletedPart(number, response.headers["etag"]))
+    with pytest.raises(InvalidUpload):
+        await store.complete_multipart(key, upload_id, parts)
+    assert await store.head(key) is None
+    await store.abort_multipart(key, upload_id)
+
+
 async def test_multipart_abort(harness: Harness) -> None:
     store = harness.store
     key = "uploads/u3/x.mp4"

@@ -171,6 +171,8 @@ MAX_KEY_BYTES = 1024
 MAX_METADATA_BYTES = 2048
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 MAX_PART_NUMBER = 10_000
+#: Every part but the last must be at least this big (S3's EntityTooSmall).
+MIN_PART_SIZE = 5 * 1024 * 1024
 
 # Unicode categories refused anywhere in a key: control, format (bidi overrides, RTL/LTR
 # marks, zero-width characters), surrogates, private use, unassigned, line/paragraph

@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from videoforge.infra.storage.base import (
+    MIN_PART_SIZE,
     CompletedPart,
     InvalidRange,
     InvalidUpload,
@@ -468,6 +469,11 @@ class LocalStorage:
                 except FileNotFoundError:
                     raise InvalidUpload(f"part {part.part_number} was not uploaded") from None
                 with source:
+                    # As on S3, only the last part may be smaller than 5 MiB, so a client
+                    # that works here works there too.
+                    size = os.fstat(source.fileno()).st_size
+                    if part is not ordered[-1] and size < MIN_PART_SIZE:
+                        raise InvalidUpload(f"part {part.part_number} is smaller than 5 MiB")
                     while chunk := source.read(_CHUNK):
                         part_md5.update(chunk)
                         pending.write(chunk)
