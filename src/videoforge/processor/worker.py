@@ -35,7 +35,7 @@ import secrets
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -56,6 +56,8 @@ from videoforge.jobs.service import is_url_source
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.processor import events
+from videoforge.processor.fetch import FetchRejected, fetch_to_file
+from videoforge.processor.ffmpeg import MediaRejected
 from videoforge.processor.keys import import_key, output_key, output_prefix
 from videoforge.processor.metrics import (
     DUPLICATE_MESSAGES,
@@ -166,7 +168,11 @@ class Worker:
         config: ProcessingConfig | None = None,
         retry_backoff_base: float = RETRY_BACKOFF_BASE_SECONDS,
         receive_wait: float = RECEIVE_WAIT_SECONDS,
+        fetch_allow_addresses: Collection[str] = (),
     ) -> None:
+        """``config`` overrides the pipeline settings and ``fetch_allow_addresses`` lets
+        the importer reach listed (e.g. loopback) addresses: both for tests only, which
+        is why they are parameters and not environment variables."""
         settings = infra.settings
         self.infra = infra
         self.settings = settings
@@ -179,6 +185,7 @@ class Worker:
         self.retry_backoff_base = retry_backoff_base
         self.receive_wait = min(receive_wait, 20.0)
         self._config = config
+        self._fetch_allow = tuple(fetch_allow_addresses)
         self.runs: dict[uuid.UUID, JobRun] = {}
 
     # ------------------------------------------------------------------ plumbing
@@ -433,16 +440,25 @@ class Worker:
             await self._guard(run, self.infra.storage.get_file(job.input_source, target))
             log.info("source_downloaded")
             return None
-        from videoforge.processor.fetch import fetch_to_file
-
-        await self._guard(run, fetch_to_file(job.input_source, target, settings=self.settings))
+        fetched = await self._guard(
+            run,
+            fetch_to_file(
+                job.input_source,
+                target,
+                settings=self.settings,
+                allow_addresses=self._fetch_allow,
+            ),
+        )
         key = import_key(job.user_id, job.video_id, job.id)
+        # The remote server's word on the type is only kept when it claims a video.
+        declared = (fetched.content_type or "").split(";")[0].strip().lower()
+        content_type = declared if declared.startswith("video/") else "application/octet-stream"
         await self._guard(
             run,
             self.infra.storage.put_file(
                 key,
                 target,
-                content_type="application/octet-stream",
+                content_type=content_type,
                 metadata={"job_id": str(job.id), "source": "import"},
             ),
         )
@@ -774,17 +790,13 @@ async def _upsert_assets(session: AsyncSession, job_id: uuid.UUID, outputs: list
 
 
 def _permanent_failure(exc: BaseException) -> tuple[str, str] | None:
-    """(code, message) when ``exc`` says retrying cannot help (bad media, refused URL)."""
-    from videoforge.processor.ffmpeg import MediaRejected
+    """(code, message) when ``exc`` says retrying cannot help (bad media, refused URL).
 
-    if isinstance(exc, MediaRejected):
+    Everything else — storage, queue, database, network (``FetchFailed``), a crashed
+    ffmpeg — is treated as transient and retried, bounded by the dead-letter queue.
+    """
+    if isinstance(exc, MediaRejected | FetchRejected):
         return exc.code, exc.message
-    try:
-        from videoforge.processor.fetch import FetchRejected
-    except ImportError:  # pragma: no cover - the fetcher ships with the pipeline
-        return None
-    if isinstance(exc, FetchRejected):
-        return getattr(exc, "code", "fetch_rejected"), str(getattr(exc, "message", exc))
     return None
 
 

@@ -1,0 +1,104 @@
+"""Imports by URL through the worker: the original is kept under originals/, a forbidden
+address fails the job once without any request reaching it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from videoforge.infra.runtime import Infra, build_infra
+from videoforge.messages import JobStatus
+from videoforge.processor.keys import import_key, output_prefix
+
+from .conftest import Stack, running_worker
+
+S = JobStatus
+
+
+class _Server:
+    def __init__(self, body: bytes) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mp4"
+
+
+@pytest.fixture
+def video_server(clip: Path) -> Iterator[_Server]:
+    server = _Server(clip.read_bytes())
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+@pytest.fixture
+async def import_infra(stack: Stack, video_server: _Server) -> AsyncIterator[Infra]:
+    """The stack with the test server's port allowed for imports."""
+    infra = await build_infra(stack.with_settings(IMPORT_ALLOWED_PORTS=str(video_server.port)))
+    try:
+        yield infra
+    finally:
+        await infra.aclose()
+
+
+async def test_import_keeps_the_original_and_completes(
+    stack: Stack, import_infra: Infra, video_server: _Server, clip: Path
+) -> None:
+    job = await stack.new_job(video_server.url)
+    async with running_worker(import_infra, fetch_allow_addresses=["127.0.0.1"]):
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=90)
+    assert done.status is S.COMPLETED, done.error_text
+    expected_key = import_key("u1", job.video_id, job.id)
+    assert done.source_key == expected_key
+    assert expected_key.startswith("originals/u1/")
+    assert await stack.infra.storage.get_bytes(expected_key) == clip.read_bytes()
+    info = await stack.infra.storage.head(expected_key)
+    assert info is not None
+    assert info.content_type == "video/mp4"
+    assert video_server.hits == 1
+    events = await stack.events(job.id)
+    assert events[-1].status is S.COMPLETED
+    assert events[-1].source_key == expected_key
+    assert await stack.keys(output_prefix(job.id))
+    assert stack.workdirs() == []
+
+
+async def test_import_from_a_private_address_fails_once_and_reaches_nothing(
+    stack: Stack, import_infra: Infra, video_server: _Server
+) -> None:
+    job = await stack.new_job(video_server.url)
+    async with running_worker(import_infra):  # no test allowance: loopback is forbidden
+        failed = await stack.wait_status(job.id, {S.FAILED, S.COMPLETED}, timeout=60)
+    assert failed.status is S.FAILED
+    assert failed.error_code
+    assert failed.error_code != "gave_up"
+    assert failed.attempts == 1
+    assert video_server.hits == 0
+    assert await stack.keys("originals/") == []
+    assert await stack.jobs_queue_empty()
+    assert stack.workdirs() == []
