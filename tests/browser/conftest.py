@@ -121,6 +121,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        # Keep the server's log beside the screenshots: pytest's tmp dirs are rotated.
+        if log_path.exists():
+            SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_path, SCREENSHOTS.parent / "browser-serve.log")
 
 
 @pytest.fixture(scope="session")

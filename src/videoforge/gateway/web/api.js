@@ -170,8 +170,8 @@ function withQuery(path, query) {
  * One JSON API call. A 401 triggers one refresh and one retry; if that fails too the
  * session ends ("expired") and the app sends the user to the login page.
  */
-export async function request(method, path, { body, query, auth = true, retry = true, signal } = {}) {
-  const headers = { Accept: "application/json" };
+export async function request(method, path, { body, query, auth = true, retry = true, signal, headers: extra } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
   let res;
@@ -189,7 +189,7 @@ export async function request(method, path, { body, query, auth = true, retry = 
   }
   if (res.status === 401 && auth && retry && storedRefresh()) {
     if (await refreshSession()) {
-      return request(method, path, { body, query, auth, retry: false, signal });
+      return request(method, path, { body, query, auth, retry: false, signal, headers: extra });
     }
   }
   if (!res.ok) {
@@ -298,8 +298,15 @@ export const confirmUpload = ({ key, title, description, visibility }) =>
 // ------------------------------------------------------------------ jobs
 export const createJob = (videoId) => request("POST", "/api/jobs", { body: { video_id: videoId } });
 
-export const importUrl = ({ sourceUrl, title }) =>
-  request("POST", "/api/jobs", { body: { source_url: sourceUrl, ...(title ? { title } : {}) } });
+/**
+ * Import a video from an http(s) URL. `idempotencyKey` (one per form submission) makes a
+ * retried request return the first job instead of importing twice.
+ */
+export const importUrl = ({ sourceUrl, title, idempotencyKey }) =>
+  request("POST", "/api/jobs", {
+    body: { source_url: sourceUrl, ...(title ? { title } : {}) },
+    headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+  });
 
 /** The caller's jobs, newest first. */
 export async function listJobs(params = { limit: 100 }) {

@@ -153,3 +153,9 @@ export function confirmDialog({ title, message, confirmLabel = "Confirm", danger
     ok.focus();
   });
 }
+
+/** A random id (crypto.randomUUID needs a secure context; getRandomValues does not). */
+export function randomId() {
+  if (typeof crypto.randomUUID === "function" && window.isSecureContext) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,6 +1,6 @@
 // "My videos": the upload panel and the caller's videos with live processing status.
 import * as api from "./api.js";
-import { confirmDialog, formatBytes, formatDuration, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { confirmDialog, formatBytes, formatDuration, formatViews, h, randomId, replace, timeEl, toast, uid } from "./dom.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { isFinal, watchJob } from "./jobs-live.js";
 import { navigate } from "./router.js";
@@ -217,6 +217,8 @@ function uploadPanel(onUploaded) {
     );
   }
 
+  const importForm = importFromUrl(onUploaded);
+
   // Uploads started before navigating away are still running: show them again.
   for (const upload of uploads.uploads) list.append(uploadRow(upload));
   renderPending();
@@ -228,8 +230,63 @@ function uploadPanel(onUploaded) {
     dropzone,
     pendingBox,
     list,
+    importForm,
   );
   return { section, dispose: () => uploads.removeEventListener("change", onChange) };
+}
+
+function importFromUrl(onImported) {
+  const urlId = uid("import-url");
+  const titleId = uid("import-title");
+  const urlInput = h("input", { id: urlId, type: "url", name: "source_url", required: true, placeholder: "https://example.com/video.mp4", inputmode: "url" });
+  const titleInput = h("input", { id: titleId, type: "text", name: "title", maxlength: 200 });
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "button" }, "Import");
+  let idempotencyKey = randomId();
+  const form = h(
+    "form",
+    { class: "import-form", "aria-labelledby": `${urlId}-legend` },
+    h("h3", { id: `${urlId}-legend` }, "Or import from a link"),
+    h(
+      "div",
+      { class: "import-form__row" },
+      h("div", { class: "field" }, h("label", { for: urlId }, "Video URL"), urlInput),
+      h("div", { class: "field" }, h("label", { for: titleId }, "Title (optional)"), titleInput),
+      submit,
+    ),
+    error,
+    h("p", { class: "field__hint" }, "Imported videos start as private; change that when they are ready."),
+  );
+  form.addEventListener("input", () => {
+    // A changed form is a new request; an unchanged resubmission reuses the key.
+    idempotencyKey = randomId();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    const sourceUrl = urlInput.value.trim();
+    if (!/^https?:\/\//i.test(sourceUrl) || !urlInput.checkValidity()) {
+      error.textContent = "Enter an http:// or https:// address.";
+      error.hidden = false;
+      urlInput.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const job = await api.importUrl({ sourceUrl, title: titleInput.value.trim(), idempotencyKey });
+      const video = job.video_id ? await api.getVideo(job.video_id) : null;
+      onImported(video, job);
+      form.reset();
+      idempotencyKey = randomId();
+      toast("Import started.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
 }
 
 // ------------------------------------------------------------------ video list
