@@ -7,11 +7,12 @@ Layout under the root (``settings.storage_dir``)::
     ~tmp/                     in-flight writes (renamed into place when complete)
     ~multipart/<upload id>/   multipart uploads in progress (upload.json + one file per part)
 
-Every key segment is percent-encoded to ``[A-Za-z0-9._-%]`` (over-long ones are
-shortened with a hash), so file names never contain ``~``: objects, their metadata,
-directories and the store's own ``~`` entries can never collide, ``a`` and ``a/b`` can
-both exist (as in S3), and no key can name a path outside the root. Keys are validated
-first anyway (:func:`~.base.validate_key`).
+Every key segment is percent-encoded to ``[A-Za-z0-9._%-]`` (over-long ones are
+shortened to a prefix, ``~h`` and a hash), so an encoded segment never starts with
+``~`` and never ends in ``~o``/``~m``: objects, their metadata, directories and the
+store's own ``~`` entries can never collide, ``a`` and ``a/b`` can both exist (as in
+S3), and no key can name a path outside the root. Keys are validated first anyway
+(:func:`~.base.validate_key`).
 
 Writes go to a temporary file that is fsynced and renamed over the target, so a reader
 sees the old object or the new one, never a partial one. The metadata and data renames
