@@ -249,3 +249,39 @@ async def test_cors_from_settings(serve: Serve, service_name: str) -> None:
     assert error.status_code == 500
     assert error.headers["access-control-allow-origin"] == origin
     assert "access-control-allow-origin" not in closed.headers
+
+
+async def test_metrics_endpoint_reads_app_queues_and_app_collectors(
+    serve: Serve, service_name: str, sqlite_url: str
+) -> None:
+    from types import SimpleNamespace
+
+    from videoforge.infra import metrics
+    from videoforge.infra.db import create_engine
+    from videoforge.infra.http import register_app_collector
+    from videoforge.infra.queue import build_queues
+
+    engine = create_engine(sqlite_url, pool_size=2)
+    try:
+        queues = build_queues(load_settings(), engine)
+        for n in range(4):
+            await queues.jobs.send(f'{{"n": {n}}}')
+        app, _ = make_app(load_settings(), service_name)
+        app.state.infra = SimpleNamespace(queues=queues)
+        scrapes = 0
+
+        async def jobs_by_state() -> None:
+            nonlocal scrapes
+            scrapes += 1
+            metrics.set_jobs_by_state({f"{service_name}_PENDING": 4})
+
+        register_app_collector(app, "jobs_by_state", jobs_by_state)
+        async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+            text = (await client.get("/metrics")).text
+    finally:
+        await engine.dispose()
+
+    assert 'videoforge_queue_depth{queue="jobs"} 4.0' in text
+    assert 'videoforge_queue_depth{queue="events"} 0.0' in text
+    assert f'videoforge_jobs{{state="{service_name}_PENDING"}} 4.0' in text
+    assert scrapes == 1

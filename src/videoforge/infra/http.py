@@ -41,6 +41,7 @@ __all__ = [
     "UnhandledErrorMiddleware",
     "get_request_id",
     "install_common",
+    "register_app_collector",
     "run_app",
 ]
 
@@ -311,10 +312,10 @@ def install_common(
 
     if metrics_endpoint:
 
-        async def metrics_endpoint_handler() -> Response:
+        async def metrics_endpoint_handler(request: Request) -> Response:
             """Prometheus metrics of this process, in the text exposition format."""
             return Response(
-                content=await metrics.render_latest(),
+                content=await metrics.render_latest(_app_collectors(request.app)),
                 media_type=metrics.CONTENT_TYPE_LATEST,
                 headers={"Cache-Control": "no-store"},
             )
@@ -326,6 +327,32 @@ def install_common(
             include_in_schema=False,
             name="metrics",
         )
+
+
+def register_app_collector(app: FastAPI, name: str, fn: metrics.CollectorFn) -> None:
+    """Run ``fn`` on every scrape of *this app's* ``/metrics`` (e.g. jobs by state).
+
+    Unlike :func:`videoforge.infra.metrics.register_collector` it lives and dies with the
+    app, so an app built twice in one process (tests) never scrapes a closed backend.
+    """
+    collectors: dict[str, metrics.CollectorFn] | None = getattr(
+        app.state, "metrics_collectors", None
+    )
+    if collectors is None:
+        collectors = {}
+        app.state.metrics_collectors = collectors
+    collectors[name] = fn
+
+
+def _app_collectors(app: Any) -> dict[str, metrics.CollectorFn]:
+    """The app's own collectors, plus queue depth when the app has its ``infra``."""
+    collectors: dict[str, metrics.CollectorFn] = dict(
+        getattr(app.state, "metrics_collectors", None) or {}
+    )
+    queues = getattr(getattr(app.state, "infra", None), "queues", None)
+    if queues is not None and "queue_depth" not in collectors:
+        collectors["queue_depth"] = metrics.queue_depth_collector(queues)
+    return collectors
 
 
 def run_app(app: ASGIApp, *, settings: Settings, service: str) -> None:

@@ -139,19 +139,26 @@ async def _run_one(name: str, fn: CollectorFn, limit_seconds: float) -> None:
         log.warning("metrics_collector_failed", collector=name, error=repr(exc))
 
 
-async def refresh_collectors(limit_seconds: float | None = None) -> None:
-    """Await every registered collector concurrently, each bounded by ``limit_seconds``
-    (default :data:`COLLECTOR_TIMEOUT_SECONDS`)."""
+async def refresh_collectors(
+    limit_seconds: float | None = None,
+    *,
+    extra: Mapping[str, CollectorFn] | None = None,
+) -> None:
+    """Await every registered collector (and ``extra`` ones, e.g. an app's own)
+    concurrently, each bounded by ``limit_seconds`` (default
+    :data:`COLLECTOR_TIMEOUT_SECONDS`)."""
     limit = COLLECTOR_TIMEOUT_SECONDS if limit_seconds is None else limit_seconds
     with _collectors_lock:
-        items = list(_collectors.items())
+        items = dict(_collectors)
+    if extra:
+        items.update(extra)
     if items:
-        await asyncio.gather(*(_run_one(name, fn, limit) for name, fn in items))
+        await asyncio.gather(*(_run_one(name, fn, limit) for name, fn in items.items()))
 
 
-async def render_latest() -> bytes:
+async def render_latest(extra: Mapping[str, CollectorFn] | None = None) -> bytes:
     """Refresh the collectors, then render the registry in the Prometheus text format."""
-    await refresh_collectors()
+    await refresh_collectors(extra=extra)
     return generate_latest(REGISTRY)
 
 
