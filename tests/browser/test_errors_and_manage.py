@@ -31,11 +31,22 @@ def test_rejected_upload_failed_import_retry_and_delete(
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url(f"{base}/my")
 
-        # A web page named .mp4 is refused when the upload is confirmed (type sniffing),
-        # and the page says why.
+        # A web page named .mp4, dropped on the drop zone, is refused when the upload is
+        # confirmed (type sniffing), and the page says why.
         fake = clips_dir / f"notes-{token}.mp4"
         fake.write_text("<!doctype html><html><body><script>alert(1)</script></body></html>")
-        page.locator(".dropzone input[type=file]").set_input_files(str(fake))
+        dropped = page.evaluate_handle(
+            """([name, text]) => {
+              const dt = new DataTransfer();
+              dt.items.add(new File([text], name, {type: 'video/mp4'}));
+              return dt;
+            }""",
+            [fake.name, fake.read_text()],
+        )
+        zone = page.locator(".dropzone")
+        zone.dispatch_event("dragenter", {"dataTransfer": dropped})
+        assert "dropzone--over" in (zone.get_attribute("class") or "")
+        zone.dispatch_event("drop", {"dataTransfer": dropped})
         failed = page.locator('li.upload[data-state="failed"]', has_text=fake.name)
         failed.wait_for(timeout=30_000)
         message = failed.locator(".upload__status").inner_text()
@@ -52,7 +63,9 @@ def test_rejected_upload_failed_import_retry_and_delete(
 
         # An import from a private address is accepted, then fails in the worker (SSRF
         # guard); the row shows the reason and offers a retry.
-        title = f"Blocked import {token}"
+        # The title carries markup: it must show as text, never become an element.
+        title = f'<img src=x onerror="window.__xss=1">Blocked import {token}'
+
         page.get_by_label("Video URL").fill("http://127.0.0.1:9/blocked.mp4")
         page.get_by_label("Title (optional)").fill(title)
         page.get_by_role("button", name="Import").click()
@@ -61,6 +74,9 @@ def test_rejected_upload_failed_import_retry_and_delete(
         video_id = row.get_attribute("data-video-id")
         row_sel = f'li.video-row[data-video-id="{video_id}"]'
         page.wait_for_selector(f'{row_sel}[data-status="failed"]', timeout=60_000)
+        assert page.locator(f"{row_sel} .video-row__title").inner_text() == title
+        assert page.locator(f"{row_sel} .video-row__title img").count() == 0
+        assert page.evaluate("window.__xss") is None
         reason = page.locator(f"{row_sel} .form-error").inner_text()
         assert reason.strip(), "the failure reason is shown"
         assert page.locator(f"{row_sel} .badge--private").count() == 1

@@ -189,6 +189,14 @@ def test_upload_watch_search_and_privacy(
     )
     assert card.locator(".badge--duration").inner_text() == "0:02"
     page.mouse.move(0, 0)
+    page.wait_for_function("(el) => el.src.includes('thumbnail')", arg=img.element_handle())
+    card.locator("a.card__link").focus()  # keyboard users get the preview too
+    page.wait_for_function("(el) => el.src.includes('preview')", arg=img.element_handle())
+    page.locator("body").focus()
+    with page.expect_request(re.compile(r"/api/gallery/videos\?.*sort=title")):
+        page.get_by_label("Sort by").select_option("title")
+    assert page.url.endswith(f"/?q={token}&sort=title")
+    card.wait_for()
     page.screenshot(path=screenshots / "gallery-search.png", full_page=True)
     page.get_by_role("searchbox", name="Search videos").fill(f"nomatch{token}")
     page.get_by_role("button", name="Search").click()
@@ -206,6 +214,16 @@ def test_upload_watch_search_and_privacy(
     assert other.urls(r"\.(m4s|ts)(\?|$)")
     assert other.page.evaluate("document.querySelector('video').src").startswith("blob:")
     assert other.page.get_by_role("button", name="Edit").count() == 0, "only the owner edits"
+
+    # -- when HLS fails, the player falls back to an MP4 rendition
+    fallback = new_tab()
+    fallback.page.route(re.compile(r"master\.m3u8"), lambda route: route.abort("failed"))
+    fallback.page.goto(f"{base}/watch/{video_id}")
+    fallback.page.wait_for_selector('video[data-engine="mp4"]')
+    assert "fixed quality" in fallback.page.locator(".watch .notice").inner_text()
+    assert re.search(r"\.mp4(\?|$)", fallback.page.locator("video").get_attribute("data-source"))
+    start_playback(fallback)
+    assert fallback.errors == []
 
     # -- phone-sized screens
     phone = new_tab(viewport=PHONE)

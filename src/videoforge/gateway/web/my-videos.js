@@ -65,7 +65,6 @@ function uploadRow(upload) {
   const renderState = () => {
     li.dataset.state = upload.state;
     status.textContent = upload.error ? `${UPLOAD_LABELS[upload.state]}: ${upload.error}` : UPLOAD_LABELS[upload.state];
-    status.classList.toggle("form-error", upload.state === UploadState.FAILED);
     const buttons = [];
     if ([UploadState.QUEUED, UploadState.UPLOADING, UploadState.PAUSED].includes(upload.state)) {
       if (upload.state === UploadState.PAUSED) {
@@ -361,7 +360,7 @@ export async function myVideosView(main, _params, query, ctx) {
           vis ? h("span", { class: `badge badge--${video.visibility}` }, vis[1]) : null,
           video.duration ? h("span", {}, formatDuration(video.duration)) : null,
           h("span", {}, formatViews(video.views)),
-          h("span", {}, "Uploaded ", timeEl(video.created_at)),
+          h("span", {}, "Added ", timeEl(video.created_at)),
         ),
         d.progress !== null
           ? h(
