@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import time
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +71,7 @@ from videoforge.processor.workdirs import make_workdir, remove_stale_workdirs, r
 from videoforge.settings import Settings
 
 if TYPE_CHECKING:
+    from videoforge.infra.metrics import MetricsServer
     from videoforge.infra.runtime import Infra
     from videoforge.processor.config import ProcessingConfig
     from videoforge.processor.pipeline import Output, PipelineResult
@@ -815,8 +817,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from videoforge.infra.runtime import build_infra
 
     infra = await build_infra(settings)
+    metrics_server = None
     try:
         await check_migrated(infra.engine)
+        metrics_server = _start_metrics(infra)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -827,7 +831,30 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         await infra.aclose()
+
+
+def _start_metrics(infra: Infra) -> MetricsServer | None:
+    """Serve /metrics when ``METRICS_PORT`` is set (the worker has no HTTP server of its
+    own); queue depth and jobs by state are read at scrape time."""
+    from videoforge.infra import metrics
+
+    port = getattr(infra.settings, "metrics_port", None)
+    if port is None and os.environ.get("METRICS_PORT"):
+        port = int(os.environ["METRICS_PORT"])
+    if port is None:
+        return None
+
+    async def jobs_by_state() -> None:
+        async with infra.sessions() as session:
+            rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+            metrics.set_jobs_by_state({str(status): int(n) for status, n in rows.tuples()})
+
+    metrics.register_collector("queue_depth", metrics.queue_depth_collector(infra.queues))
+    metrics.register_collector("jobs_by_state", jobs_by_state)
+    return metrics.start_metrics_server(int(port))
 
 
 def run(settings: Settings) -> None:

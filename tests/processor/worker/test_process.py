@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from videoforge.messages import JobStatus
@@ -163,3 +165,40 @@ async def test_stale_workdirs_removed_at_start_but_not_live_ones(stack: Stack) -
     assert not stale.exists()
     assert live.exists()
     assert unrelated.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+async def test_worker_process_serves_metrics_and_stops_when_idle(stack: Stack, clip: Path) -> None:
+    port = _free_port()
+    key = await stack.upload(clip)
+    job = await stack.new_job(key)
+    proc = stack.spawn_worker(METRICS_PORT=str(port))
+    try:
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=90)
+        assert done.status is S.COMPLETED
+        async with httpx.AsyncClient() as client:
+            text = ""
+            for _ in range(50):
+                try:
+                    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+                    continue
+                if 'videoforge_processor_jobs_finished_total{state="COMPLETED"} 1.0' in text:
+                    break
+                await asyncio.sleep(0.1)
+        assert 'videoforge_processor_jobs_finished_total{state="COMPLETED"} 1.0' in text
+        assert "videoforge_processor_transcode_seconds_count 1.0" in text
+        assert 'videoforge_jobs{state="COMPLETED"} 1.0' in text
+        proc.send_signal(signal.SIGTERM)
+        code = await _wait_exit(proc, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0
