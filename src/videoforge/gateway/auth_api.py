@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from videoforge.gateway.accounts import normalise_email
 from videoforge.gateway.deps import GatewayState, gateway_state
@@ -115,8 +115,11 @@ async def me(
 
 
 @well_known.get("/.well-known/jwks.json")
-async def jwks(gw: GatewayState = Depends(gateway_state)) -> dict[str, Any]:
+async def jwks(response: Response, gw: GatewayState = Depends(gateway_state)) -> dict[str, Any]:
     """The public keys local access tokens are signed with (for other services' verifiers)."""
     if gw.issuer is None:
         raise NotFound("This gateway does not issue tokens (Cognito is in use).", code="no_jwks")
+    # Verifiers cache it themselves and refetch on an unknown kid; a short shared cache
+    # only spares the gateway when many of them start at once.
+    response.headers["Cache-Control"] = "public, max-age=300"
     return gw.issuer.jwks()
