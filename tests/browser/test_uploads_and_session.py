@@ -149,6 +149,25 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     page.get_by_role("heading", name="My videos").wait_for()
     assert page.locator("#account-name").inner_text() == email
 
+    # Two tabs starting at the same moment both refresh with the one stored (rotating)
+    # token; the cross-tab lock makes the second use the rotated token instead of
+    # replaying the old one (which the server treats as theft and revokes everything).
+    second = context.new_page()
+    second.goto(f"{base}/my")
+    second.get_by_role("heading", name="My videos").wait_for()
+    for tab in (page, second):
+        tab.evaluate("setTimeout(() => location.reload(), 0)")
+    for tab in (page, second):
+        tab.wait_for_load_state("load")
+        tab.get_by_role("heading", name="My videos").wait_for()
+        tab.wait_for_function(
+            "(email) => document.getElementById('account-name').textContent === email", arg=email
+        )
+    second.reload()
+    second.get_by_role("heading", name="My videos").wait_for()
+    assert second.locator("#account-name").inner_text() == email, "the session survived"
+    second.close()
+
     # An expired access token (401) is refreshed once and the request retried.
     failed_once: list[str] = []
 

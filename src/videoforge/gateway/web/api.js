@@ -110,12 +110,27 @@ function clearSession(reason) {
   if (hadUser) emit(reason);
 }
 
+/**
+ * Run `fn` while holding a lock shared by every tab of this site. Refresh tokens rotate
+ * on use, so two tabs refreshing with the same token at once would make the server see
+ * a reused token; serialising means the second tab reads the already rotated token.
+ */
+function withTabLock(fn) {
+  if (navigator.locks?.request) return navigator.locks.request("vf.refresh", fn);
+  return fn();
+}
+
 /** Exchange the stored refresh token for new tokens (one request at a time). */
 export function refreshSession() {
   if (refreshInFlight) return refreshInFlight;
-  const token = storedRefresh();
-  if (!token) return Promise.resolve(false);
-  refreshInFlight = (async () => {
+  if (!storedRefresh()) return Promise.resolve(false);
+  refreshInFlight = withTabLock(async () => {
+    // Read inside the lock: another tab may have just rotated it.
+    const token = storedRefresh();
+    if (!token) {
+      clearSession("expired");
+      return false;
+    }
     try {
       const body = await request("POST", "/api/auth/refresh", {
         body: { refresh_token: token },
@@ -133,12 +148,19 @@ export function refreshSession() {
         clearSession("expired");
       }
       return false;
-    } finally {
-      refreshInFlight = null;
     }
-  })();
+  }).finally(() => {
+    refreshInFlight = null;
+  });
   return refreshInFlight;
 }
+
+// Logging out in one tab logs out every tab (the refresh token is shared).
+window.addEventListener("storage", (event) => {
+  if ((event.key === REFRESH_KEY || event.key === null) && !storedRefresh() && currentUser) {
+    clearSession("logout");
+  }
+});
 
 /** On page load: resume the session from the stored refresh token, if any. */
 export async function restoreSession() {

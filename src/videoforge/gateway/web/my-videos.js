@@ -30,6 +30,7 @@ function describe(video, job) {
     const s = String(job.status).toUpperCase();
     if (s === "FAILED") return { status: "failed", label: "Failed", progress: null, error: job.error_text || video.failure_reason || "Processing failed." };
     if (s === "CANCELLED") return { status: "cancelled", label: "Cancelled", progress: null, error: null };
+    if (job.cancel_requested) return { status: "processing", label: "Cancelling…", progress: null, error: null, cancelling: true };
     return { status: "processing", label: JOB_LABELS[s] ?? "Processing", progress: s === "PENDING" ? null : Number(job.progress) || 0, error: null };
   }
   if (video.status === "processing") return { status: "processing", label: "Processing", progress: Number(video.progress) || 0, error: null };
@@ -333,7 +334,7 @@ export async function myVideosView(main, _params, query, ctx) {
     const progressId = uid("prog");
     const actions = [];
     if (d.status === "ready") actions.push(h("a", { class: "button button--small", href: watchHref, dataset: { action: "watch" } }, "Watch"));
-    if (job && !isFinal(job.status)) {
+    if (job && !isFinal(job.status) && !d.cancelling) {
       actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "cancel" }, onclick: () => jobAction(video, "cancel") }, "Cancel"));
     } else if (d.status === "failed" || d.status === "cancelled") {
       actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "retry" }, onclick: () => jobAction(video, "retry") }, "Retry"));
