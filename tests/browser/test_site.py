@@ -170,6 +170,8 @@ def test_upload_watch_search_and_privacy(
     assert quality.locator("option").first.inner_text().startswith("Auto")
     assert quality.locator("option").count() >= 2
     assert page.get_by_label("Share").input_value() == f"{base}/watch/{video_id}"
+    page.get_by_role("heading", name="Views in the last 30 days").wait_for()
+    assert page.locator(".chart__bar").count() == 30
     page.evaluate("document.querySelector('video').pause()")
     page.screenshot(path=screenshots / "watch.png", full_page=True)
 
@@ -214,6 +216,7 @@ def test_upload_watch_search_and_privacy(
     assert other.urls(r"\.(m4s|ts)(\?|$)")
     assert other.page.evaluate("document.querySelector('video').src").startswith("blob:")
     assert other.page.get_by_role("button", name="Edit").count() == 0, "only the owner edits"
+    assert other.page.locator(".analytics").count() == 0, "statistics are the owner's"
 
     # -- when HLS fails, the player falls back to an MP4 rendition
     fallback = new_tab()

@@ -2,6 +2,7 @@
 import * as api from "./api.js";
 import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
+import { analyticsPanel } from "./analytics.js";
 import { attachPlayer } from "./player.js";
 import { navigate } from "./router.js";
 import { ownerOf, thumbnailOf } from "./video-card.js";
@@ -162,6 +163,7 @@ export async function watchView(main, { id }, _query, ctx) {
       ),
       descEl,
       shareBox(video),
+      isOwner && video.status === "ready" ? analyticsPanel(video.id) : null,
     ),
   );
 
@@ -169,13 +171,26 @@ export async function watchView(main, { id }, _query, ctx) {
     stage.replaceChildren(
       h(
         "div",
-        { class: "player__message" },
+        { class: "player__message", role: "status" },
         video.status === "failed"
           ? "Processing this video failed. The owner can retry it from “My videos”."
-          : "This video is still being processed. Check back in a moment.",
+          : "This video is still being processed. It will play here as soon as it is ready.",
       ),
     );
-    return;
+    if (video.status === "failed") return;
+    // Wait for processing to finish, then show the player without a manual reload.
+    const timer = setInterval(async () => {
+      try {
+        const fresh = await api.getVideo(video.id);
+        if (fresh.status !== video.status && ctx.isCurrent()) {
+          clearInterval(timer);
+          navigate(`/watch/${encodeURIComponent(video.id)}${window.location.search}`, { replace: true });
+        }
+      } catch {
+        // Keep waiting; a deleted video shows "not found" on the next visit.
+      }
+    }, 5000);
+    return () => clearInterval(timer);
   }
 
   let stream;
