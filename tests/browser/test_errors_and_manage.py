@@ -43,6 +43,20 @@ def test_rejected_upload_failed_import_retry_and_delete(
             }""",
             [fake.name, fake.read_text()],
         )
+        # The first attempt loses its connection; the page retries by itself.
+        posts: list[str] = []
+
+        def drop_first_post(route: Any) -> None:
+            if route.request.method != "POST":
+                route.continue_()
+                return
+            posts.append(route.request.url)
+            if len(posts) == 1:
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route(re.compile(r"/storage/"), drop_first_post)
         zone = page.locator(".dropzone")
         zone.dispatch_event("dragenter", {"dataTransfer": dropped})
         assert "dropzone--over" in (zone.get_attribute("class") or "")
@@ -52,6 +66,9 @@ def test_rejected_upload_failed_import_retry_and_delete(
         message = failed.locator(".upload__status").inner_text()
         assert message.startswith("Failed: ")
         assert len(message) > len("Failed: ") + 10, message
+        assert len(posts) == 2, "the dropped upload was retried"
+        assert failed.get_by_role("button", name="Try again").count() == 0, "415 is final"
+        page.unroute_all()
         assert page.locator("li.video-row").count() == 0
 
         # A malformed import link is refused with the API's own message.

@@ -73,7 +73,7 @@ function uploadRow(upload) {
       }
       buttons.push(h("button", { type: "button", class: "button button--small button--ghost", onclick: () => upload.cancel() }, "Cancel"));
     }
-    if (upload.state === UploadState.FAILED && upload.video) {
+    if (upload.canRetryFinish) {
       buttons.push(h("button", { type: "button", class: "button button--small", onclick: () => upload.resume() }, "Try again"));
     }
     if ([UploadState.DONE, UploadState.FAILED, UploadState.CANCELLED].includes(upload.state)) {
@@ -118,6 +118,10 @@ function uploadPanel(onUploaded) {
     const accepted = [...files].filter((f) => f.size > 0);
     if (accepted.length < files.length) toast("Empty files were skipped.", { kind: "error" });
     for (const file of accepted) {
+      if (uploads.isActive(file, me.id)) {
+        toast(`“${file.name}” is already uploading.`);
+        continue;
+      }
       const upload = uploads.add(file, { userId: me.id, visibility: visSelect.value });
       list.prepend(uploadRow(upload));
     }

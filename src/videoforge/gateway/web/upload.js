@@ -162,6 +162,8 @@ export class Upload extends EventTarget {
     this.resumed = false;
     this.fp = fingerprint(userId, file);
     this.controller = null;
+    this.key = null;
+    this.finishRetryable = false;
   }
 
   get percent() {
@@ -222,10 +224,16 @@ export class Upload extends EventTarget {
     await this._finish(key);
   }
 
+  /** True when the bytes are stored but confirming or starting processing failed for a
+   * reason that may pass (network, server busy): "Try again" repeats only that step. */
+  get canRetryFinish() {
+    return this.state === UploadState.FAILED && this.finishRetryable && !this.job && (this.video || this.key);
+  }
+
   /** Retry after a pause (network back, or the user pressed Resume). */
   resume() {
     if (this.state === UploadState.PAUSED) return this.run();
-    if (this.state === UploadState.FAILED && this.video && !this.job) return this._finish(null);
+    if (this.canRetryFinish) return this._finish(this.key);
     return Promise.resolve();
   }
 
@@ -269,13 +277,12 @@ export class Upload extends EventTarget {
   }
 
   async _single(ticket, signal) {
-    const { url, fields } = ticket.single;
     for (let attempt = 0; ; attempt += 1) {
       const form = new FormData();
-      for (const [k, v] of Object.entries(fields)) form.append(k, v);
-      form.append("file", this.file); // must be last: the store reads fields first
+      for (const [k, v] of Object.entries(ticket.single.fields)) form.append(k, v);
+      form.append("file", this.file); // must be last: the store reads the fields first
       try {
-        await send({ method: "POST", url, body: form, signal, onProgress: (n) => this._progress(n) });
+        await send({ method: "POST", url: ticket.single.url, body: form, signal, onProgress: (n) => this._progress(n) });
         this._progress(this.size);
         return ticket.key;
       } catch (err) {
@@ -283,11 +290,11 @@ export class Upload extends EventTarget {
         this._progress(0);
         await sleep(backoff(attempt), signal);
         if (err.code === "expired") {
-          // The signed form expired: ask for a new one (a new key; the old one is unused).
+          // The signed form may have expired: ask for a new one (a new key; nothing was
+          // written under the old one). The attempt count carries on, so this is bounded.
           const fresh = await api.requestUpload({ filename: this.file.name, contentType: guessType(this.file), size: this.size });
           if (!fresh.single) throw new TransferError("The upload could not be restarted.", { retryable: false });
           ticket = fresh;
-          return this._single(ticket, signal);
         }
       }
     }
@@ -383,6 +390,8 @@ export class Upload extends EventTarget {
   }
 
   async _finish(key) {
+    this.key = key ?? this.key;
+    this.finishRetryable = false;
     try {
       if (!this.video) {
         this._set(UploadState.CONFIRMING);
@@ -392,7 +401,9 @@ export class Upload extends EventTarget {
       this.job = await api.createJob(this.video.id);
       this._set(UploadState.DONE);
     } catch (err) {
-      // The bytes are safe; the video exists (or confirm can be repeated): offer a retry.
+      // The bytes are stored and confirming is idempotent, so a transient failure can be
+      // retried; a rejected file (413/415/404...) cannot.
+      this.finishRetryable = err instanceof api.ApiError && (err.status === 0 || err.status === 429 || err.status >= 500 || Boolean(this.video));
       this._set(UploadState.FAILED, err.message || "Could not start processing.");
     }
   }
@@ -413,6 +424,12 @@ export class UploadQueue extends EventTarget {
       for (const u of this.uploads) if (u.state === UploadState.PAUSED) this._schedule(u, true);
     };
     window.addEventListener("online", this._online);
+  }
+
+  /** Whether this very file is already being uploaded by this user. */
+  isActive(file, userId) {
+    const fp = fingerprint(userId, file);
+    return this.uploads.some((u) => u.fp === fp && ![UploadState.DONE, UploadState.FAILED, UploadState.CANCELLED].includes(u.state));
   }
 
   add(file, options) {
