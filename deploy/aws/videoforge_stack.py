@@ -835,11 +835,16 @@ class VideoForgeStack(Stack):
                 "data",
                 "deploy/aws/cdk.out",
                 "**/__pycache__",
+                "*.egg-info",
                 ".mypy_cache",
                 ".pytest_cache",
                 ".ruff_cache",
                 "tests",
                 "bench",
+                "test-artifacts",
+                # Never ship a developer's local secrets.
+                ".env",
+                ".env.*",
             ],
         )
         source.grant_read(role)

@@ -419,3 +419,55 @@ def test_no_role_has_admin_or_wildcard_s3(resources: dict[str, Any]) -> None:
             actions = _as_list(st["Action"])
             assert "*" not in actions
             assert "s3:*" not in actions
+
+
+@pytest.mark.slow
+def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
+    """What ``cdk synth``/``cdk deploy`` run: app.py with no context builds the image and
+    the worker source from this repository as assets (no Docker needed to synthesise)."""
+    import subprocess
+
+    out = tmp_path / "cdk.out"
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(out),
+        "CDK_CONTEXT_JSON": json.dumps({"alarmEmail": "ops@example.org"}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=STACK_FILE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((out / "VideoForge.template.json").read_text())
+    resources = template["Resources"]
+
+    images = {
+        json.dumps(c["Image"])
+        for p in _of_type(resources, "AWS::ECS::TaskDefinition").values()
+        for c in p["ContainerDefinitions"]
+    }
+    assert len(images) == 1
+    assert "cdk-hnb659fds-container-assets" in images.pop()
+    subscriptions = _of_type(resources, "AWS::SNS::Subscription").values()
+    assert [s["Endpoint"] for s in subscriptions] == ["ops@example.org"]
+
+    assets = json.loads((out / "VideoForge.assets.json").read_text())
+    (docker_asset,) = assets["dockerImages"].values()
+    assert (out / docker_asset["source"]["directory"] / "Dockerfile").is_file()
+    file_assets = [a for a in assets["files"].values() if a["source"].get("packaging") == "zip"]
+    (worker_source,) = file_assets
+    staged = out / worker_source["source"]["path"]
+    assert (staged / "requirements.lock").is_file()
+    assert (staged / "src" / "videoforge" / "cli.py").is_file()
+    for private in (".venv", ".git", "node_modules", "tests", ".env"):
+        assert not (staged / private).exists(), private
+
+    _, lt = _one(resources, "AWS::EC2::LaunchTemplate")
+    script = _flatten(lt["LaunchTemplateData"]["UserData"])
+    assert "--constraint /opt/videoforge/src/requirements.lock /opt/videoforge/src" in script
+    assert ".download_file(" in script
