@@ -212,3 +212,17 @@ async def test_openapi_lists_every_endpoint_with_schemas(client: httpx.AsyncClie
         assert ref["$ref"].endswith(f"/{schema}"), (path, method)
     assert "ErrorBody" in doc["components"]["schemas"]
     assert doc["paths"]["/api/gallery/videos/{video_id}"]["get"]["responses"]["404"]
+
+
+async def test_upload_urls_are_rate_limited(client: httpx.AsyncClient, users: Users) -> None:
+    from videoforge.gallery.uploads import UPLOAD_URL_LIMIT
+
+    body = {"filename": "a.mp4", "content_type": "video/mp4", "size": 10}
+    statuses = [
+        (await client.post("/api/upload/url", json=body, headers=users.owner)).status_code
+        for _ in range(UPLOAD_URL_LIMIT + 1)
+    ]
+    assert statuses == [201] * UPLOAD_URL_LIMIT + [429]
+    # Another user is not affected.
+    r = await client.post("/api/upload/url", json=body, headers=users.other)
+    assert r.status_code == 201

@@ -255,3 +255,13 @@ async def test_multipart_abort(client: httpx.AsyncClient, users: Users, infra: I
     assert all(uid != upload_id for _, uid, _ in in_progress)
     r = await client.post("/api/upload/confirm", json={"key": ticket["key"]}, headers=users.owner)
     assert r.status_code == 404
+
+
+async def test_empty_object_is_not_a_video(
+    client: httpx.AsyncClient, users: Users, infra: Infra
+) -> None:
+    ticket = await _ticket(client, users.owner, 10)
+    await infra.storage.put_bytes(ticket["key"], b"", content_type="video/mp4")
+    r = await client.post("/api/upload/confirm", json={"key": ticket["key"]}, headers=users.owner)
+    assert r.status_code == 415
+    assert await infra.storage.head(ticket["key"]) is None

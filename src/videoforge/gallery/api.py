@@ -8,6 +8,7 @@ embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -110,8 +111,12 @@ async def list_videos(
     )
     async with session_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
+    # Presigning may cost a thread hop per URL (S3): do the page's items concurrently.
+    items = await asyncio.gather(
+        *(service.to_read(v, principal, infra.storage) for v in result.items)
+    )
     return VideoPage(
-        items=[await service.to_read(v, principal, infra.storage) for v in result.items],
+        items=list(items),
         total=result.total,
         page=result.page,
         per_page=per_page,

@@ -329,7 +329,11 @@ async def confirm_upload(
                 code="upload_too_large",
             ),
         )
-    head = await storage.get_bytes(upload.key, start=0, end=min(SNIFF_BYTES, info.size) - 1)
+    head = (
+        await storage.get_bytes(upload.key, start=0, end=min(SNIFF_BYTES, info.size) - 1)
+        if info.size > 0
+        else b""
+    )
     if sniff_container(head) is None:
         return await _reject(
             session,
