@@ -146,6 +146,10 @@ def test_upload_watch_search_and_privacy(
     assert row_for(page, video_id).locator(".badge--status").inner_text() == "Ready"
     assert row_for(page, video_id).locator(".badge--public").inner_text() == "Public"
     page.screenshot(path=screenshots / "my-videos.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=screenshots / "phone-my-videos.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.set_viewport_size(DESKTOP)
 
     # -- watch it: the browser plays the HLS master playlist (native HLS if it has it)
     row_for(page, video_id).get_by_role("link", name="Watch").click()
@@ -244,6 +248,8 @@ def test_upload_watch_search_and_privacy(
     row_for(page, video_id).get_by_role("button", name="Edit").click()
     dialog = page.locator("dialog")
     dialog.get_by_label("Visibility").select_option("private")
+    dialog.get_by_label("Description").fill("Boats at dusk.\nFilmed from the pier.")
+    page.screenshot(path=screenshots / "edit-dialog.png")
     dialog.get_by_role("button", name="Save").click()
     row_for(page, video_id).locator(".badge--private").wait_for()
     assert dialog.count() == 0
@@ -261,6 +267,8 @@ def test_upload_watch_search_and_privacy(
     page.goto(f"{base}/watch/{video_id}")
     page.get_by_role("heading", name=title).wait_for()
     assert page.locator(".watch__meta .badge--private").inner_text() == "Private"
+    description = page.locator(".watch__description").inner_text()
+    assert description == "Boats at dusk.\nFilmed from the pier."
 
     assert owner.errors == []
     assert other.errors == []

@@ -196,12 +196,17 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     page.get_by_role("link", name="Log in").wait_for()
     assert page.evaluate("localStorage.getItem('vf.refresh_token')") is None
     page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Log in").click()
+    # Keyboard only: type, Tab to the next field, Enter submits.
+    page.get_by_label("Email").focus()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type("not the password")
+    page.keyboard.press("Enter")
     page.get_by_role("alert").get_by_text("Wrong e-mail address or password.").wait_for()
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    assert page.evaluate("document.activeElement.name") == "password", "focus back on password"
+    page.keyboard.press("Control+A")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/my")
 
     # When refreshing fails too, the session ends and the user is sent to log in.
