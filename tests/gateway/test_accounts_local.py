@@ -267,3 +267,17 @@ async def test_signing_key_is_kept_private_and_reused(gw: Gateway) -> None:
     again = TokenIssuer.from_settings(gw.settings)
     assert gw.infra.issuer is not None
     assert again.kid == gw.infra.issuer.kid
+
+
+async def test_concurrent_signups_with_one_email(gw: Gateway) -> None:
+    async def attempt() -> int:
+        response = await gw.client.post(
+            "/api/auth/signup", json={"email": "race@example.com", "password": "long enough 1"}
+        )
+        return response.status_code
+
+    codes = sorted(await asyncio.gather(*(attempt() for _ in range(4))))
+    assert codes == [201, 409, 409, 409]
+    async with session_scope(gw.infra.sessions) as session:
+        rows = (await session.execute(select(Account))).scalars().all()
+    assert [a.email for a in rows] == ["race@example.com"]

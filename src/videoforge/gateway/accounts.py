@@ -230,21 +230,34 @@ class LocalAccounts:
         )
 
     async def login(self, data: LoginRequest) -> AuthResponse:
-        """Check the password (rehashing when the parameters changed) and issue tokens."""
+        """Check the password (rehashing when the parameters changed) and issue tokens.
+
+        Hashing is slow on purpose, so it happens between two short transactions: on
+        SQLite a transaction holds the database's write lock.
+        """
         try:
             email = normalise_email(data.email)
         except UnprocessableEntity:
             await self._burn_time(data.password)
             raise invalid_credentials() from None
         async with session_scope(self.sessions) as session:
-            account = await self._by_email(session, email)
+            found = await self._by_email(session, email)
+            account_id, stored = (found.id, found.password_hash) if found else (None, "")
+        if account_id is None:
+            await self._burn_time(data.password)
+            raise invalid_credentials()
+        if not await self._verify(stored, data.password):
+            raise invalid_credentials()
+        rehashed = (
+            await self._hash(data.password) if self.hasher.check_needs_rehash(stored) else None
+        )
+        async with session_scope(self.sessions) as session:
+            account = await session.get(Account, account_id, populate_existing=True)
             if account is None:
-                await self._burn_time(data.password)
                 raise invalid_credentials()
-            if not await self._verify(account.password_hash, data.password):
-                raise invalid_credentials()
-            if self.hasher.check_needs_rehash(account.password_hash):
-                account.password_hash = await self._hash(data.password)
+            # Only replace the hash we verified: a password changed meanwhile wins.
+            if rehashed is not None and account.password_hash == stored:
+                account.password_hash = rehashed
                 log.info("password_rehashed", user_id=str(account.id))
             account.last_login_at = utcnow()
             return await self._issue(session, account)
@@ -296,16 +309,29 @@ class LocalAccounts:
     ) -> AuthResponse:
         """Check the current password, store the new one, end every other session."""
         async with session_scope(self.sessions) as session:
-            account = await self._by_id(session, principal.user_id)
-            if account is None:
+            found = await self._by_id(session, principal.user_id)
+            if found is None:
                 raise _revoked()
-            if not await self._verify(account.password_hash, data.current_password):
-                raise Unauthorized("The current password is wrong.", code="invalid_credentials")
-            check_password_policy(data.new_password, email=account.email)
-            account.password_hash = await self._hash(data.new_password)
-            account.password_changed_at = utcnow()
-            await self.revoke_all(session, account.id, RevokeReason.PASSWORD)
-            log.info("password_changed", user_id=str(account.id))
+            account_id, email, stored = found.id, found.email, found.password_hash
+        if not await self._verify(stored, data.current_password):
+            raise Unauthorized("The current password is wrong.", code="invalid_credentials")
+        check_password_policy(data.new_password, email=email)
+        new_hash = await self._hash(data.new_password)
+        async with session_scope(self.sessions) as session:
+            # Conditional on the hash we checked: two concurrent changes cannot both win.
+            result = await session.execute(
+                update(Account)
+                .where(Account.id == account_id, Account.password_hash == stored)
+                .values(password_hash=new_hash, password_changed_at=utcnow(), updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(
+                    "The password was changed meanwhile; try again.", code="password_changed"
+                )
+            await self.revoke_all(session, account_id, RevokeReason.PASSWORD)
+            account = await session.get(Account, account_id, populate_existing=True)
+            assert account is not None
+            log.info("password_changed", user_id=str(account_id))
             return await self._issue(session, account)
 
     async def me(self, principal: Principal, access_token: str) -> UserRead:
