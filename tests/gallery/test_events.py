@@ -8,13 +8,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import httpx
 
-from videoforge.gallery.events import Applied, apply_event, consume_once, handle_message
+from videoforge.gallery.events import (
+    Applied,
+    apply_event,
+    consume_once,
+    handle_message,
+    run_event_consumer,
+)
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.infra.db import session_scope
-from videoforge.infra.runtime import Infra
+from videoforge.infra.runtime import Infra, build_infra
 from videoforge.messages import JobEvent, JobStatus, Rendition
+from videoforge.settings import Settings
 
 from .conftest import SeedVideo, Users
 
@@ -288,3 +296,55 @@ async def test_malformed_message_is_deleted(infra: Infra) -> None:
     assert await handle_message(infra, message) is None
     await asyncio.sleep(1.2)
     assert await queue.receive(max_messages=1, wait_seconds=0.2) == []
+
+
+async def test_consumer_loop_runs_until_stopped(
+    infra: Infra, users: Users, seed_video: SeedVideo
+) -> None:
+    video = await uploaded(seed_video, users)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_event_consumer(infra, stop))
+    await infra.queues.events.send(event(video, uuid.uuid4(), 0, JobStatus.COMPLETED).dumps())
+    for _ in range(100):
+        if (await reload(infra, video)).status is VideoStatus.READY:
+            break
+        await asyncio.sleep(0.1)
+    assert (await reload(infra, video)).status is VideoStatus.READY
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+
+async def test_consumer_on_sqs(
+    users: Users, seed_video: SeedVideo, settings: Settings, moto_endpoint: str, unique: str
+) -> None:
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    jobs_url = sqs.create_queue(QueueName=f"jobs-{unique}")["QueueUrl"]
+    events_url = sqs.create_queue(QueueName=f"events-{unique}")["QueueUrl"]
+    sqs_settings = settings.model_copy(
+        update={
+            "sqs_queue_url": jobs_url,
+            "sqs_events_queue_url": events_url,
+            "aws_endpoint_url": moto_endpoint,
+        }
+    )
+    sqs_infra = await build_infra(sqs_settings)
+    try:
+        video = await uploaded(seed_video, users)
+        job = uuid.uuid4()
+        for e in (
+            event(video, job, 1, JobStatus.PROCESSING, progress=50),
+            event(video, job, 2, JobStatus.FAILED, error="boom"),
+            event(video, job, 1, JobStatus.PROCESSING, progress=50),
+        ):
+            await sqs_infra.queues.events.send(e.dumps())
+        received = 0
+        for _ in range(20):
+            received += await consume_once(sqs_infra, wait_seconds=0.5)
+            if received >= 3:
+                break
+        assert received == 3
+        fresh = await reload(sqs_infra, video)
+        assert fresh.status is VideoStatus.FAILED
+        assert fresh.failure_reason == "boom"
+    finally:
+        await sqs_infra.aclose()

@@ -129,6 +129,8 @@ async def flush_views(infra: Infra) -> int:
         async with session_scope(infra.sessions) as session:
             flushed = await _apply(session, _parse(drained))
     except BaseException:
+        # Also on cancellation (shutdown): drained counts exist nowhere else, so they
+        # must go back into the buffer before the error propagates.
         for name, amount in drained.items():
             await infra.cache.hincr(PENDING_VIEWS, name, amount)
         raise
