@@ -348,3 +348,21 @@ async def test_consumer_on_sqs(
         assert fresh.failure_reason == "boom"
     finally:
         await sqs_infra.aclose()
+
+
+async def test_retry_of_the_same_job_after_failure(
+    infra: Infra, users: Users, seed_video: SeedVideo
+) -> None:
+    video = await uploaded(seed_video, users)
+    job = uuid.uuid4()
+    await apply(infra, event(video, job, 1, JobStatus.PROCESSING))
+    await apply(infra, event(video, job, 2, JobStatus.FAILED, error="worker lost"))
+    assert (await reload(infra, video)).status is VideoStatus.FAILED
+    # The job is retried under the same id; its seq keeps counting up.
+    assert await apply(infra, event(video, job, 3, JobStatus.PENDING)) is Applied.APPLIED
+    assert (await reload(infra, video)).status is VideoStatus.PROCESSING
+    assert await apply(infra, event(video, job, 2, JobStatus.FAILED)) is Applied.STALE
+    assert await apply(infra, event(video, job, 5, JobStatus.COMPLETED)) is Applied.APPLIED
+    fresh = await reload(infra, video)
+    assert fresh.status is VideoStatus.READY
+    assert fresh.failure_reason is None

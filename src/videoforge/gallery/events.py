@@ -3,8 +3,9 @@
 Delivery is at least once and unordered, so each event is applied with ONE conditional
 UPDATE that only matches when the event is news:
 
-- same job as the video follows: only a higher ``seq``, and never after that job
-  reached a final status (a late ``PROCESSING`` cannot undo ``ready``);
+- same job as the video follows: only a higher ``seq`` (the processor bumps it on
+  every move, retries of a failed/cancelled job included), and nothing after that job
+  COMPLETED (a late ``PROCESSING`` cannot undo ``ready``);
 - another job (a re-process or retry): only a job never seen before for this video and
   not older than the last applied event — a superseded job's late events are dropped.
 
@@ -31,15 +32,13 @@ from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
-from videoforge.messages import FINAL_JOB_STATUSES, JobEvent, JobStatus
+from videoforge.messages import JobEvent, JobStatus
 
 log = structlog.get_logger("videoforge.gallery.events")
 
 EVENT_BATCH = 10
 EVENT_POLL_SECONDS = 2.0
 ERROR_BACKOFF_SECONDS = 2.0
-
-_FINAL = [s.value for s in FINAL_JOB_STATUSES]
 
 
 class Applied(Enum):
@@ -97,7 +96,12 @@ def _is_news(event: JobEvent) -> ColumnElement[bool]:
     same_job = and_(
         GalleryVideo.job_id == event.job_id,
         or_(GalleryVideo.last_event_seq.is_(None), GalleryVideo.last_event_seq < event.seq),
-        or_(GalleryVideo.job_status.is_(None), GalleryVideo.job_status.not_in(_FINAL)),
+        # COMPLETED is the one status a job never leaves (FAILED and CANCELLED jobs
+        # can be retried under the same id, with higher seqs).
+        or_(
+            GalleryVideo.job_status.is_(None),
+            GalleryVideo.job_status != JobStatus.COMPLETED.value,
+        ),
     )
     seen_before = exists().where(
         GalleryVideoJob.video_id == GalleryVideo.id, GalleryVideoJob.job_id == event.job_id
