@@ -229,7 +229,7 @@ function uploadPanel(onUploaded) {
 
   const section = h(
     "section",
-    { class: "panel upload-panel", "aria-labelledby": "upload-heading" },
+    { class: "panel upload-panel", id: "upload", "aria-labelledby": "upload-heading" },
     h("div", { class: "panel__head" }, h("h2", { id: "upload-heading" }, "Upload videos"), h("div", { class: "field field--inline" }, h("label", { for: visId }, "Visibility"), visSelect)),
     dropzone,
     pendingBox,
@@ -316,8 +316,11 @@ export async function myVideosView(main, _params, query, ctx) {
     if (!video) return;
     videos.set(video.id, video);
     if (job) jobs.set(video.id, job);
-    const row = buildRow(video);
-    list.prepend(row);
+    if (rows.has(video.id)) {
+      refreshRow(video.id); // confirming is idempotent: the same video may come back
+    } else {
+      list.prepend(buildRow(video));
+    }
     status.textContent = "";
     follow(video);
   };

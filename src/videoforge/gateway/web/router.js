@@ -98,11 +98,22 @@ export function start() {
     if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/storage/")) return;
     event.preventDefault();
     if (url.pathname + url.search !== window.location.pathname + window.location.search) {
-      navigate(url.pathname + url.search);
+      navigate(url.pathname + url.search + url.hash).then(() => focusHash(url.hash));
+    } else {
+      focusHash(url.hash);
     }
   });
   window.addEventListener("popstate", () => render({ focus: true }));
   return render();
+}
+
+/** Bring an in-page target (like #upload) into view and give it focus. */
+function focusHash(hash) {
+  const target = hash ? document.getElementById(decodeURIComponent(hash.slice(1))) : null;
+  if (!target) return;
+  if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  target.scrollIntoView({ block: "start" });
+  target.focus({ preventScroll: true });
 }
 
 /** Move keyboard focus to the new page's heading (screen readers announce it). */
