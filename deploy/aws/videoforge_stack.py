@@ -790,8 +790,8 @@ class VideoForgeStack(Stack):
             "/etc/systemd/system/videoforge-lifecycle.service": read_unit(
                 "videoforge-lifecycle.service"
             ),
-            "/opt/videoforge/bin/videoforge-secrets-env": read_unit("videoforge-secrets-env"),
-            "/opt/videoforge/bin/videoforge-lifecycle": read_unit("videoforge-lifecycle"),
+            "/opt/videoforge/bin/videoforge-secrets-env": read_unit("videoforge-secrets-env.py"),
+            "/opt/videoforge/bin/videoforge-lifecycle": read_unit("videoforge-lifecycle.py"),
         }
         user_data = ec2.UserData.for_linux(shebang="#!/bin/bash")
         user_data.add_commands(

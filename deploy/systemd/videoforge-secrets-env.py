@@ -22,16 +22,20 @@ def quote(value: str) -> str:
 
 
 def main(path: str) -> None:
-    region = os.environ.get("AWS_REGION")
-    client = boto3.client("secretsmanager", region_name=region)
     values: dict[str, str] = {}
     db_arn = os.environ.get("DB_SECRET_ARN")
-    if db_arn:
+    jwt_arn = os.environ.get("JWT_SECRET_ARN")
+    # Off AWS (bare metal) neither is set: write an empty file, ask nothing.
+    client = (
+        boto3.client("secretsmanager", region_name=os.environ.get("AWS_REGION"))
+        if db_arn or jwt_arn
+        else None
+    )
+    if client is not None and db_arn:
         db = json.loads(client.get_secret_value(SecretId=db_arn)["SecretString"])
         values["DB_USER"] = db["username"]
         values["DB_PASSWORD"] = db["password"]
-    jwt_arn = os.environ.get("JWT_SECRET_ARN")
-    if jwt_arn:
+    if client is not None and jwt_arn:
         values["JWT_SECRET"] = client.get_secret_value(SecretId=jwt_arn)["SecretString"]
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
