@@ -95,7 +95,9 @@ class ProcessingConfig:
     preview_seconds: float = 3.0
     stderr_tail_bytes: int = 8192
     progress_interval: float = 1.0  # seconds between ffmpeg progress reports
-    kill_grace: float = 1.5  # seconds between SIGTERM and SIGKILL
+    # Seconds between SIGTERM and SIGKILL. Short: a stopped run's outputs are discarded,
+    # so there is nothing worth letting ffmpeg finish writing.
+    kill_grace: float = 1.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ProcessingConfig:

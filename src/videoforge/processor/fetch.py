@@ -34,12 +34,15 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from videoforge.settings import Settings
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
 _CHUNK = 64 * 1024
+DEFAULT_TIMEOUT = 1800.0  # seconds for a whole import, redirects included
 
 
 class FetchRejected(Exception):
@@ -274,18 +277,28 @@ async def fetch_to_file(
     url: str,
     dest: Path,
     *,
-    max_bytes: int,
-    timeout: float,  # noqa: ASYNC109 - the documented API; enforced with asyncio.timeout
-    allowed_ports: Collection[int] = (80, 443),
+    max_bytes: int | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - the documented API; enforced below
+    allowed_ports: Collection[int] | None = None,
     resolver: Resolver | None = None,
     max_redirects: int = 3,
     allow_addresses: Collection[str] = (),
+    settings: Settings | None = None,
 ) -> FetchResult:
     """Download ``url`` to ``dest`` under the SSRF rules above.
 
+    Limits not given explicitly come from ``settings`` (``IMPORT_MAX_BYTES``,
+    ``IMPORT_ALLOWED_PORTS``); the deadline defaults to :data:`DEFAULT_TIMEOUT`.
     ``allow_addresses`` exists for tests only (to fetch from a loopback server); it is a
     parameter precisely so that no environment variable can switch the checks off.
     """
+    if max_bytes is None:
+        if settings is None:
+            raise TypeError("fetch_to_file needs max_bytes or settings")
+        max_bytes = settings.import_max_bytes
+    if allowed_ports is None:
+        allowed_ports = tuple(settings.import_allowed_ports) if settings else (80, 443)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     allowed = frozenset(ipaddress.ip_address(a) for a in allow_addresses)
     resolve = resolver or system_resolver
     partial = dest.with_name(dest.name + ".part")

@@ -68,8 +68,20 @@ _PROBED = 2
 _LADDER_END = 94
 _STILLS_END = 98
 
-# Markers of failures that are the machine's fault, not the media's.
-_TRANSIENT_MARKERS = ("no space left on device", "cannot allocate memory", "resource temporarily")
+# Markers of failures that are the machine's or our configuration's fault, not the
+# media's: they must not be recorded as "bad media" (permanent) but surface as errors.
+_NOT_THE_MEDIA = (
+    "no space left on device",
+    "cannot allocate memory",
+    "resource temporarily",
+    "error initializing output stream",
+    "error while opening encoder",
+    "unknown encoder",
+    "unrecognized option",
+    "option not found",
+    "no such filter",
+    "error setting profile",
+)
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,7 @@ def _check_cancel(cancel: asyncio.Event | None) -> None:
 
 def _tool_failure(result: ffmpeg.RunResult, argv: list[str], default: str) -> Exception:
     tail = result.stderr_tail.lower()
-    if result.returncode < 0 or any(marker in tail for marker in _TRANSIENT_MARKERS):
+    if result.returncode < 0 or any(marker in tail for marker in _NOT_THE_MEDIA):
         return ToolError(argv, result.returncode, result.stderr_tail)
     return classify_stderr(result.stderr_tail, default=default)
 

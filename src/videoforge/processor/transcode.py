@@ -101,7 +101,12 @@ def ladder_args(
 ) -> list[str]:
     """Output options of the single-decode ladder run (paths relative to the output dir)."""
     labels = [f"s{i}" for i in range(len(renditions))]
-    graph = [f"[0:v:0]split={len(renditions)}" + "".join(f"[{label}]" for label in labels)]
+    # yadif only touches frames flagged interlaced (camcorder DV, broadcast TS): progressive
+    # sources pass through untouched, interlaced ones are not scaled with their combing.
+    graph = [
+        f"[0:v:0]yadif=deint=interlaced,split={len(renditions)}"
+        + "".join(f"[{label}]" for label in labels)
+    ]
     for i, rendition in enumerate(renditions):
         graph.append(f"[{labels[i]}]{_branch_filter(rendition, probe)}[v{i}]")
     args = ["-filter_complex", ";".join(graph), "-map_metadata", "-1", "-map_chapters", "-1"]
@@ -120,24 +125,6 @@ def ladder_args(
             _tee_target(rendition, config),
         ]
     return args
-
-
-def single_output_args(
-    rendition: PlannedRendition, probe: ProbeResult, config: ProcessingConfig, target: str
-) -> list[str]:
-    """One rendition encoded on its own (the benchmark's baseline, same encoder settings)."""
-    args = ["-map", "0:v:0", "-vf", _branch_filter(rendition, probe)]
-    if probe.has_audio:
-        args += ["-map", "0:a:0", *_audio_args(config)]
-    return [
-        *args,
-        *_video_encoder_args(rendition, config),
-        "-map_metadata",
-        "-1",
-        "-movflags",
-        "+faststart",
-        target,
-    ]
 
 
 @dataclass(frozen=True)

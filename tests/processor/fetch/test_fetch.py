@@ -368,3 +368,23 @@ async def test_connection_refused_is_transient(tmp_path: Path, origin: Any) -> N
             allow_addresses=["127.0.0.2"],
         )
     assert caught.value.code == "network_error"
+
+
+async def test_limits_can_come_from_settings(tmp_path: Path, origin: Any, helpers: Any) -> None:
+    from videoforge.settings import load_settings
+
+    settings = load_settings(IMPORT_MAX_BYTES=1000, IMPORT_ALLOWED_PORTS=str(origin.port))
+    origin.routes["/ok"] = lambda h: helpers.send(h, 200, b"k" * 1000)
+    origin.routes["/big"] = lambda h: helpers.send(h, 200, b"k" * 1001)
+    url = f"{origin.url}/ok"
+    result = await fetch_to_file(
+        url, tmp_path / "a", settings=settings, allow_addresses=["127.0.0.2"]
+    )
+    assert result.size == 1000
+    with pytest.raises(FetchRejected) as too_large:
+        await fetch_to_file(
+            f"{origin.url}/big", tmp_path / "b", settings=settings, allow_addresses=["127.0.0.2"]
+        )
+    with pytest.raises(FetchRejected) as bad_port:
+        await fetch_to_file("http://example.com/", tmp_path / "c", settings=settings)
+    assert (too_large.value.code, bad_port.value.code) == ("too_large", "bad_port")

@@ -46,6 +46,7 @@ def _clip(
 class Clips:
     root: Path
     landscape: Path  # 854x480 with audio: 480p + mobile
+    long: Path  # 854x480, 6 s: keeps a slow encode busy long enough to interrupt it
     small: Path  # 320x240 with audio: one "source" rendition
     silent: Path  # 320x240, no audio
     portrait: Path  # 360x640
@@ -87,6 +88,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     return Clips(
         root=root,
         landscape=_clip(root / "landscape.mp4", "854x480"),
+        long=_clip(root / "long.mp4", "854x480", seconds=6, audio=False),
         small=_clip(root / "small.mp4", "320x240"),
         silent=_clip(root / "silent.mp4", "320x240", audio=False),
         portrait=_clip(root / "portrait.mp4", "360x640", seconds=1),
