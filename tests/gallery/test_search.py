@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.infra.runtime import Infra
 
 from .conftest import SeedVideo, Users, at
 
@@ -187,3 +189,59 @@ async def test_per_page_bounds(client: httpx.AsyncClient) -> None:
     empty = (await client.get("/api/gallery/videos", params={"page": 50})).json()
     assert empty["items"] == []
     assert empty["next_cursor"] is None
+
+
+@pytest.mark.parametrize("sort", ["newest", "most_viewed", "title"])
+async def test_signed_in_pages_merge_public_and_own_videos(
+    client: httpx.AsyncClient,
+    infra: Infra,
+    users: Users,
+    seed_video: SeedVideo,
+    catalogue: list[GalleryVideo],
+    sort: str,
+) -> None:
+    # More of the owner's non-public videos, interleaved in time with the public ones.
+    for i in range(6):
+        await seed_video(
+            users.owner_id,
+            title=WORDS[i],
+            visibility=Visibility.PRIVATE,
+            created_at=at(i * 1500),
+            views=i,
+        )
+    async with infra.sessions() as session:
+        everything = list((await session.execute(select(GalleryVideo))).scalars())
+    visible = [
+        v
+        for v in everything
+        if v.user_id == users.owner_id
+        or (v.visibility is Visibility.PUBLIC and v.status is VideoStatus.READY)
+    ]
+    expected = _expected(visible, sort)
+    assert len(expected) == 23 + 3 + 6
+
+    by_cursor: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"sort": sort, "per_page": 5}
+        if cursor:
+            params["cursor"] = cursor
+        body = (await client.get("/api/gallery/videos", params=params, headers=users.owner)).json()
+        by_cursor += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert by_cursor == expected
+
+    by_page: list[str] = []
+    for page in range(1, 8):
+        body = (
+            await client.get(
+                "/api/gallery/videos",
+                params={"sort": sort, "per_page": 5, "page": page},
+                headers=users.owner,
+            )
+        ).json()
+        assert body["total"] == len(expected)
+        by_page += [item["id"] for item in body["items"]]
+    assert by_page == expected

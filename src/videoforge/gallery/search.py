@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from videoforge.gallery.access import listable_by
+from videoforge.gallery.access import listable_branches
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.gallery.schemas import VideoSort
 from videoforge.infra.auth import Principal
@@ -135,7 +135,8 @@ def _after(sort: VideoSort, value: Any, last_id: uuid.UUID) -> ColumnElement[boo
 def build_filters(
     dialect: str, principal: Principal | None, params: ListParams
 ) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [listable_by(principal)]
+    """The caller's filters (not who may see what: see :func:`listable_branches`)."""
+    filters: list[ColumnElement[bool]] = []
     if params.owner is not None:
         owner = principal.user_id if params.owner == "me" and principal else params.owner
         filters.append(GalleryVideo.user_id == owner)
@@ -168,22 +169,50 @@ async def list_videos(
         (column.desc(), GalleryVideo.id.desc()) if descending else (column.asc(), GalleryVideo.id)
     )
 
-    stmt = select(GalleryVideo).where(*filters).order_by(*order)
+    branches = listable_branches(principal)
+    keyset: list[ColumnElement[bool]] = []
     total: int | None = None
     page: int | None = None
+    offset = 0
     if params.cursor is not None:
         value, last_id = decode_cursor(params.sort, params.cursor)
-        stmt = stmt.where(_after(params.sort, value, last_id))
+        keyset.append(_after(params.sort, value, last_id))
     else:
         page = params.page or 1
-        if page < 1:
-            raise BadRequest("page must be 1 or more.", code="invalid_page")
-        stmt = stmt.offset((page - 1) * params.per_page)
-        count = select(func.count()).select_from(GalleryVideo).where(*filters)
+        offset = (page - 1) * params.per_page
+        count = select(func.count()).select_from(GalleryVideo).where(or_(*branches), *filters)
         total = int((await session.execute(count)).scalar_one())
 
+    wanted = params.per_page + 1  # one extra row tells whether there is a next page
+    if len(branches) == 1:
+        stmt = (
+            select(GalleryVideo)
+            .where(branches[0], *filters, *keyset)
+            .order_by(*order)
+            .offset(offset)
+            .limit(wanted)
+        )
+    else:
+        # Each branch reads its own index in order and stops after what the page
+        # needs; the union of those few ids is then ordered once.
+        parts = [
+            select(GalleryVideo.id)
+            .where(branch, *filters, *keyset)
+            .order_by(*order)
+            .limit(offset + wanted)
+            .subquery()
+            for branch in branches
+        ]
+        ids = union(*(select(part.c.id) for part in parts)).subquery()
+        stmt = (
+            select(GalleryVideo)
+            .where(GalleryVideo.id.in_(select(ids.c.id)))
+            .order_by(*order)
+            .offset(offset)
+            .limit(wanted)
+        )
     # One extra row tells whether there is a next page without a count.
-    rows = list((await session.execute(stmt.limit(params.per_page + 1))).scalars())
+    rows = list((await session.execute(stmt)).scalars())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
