@@ -209,6 +209,30 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/my")
 
+    # Changing the password: the current one is checked, then the new one works.
+    new_password = PASSWORD + " 2"
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("heading", name="Your account").wait_for()
+    assert email in page.locator(".account__facts").inner_text()
+    page.get_by_label("Current password").fill("wrong password")
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("Repeat the new password").fill(new_password)
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_role("alert").get_by_text("The current password is wrong.").wait_for()
+    assert page.url == f"{base}/account", "a wrong password does not end the session"
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("Repeat the new password").fill(new_password)
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("Password changed.", exact=False).wait_for()
+    page.screenshot(path=screenshots / "account.png")
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(new_password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/my")
+
     # When refreshing fails too, the session ends and the user is sent to log in.
     page.route(
         re.compile(r"/api/(gallery/videos\?owner=me|auth/refresh)"),

@@ -7,6 +7,8 @@
 
 const REFRESH_KEY = "vf.refresh_token";
 const REFRESH_EARLY_SECONDS = 60;
+/** 401 codes that mean "wrong password typed", not "your session is over". */
+const CREDENTIAL_ERRORS = new Set(["invalid_credentials"]);
 
 export class ApiError extends Error {
   constructor(status, code, message, { retryAfter = null, details = null } = {}) {
@@ -209,14 +211,15 @@ export async function request(method, path, { body, query, auth = true, retry = 
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "network_error", "Could not reach the server. Check your connection and try again.");
   }
-  if (res.status === 401 && auth && retry && storedRefresh()) {
-    if (await refreshSession()) {
-      return request(method, path, { body, query, auth, retry: false, signal, headers: extra });
-    }
-  }
   if (!res.ok) {
     const error = await errorFrom(res);
-    if (res.status === 401 && auth && currentUser) clearSession("expired");
+    // A 401 about the token (expired, revoked) is fixed by refreshing; a 401 about a
+    // password the user typed (e.g. the current password when changing it) is not.
+    const tokenProblem = res.status === 401 && auth && !CREDENTIAL_ERRORS.has(error.code);
+    if (tokenProblem && retry && storedRefresh() && (await refreshSession())) {
+      return request(method, path, { body, query, auth, retry: false, signal, headers: extra });
+    }
+    if (tokenProblem && currentUser) clearSession("expired");
     throw error;
   }
   if (res.status === 204) return null;
@@ -225,13 +228,31 @@ export async function request(method, path, { body, query, auth = true, retry = 
 }
 
 // ------------------------------------------------------------------ accounts
-/** Create an account and sign in. */
+/**
+ * Create an account and sign in. With Cognito the account must first be confirmed with
+ * an e-mailed code: then this resolves {confirmationRequired: true} and nobody is signed in.
+ */
 export async function signup({ email, password, displayName }) {
   const body = await request("POST", "/api/auth/signup", {
     body: { email, password, ...(displayName ? { display_name: displayName } : {}) },
     auth: false,
   });
+  if (body.confirmation_required || !body.access_token) return { confirmationRequired: true };
   await finishLogin(body);
+  return { user: currentUser };
+}
+
+/** Confirm a sign-up with the code sent by e-mail (Cognito). */
+export const confirmSignup = ({ email, code }) =>
+  request("POST", "/api/auth/confirm", { body: { email, code }, auth: false });
+
+/** Change the password; every other session ends and this one gets fresh tokens. */
+export async function changePassword({ currentPassword, newPassword }) {
+  const body = await request("POST", "/api/auth/password", {
+    body: { current_password: currentPassword, new_password: newPassword },
+  });
+  if (body.access_token) applyTokens(body);
+  emit("password");
   return currentUser;
 }
 

@@ -1,4 +1,5 @@
 // Entry point: restores the session, wires the header and starts the router.
+import { accountView } from "./account.js";
 import * as api from "./api.js";
 import { loginView, signupView } from "./auth.js";
 import { toast } from "./dom.js";
@@ -12,6 +13,7 @@ route("/login", loginView);
 route("/signup", signupView);
 route("/my", myVideosView);
 route("/watch/:id", watchView);
+route("/account", accountView);
 
 function updateHeader() {
   const signedIn = api.user() !== null;

@@ -83,7 +83,11 @@ function authForm({ mode, query }) {
     submit.setAttribute("aria-busy", "true");
     try {
       if (isSignup) {
-        await api.signup({ email, password, displayName: String(data.get("display_name") || "").trim() });
+        const result = await api.signup({ email, password, displayName: String(data.get("display_name") || "").trim() });
+        if (result.confirmationRequired) {
+          form.replaceWith(confirmForm({ email, password, query }));
+          return;
+        }
       } else {
         await api.login({ email, password });
       }
@@ -97,6 +101,40 @@ function authForm({ mode, query }) {
       submit.removeAttribute("aria-busy");
     }
   });
+  return form;
+}
+
+/** Cognito sign-ups: enter the e-mailed code, then we log in with the same password. */
+function confirmForm({ email, password, query }) {
+  const id = uid("code");
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const input = h("input", { id, name: "code", inputmode: "numeric", autocomplete: "one-time-code", required: true });
+  const submit = h("button", { type: "submit", class: "button button--primary button--block" }, "Confirm and log in");
+  const form = h(
+    "form",
+    { class: "auth-form" },
+    h("p", { class: "notice", role: "status" }, `We sent a confirmation code to ${email}.`),
+    h("div", { class: "field" }, h("label", { for: id }, "Confirmation code"), input),
+    error,
+    submit,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      await api.confirmSignup({ email, code: input.value.trim() });
+      await api.login({ email, password });
+      navigate(safeNext(query), { replace: true });
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      input.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  queueMicrotask(() => input.focus());
   return form;
 }
 
