@@ -182,6 +182,8 @@ def test_upload_watch_search_and_privacy(
     # -- the gallery: search finds it; the GIF preview shows on hover
     page.get_by_role("link", name="Browse").click()
     page.get_by_role("heading", name="Browse videos").wait_for()
+    page.locator("li.card", has_text=title).wait_for()
+    page.screenshot(path=screenshots / "gallery.png", full_page=True)
     page.get_by_role("searchbox", name="Search videos").fill(token)
     page.get_by_role("searchbox", name="Search videos").press("Enter")
     card = page.locator("li.card", has_text=title)
