@@ -34,7 +34,8 @@ def imds(path: str) -> str:
         f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}
     )
     with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
-        return response.read().decode().strip()
+        body: bytes = response.read()
+    return body.decode().strip()
 
 
 def target_state() -> str | None:
