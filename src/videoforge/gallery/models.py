@@ -115,8 +115,8 @@ class GalleryVideo(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_gallery_videos_listing", "visibility", "status", "created_at", "id"),
         Index("ix_gallery_videos_owner", "user_id", "created_at", "id"),
-        Index("ix_gallery_videos_views", "views", "id"),
-        Index("ix_gallery_videos_title", "title", "id"),
+        Index("ix_gallery_videos_views", "visibility", "status", "views", "id"),
+        Index("ix_gallery_videos_title", "visibility", "status", "title", "id"),
     )
 
 

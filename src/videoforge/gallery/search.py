@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text, union
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -126,10 +136,16 @@ def decode_cursor(sort: VideoSort, cursor: str) -> tuple[Any, uuid.UUID]:
 
 
 def _after(sort: VideoSort, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+    # A row-value comparison, not "a < x OR (a = x AND id < y)": PostgreSQL turns the
+    # OR into a bitmap scan of every earlier row, while (a, id) < (x, y) is a plain
+    # index range (SQLite has row values too).
     column, descending = _SORTS[sort]
-    if descending:
-        return or_(column < value, and_(column == value, GalleryVideo.id < last_id))
-    return or_(column > value, and_(column == value, GalleryVideo.id > last_id))
+    keys = tuple_(column, GalleryVideo.id)
+    bound = tuple_(
+        bindparam(None, value, type_=column.type),
+        bindparam(None, last_id, type_=GalleryVideo.id.type),
+    )
+    return keys < bound if descending else keys > bound
 
 
 def build_filters(

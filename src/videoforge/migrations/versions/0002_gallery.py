@@ -93,8 +93,12 @@ def upgrade() -> None:
         ["visibility", "status", "created_at", "id"],
     )
     op.create_index("ix_gallery_videos_owner", "gallery_videos", ["user_id", "created_at", "id"])
-    op.create_index("ix_gallery_videos_views", "gallery_videos", ["views", "id"])
-    op.create_index("ix_gallery_videos_title", "gallery_videos", ["title", "id"])
+    op.create_index(
+        "ix_gallery_videos_views", "gallery_videos", ["visibility", "status", "views", "id"]
+    )
+    op.create_index(
+        "ix_gallery_videos_title", "gallery_videos", ["visibility", "status", "title", "id"]
+    )
 
     op.create_table(
         "gallery_video_jobs",
