@@ -13,6 +13,7 @@ const PART_CONCURRENCY = 3;
 const MAX_ATTEMPTS = 6;
 const BASE_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30_000;
+const STALL_MS = 60_000;
 
 export const UploadState = Object.freeze({
   QUEUED: "queued",
@@ -96,18 +97,43 @@ function storeError(xhr) {
   return new TransferError(message, { status, retryable: true, code: status === 403 ? "expired" : "server_error" });
 }
 
-/** Send `body` with XHR (fetch has no upload progress). Resolves with the XHR. */
+/**
+ * Send `body` with XHR (fetch has no upload progress). Resolves with the XHR. A transfer
+ * that makes no progress for STALL_MS is abandoned as a network error (and retried):
+ * a half-dead connection would otherwise hang the upload forever.
+ */
 function send({ method, url, body, headers = {}, onProgress, signal }) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    let stalled = false;
+    let watchdog = null;
+    const arm = (ms = STALL_MS) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        stalled = true;
+        xhr.abort();
+      }, ms);
+    };
+    const done = (fn) => (arg) => {
+      clearTimeout(watchdog);
+      fn(arg);
+    };
     xhr.open(method, url);
     for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-    xhr.upload.addEventListener("progress", (e) => onProgress?.(e.loaded));
-    xhr.addEventListener("load", () => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(storeError(xhr))));
-    xhr.addEventListener("error", () => reject(new TransferError("The network connection was lost.")));
-    xhr.addEventListener("timeout", () => reject(new TransferError("The upload timed out.")));
-    xhr.addEventListener("abort", () => reject(new DOMException("Upload cancelled", "AbortError")));
+    xhr.upload.addEventListener("progress", (e) => {
+      arm();
+      onProgress?.(e.loaded);
+    });
+    // Every byte is sent: give the server longer to answer (it may be storing a big part).
+    xhr.upload.addEventListener("load", () => arm(STALL_MS * 5));
+    xhr.addEventListener("load", done(() => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(storeError(xhr)))));
+    xhr.addEventListener("error", done(() => reject(new TransferError("The network connection was lost."))));
+    xhr.addEventListener(
+      "abort",
+      done(() => reject(stalled ? new TransferError("The upload stalled.") : new DOMException("Upload cancelled", "AbortError"))),
+    );
     signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+    arm();
     xhr.send(body);
   });
 }
