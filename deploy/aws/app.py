@@ -9,6 +9,7 @@ Context values (``cdk deploy -c key=value``) choose what the defaults leave open
   tree, uploaded as an S3 asset);
 - ``corsOrigins``: comma-separated browser origins (default: the load balancer's URL);
 - ``certificateArn``: an ACM certificate for HTTPS;
+- ``publicUrl``: the URL users open (a DNS name you point at the load balancer);
 - ``alarmEmail``: where DLQ alarms are sent;
 - ``retainData``: ``false`` to let ``cdk destroy`` delete the bucket, database and
   user pool (test deployments only).
@@ -40,6 +41,7 @@ def config_from_context(app: cdk.App) -> VideoForgeConfig:
         worker_package=ctx("workerPackage"),
         cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()) if origins else (),
         certificate_arn=ctx("certificateArn"),
+        public_url=ctx("publicUrl"),
         alarm_email=ctx("alarmEmail"),
         retain_data=(ctx("retainData") or "true").lower() != "false",
     )

@@ -95,6 +95,9 @@ class VideoForgeConfig:
     cors_origins: tuple[str, ...] = ()
     #: An ACM certificate for HTTPS on the load balancer (HTTP then redirects).
     certificate_arn: str | None = None
+    #: The URL users open (e.g. https://videos.example.org, a DNS name pointing at the
+    #: ALB). Default: the ALB's own address.
+    public_url: str | None = None
     #: E-mail address subscribed to the operations alarms topic.
     alarm_email: str | None = None
     service_min_tasks: int = 2
@@ -406,7 +409,7 @@ class VideoForgeStack(Stack):
                 open=False,
             )
             self.alb.add_redirect(source_port=80, target_port=443)
-            self.public_url = f"https://{self.alb.load_balancer_dns_name}"
+            self.public_url = cfg.public_url or f"https://{self.alb.load_balancer_dns_name}"
         else:
             self.alb_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP")
             self.listener = self.alb.add_listener(
@@ -414,7 +417,7 @@ class VideoForgeStack(Stack):
                 port=80,
                 open=False,
             )
-            self.public_url = f"http://{self.alb.load_balancer_dns_name}"
+            self.public_url = cfg.public_url or f"http://{self.alb.load_balancer_dns_name}"
         # Prometheus scrapes tasks inside the VPC; /metrics is not for the internet.
         self.listener.add_action(
             "HideMetrics",

@@ -431,7 +431,9 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "CDK_OUTDIR": str(out),
-        "CDK_CONTEXT_JSON": json.dumps({"alarmEmail": "ops@example.org"}),
+        "CDK_CONTEXT_JSON": json.dumps(
+            {"alarmEmail": "ops@example.org", "publicUrl": "https://videos.example.org"}
+        ),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
     }
     result = subprocess.run(
@@ -455,6 +457,15 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     assert "cdk-hnb659fds-container-assets" in images.pop()
     subscriptions = _of_type(resources, "AWS::SNS::Subscription").values()
     assert [s["Endpoint"] for s in subscriptions] == ["ops@example.org"]
+    # The public URL reaches the services and the bucket's CORS rule.
+    _, bucket = _one(resources, "AWS::S3::Bucket")
+    (cors,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedOrigins"] == ["https://videos.example.org"]
+    for props in _of_type(resources, "AWS::ECS::TaskDefinition").values():
+        for container in props["ContainerDefinitions"]:
+            env = {e["Name"]: e["Value"] for e in container["Environment"]}
+            assert env["PUBLIC_URL"] == "https://videos.example.org"
+            assert env["CORS_ORIGINS"] == "https://videos.example.org"
 
     assets = json.loads((out / "VideoForge.assets.json").read_text())
     (docker_asset,) = assets["dockerImages"].values()
