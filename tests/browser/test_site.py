@@ -44,6 +44,12 @@ class Tab:
         self.errors: list[str] = []
         page.on("request", lambda r: self.requests.append((r.method, r.url)))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # The gateway's CSP forbids inline scripts and foreign code: a violation means the
+        # client relies on something the policy blocks.
+        page.on(
+            "console",
+            lambda m: self.errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
 
     def urls(self, pattern: str, method: str = "GET") -> list[str]:
         return [u for m, u in self.requests if m == method and re.search(pattern, u)]
