@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from typing import Any
 
+import pytest
 import structlog
 
 from videoforge.infra.logging import configure_logging, resolve_format
@@ -108,3 +110,19 @@ def test_auto_format_follows_tty_and_environment() -> None:
     assert resolve_format(dev, io.StringIO()) == "json"
     assert resolve_format(prod, _Tty()) == "json"
     assert resolve_format(load_settings(LOG_FORMAT="console"), io.StringIO()) == "console"
+
+
+def test_default_handler_follows_the_current_stderr(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging(load_settings(LOG_FORMAT="json"), service="gateway")
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    structlog.get_logger("videoforge.test").info("one")
+    first.close()  # e.g. a test runner's capture ending
+    monkeypatch.setattr(sys, "stderr", second)
+    structlog.get_logger("videoforge.test").info("two")
+
+    (line,) = _lines(second)
+    assert line["event"] == "two"
+    assert line["service"] == "gateway"

@@ -54,7 +54,25 @@ _QUIET_LOGGERS = ("uvicorn.access",)
 
 
 class _VideoforgeHandler(logging.StreamHandler[TextIO]):
-    """Marks the handler installed here, so that configuring again replaces it."""
+    """The handler installed here (configuring again replaces it).
+
+    Without an explicit stream it writes to whatever ``sys.stderr`` is *now*, not the
+    object it was at configuration time: test runners and embedding code swap stderr,
+    and a handler holding a closed stream would fail on every line.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._follow_stderr = stream is None
+        self._fixed: TextIO = stream if stream is not None else sys.stderr
+        super().__init__(self._fixed)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr if self._follow_stderr else self._fixed
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        self._fixed = value
 
 
 def resolve_format(settings: Settings, stream: TextIO) -> str:
@@ -146,7 +164,7 @@ def configure_logging(
         foreign_pre_chain=shared,
         processors=final,
     )
-    handler = _VideoforgeHandler(out)
+    handler = _VideoforgeHandler(stream)
     handler.setFormatter(formatter)
 
     root = logging.getLogger()
