@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     bindparam,
     func,
     literal_column,
@@ -170,24 +171,29 @@ def build_filters(
     return filters
 
 
-async def list_videos(
-    session: AsyncSession, principal: Principal | None, params: ListParams
-) -> ListResult:
-    """One page of the videos the caller may list, filtered, searched and sorted."""
+@dataclass(frozen=True)
+class ListingQuery:
+    """The statements of one listing page (built without a database, for inspection)."""
+
+    page_stmt: Select[GalleryVideo]
+    count_stmt: Select[int] | None
+    page: int | None
+
+
+def build_listing(dialect: str, principal: Principal | None, params: ListParams) -> ListingQuery:
+    """The page query (and the count for page numbers) for ``params``."""
     if not 1 <= params.per_page <= MAX_PER_PAGE:
         raise BadRequest(f"per_page must be 1..{MAX_PER_PAGE}.", code="invalid_per_page")
     if params.page is not None and params.cursor is not None:
         raise BadRequest("Use either page or cursor, not both.", code="invalid_pagination")
-    dialect = session.get_bind().dialect.name
     filters = build_filters(dialect, principal, params)
     column, descending = _SORTS[params.sort]
     order = (
         (column.desc(), GalleryVideo.id.desc()) if descending else (column.asc(), GalleryVideo.id)
     )
-
     branches = listable_branches(principal)
     keyset: list[ColumnElement[bool]] = []
-    total: int | None = None
+    count_stmt: Select[int] | None = None
     page: int | None = None
     offset = 0
     if params.cursor is not None:
@@ -196,8 +202,7 @@ async def list_videos(
     else:
         page = params.page or 1
         offset = (page - 1) * params.per_page
-        count = select(func.count()).select_from(GalleryVideo).where(or_(*branches), *filters)
-        total = int((await session.execute(count)).scalar_one())
+        count_stmt = select(func.count()).select_from(GalleryVideo).where(or_(*branches), *filters)
 
     wanted = params.per_page + 1  # one extra row tells whether there is a next page
     if len(branches) == 1:
@@ -227,9 +232,19 @@ async def list_videos(
             .offset(offset)
             .limit(wanted)
         )
-    # One extra row tells whether there is a next page without a count.
-    rows = list((await session.execute(stmt)).scalars())
+    return ListingQuery(page_stmt=stmt, count_stmt=count_stmt, page=page)
+
+
+async def list_videos(
+    session: AsyncSession, principal: Principal | None, params: ListParams
+) -> ListResult:
+    """One page of the videos the caller may list, filtered, searched and sorted."""
+    query = build_listing(session.get_bind().dialect.name, principal, params)
+    total: int | None = None
+    if query.count_stmt is not None:
+        total = int((await session.execute(query.count_stmt)).scalar_one())
+    rows = list((await session.execute(query.page_stmt)).scalars())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
-    return ListResult(items=items, total=total, page=page, next_cursor=next_cursor)
+    return ListResult(items=items, total=total, page=query.page, next_cursor=next_cursor)
