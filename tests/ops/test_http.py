@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -148,6 +149,28 @@ async def test_metrics_count_requests_by_route_template(serve: Serve, service_na
     )
     assert bucket is not None
     assert float(bucket.group(1)) == 3.0
+
+
+async def test_mounted_apps_get_one_route_label(
+    serve: Serve, service_name: str, tmp_path: Path
+) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    (tmp_path / "a.txt").write_text("hello")
+    app, _ = make_app(load_settings(), service_name)
+    app.mount("/files", StaticFiles(directory=tmp_path), name="files")
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/files/a.txt")).text == "hello"
+        assert (await client.get("/files/missing.txt")).status_code == 404
+        text = (await client.get("/metrics")).text
+
+    sample = (
+        'videoforge_http_requests_total{{method="GET",route="/files/{{path}}",{svc},status="{st}"}}'
+    )
+    svc = f'service="{service_name}"'
+    assert sample.format(svc=svc, st="200") + " 1.0" in text
+    assert sample.format(svc=svc, st="404") + " 1.0" in text
+    assert "a.txt" not in text
 
 
 async def test_baseline_security_headers_and_app_override(serve: Serve, service_name: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
 
 from videoforge.infra import metrics
 from videoforge.infra.errors import error_body, install_error_handlers
@@ -134,14 +135,21 @@ def route_template(scope: Scope) -> str:
     Unmatched requests share one label so that scanners cannot explode the metric's
     cardinality.
     """
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not template:
-        return "<unmatched>"
     mount = scope.get("root_path", "") or ""
     app_root = scope.get("app_root_path", "") or ""
+    # Inside a mount, root_path has grown by the mount's path.
     prefix = mount[len(app_root) :] if mount.startswith(app_root) else ""
-    return f"{prefix}{template}" or "/"
+    route = scope.get("route")
+    if isinstance(route, Mount):
+        return f"{route.path}/{{path}}"
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if template:
+        return f"{prefix}{template}"
+    if prefix:
+        # A mounted app that is not a router (static files, the web client): one label
+        # for everything under it.
+        return f"{prefix}/{{path}}"
+    return "<unmatched>"
 
 
 class AccessLogMiddleware:
