@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -95,6 +95,10 @@ async def ready_video(infra: Infra, users: Users, seed_video: SeedVideo) -> Gall
     )
 
 
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
 def _uris(playlist: str) -> list[str]:
     found = []
     for line in playlist.splitlines():
@@ -118,9 +122,9 @@ async def test_every_uri_in_the_playlists_is_signed_and_accepted(
     variants = _uris(master.text)
     assert len(variants) == 2
     fetched = 0
-    for variant_url in variants:
-        assert "/hls/" in variant_url
-        assert "token=" in variant_url
+    for variant_uri in variants:
+        assert variant_uri.endswith(".m3u8?token=" + quote(token_of(urls["hls"]), safe=""))
+        variant_url = urljoin(urls["hls"], variant_uri)  # as a player resolves it
         variant = await client.get(variant_url)
         assert variant.status_code == 200, variant.text
         quality = urlsplit(variant_url).path.split("/")[-2]
@@ -128,14 +132,14 @@ async def test_every_uri_in_the_playlists_is_signed_and_accepted(
         assert len(media) == 3  # init + two segments
         for media_url in media:
             assert "/storage/" in media_url  # a signed storage URL, not a bare key
-            got = await client.get(media_url)
+            got = await client.get(urljoin(variant_url, media_url))
             assert got.status_code == 200, (media_url, got.text)
             assert got.content.decode().startswith(f"{quality}/")
             fetched += 1
             # Tampering with the signed URL is refused by the store.
             tampered = media_url.replace("seg_00000", "seg_00001")
             if tampered != media_url:
-                assert (await client.get(tampered)).status_code == 403
+                assert (await client.get(urljoin(variant_url, tampered))).status_code == 403
     assert fetched == 6
 
     for url in (urls["thumbnail"], urls["preview"], urls["renditions"][0]["url"]):
@@ -212,3 +216,20 @@ def test_playlist_paths_cannot_leave_the_hls_dir(ready_video: GalleryVideo) -> N
     for path in ("../x.m3u8", "240p/../../x.m3u8", "/etc/x.m3u8", "a\\..\\x.m3u8", "x.mp4"):
         with pytest.raises(NotFound):
             playlist_key(ready_video, path)
+
+
+async def test_urls_follow_the_proxy_host(
+    client: httpx.AsyncClient, users: Users, ready_video: GalleryVideo
+) -> None:
+    r = await client.get(
+        f"/api/gallery/stream/{ready_video.id}",
+        headers=users.owner | {"X-Forwarded-Host": "videos.example.com"},
+    )
+    assert r.json()["hls"].startswith(
+        f"http://videos.example.com/api/gallery/stream/{ready_video.id}/hls/master.m3u8?token="
+    )
+    r = await client.get(
+        f"/api/gallery/stream/{ready_video.id}",
+        headers=users.owner | {"X-Forwarded-Host": "evil.example/<script>"},
+    )
+    assert r.json()["hls"].startswith("http://testserver/")

@@ -9,6 +9,7 @@ embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -65,8 +66,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(responses=_ERRORS)
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+
+
 def _base_url(request: Request, infra: Infra) -> str:
-    return infra.settings.public_url or str(request.base_url).rstrip("/")
+    """Where clients reach us: ``PUBLIC_URL``, else the host the gateway's proxy was
+    asked for (``X-Forwarded-Host``; the scheme comes from uvicorn's proxy headers),
+    else the request's own host."""
+    if infra.settings.public_url:
+        return infra.settings.public_url
+    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if forwarded and _HOST.match(forwarded):
+        return f"{request.url.scheme}://{forwarded}"
+    return str(request.base_url).rstrip("/")
 
 
 def _client_ip(request: Request) -> str:
@@ -258,7 +270,6 @@ async def stream(
 async def hls_playlist(
     video_id: uuid.UUID,
     path: str,
-    request: Request,
     infra: InfraDep,
     token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PlainTextResponse:
@@ -270,9 +281,7 @@ async def hls_playlist(
         video = await service.load_video(session, video_id)
     if video is None:
         raise not_found()
-    text = await playback.serve_playlist(
-        video, path, token, infra.storage, infra.settings, _base_url(request, infra)
-    )
+    text = await playback.serve_playlist(video, path, token, infra.storage, infra.settings)
     return PlainTextResponse(
         text,
         media_type=playback.PLAYLIST_CONTENT_TYPE,

@@ -102,7 +102,6 @@ def playlist_url(base_url: str, video_id: uuid.UUID, relative: str, token: str) 
 class PlaylistContext:
     storage: Storage
     video: GalleryVideo
-    base_url: str
     token: str
     segment_ttl: int
 
@@ -116,7 +115,10 @@ async def _rewrite_uri(ctx: PlaylistContext, current_key: str, uri: str) -> str 
     if not target.startswith(base + "/"):
         return None
     if target.endswith(".m3u8"):
-        return playlist_url(ctx.base_url, ctx.video.id, target[len(base) + 1 :], ctx.token)
+        # Relative to the playlist being served (players resolve it against that URL),
+        # so it works behind any proxy or host name.
+        relative = posixpath.relpath(target, posixpath.dirname(current_key))
+        return f"{quote(relative)}?token={quote(ctx.token, safe='')}"
     return await ctx.storage.presign_get(target, expires_in=ctx.segment_ttl)
 
 
@@ -221,7 +223,6 @@ async def serve_playlist(
     token: str | None,
     storage: Storage,
     settings: Settings,
-    base_url: str,
 ) -> str:
     """The playlist at ``path`` (relative to the master's directory), URIs signed."""
     expires = verify_token(settings, video.id, token)
@@ -237,7 +238,6 @@ async def serve_playlist(
     ctx = PlaylistContext(
         storage=storage,
         video=video,
-        base_url=base_url,
         token=token,
         segment_ttl=max(MIN_SEGMENT_TTL, expires - int(time.time())),
     )
