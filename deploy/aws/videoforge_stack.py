@@ -563,6 +563,34 @@ class VideoForgeStack(Stack):
                 scale_in_cooldown=Duration.seconds(120),
                 scale_out_cooldown=Duration.seconds(60),
             )
+            self._service_alarms(name, tg)
+
+    def _service_alarms(self, name: str, tg: elbv2.ApplicationTargetGroup) -> None:
+        """Page on what users feel: failing health checks and bursts of 5xx."""
+        unhealthy = tg.metrics.unhealthy_host_count(
+            period=Duration.minutes(1), statistic="Maximum"
+        ).create_alarm(
+            self,
+            f"{name}UnhealthyTargets",
+            alarm_description=f"{name} tasks failing /health",
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=3,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors = tg.metrics.http_code_target(
+            elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=Duration.minutes(5), statistic="Sum"
+        ).create_alarm(
+            self,
+            f"{name}ServerErrors",
+            alarm_description=f"{name} answered 5xx more than 25 times in 5 minutes",
+            threshold=25,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (unhealthy, errors):
+            alarm.add_alarm_action(cw_actions.SnsAction(self.alarms))
 
     def _fargate_service(
         self,

@@ -259,6 +259,16 @@ def test_graceful_scale_in_timeouts_nest(
     assert stack_module.WORKER_SHUTDOWN_GRACE_SECONDS < stop < hook["HeartbeatTimeout"]
 
 
+def test_operators_are_paged_on_unhealthy_targets_and_5xx(resources: dict[str, Any]) -> None:
+    topic, _ = _one(resources, "AWS::SNS::Topic")
+    alarms = _of_type(resources, "AWS::CloudWatch::Alarm").values()
+    paged = [a for a in alarms if {"Ref": topic} in a.get("AlarmActions", [])]
+    names = sorted(a["MetricName"] for a in paged if "MetricName" in a)
+    assert names.count("UnHealthyHostCount") == 2
+    assert names.count("HTTPCode_Target_5XX_Count") == 2
+    assert names.count("ApproximateNumberOfMessagesVisible") == 2  # the two DLQs
+
+
 # ------------------------------------------------------------------------- data
 def test_queues_have_dead_letter_queues_and_alarms(resources: dict[str, Any]) -> None:
     queues = _of_type(resources, "AWS::SQS::Queue")
