@@ -14,13 +14,16 @@ Usage::
     .venv/bin/python bench/ladder.py                  # 10 s 1080p30, 3 rounds
     .venv/bin/python bench/ladder.py --seconds 5 --rounds 2 --threads 2
 
-Prints each wall time, the medians and the ratio (b)/(a).
+Prints each wall time and the CPU time (user + system) the ffmpeg children used, the
+medians and the ratios (b)/(a). On a shared, loaded machine the wall time swings with
+the neighbours; the CPU time is the steadier measure of the work saved.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,8 +68,8 @@ async def run_ladder(
     renditions: list[PlannedRendition],
     probe: ProbeResult,
     config: ProcessingConfig,
-) -> float:
-    """One ffmpeg for ``renditions``; returns its wall time in seconds."""
+) -> tuple[float, float]:
+    """One ffmpeg for ``renditions``; returns its wall and CPU time in seconds."""
     _fresh(outdir, renditions)
     argv = ffmpeg.build_argv(
         config,
@@ -74,12 +77,18 @@ async def run_ladder(
         inputs=[MediaInput(source)],
         args=ladder_args(renditions, probe, config),
     )
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     result = await ffmpeg.run_tool(argv, cwd=outdir, time_limit=3600, config=config)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"ffmpeg failed: {result.stderr_tail}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def main() -> int:
@@ -106,25 +115,32 @@ async def main() -> int:
             f"renditions: {', '.join(f'{r.quality} {r.width}x{r.height}' for r in renditions)}; "
             f"preset {config.preset}, threads {args.threads or 'auto'}"
         )
-        single: list[float] = []
-        separate: list[float] = []
+        wall: dict[str, list[float]] = {"a": [], "b": []}
+        cpu: dict[str, list[float]] = {"a": [], "b": []}
         for round_no in range(args.rounds):
             # Alternate which variant goes first so that warm caches favour neither.
             order = ("a", "b") if round_no % 2 == 0 else ("b", "a")
             for variant in order:
                 if variant == "a":
-                    took = await run_ladder(source, work / "a", renditions, probe, config)
-                    single.append(took)
+                    took, used = await run_ladder(source, work / "a", renditions, probe, config)
                 else:
-                    took = 0.0
+                    took = used = 0.0
                     for rendition in renditions:
-                        took += await run_ladder(source, work / "b", [rendition], probe, config)
-                    separate.append(took)
-                print(f"round {round_no + 1} ({variant}) {took:7.2f} s", flush=True)
-        a, b = statistics.median(single), statistics.median(separate)
-        print(f"(a) single run, one decode      median {a:7.2f} s  runs {_fmt(single)}")
-        print(f"(b) one ffmpeg per rendition    median {b:7.2f} s  runs {_fmt(separate)}")
-        print(f"ratio (b)/(a): {b / a:.2f}x")
+                        one = await run_ladder(source, work / "b", [rendition], probe, config)
+                        took, used = took + one[0], used + one[1]
+                wall[variant].append(took)
+                cpu[variant].append(used)
+                print(f"round {round_no + 1} ({variant}) wall {took:7.2f} s  cpu {used:7.2f} s")
+        labels = {"a": "single run, one decode  ", "b": "one ffmpeg per rendition"}
+        for variant, label in labels.items():
+            print(
+                f"({variant}) {label} wall median {statistics.median(wall[variant]):7.2f} s "
+                f"[{_fmt(wall[variant])}]  cpu median {statistics.median(cpu[variant]):7.2f} s "
+                f"[{_fmt(cpu[variant])}]"
+            )
+        for name, table in (("wall", wall), ("cpu", cpu)):
+            ratio = statistics.median(table["b"]) / statistics.median(table["a"])
+            print(f"ratio (b)/(a) {name}: {ratio:.2f}x")
     return 0
 
 
