@@ -58,6 +58,7 @@ class Clips:
     audio_only: Path
     many_streams: Path
     huge_png: Path  # one 4096x4096 picture: over the default pixel limit
+    ten_hours: Path  # 8 KB: two frames, the second stamped at 10 h
     extras: dict[str, Path] = field(default_factory=dict)
 
 
@@ -85,8 +86,15 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
         "-f", "lavfi", "-i", "color=c=blue:s=4096x4096:d=0.04", "-frames:v", "1",
         "-c:v", "png", str(huge),
     )  # fmt: skip
+    ten_hours = root / "ten_hours.mkv"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=0.08",
+        "-vf", "setpts='if(eq(N,1),36000/TB,PTS)'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-preset", "ultrafast", str(ten_hours),
+    )  # fmt: skip
     return Clips(
         root=root,
+        ten_hours=ten_hours,
         landscape=_clip(root / "landscape.mp4", "854x480"),
         long=_clip(root / "long.mp4", "854x480", seconds=6, audio=False),
         small=_clip(root / "small.mp4", "320x240"),

@@ -71,6 +71,7 @@ async def test_anamorphic_pixels_stretch_the_display_width(clips: object, tmp_pa
         ("huge_png", CONFIG, "resolution_too_large"),
         ("small", ProcessingConfig(max_pixels=320 * 240 - 1), "resolution_too_large"),
         ("small", ProcessingConfig(max_duration=1.0), "duration_too_long"),
+        ("ten_hours", CONFIG, "duration_too_long"),
         ("small", ProcessingConfig(max_input_bytes=1000), "file_too_large"),
         ("fast", CONFIG, "frame_rate_too_high"),
     ],
