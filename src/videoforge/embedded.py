@@ -56,6 +56,8 @@ class WorkerSupervisor:
         env = dict(os.environ)
         env["VIDEOFORGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["MAX_CONCURRENT_JOBS"] = "1"
+        # Children would all bind the same port; the parent's /metrics covers the platform.
+        env.pop("METRICS_PORT", None)
         return subprocess.Popen(
             [sys.executable, "-m", "videoforge", "worker"],
             env=env,
@@ -180,7 +182,7 @@ async def _periodic_sweep(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host  # noqa: S104
+    return "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host
 
 
 def serve(settings: Settings) -> None:

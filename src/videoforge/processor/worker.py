@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import time
@@ -841,9 +840,7 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
     own); queue depth and jobs by state are read at scrape time."""
     from videoforge.infra import metrics
 
-    port = getattr(infra.settings, "metrics_port", None)
-    if port is None and os.environ.get("METRICS_PORT"):
-        port = int(os.environ["METRICS_PORT"])
+    port = infra.settings.metrics_port
     if port is None:
         return None
 
@@ -854,7 +851,7 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
 
     metrics.register_collector("queue_depth", metrics.queue_depth_collector(infra.queues))
     metrics.register_collector("jobs_by_state", jobs_by_state)
-    return metrics.start_metrics_server(int(port))
+    return metrics.start_metrics_server(port)
 
 
 def run(settings: Settings) -> None:
