@@ -280,3 +280,19 @@ async def test_gallery_down_is_502(
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unavailable"
     assert await _job_count(gw) == 0
+
+
+async def test_metrics_report_jobs_by_state_and_queue_depth(gw: Gateway) -> None:
+    user = await gw.signup("metrics@example.com")
+    video = gw.gallery.add_video(user["user"]["id"])
+    created = await gw.client.post(
+        "/api/jobs", json={"video_id": str(video.id)}, headers=gw.bearer(user["access_token"])
+    )
+    assert created.status_code == 201, created.text
+    scrape = await gw.client.get("/metrics")
+    assert scrape.status_code == 200
+    lines = scrape.text.splitlines()
+    pending = [ln for ln in lines if ln.startswith("videoforge_jobs{") and "PENDING" in ln]
+    assert pending, scrape.text[:2000]
+    assert float(pending[0].rsplit(" ", 1)[1]) >= 1
+    assert any(ln.startswith("videoforge_queue_depth{") for ln in lines)

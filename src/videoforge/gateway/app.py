@@ -29,11 +29,13 @@ from videoforge.gateway.gallery_client import GalleryClient
 from videoforge.gateway.proxy import GalleryProxy
 from videoforge.gateway.ratelimit import RateLimiter
 from videoforge.gateway.schemas import HealthResponse
+from videoforge.infra import metrics
 from videoforge.infra.auth import TokenIssuer
 from videoforge.infra.db import check_migrated
 from videoforge.infra.errors import NotFound, error_body
-from videoforge.infra.http import SECURITY_HEADERS, install_common
+from videoforge.infra.http import SECURITY_HEADERS, install_common, register_app_collector
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.jobs.service import count_by_status
 from videoforge.settings import AuthBackend, Settings
 
 log = structlog.get_logger("videoforge.gateway")
@@ -226,6 +228,12 @@ def create_app(
         app, service="gateway", settings=settings, security_headers=security_headers(settings)
     )
     app.add_middleware(HSTSMiddleware)
+
+    async def _jobs_by_state() -> None:
+        async with app.state.infra.sessions() as session:
+            metrics.set_jobs_by_state(await count_by_status(session))
+
+    register_app_collector(app, "jobs_by_state", _jobs_by_state)
     if infra is not None:
         app.state.infra = infra
         app.state.gateway = _build_state(settings, infra, opts, gallery_client, owned)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -285,6 +285,12 @@ async def list_assets(session: AsyncSession, job_id: uuid.UUID) -> list[MediaAss
         .order_by(MediaAsset.asset_type, MediaAsset.s3_key)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many jobs are in each state (for the jobs-by-state metric)."""
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {str(status): int(n) for status, n in rows.all()}
 
 
 async def job_read(session: AsyncSession, job: Job) -> JobRead:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from videoforge.infra.db import check_migrated, session_scope, utcnow
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage, ReceiptInvalid
 from videoforge.jobs.models import AssetType, Job, MediaAsset
-from videoforge.jobs.service import is_url_source
+from videoforge.jobs.service import count_by_status, is_url_source
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.processor import events
@@ -846,8 +846,7 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
 
     async def jobs_by_state() -> None:
         async with infra.sessions() as session:
-            rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
-            metrics.set_jobs_by_state({str(status): int(n) for status, n in rows.tuples()})
+            metrics.set_jobs_by_state(await count_by_status(session))
 
     metrics.register_collector("queue_depth", metrics.queue_depth_collector(infra.queues))
     metrics.register_collector("jobs_by_state", jobs_by_state)
