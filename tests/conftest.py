@@ -32,6 +32,11 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ["VIDEOFORGE_ENV"] = "test"
 
 
+#: Set to 1 to start private PostgreSQL/Redis even when shared ones answer (checks the
+#: path CI machines without those services take).
+PRIVATE_SERVERS = os.environ.get("VIDEOFORGE_TEST_PRIVATE_SERVERS") == "1"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,7 +77,7 @@ def postgres_admin_url() -> Iterator[str]:
     if os.environ.get("TEST_POSTGRES_URL"):
         yield os.environ["TEST_POSTGRES_URL"]
         return
-    if _reachable("127.0.0.1", 5432):
+    if not PRIVATE_SERVERS and _reachable("127.0.0.1", 5432):
         yield "postgresql://postgres@127.0.0.1:5432/postgres"
         return
     workdir = Path(tempfile.mkdtemp(prefix="vf-pg-"))
@@ -88,8 +93,18 @@ def postgres_admin_url() -> Iterator[str]:
         capture_output=True,
     )
     subprocess.run(
-        [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(workdir / "log"),
-         "-o", f"-p {port} -k {workdir} -h 127.0.0.1", "start"],
+        [
+            *as_user,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(workdir / "log"),
+            "-o",
+            f"-p {port} -k {workdir} -h 127.0.0.1",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )
@@ -189,7 +204,7 @@ def redis_url() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    if _reachable("127.0.0.1", 6379):
+    if not PRIVATE_SERVERS and _reachable("127.0.0.1", 6379):
         yield "redis://127.0.0.1:6379/0"
         return
     binary = shutil.which("redis-server")

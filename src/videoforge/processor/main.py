@@ -19,4 +19,3 @@ def transcode_file(settings: Settings, input_path: Path, outdir: Path) -> int:
     from videoforge.processor.pipeline import transcode_file_cli
 
     return transcode_file_cli(settings, input_path, outdir)
-
