@@ -366,3 +366,19 @@ async def test_retry_of_the_same_job_after_failure(
     fresh = await reload(infra, video)
     assert fresh.status is VideoStatus.READY
     assert fresh.failure_reason is None
+
+
+async def test_standalone_app_consumes_events(
+    settings: Settings, infra: Infra, users: Users, seed_video: SeedVideo
+) -> None:
+    from videoforge.gallery.app import create_app
+
+    video = await uploaded(seed_video, users)
+    app = create_app(settings)  # builds its own backends and runs its own loops
+    async with app.router.lifespan_context(app):
+        await infra.queues.events.send(event(video, uuid.uuid4(), 0, JobStatus.COMPLETED).dumps())
+        for _ in range(100):
+            if (await reload(infra, video)).status is VideoStatus.READY:
+                break
+            await asyncio.sleep(0.1)
+    assert (await reload(infra, video)).status is VideoStatus.READY
