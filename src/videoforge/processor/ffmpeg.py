@@ -269,19 +269,23 @@ async def run_tool(
     waiter = asyncio.create_task(proc.wait())
     cancel_waiter = asyncio.create_task(cancel.wait()) if cancel is not None else None
     deadline = started + time_limit
+    last_size_check = 0.0
     try:
         while True:
-            pending = {waiter, *readers}
-            if cancel_waiter is not None:
-                pending.add(cancel_waiter)
-            done, _ = await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             for reader in readers:
-                if reader in done and reader.exception() is not None:
+                if reader.done() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]
-            if cancel_waiter is not None and cancel_waiter in done:
+            if cancel_waiter is not None and cancel_waiter.done():
                 raise PipelineCancelled("processing was cancelled")
             if waiter.done() and all(r.done() for r in readers):
                 break
+            # Only unfinished tasks: a finished one would make wait() return at once, forever.
+            pending = {
+                t for t in (waiter, *readers, cancel_waiter) if t is not None and not t.done()
+            }
+            await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            if any(t.done() for t in pending):
+                continue  # look at what finished before the clock and the size
             if time.monotonic() > deadline:
                 raise MediaRejected(
                     "timeout", f"Processing took longer than the {time_limit:g} s limit."
@@ -289,8 +293,12 @@ async def run_tool(
             if (
                 watch_dir is not None
                 and max_output_bytes is not None
-                and directory_size(watch_dir) > max_output_bytes
+                and time.monotonic() - last_size_check >= 1.0
             ):
+                # A long video has thousands of segments: walk them off the event loop.
+                last_size_check = time.monotonic()
+                if await asyncio.to_thread(directory_size, watch_dir) <= max_output_bytes:
+                    continue
                 raise MediaRejected(
                     "output_too_large",
                     f"The outputs grew beyond the {max_output_bytes} byte limit.",
