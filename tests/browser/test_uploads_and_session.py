@@ -227,6 +227,7 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     page.get_by_text("Password changed.", exact=False).wait_for()
     page.screenshot(path=screenshots / "account.png")
     page.get_by_role("button", name="Log out").click()
+    page.get_by_role("link", name="Log in").wait_for()
     page.goto(f"{base}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(new_password)

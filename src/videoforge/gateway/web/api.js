@@ -194,7 +194,7 @@ function withQuery(path, query) {
  * One JSON API call. A 401 triggers one refresh and one retry; if that fails too the
  * session ends ("expired") and the app sends the user to the login page.
  */
-export async function request(method, path, { body, query, auth = true, retry = true, signal, headers: extra } = {}) {
+export async function request(method, path, { body, query, auth = true, retry = true, signal, headers: extra, keepalive = false } = {}) {
   const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
@@ -205,6 +205,7 @@ export async function request(method, path, { body, query, auth = true, retry = 
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
+      keepalive, // lets a request (logout) finish even if the page is being left
       credentials: "same-origin",
     });
   } catch (err) {
@@ -272,12 +273,20 @@ async function finishLogin(body) {
 /** Revoke the refresh token on the server (best effort) and forget the session. */
 export async function logout() {
   const token = storedRefresh();
-  try {
-    if (token) await request("POST", "/api/auth/logout", { body: { refresh_token: token }, retry: false });
-  } catch {
-    // The local session ends regardless; the token expires on its own.
-  }
+  const access = accessToken;
+  // Forget locally first: leaving the page mid-request must not leave a live session.
   clearSession("logout");
+  if (!token) return;
+  try {
+    await request("POST", "/api/auth/logout", {
+      body: { refresh_token: token },
+      auth: false,
+      headers: access ? { Authorization: `Bearer ${access}` } : {},
+      keepalive: true,
+    });
+  } catch {
+    // Best effort: the refresh token is gone from this browser and expires on its own.
+  }
 }
 
 // ------------------------------------------------------------------ gallery
