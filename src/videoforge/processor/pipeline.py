@@ -18,6 +18,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ ProgressCallback = Callable[[int], Awaitable[None]]
 _PROBED = 2
 _LADDER_END = 94
 _STILLS_END = 98
+_PROGRESS_KEEPALIVE = 5.0  # seconds
 
 # Markers of failures that are the machine's or our configuration's fault, not the
 # media's: they must not be recorded as "bad media" (permanent) but surface as errors.
@@ -142,16 +144,25 @@ class PipelineResult:
 
 
 class _Progress:
-    """Reports monotonically increasing whole percentages, each value once."""
+    """Reports whole percentages that never go down.
+
+    A new value is reported at once; an unchanged one is repeated every
+    ``_PROGRESS_KEEPALIVE`` seconds, so a long encode whose percentage moves slowly (1 %
+    of a 4 h video is minutes) still shows that it is alive.
+    """
 
     def __init__(self, callback: ProgressCallback | None) -> None:
         self._callback = callback
         self._last = -1
+        self._last_at = 0.0
 
     async def report(self, percent: float) -> None:
-        value = max(0, min(100, int(percent)))
-        if self._callback is not None and value > self._last:
-            self._last = value
+        value = max(self._last, 0, min(100, int(percent)))
+        now = time.monotonic()
+        if self._callback is None:
+            return
+        if value > self._last or now - self._last_at >= _PROGRESS_KEEPALIVE:
+            self._last, self._last_at = value, now
             await self._callback(value)
 
 
