@@ -145,6 +145,20 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     # Reloading keeps the session: only the refresh token is stored, the access token is not.
     stored = page.evaluate("Object.keys(localStorage)")
     assert "vf.refresh_token" in stored
+    # The authoritative copy is in IndexedDB (consistent across tabs at once).
+    in_idb = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+          const req = indexedDB.open('videoforge');
+          req.onsuccess = () => {
+            const get = req.result.transaction('session').objectStore('session')
+              .get('vf.refresh_token');
+            get.onsuccess = () => resolve(get.result);
+            get.onerror = () => reject(get.error);
+          };
+          req.onerror = () => reject(req.error);
+        })"""
+    )
+    assert in_idb == page.evaluate("localStorage.getItem('vf.refresh_token')")
     page.reload()
     page.get_by_role("heading", name="My videos").wait_for()
     assert page.locator("#account-name").inner_text() == email

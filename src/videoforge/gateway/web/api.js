@@ -3,9 +3,11 @@
 // stable {"error": {"code", "message"}} fields.
 //
 // Tokens: the access token is kept in memory only (a page reload gets a new one from the
-// refresh token), the refresh token in localStorage so a session survives reloads.
+// refresh token), the refresh token in browser storage so a session survives reloads
+// (see token-store.js).
+import * as tokens from "./token-store.js";
 
-const REFRESH_KEY = "vf.refresh_token";
+const REFRESH_KEY = tokens.STORAGE_KEY;
 const REFRESH_EARLY_SECONDS = 60;
 /** 401 codes that mean "wrong password typed", not "your session is over". */
 const CREDENTIAL_ERRORS = new Set(["invalid_credentials"]);
@@ -79,19 +81,13 @@ export function user() {
   return currentUser;
 }
 
-function storedRefresh() {
-  try {
-    return localStorage.getItem(REFRESH_KEY);
-  } catch {
-    return null;
-  }
-}
+const storedRefresh = tokens.hint;
 
+/** Take new tokens; resolves when the refresh token is stored for every tab. */
 function applyTokens(body) {
   accessToken = body.access_token;
   const ttl = Number(body.expires_in) || 900;
   accessExpiresAt = Date.now() + ttl * 1000;
-  if (body.refresh_token) localStorage.setItem(REFRESH_KEY, body.refresh_token);
   if (body.user) currentUser = body.user;
   clearTimeout(refreshTimer);
   // Refresh a little before expiry so long-lived pages (SSE, uploads) keep a valid token.
@@ -99,6 +95,7 @@ function applyTokens(body) {
   refreshTimer = setTimeout(() => {
     refreshSession().catch(() => {});
   }, delay);
+  return body.refresh_token ? tokens.write(body.refresh_token) : Promise.resolve();
 }
 
 function clearSession(reason) {
@@ -107,7 +104,7 @@ function clearSession(reason) {
   accessExpiresAt = 0;
   currentUser = null;
   clearTimeout(refreshTimer);
-  localStorage.removeItem(REFRESH_KEY);
+  tokens.write(null);
   // Nobody to tell when no one was signed in (e.g. a stale token found at page load).
   if (hadUser) emit(reason);
 }
@@ -127,8 +124,9 @@ export function refreshSession() {
   if (refreshInFlight) return refreshInFlight;
   if (!storedRefresh()) return Promise.resolve(false);
   refreshInFlight = withTabLock(async () => {
-    // Read inside the lock: another tab may have just rotated it.
-    const token = storedRefresh();
+    // Read inside the lock, from the store every tab sees at once: another tab may have
+    // just rotated the token.
+    const token = await tokens.read();
     if (!token) {
       clearSession("expired");
       return false;
@@ -139,7 +137,7 @@ export function refreshSession() {
         auth: false,
       });
       const hadUser = currentUser !== null;
-      applyTokens(body);
+      await applyTokens(body); // stored before the lock is released
       // retry: false — a 401 here must not wait on the refresh that is running now.
       if (!body.user) currentUser = await request("GET", "/api/auth/me", { retry: false });
       if (!hadUser) emit("restored");
@@ -252,7 +250,7 @@ export async function changePassword({ currentPassword, newPassword }) {
   const body = await request("POST", "/api/auth/password", {
     body: { current_password: currentPassword, new_password: newPassword },
   });
-  if (body.access_token) applyTokens(body);
+  if (body.access_token) await applyTokens(body);
   emit("password");
   return currentUser;
 }
@@ -265,14 +263,14 @@ export async function login({ email, password }) {
 }
 
 async function finishLogin(body) {
-  applyTokens(body);
+  await applyTokens(body);
   if (!body.user) currentUser = await request("GET", "/api/auth/me");
   emit("login");
 }
 
 /** Revoke the refresh token on the server (best effort) and forget the session. */
 export async function logout() {
-  const token = storedRefresh();
+  const token = storedRefresh() ? await tokens.read() : null;
   const access = accessToken;
   // Forget locally first: leaving the page mid-request must not leave a live session.
   clearSession("logout");
