@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     transcode_timeout: int = Field(3600, alias="TRANSCODE_TIMEOUT", ge=1)
     shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
     import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
+    import_timeout: float = Field(1800.0, alias="IMPORT_TIMEOUT", gt=0)
     metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
     import_allowed_ports: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"

@@ -288,7 +288,8 @@ async def fetch_to_file(
     """Download ``url`` to ``dest`` under the SSRF rules above.
 
     Limits not given explicitly come from ``settings`` (``IMPORT_MAX_BYTES``,
-    ``IMPORT_ALLOWED_PORTS``); the deadline defaults to :data:`DEFAULT_TIMEOUT`.
+    ``IMPORT_ALLOWED_PORTS``, ``IMPORT_TIMEOUT``; without settings the deadline is
+    :data:`DEFAULT_TIMEOUT`).
     ``allow_addresses`` exists for tests only (to fetch from a loopback server); it is a
     parameter precisely so that no environment variable can switch the checks off.
     """
@@ -298,7 +299,8 @@ async def fetch_to_file(
         max_bytes = settings.import_max_bytes
     if allowed_ports is None:
         allowed_ports = tuple(settings.import_allowed_ports) if settings else (80, 443)
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    if timeout is None:
+        timeout = settings.import_timeout if settings else DEFAULT_TIMEOUT
     allowed = frozenset(ipaddress.ip_address(a) for a in allow_addresses)
     resolve = resolver or system_resolver
     partial = dest.with_name(dest.name + ".part")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,27 @@ async def test_deadline(tmp_path: Path, origin: Any, helpers: Any) -> None:
             allow_addresses=["127.0.0.2"],
         )
     assert caught.value.code == "timeout"
+
+
+async def test_deadline_comes_from_import_timeout_setting(
+    tmp_path: Path, origin: Any, helpers: Any
+) -> None:
+    from videoforge.settings import load_settings
+
+    origin.routes["/slow"] = helpers.slow(3)
+    settings = load_settings(
+        IMPORT_TIMEOUT=0.5, IMPORT_ALLOWED_PORTS=[origin.port], VIDEOFORGE_DATA_DIR=tmp_path
+    )
+    started = time.monotonic()
+    with pytest.raises(FetchFailed) as caught:
+        await fetch_to_file(
+            f"{origin.url}/slow",
+            tmp_path / "download",
+            settings=settings,
+            allow_addresses=["127.0.0.2"],
+        )
+    assert caught.value.code == "timeout"
+    assert time.monotonic() - started < 2.5
 
 
 async def test_status_codes_split_transient_from_permanent(
