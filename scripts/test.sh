@@ -9,4 +9,7 @@ ruff format --check src tests bench deploy
 echo "== mypy"
 mypy
 echo "== pytest"
-pytest "$@"
+# Many tests wait on long polls, visibility timeouts, ffmpeg and child servers rather
+# than the CPU, so four workers pay off even on two cores. Each worker gets its own
+# moto server and migrated template databases (fixtures are per process).
+pytest -n "${PYTEST_WORKERS:-4}" "$@"
