@@ -69,6 +69,9 @@ class GalleryVideo(TimestampMixin, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    # The uploader's display name when the video was made (the token's ``name``), shown to
+    # everyone; never an e-mail address. Null for videos older than revision 0005.
+    owner_name: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     visibility: Mapped[Visibility] = mapped_column(

@@ -82,6 +82,8 @@ class VideoRead(BaseModel):
 
     id: uuid.UUID
     user_id: str
+    #: The uploader's display name (never an e-mail address); null for older videos.
+    owner_name: str | None = None
     title: str
     description: str
     visibility: Visibility

@@ -51,6 +51,7 @@ async def create_import(
     video = GalleryVideo(
         id=uuid.uuid4(),
         user_id=principal.user_id,
+        owner_name=principal.public_name,
         title=data.title or "Untitled",
         description=data.description,
         visibility=data.visibility,
@@ -191,6 +192,7 @@ async def to_read(
     return VideoRead(
         id=video.id,
         user_id=video.user_id,
+        owner_name=video.owner_name,
         title=video.title,
         description=video.description,
         visibility=video.visibility,

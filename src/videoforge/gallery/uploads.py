@@ -357,6 +357,7 @@ async def confirm_upload(
     video = GalleryVideo(
         id=uuid.uuid4(),
         user_id=principal.user_id,
+        owner_name=principal.public_name,
         title=body.title or _title_from(upload.filename),
         description=body.description or "",
         visibility=body.visibility or DEFAULT_VISIBILITY,

@@ -32,7 +32,7 @@ from videoforge.gateway.schemas import (
     SignupRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, TokenIssuer
+from videoforge.infra.auth import Principal, TokenIssuer, clean_display_name, neutral_name
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     BadRequest,
@@ -143,6 +143,15 @@ class LocalAccounts:
     def groups_of(self, account: Account) -> list[str]:
         return [self.admin_group] if account.is_admin else []
 
+    @staticmethod
+    def public_name(account: Account) -> str:
+        """The name other users see (the token's ``name`` claim): the display name, or a
+        neutral ``user-xxxxxx`` — never the e-mail address or a part of it.
+
+        Read from the row at every issue (login, refresh, password change), so a new
+        display name reaches the next access token."""
+        return clean_display_name(account.display_name) or neutral_name(str(account.id))
+
     def user_read(self, account: Account) -> UserRead:
         groups = self.groups_of(account)
         return UserRead(
@@ -169,7 +178,10 @@ class LocalAccounts:
         return AuthResponse(
             user=self.user_read(account),
             access_token=self.issuer.issue_access(
-                str(account.id), username=account.email, groups=self.groups_of(account)
+                str(account.id),
+                username=account.email,
+                groups=self.groups_of(account),
+                display_name=self.public_name(account),
             ),
             refresh_token=self.issuer.issue_refresh(str(account.id), jti=jti),
             expires_in=self.issuer.access_ttl,

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,14 @@ COGNITO_GROUPS_CLAIM = "cognito:groups"
 JWKS_REFETCH_INTERVAL = 60.0
 #: Even with known keys, refresh the JWKS this often, so that rotations are picked up.
 JWKS_MAX_AGE = 3600.0
+#: The display-name claim of local tokens (an OIDC standard claim, as Cognito uses).
+NAME_CLAIM = "name"
+#: Cognito claims a display name may come from, in order of preference (never ``email``).
+COGNITO_NAME_CLAIMS = ("name", "preferred_username")
+#: Display names longer than this are cut (the gallery stores up to 100 characters).
+DISPLAY_NAME_MAX = 100
+#: Something shaped like an e-mail address: never shown to others as a name.
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: Clock skew tolerated on ``exp``/``iat``/``nbf`` (seconds).
 LEEWAY_SECONDS = 30
 DEFAULT_KEY_FILE = Path("keys") / "jwt-signing.pem"
@@ -93,9 +102,37 @@ class Principal:
     """Who is calling, as proven by a verified token."""
 
     user_id: str
+    #: The login name; for local accounts the e-mail address, so never show it to others.
     username: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
     is_admin: bool = False
+    #: A name fit to show other users (``name`` claim); None when the token has none.
+    display_name: str | None = None
+
+    @property
+    def public_name(self) -> str:
+        """The display name, or a neutral stand-in derived from the id (never the e-mail)."""
+        return self.display_name or neutral_name(self.user_id)
+
+
+def neutral_name(user_id: str) -> str:
+    """The name shown for a user without a display name: ``user-`` and 6 id characters."""
+    return f"user-{user_id.replace('-', '')[:6]}"
+
+
+def clean_display_name(value: Any) -> str | None:
+    """A claim value usable as a public display name, or None.
+
+    Blank values and anything shaped like an e-mail address are refused: a pool's
+    ``preferred_username`` (or a careless sign-up name) may be the address itself, and
+    e-mail addresses must never reach other users.
+    """
+    if not isinstance(value, str):
+        return None
+    name = " ".join(value.split())[:DISPLAY_NAME_MAX].strip()
+    if not name or _EMAIL_LIKE.fullmatch(name):
+        return None
+    return name
 
 
 @dataclass(frozen=True)
@@ -232,13 +269,25 @@ class TokenIssuer:
         }
 
     def issue_access(
-        self, user_id: str, *, username: str | None = None, groups: Iterable[str] = ()
+        self,
+        user_id: str,
+        *,
+        username: str | None = None,
+        groups: Iterable[str] = (),
+        display_name: str | None = None,
     ) -> str:
-        """A short-lived access token for ``user_id`` with its groups."""
+        """A short-lived access token for ``user_id`` with its groups and display name.
+
+        ``display_name`` goes into the ``name`` claim, which services may show to other
+        users; a value that looks like an e-mail address is left out.
+        """
         claims = self._base_claims(user_id, TokenUse.ACCESS, self.access_ttl, uuid.uuid4().hex)
         claims[LOCAL_GROUPS_CLAIM] = sorted(set(groups))
         if username is not None:
             claims["username"] = username
+        name = clean_display_name(display_name)
+        if name is not None:
+            claims[NAME_CLAIM] = name
         return self._encode(claims)
 
     def issue_refresh(self, user_id: str, *, jti: str | None = None, ttl: int | None = None) -> str:
@@ -466,6 +515,7 @@ class TokenVerifier:
         client_id: str | None = None,
         groups_claim: str = LOCAL_GROUPS_CLAIM,
         admin_group: str = "admin",
+        name_claims: tuple[str, ...] = (NAME_CLAIM,),
     ) -> None:
         if audience is None and client_id is None:
             raise ValueError("a verifier needs an audience or a client id to check")
@@ -476,6 +526,7 @@ class TokenVerifier:
         self.client_id = client_id
         self.groups_claim = groups_claim
         self.admin_group = admin_group
+        self.name_claims = name_claims
 
     async def verify(self, token: str) -> Principal:
         """Return the token's principal, or raise :class:`Unauthorized`."""
@@ -503,11 +554,20 @@ class TokenVerifier:
             raise _invalid("The token was issued to another client.")
         groups = _groups(claims.get(self.groups_claim))
         username = claims.get("username")
+        display_name = next(
+            (
+                name
+                for name in (clean_display_name(claims.get(c)) for c in self.name_claims)
+                if name is not None
+            ),
+            None,
+        )
         return Principal(
             user_id=str(claims["sub"]),
             username=username if isinstance(username, str) else None,
             groups=groups,
             is_admin=self.admin_group in groups,
+            display_name=display_name,
         )
 
     async def aclose(self) -> None:
@@ -528,6 +588,7 @@ def build_verifier(settings: Settings, *, issuer: TokenIssuer | None = None) -> 
             client_id=settings.cognito_client_id,
             groups_claim=COGNITO_GROUPS_CLAIM,
             admin_group=settings.admin_group,
+            name_claims=COGNITO_NAME_CLAIMS,
         )
     keys: KeySet
     if issuer is not None:
@@ -607,6 +668,8 @@ __all__ = [
     "TokenVerifier",
     "bearer_token",
     "build_verifier",
+    "clean_display_name",
+    "neutral_name",
     "optional_principal",
     "require_admin",
     "require_principal",
