@@ -12,4 +12,9 @@ echo "== pytest"
 # Many tests wait on long polls, visibility timeouts, ffmpeg and child servers rather
 # than the CPU, so four workers pay off even on two cores. Each worker gets its own
 # moto server and migrated template databases (fixtures are per process).
-pytest -n "${PYTEST_WORKERS:-4}" "$@"
+pytest -n "${PYTEST_WORKERS:-4}" -m "not browser" "$@"
+# Playwright's sync API keeps an event loop running in its process for as long as the
+# browser lives, which would break every asyncio test sharing that process: the
+# browser tests get a pytest run of their own.
+echo "== browser tests"
+pytest -m browser "$@"

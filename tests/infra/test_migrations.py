@@ -143,3 +143,45 @@ async def test_sqlite_engines_use_wal(empty_sqlite: str) -> None:
         assert Path(empty_sqlite.split(":///", 1)[1]).exists()
     finally:
         await engine.dispose()
+
+
+def test_concurrent_upgrades_on_postgres_serialise(postgres_admin_url: str, tmp_path: Path) -> None:
+    """Two `videoforge migrate` processes at once (a fresh deployment's tasks) both succeed."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    import asyncpg
+
+    from videoforge import migrations
+
+    name = f"vf_race_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = f"{postgres_admin_url.rsplit('/', 1)[0]}/{name}"
+    env = {**os.environ, "DATABASE_URL": url, "VIDEOFORGE_DATA_DIR": str(tmp_path)}
+    try:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "videoforge", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        assert migrations.current(async_url) == migrations.head_revision()
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

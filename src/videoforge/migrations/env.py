@@ -12,6 +12,10 @@ import_all_models()
 config = context.config
 target_metadata = Base.metadata
 
+#: Serialises concurrent `videoforge migrate` runs on PostgreSQL (several tasks of a
+#: fresh deployment start at once); released when the migration transaction ends.
+MIGRATION_LOCK_ID = 0x5644_4D49  # "VDMI"
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -21,6 +25,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         context.run_migrations()
 
 
