@@ -196,8 +196,8 @@ async def test_reprocess_and_superseded_job(
     for key in keys:
         assert await infra.storage.head(key) is None, key
     assert await infra.storage.head(bystander) is not None
-    # Events for a deleted video are ignored.
-    assert await apply(infra, event(video, second, 5, JobStatus.FAILED)) is Applied.IGNORED
+    # Events for a deleted video change nothing (the consumer cleans up after them).
+    assert await apply(infra, event(video, second, 5, JobStatus.FAILED)) is Applied.ORPHANED
 
 
 async def test_cancelled_reprocess_keeps_earlier_outputs_playable(
@@ -243,7 +243,7 @@ async def test_foreign_and_unknown_events_are_ignored(
     assert await apply(infra, forged) is Applied.IGNORED
     assert (await reload(infra, video)).status is VideoStatus.UPLOADED
     stray = event(video, uuid.uuid4(), 1, JobStatus.COMPLETED, video_id=uuid.uuid4())
-    assert await apply(infra, stray) is Applied.IGNORED
+    assert await apply(infra, stray) is Applied.ORPHANED
     orphan = event(video, uuid.uuid4(), 1, JobStatus.COMPLETED, video_id=None)
     assert await apply(infra, orphan) is Applied.IGNORED
 
@@ -382,3 +382,27 @@ async def test_standalone_app_consumes_events(
                 break
             await asyncio.sleep(0.1)
     assert (await reload(infra, video)).status is VideoStatus.READY
+
+
+async def test_outputs_of_a_job_that_ends_after_its_video_was_deleted_are_removed(
+    infra: Infra, users: Users, seed_video: SeedVideo, client: httpx.AsyncClient
+) -> None:
+    video = await uploaded(seed_video, users)
+    job, other_job = uuid.uuid4(), uuid.uuid4()
+    await apply(infra, event(video, job, 1, JobStatus.PROCESSING))
+    deleted = await client.delete(f"/api/gallery/videos/{video.id}", headers=users.owner)
+    assert deleted.status_code == 204, deleted.text
+    # The job was still running: it uploads its outputs (and an import its original) now.
+    late = [f"outputs/{job}/hls/master.m3u8", f"outputs/{job}/240p.mp4"]
+    source = f"originals/{video.user_id}/{video.id}/import"
+    unrelated = [f"outputs/{other_job}/thumbnail.jpg", f"originals/{video.user_id}/x/source"]
+    for key in [*late, source, *unrelated]:
+        await infra.storage.put_bytes(key, b"data", content_type="application/octet-stream")
+    await infra.queues.events.send(
+        event(video, job, 2, JobStatus.COMPLETED, source_key=source).dumps()
+    )
+    assert await consume_once(infra, wait_seconds=1) == 1
+    for key in [*late, source]:
+        assert await infra.storage.head(key) is None, key
+    for key in unrelated:
+        assert await infra.storage.head(key) is not None, key

@@ -44,7 +44,8 @@ ERROR_BACKOFF_SECONDS = 2.0
 class Applied(Enum):
     APPLIED = "applied"
     STALE = "stale"  # duplicate, reordered or superseded: nothing to do
-    IGNORED = "ignored"  # unknown/deleted video, or an event that does not belong to it
+    IGNORED = "ignored"  # no video, or an event that does not belong to its video
+    ORPHANED = "orphaned"  # the video is gone (deleted while its job ran)
 
 
 def video_status_for(event: JobEvent, video: GalleryVideo) -> VideoStatus:
@@ -133,7 +134,7 @@ async def apply_event(session: AsyncSession, event: JobEvent) -> Applied:
         return Applied.IGNORED
     video = await session.get(GalleryVideo, event.video_id, populate_existing=True)
     if video is None:
-        return Applied.IGNORED  # deleted meanwhile, or never ours
+        return Applied.ORPHANED
     if video.user_id != event.user_id:
         log.warning("event_owner_mismatch", job_id=str(event.job_id), video_id=str(video.id))
         return Applied.IGNORED
@@ -180,8 +181,22 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
         seq=event.seq,
         status=event.status.value,
     )
+    if outcome is Applied.ORPHANED and event.status.is_final:
+        await remove_orphaned_outputs(infra, event)
     await infra.queues.events.delete(message.receipt)
     return outcome
+
+
+async def remove_orphaned_outputs(infra: Infra, event: JobEvent) -> None:
+    """A job that ended after its video was deleted wrote outputs nobody can reach (the
+    deletion removed only what existed then): remove the job's output prefix and, for
+    an import, the original it stored under the deleted video's own prefix."""
+    assert event.video_id is not None
+    await infra.storage.delete_prefix(f"outputs/{event.job_id}/")
+    video_prefix = f"originals/{event.user_id}/{event.video_id}/"
+    if event.source_key and event.source_key.startswith(video_prefix):
+        await infra.storage.delete(event.source_key)
+    log.info("orphaned_outputs_removed", job_id=str(event.job_id), video_id=str(event.video_id))
 
 
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:
