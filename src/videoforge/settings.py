@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     cognito_jwks_url: str | None = Field(None, alias="COGNITO_JWKS_URL")
     admin_group: str = Field("admin", alias="ADMIN_GROUP")
 
+    rate_limits: str | None = Field(None, alias="RATE_LIMITS")
+
     # -- services -------------------------------------------------------------
     gallery_url: str | None = Field(None, alias="GALLERY_URL")
     gateway_url: str | None = Field(None, alias="GATEWAY_URL")
@@ -156,6 +158,17 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError("must be a JSON list or comma-separated values") from None
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.lower() == "off":
+            return "off"
+        parse_rate_limits(value)
         return value
 
     @field_validator("log_level")
@@ -268,6 +281,37 @@ class Settings(BaseSettings):
             return self.cognito_jwks_url
         issuer = self.resolved_cognito_issuer
         return f"{issuer}/.well-known/jwks.json" if issuer else None
+
+
+#: The actions the gateway rate-limits (names accepted in ``RATE_LIMITS``).
+RATE_LIMIT_ACTIONS = ("signup", "login", "upload_url", "job_create", "import", "view")
+
+
+def parse_rate_limits(spec: str) -> dict[str, tuple[int, int | None, int | None]]:
+    """Parse ``RATE_LIMITS`` — comma-separated ``action=window:per_ip[:per_user]``
+    (``-`` for no limit), e.g. ``login=300:30:10,view=60:120`` — into
+    ``{action: (window, per_ip, per_user)}``; ValueError says what is wrong."""
+    rules: dict[str, tuple[int, int | None, int | None]] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in RATE_LIMIT_ACTIONS:
+            raise ValueError(
+                f"{item!r}: expected ACTION=WINDOW:PER_IP[:PER_USER] with ACTION one of "
+                + ", ".join(RATE_LIMIT_ACTIONS)
+            )
+        numbers = [n.strip() for n in value.split(":")]
+        if len(numbers) not in (2, 3):
+            raise ValueError(f"{item!r}: expected WINDOW:PER_IP[:PER_USER]")
+        try:
+            window = int(numbers[0])
+            limits = [None if n == "-" else int(n) for n in numbers[1:]] + [None]
+        except ValueError:
+            raise ValueError(f"{item!r}: numbers (or - for no limit) expected") from None
+        if window < 1 or any(n is not None and n < 1 for n in limits):
+            raise ValueError(f"{item!r}: window and limits must be positive")
+        rules[name] = (window, limits[0], limits[1])
+    return rules
 
 
 def _async_driver(url: str) -> str:

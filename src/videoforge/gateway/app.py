@@ -27,7 +27,7 @@ from videoforge.gateway.accounts import AuthProvider, LocalAccounts
 from videoforge.gateway.deps import GatewayOptions, GatewayState
 from videoforge.gateway.gallery_client import GalleryClient
 from videoforge.gateway.proxy import GalleryProxy
-from videoforge.gateway.ratelimit import RateLimiter
+from videoforge.gateway.ratelimit import RateLimiter, RateLimits
 from videoforge.gateway.schemas import HealthResponse
 from videoforge.infra import metrics
 from videoforge.infra.auth import TokenIssuer
@@ -174,7 +174,7 @@ def _build_state(
         settings=settings,
         infra=infra,
         accounts=accounts,
-        limiter=RateLimiter(infra.cache, options.rate_limits),
+        limiter=RateLimiter(infra.cache, options.rate_limits or RateLimits.from_settings(settings)),
         options=options,
         issuer=issuer,
         gallery=gallery_client,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 class GatewayOptions:
     """Knobs an embedding program or a test may turn (the rest is in :class:`Settings`)."""
 
-    rate_limits: RateLimits = field(default_factory=RateLimits)
+    #: None: the defaults overridden by ``RATE_LIMITS`` (see ``RateLimits.from_settings``).
+    rate_limits: RateLimits | None = None
     password_hasher: PasswordHasher | None = None
     #: How often the SSE stream re-reads the job row (seconds).
     events_poll_interval: float = 0.75

@@ -16,6 +16,7 @@ from fastapi import Request
 
 from videoforge.infra.cache.base import Cache
 from videoforge.infra.errors import TooManyRequests
+from videoforge.settings import Settings, parse_rate_limits
 
 log = structlog.get_logger("videoforge.gateway.ratelimit")
 
@@ -62,6 +63,21 @@ class RateLimits:
         for name, rule in rules.items():
             merged[Action(name)] = rule
         return replace(self, rules=merged)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimits:
+        """The defaults, overridden by ``RATE_LIMITS`` (see :func:`parse_rate_limits`)."""
+        spec = settings.rate_limits
+        if spec is None:
+            return cls()
+        if spec == "off":
+            return cls(enabled=False)
+        return cls().with_rules(
+            **{
+                name: Rule(window=window, per_ip=per_ip, per_user=per_user)
+                for name, (window, per_ip, per_user) in parse_rate_limits(spec).items()
+            }
+        )
 
 
 def client_ip(request: Request) -> str:
