@@ -50,7 +50,7 @@ _NOISY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "aiosqlite", "as
 
 # uvicorn's own access line would duplicate the middleware's (which has the request
 # id, route and latency), so it is only shown for warnings.
-_QUIET_LOGGERS = ("uvicorn.access",)
+_QUIET_LOGGERS = ("uvicorn.access", "alembic.runtime.plugins")
 
 
 class _VideoforgeHandler(logging.StreamHandler[TextIO]):
