@@ -1,0 +1,350 @@
+"""Cancel and retry, gallery pagination and a keyboard-only path, in a real Chromium.
+
+The videos these tests browse are made through the real HTTP API (sign up, presigned
+upload, confirm, start a job) with httpx, then processed by the platform's worker; the
+browser does what a person would: clicks Cancel and Retry, pages through the gallery and
+opens a video with the keyboard alone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+DESKTOP = {"width": 1280, "height": 800}
+#: Pages of two: the client asks for 24 per page, the test rewrites that request.
+PAGE_SIZE = 2
+GALLERY_VIDEOS = 3
+
+
+# ----------------------------------------------------------------------- API helpers
+class ApiUser:
+    """One account driven over the HTTP API (as another client of the platform would)."""
+
+    def __init__(self, base: str, email: str) -> None:
+        self.base = base
+        self.email = email
+        self.http = httpx.Client(base_url=base, timeout=30)
+        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+        assert resp.status_code == 201, resp.text
+        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def upload(self, clip: Path, *, title: str) -> dict[str, Any]:
+        """Upload ``clip`` through a presigned form, confirm it as a public video and
+        start processing; returns the job."""
+        data = clip.read_bytes()
+        ticket = self.http.post(
+            "/api/upload/url",
+            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
+        )
+        assert ticket.is_success, ticket.text
+        single = ticket.json()["single"]
+        assert single, "a small file is one presigned POST"
+        stored = httpx.post(
+            urljoin(self.base + "/", single["url"]),
+            data=single["fields"],
+            files={"file": (clip.name, data, "video/mp4")},
+            timeout=30,
+        )
+        assert stored.is_success, stored.text
+        video = self.http.post(
+            "/api/upload/confirm",
+            json={"key": ticket.json()["key"], "title": title, "visibility": "public"},
+        )
+        assert video.is_success, video.text
+        job = self.http.post("/api/jobs", json={"video_id": video.json()["id"]})
+        assert job.is_success, job.text
+        return dict(job.json())
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        resp = self.http.get(f"/api/jobs/{job_id}")
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    def job_of(self, video_id: str) -> dict[str, Any]:
+        """The newest job of one of this user's videos."""
+        resp = self.http.get("/api/jobs", params={"limit": 100})
+        assert resp.status_code == 200, resp.text
+        jobs = [j for j in resp.json()["items"] if j.get("video_id") == video_id]
+        assert jobs, f"no job for video {video_id}"
+        return dict(jobs[0])
+
+    def wait_job(self, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} stayed {job['status']}"
+            time.sleep(0.25)
+
+    def wait_video(self, video_id: str, status: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.http.get(f"/api/gallery/videos/{video_id}")
+            assert resp.status_code == 200, resp.text
+            if resp.json()["status"] == status:
+                return dict(resp.json())
+            assert resp.json()["status"] != "failed", resp.json()
+            assert time.monotonic() < deadline, f"video {video_id} is {resp.json()['status']}"
+            time.sleep(0.5)
+
+
+def with_page_size(url: str, per_page: int) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "per_page"]
+    query.append(("per_page", str(per_page)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def tab_to(page: Any, predicate: str, *, limit: int = 40) -> None:
+    """Press Tab until ``predicate`` (a JS function of the focused element) holds."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"({predicate})(document.activeElement)"):
+            return
+    focused = page.evaluate("document.activeElement?.outerHTML?.slice(0, 200)")
+    raise AssertionError(f"{predicate} not reached with Tab; focus is on {focused}")
+
+
+# ----------------------------------------------------------------------- fixtures
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def gallery_videos(
+    platform: Any, clip_factory: Callable[..., Path], clips_dir: Path
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Three public, ready videos whose titles share a token: (token, {id: title})."""
+    token = uuid.uuid4().hex[:10]
+    user = ApiUser(platform.url, f"pages-{token}@example.com")
+    clip = clip_factory(clips_dir / f"page-clip-{token}.mp4", seconds=1)
+    try:
+        jobs = {}
+        for n in range(1, GALLERY_VIDEOS + 1):
+            title = f"Tide pool {n} {token}"
+            jobs[title] = user.upload(clip, title=title)
+        videos = {}
+        for title, job in jobs.items():
+            user.wait_video(job["video_id"], "ready")
+            videos[job["video_id"]] = title
+        yield token, videos
+    finally:
+        user.close()
+
+
+# ----------------------------------------------------------------------- tests
+def test_cancel_then_retry(
+    platform: Any, context: Any, clip_factory: Any, clips_dir: Path, screenshots: Path
+) -> None:
+    base = platform.url
+    token = uuid.uuid4().hex[:10]
+    title = f"Long drive {token}"
+    # Long enough that the worker is still busy with it when Cancel is clicked.
+    clip = clip_factory(clips_dir / f"{title}.mp4", seconds=20, size="640x360")
+    user = ApiUser(base, f"cancel-{token}@example.com")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{base}/login")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/my")
+
+        page.locator(".dropzone input[type=file]").set_input_files(str(clip))
+        row = page.locator("li.video-row", has_text=title)
+        row.wait_for(timeout=30_000)
+        video_id = row.get_attribute("data-video-id")
+        assert video_id
+        job_id = user.job_of(video_id)["id"]
+        # Cancel while the worker is transcoding it (not merely queued).
+        user.wait_job(job_id, {"PROCESSING"})
+        row.locator(".badge--status", has_text=re.compile(r"^Processing$")).wait_for()
+        with page.expect_response(re.compile(r"/api/jobs/[^/]+/cancel$")) as cancelled:
+            row.get_by_role("button", name="Cancel").click()
+        assert cancelled.value.status == 200
+        assert cancelled.value.json()["cancel_requested"] is True
+
+        page.wait_for_selector(
+            f'li.video-row[data-video-id="{video_id}"][data-status="cancelled"]', timeout=30_000
+        )
+        assert row.locator(".badge--status").inner_text() == "Cancelled"
+        assert row.get_by_role("button", name="Cancel").count() == 0
+        assert row.get_by_role("button", name="Retry").is_visible()
+        assert row.locator("progress").count() == 0
+        job = user.job(job_id)
+        assert job["status"] == "CANCELLED", job
+        page.screenshot(path=screenshots / "my-videos-cancelled.png", full_page=True)
+
+        # The cancelled state is the server's, not just the page's: it survives a reload.
+        page.reload()
+        row.wait_for()
+        assert row.get_attribute("data-status") == "cancelled"
+        assert row.locator(".badge--status").inner_text() == "Cancelled"
+        # Gallery events are applied asynchronously: the video is "uploaded" again soon.
+        user.wait_video(video_id, "uploaded", timeout=30)
+
+        # Retry runs the same job again; the row follows it live.
+        with page.expect_response(re.compile(r"/api/jobs/[^/]+/retry$")) as retried:
+            row.get_by_role("button", name="Retry").click()
+        assert retried.value.status == 200
+        assert retried.value.json()["id"] == job_id
+        page.wait_for_selector(
+            f'li.video-row[data-video-id="{video_id}"][data-status="processing"]'
+        )
+        assert user.job(job_id)["status"] in {"PENDING", "DOWNLOADING", "PROCESSING"}
+        user.wait_job(job_id, {"PROCESSING"})
+        row.locator(".badge--status", has_text=re.compile(r"^Processing$")).wait_for()
+        row.locator("progress").wait_for()
+        assert row.get_by_role("button", name="Retry").count() == 0
+        page.screenshot(path=screenshots / "my-videos-retried.png", full_page=True)
+
+        # Cancel the retried run too (keeps the one worker free for the other tests).
+        row.get_by_role("button", name="Cancel").click()
+        page.wait_for_selector(
+            f'li.video-row[data-video-id="{video_id}"][data-status="cancelled"]', timeout=30_000
+        )
+        assert user.job(job_id)["status"] == "CANCELLED"
+        assert errors == []
+    finally:
+        user.close()
+
+
+def test_gallery_pagination_by_keyboard(
+    platform: Any, context: Any, gallery_videos: tuple[str, dict[str, str]], screenshots: Path
+) -> None:
+    base = platform.url
+    token, videos = gallery_videos
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    listings: list[str] = []
+
+    def small_pages(route: Any) -> None:
+        listings.append(route.request.url)
+        route.continue_(url=with_page_size(route.request.url, PAGE_SIZE))
+
+    page.route(re.compile(r"/api/gallery/videos\?"), small_pages)
+
+    page.goto(f"{base}/?q={token}")
+    page.get_by_role("heading", name=f"Results for “{token}”").wait_for()
+    cards = page.locator("li.card")
+    cards.first.wait_for()
+    pager = page.get_by_role("navigation", name="Pagination")
+    label = pager.locator(".pager__label")
+    assert label.inner_text() == "Page 1 of 2"
+    assert label.get_attribute("aria-current") == "page"
+    assert page.locator(".results-status").inner_text() == f"{GALLERY_VIDEOS} videos for “{token}”"
+    first_ids = cards.evaluate_all("cards => cards.map(c => c.dataset.videoId)")
+    assert len(first_ids) == PAGE_SIZE
+    assert set(first_ids) <= set(videos)
+    # No previous page: "Previous" is shown disabled and is not a link.
+    assert pager.get_by_role("link", name="← Previous").count() == 0
+    assert pager.get_by_text("← Previous").get_attribute("aria-disabled") == "true"
+    page.screenshot(path=screenshots / "gallery-page-1.png", full_page=True)
+
+    # Keyboard only: Tab to "Next", Enter.
+    page.locator("body").focus()
+    tab_to(page, "el => el.matches('nav.pager a[rel=next]')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/?q={token}&page=2")
+    page.wait_for_function(
+        "() => document.querySelector('.pager__label')?.textContent === 'Page 2 of 2'"
+    )
+    second_ids = cards.evaluate_all("cards => cards.map(c => c.dataset.videoId)")
+    assert len(second_ids) == GALLERY_VIDEOS - PAGE_SIZE
+    assert not set(second_ids) & set(first_ids), "page 2 shows other videos"
+    assert set(first_ids) | set(second_ids) == set(videos)
+    assert pager.get_by_role("link", name="Next →").count() == 0
+    assert pager.get_by_text("Next →").get_attribute("aria-disabled") == "true"
+    # Focus moved to the results heading, so the next Tab starts from the new page.
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    assert "page=2" in listings[-1]
+    page.screenshot(path=screenshots / "gallery-page-2.png", full_page=True)
+
+    # ... and back with "Previous", again by keyboard.
+    tab_to(page, "el => el.matches('nav.pager a[rel=prev]')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/?q={token}")
+    page.wait_for_function(
+        "() => document.querySelector('.pager__label')?.textContent === 'Page 1 of 2'"
+    )
+    assert cards.evaluate_all("cards => cards.map(c => c.dataset.videoId)") == first_ids
+
+    # The browser's Back button returns to page 2 (the page is in the URL).
+    page.go_back()
+    page.wait_for_url(f"{base}/?q={token}&page=2")
+    page.wait_for_function(
+        "() => document.querySelector('.pager__label')?.textContent === 'Page 2 of 2'"
+    )
+    assert cards.evaluate_all("cards => cards.map(c => c.dataset.videoId)") == second_ids
+    assert errors == []
+
+
+def test_keyboard_only_gallery_to_watch_and_quality(
+    platform: Any, context: Any, gallery_videos: tuple[str, dict[str, str]], screenshots: Path
+) -> None:
+    base = platform.url
+    token, videos = gallery_videos
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/")
+    page.get_by_role("heading", name="Browse videos").wait_for()
+
+    # Search with the keyboard.
+    tab_to(page, "el => el.type === 'search'")
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/?q={token}")
+    page.locator("li.card").first.wait_for()
+    assert page.locator("li.card").count() == GALLERY_VIDEOS
+
+    # Tab to the first video card and open it with Enter.
+    tab_to(page, "el => el.matches('li.card a.card__link')")
+    video_id = page.evaluate("document.activeElement.closest('li.card').dataset.videoId")
+    assert video_id in videos
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/watch/{video_id}")
+    page.get_by_role("heading", name=videos[video_id]).wait_for()
+    quality = page.get_by_label("Quality")
+    page.wait_for_selector("video[data-engine]")
+    page.wait_for_function(
+        "(el) => !el.disabled && el.options.length >= 2", arg=quality.element_handle()
+    )
+
+    # The quality menu is in the tab order and works with the arrow keys.
+    tab_to(page, "el => el.tagName === 'SELECT' && el.labels[0]?.textContent === 'Quality'")
+    before = quality.input_value()
+    options = quality.locator("option").evaluate_all("os => os.map(o => o.value)")
+    assert before == options[0], "Auto is selected first"
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("(el) => el.value !== el.options[0].value", arg=quality.element_handle())
+    assert quality.input_value() == options[1]
+    if page.locator("video").get_attribute("data-engine") != "hls.js":
+        # Native HLS or MP4: a fixed quality is one MP4 rendition.
+        page.wait_for_selector('video[data-engine="mp4"]')
+        assert re.search(r"\.mp4(\?|$)", page.locator("video").get_attribute("data-source") or "")
+    page.screenshot(path=screenshots / "watch-keyboard-quality.png")
+    assert errors == []
