@@ -52,18 +52,32 @@ class ApiUser:
             json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
         )
         assert ticket.is_success, ticket.text
-        single = ticket.json()["single"]
-        assert single, "a small file is one presigned POST"
-        stored = httpx.post(
-            urljoin(self.base + "/", single["url"]),
-            data=single["fields"],
-            files={"file": (clip.name, data, "video/mp4")},
-            timeout=30,
-        )
-        assert stored.is_success, stored.text
+        key = ticket.json()["key"]
+        single, multipart = ticket.json()["single"], ticket.json()["multipart"]
+        if single:
+            stored = httpx.post(
+                urljoin(self.base + "/", single["url"]),
+                data=single["fields"],
+                files={"file": (clip.name, data, "video/mp4")},
+                timeout=30,
+            )
+            assert stored.is_success, stored.text
+        else:
+            size = multipart["part_size"]
+            parts = []
+            for part in multipart["parts"]:
+                n = part["part_number"]
+                chunk = data[(n - 1) * size : n * size]
+                put = httpx.put(urljoin(self.base + "/", part["url"]), content=chunk, timeout=30)
+                assert put.is_success, put.text
+                parts.append({"part_number": n, "etag": put.headers["ETag"]})
+            done = self.http.post(
+                "/api/upload/multipart/complete",
+                json={"key": key, "upload_id": multipart["upload_id"], "parts": parts},
+            )
+            assert done.is_success, done.text
         video = self.http.post(
-            "/api/upload/confirm",
-            json={"key": ticket.json()["key"], "title": title, "visibility": "public"},
+            "/api/upload/confirm", json={"key": key, "title": title, "visibility": "public"}
         )
         assert video.is_success, video.text
         job = self.http.post("/api/jobs", json={"video_id": video.json()["id"]})
@@ -121,6 +135,34 @@ def tab_to(page: Any, predicate: str, *, limit: int = 40) -> None:
     raise AssertionError(f"{predicate} not reached with Tab; focus is on {focused}")
 
 
+#: Jobs followed by polling (no EventSource: as when more than three jobs are followed),
+#: and a poll answering "CANCELLED" reaches the page 3 s late (a slow network), once
+#: ``window.__slowCancelled`` is set.
+SLOW_CANCELLED_POLLS = """
+(() => {
+  delete window.EventSource;
+  const realFetch = window.fetch.bind(window);
+  window.__held = 0;
+  window.__released = 0;
+  window.fetch = async (input, init) => {
+    const res = await realFetch(input, init);
+    const url = new URL(typeof input === "string" ? input : input.url, location.href);
+    const method = (init && init.method) || "GET";
+    const jobRead = method === "GET" && /^\\/api\\/jobs\\/[^/]+$/.test(url.pathname);
+    if (window.__slowCancelled && jobRead) {
+      const body = await res.clone().json().catch(() => null);
+      if (body && body.status === "CANCELLED") {
+        window.__held += 1;
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        window.__released += 1;
+      }
+    }
+    return res;
+  };
+})();
+"""
+
+
 # ----------------------------------------------------------------------- fixtures
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
@@ -128,6 +170,18 @@ def context(browser: Any) -> Iterator[Any]:
     ctx.set_default_timeout(15_000)
     yield ctx
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def long_clip(clip_factory: Callable[..., Path], clips_dir: Path) -> Path:
+    """20 s at 640x360: the worker is busy with it for a good while."""
+    return clip_factory(clips_dir / "Long drive.mp4", seconds=20, size="640x360")
+
+
+@pytest.fixture(scope="module")
+def busy_clip(clip_factory: Callable[..., Path], clips_dir: Path) -> Path:
+    """60 s at 640x360: keeps the platform's one worker busy for a quarter of a minute."""
+    return clip_factory(clips_dir / "Busy.mp4", seconds=60, size="640x360")
 
 
 @pytest.fixture(scope="module")
@@ -153,14 +207,10 @@ def gallery_videos(
 
 
 # ----------------------------------------------------------------------- tests
-def test_cancel_then_retry(
-    platform: Any, context: Any, clip_factory: Any, clips_dir: Path, screenshots: Path
-) -> None:
+def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screenshots: Path) -> None:
     base = platform.url
     token = uuid.uuid4().hex[:10]
-    title = f"Long drive {token}"
-    # Long enough that the worker is still busy with it when Cancel is clicked.
-    clip = clip_factory(clips_dir / f"{title}.mp4", seconds=20, size="640x360")
+    title = "Long drive"
     user = ApiUser(base, f"cancel-{token}@example.com")
     page = context.new_page()
     errors: list[str] = []
@@ -172,7 +222,7 @@ def test_cancel_then_retry(
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(f"{base}/my")
 
-        page.locator(".dropzone input[type=file]").set_input_files(str(clip))
+        page.locator(".dropzone input[type=file]").set_input_files(str(long_clip))
         row = page.locator("li.video-row", has_text=title)
         row.wait_for(timeout=30_000)
         video_id = row.get_attribute("data-video-id")
@@ -228,6 +278,79 @@ def test_cancel_then_retry(
         assert user.job(job_id)["status"] == "CANCELLED"
         assert errors == []
     finally:
+        user.close()
+
+
+def test_cancel_while_queued_then_retry_survives_a_late_update(
+    platform: Any,
+    browser: Any,
+    busy_clip: Path,
+    clip_factory: Any,
+    clips_dir: Path,
+    screenshots: Path,
+) -> None:
+    base = platform.url
+    token = uuid.uuid4().hex[:10]
+    # Someone else's long video keeps the one worker busy, so ours waits in the queue.
+    busy = ApiUser(base, f"busy-{token}@example.com")
+    user = ApiUser(base, f"queued-{token}@example.com")
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    context.add_init_script(SLOW_CANCELLED_POLLS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        busy_job = busy.upload(busy_clip, title=f"Busy {token}")
+        busy.wait_job(busy_job["id"], {"DOWNLOADING", "PROCESSING"})
+        title = f"Quick cut {token}"
+        job = user.upload(clip_factory(clips_dir / f"{title}.mp4", seconds=1), title=title)
+        assert user.job(job["id"])["status"] == "PENDING"
+
+        page.goto(f"{base}/login")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/my")
+        row = page.locator(f'li.video-row[data-video-id="{job["video_id"]}"]')
+        row.locator(".badge--status", has_text="Queued").wait_for()
+        assert row.locator("progress").count() == 0, "a queued job has no progress yet"
+
+        # A queued job is cancelled at once.
+        page.evaluate("window.__slowCancelled = true")
+        with page.expect_response(re.compile(r"/api/jobs/[^/]+/cancel$")) as cancelled:
+            row.get_by_role("button", name="Cancel").click()
+        assert cancelled.value.json()["status"] == "CANCELLED"
+        assert user.job(job["id"])["status"] == "CANCELLED"
+        row.locator(".badge--status", has_text="Cancelled").wait_for()
+        assert row.get_attribute("data-status") == "cancelled"
+
+        # The page's next poll of the job answers "CANCELLED" but arrives late; the user
+        # has pressed Retry meanwhile. That stale answer must not undo the retry.
+        page.wait_for_function("() => window.__held > 0", timeout=10_000)
+        with page.expect_response(re.compile(r"/api/jobs/[^/]+/retry$")) as retried:
+            row.get_by_role("button", name="Retry").click()
+        assert retried.value.json()["status"] == "PENDING"
+        row.locator(".badge--status", has_text="Queued").wait_for()
+        page.wait_for_function("() => window.__released > 0", timeout=10_000)
+        page.wait_for_timeout(300)  # let the page apply it
+        assert row.get_attribute("data-status") == "processing", row.inner_text()
+        assert row.get_by_role("button", name="Cancel").count() == 1, row.inner_text()
+        assert row.get_by_role("button", name="Retry").count() == 0
+
+        # Free the worker: the retried job runs, and the row follows it to "ready".
+        busy.http.post(f"/api/jobs/{busy_job['id']}/cancel").raise_for_status()
+        page.wait_for_selector(
+            f'li.video-row[data-video-id="{job["video_id"]}"][data-status="ready"]',
+            timeout=60_000,
+        )
+        assert user.job(job["id"])["status"] == "COMPLETED"
+        row.get_by_role("link", name="Watch").wait_for()
+        page.screenshot(path=screenshots / "my-videos-retried-ready.png", full_page=True)
+        assert errors == []
+    finally:
+        context.close()
+        busy.close()
         user.close()
 
 

@@ -146,6 +146,7 @@ export async function myVideosView(main, _params, query, ctx) {
     const job = jobs.get(video.id);
     if (job && !isFinal(job.status) && !watchers.has(job.id)) {
       const stop = watchJob(job.id, (update) => {
+        if (jobs.get(video.id)?.id !== job.id) return; // the video has moved on to a newer job
         const merged = { ...jobs.get(video.id), ...update };
         jobs.set(video.id, merged);
         refreshRow(video.id);
@@ -193,6 +194,12 @@ export async function myVideosView(main, _params, query, ctx) {
       if (kind === "cancel") updated = await api.cancelJob(job.id);
       else if (kind === "retry" && job) updated = await api.retryJob(job.id);
       else updated = await api.createJob(video.id);
+      if (kind !== "cancel" && job) {
+        // A new run: an answer about the earlier run still on its way (a late poll or
+        // event saying "CANCELLED") must not land on it, so follow it afresh.
+        watchers.get(job.id)?.();
+        watchers.delete(job.id);
+      }
       jobs.set(video.id, updated);
       if (kind !== "cancel") {
         // A retried/started job: the video will go back through processing.
