@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.gallery.search import ListParams, list_videos
 from videoforge.infra.runtime import Infra
 
 from .conftest import SeedVideo, Users, at
@@ -245,3 +246,36 @@ async def test_signed_in_pages_merge_public_and_own_videos(
         assert body["total"] == len(expected)
         by_page += [item["id"] for item in body["items"]]
     assert by_page == expected
+
+
+async def test_no_page_query_past_the_end(
+    infra: Infra, catalogue: list[GalleryVideo], users: Users
+) -> None:
+    """Page-number mode counts first; when the page lies past the end (a search with no
+    hit, above all) the page query is not run. On PostgreSQL a no-hit search's page
+    query walks the whole sort index (see docs/benchmarks.md), while the count is cheap."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    sync_engine = infra.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        for params, found in (
+            (ListParams(q="zzz"), 0),
+            (ListParams(page=50), 0),
+            (ListParams(page=2, per_page=20), 3),
+            (ListParams(q="alpha"), 3),
+        ):
+            statements.clear()
+            async with infra.sessions() as session:
+                result = await list_videos(session, None, params)
+            assert len(result.items) == found, params
+            assert result.next_cursor is None
+            selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+            # The count, plus the page query only when there is something to show.
+            assert len(selects) == (2 if found else 1), (params, selects)
+        assert result.total == 3
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)

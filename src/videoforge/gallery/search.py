@@ -243,7 +243,14 @@ async def list_videos(
     total: int | None = None
     if query.count_stmt is not None:
         total = int((await session.execute(query.count_stmt)).scalar_one())
-    rows = list((await session.execute(query.page_stmt)).scalars())
+    offset = ((query.page or 1) - 1) * params.per_page
+    rows: list[GalleryVideo] = []
+    # A page past the end (a search with no hit, above all) needs no page query. On
+    # PostgreSQL that query can be the costly part: the planner walks the sort index
+    # filtering every row with to_tsvector when it overestimates the hits (seconds at a
+    # million rows for a word found nowhere, while the count uses the GIN index).
+    if total is None or offset < total:
+        rows = list((await session.execute(query.page_stmt)).scalars())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
