@@ -245,6 +245,7 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         assert row.locator("progress").count() == 0
         job = user.job(job_id)
         assert job["status"] == "CANCELLED", job
+        page.evaluate("window.scrollTo(0, 0)")  # sticky header: shoot from the top
         page.screenshot(path=screenshots / "my-videos-cancelled.png", full_page=True)
 
         # The cancelled state is the server's, not just the page's: it survives a reload.
@@ -268,6 +269,7 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         row.locator(".badge--status", has_text=re.compile(r"^Processing$")).wait_for()
         row.locator("progress").wait_for()
         assert row.get_by_role("button", name="Retry").count() == 0
+        page.evaluate("window.scrollTo(0, 0)")  # sticky header: shoot from the top
         page.screenshot(path=screenshots / "my-videos-retried.png", full_page=True)
 
         # Cancel the retried run too (keeps the one worker free for the other tests).
@@ -300,6 +302,7 @@ def test_cancel_while_queued_then_retry_survives_a_late_update(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    busy_job: dict[str, Any] = {}
     try:
         busy_job = busy.upload(busy_clip, title=f"Busy {token}")
         busy.wait_job(busy_job["id"], {"DOWNLOADING", "PROCESSING"})
@@ -346,10 +349,13 @@ def test_cancel_while_queued_then_retry_survives_a_late_update(
         )
         assert user.job(job["id"])["status"] == "COMPLETED"
         row.get_by_role("link", name="Watch").wait_for()
+        page.evaluate("window.scrollTo(0, 0)")  # sticky header: shoot from the top
         page.screenshot(path=screenshots / "my-videos-retried-ready.png", full_page=True)
         assert errors == []
     finally:
         context.close()
+        if busy_job:  # never leave the one worker busy for the tests after this one
+            busy.http.post(f"/api/jobs/{busy_job['id']}/cancel")
         busy.close()
         user.close()
 
@@ -441,13 +447,19 @@ def test_keyboard_only_gallery_to_watch_and_quality(
     page.keyboard.type(token)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/?q={token}")
-    page.locator("li.card").first.wait_for()
+    # The URL changes at once; the grid only when the results are in.
+    page.get_by_text(f"{GALLERY_VIDEOS} videos for “{token}”").wait_for()
+    assert page.locator(".grid").get_attribute("aria-busy") is None
     assert page.locator("li.card").count() == GALLERY_VIDEOS
 
     # Tab to the first video card and open it with Enter.
     tab_to(page, "el => el.matches('li.card a.card__link')")
     video_id = page.evaluate("document.activeElement.closest('li.card').dataset.videoId")
     assert video_id in videos
+    # The focused card is visibly marked (a keyboard user must see where they are).
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.screenshot(path=screenshots / "gallery-keyboard-focus.png")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/watch/{video_id}")
     page.get_by_role("heading", name=videos[video_id]).wait_for()
