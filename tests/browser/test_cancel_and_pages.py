@@ -26,6 +26,11 @@ DESKTOP = {"width": 1280, "height": 800}
 #: Pages of two: the client asks for 24 per page, the test rewrites that request.
 PAGE_SIZE = 2
 GALLERY_VIDEOS = 3
+#: The data-action of the focused element when it is in a video row (else null).
+FOCUSED_ACTION = (
+    "document.activeElement.closest('li.video-row')"
+    " ? document.activeElement.dataset.action || 'in-row' : null"
+)
 
 
 # ----------------------------------------------------------------------- API helpers
@@ -256,9 +261,10 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         # Gallery events are applied asynchronously: the video is "uploaded" again soon.
         user.wait_video(video_id, "uploaded", timeout=30)
 
-        # Retry runs the same job again; the row follows it live.
+        # Retry (by keyboard) runs the same job again; the row follows it live.
+        row.get_by_role("button", name="Retry").focus()
         with page.expect_response(re.compile(r"/api/jobs/[^/]+/retry$")) as retried:
-            row.get_by_role("button", name="Retry").click()
+            page.keyboard.press("Enter")
         assert retried.value.status == 200
         assert retried.value.json()["id"] == job_id
         page.wait_for_selector(
@@ -269,15 +275,18 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         row.locator(".badge--status", has_text=re.compile(r"^Processing$")).wait_for()
         row.locator("progress").wait_for()
         assert row.get_by_role("button", name="Retry").count() == 0
+        # The pressed button was replaced: focus moved to its counterpart, not the page.
+        assert page.evaluate(FOCUSED_ACTION) == "cancel"
         page.evaluate("window.scrollTo(0, 0)")  # sticky header: shoot from the top
         page.screenshot(path=screenshots / "my-videos-retried.png", full_page=True)
 
-        # Cancel the retried run too (keeps the one worker free for the other tests).
-        row.get_by_role("button", name="Cancel").click()
+        # Cancel the retried run too, by keyboard (and keeps the one worker free).
+        page.keyboard.press("Enter")
         page.wait_for_selector(
             f'li.video-row[data-video-id="{video_id}"][data-status="cancelled"]', timeout=30_000
         )
         assert user.job(job_id)["status"] == "CANCELLED"
+        assert page.evaluate(FOCUSED_ACTION), "focus stayed in the row"
         assert errors == []
     finally:
         user.close()

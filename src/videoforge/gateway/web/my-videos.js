@@ -20,6 +20,9 @@ const JOB_LABELS = {
   CANCELLED: "Cancelled",
 };
 
+// Where focus goes when the pressed action disappears from a rebuilt row.
+const FOCUS_COUNTERPART = { cancel: "retry", retry: "cancel", process: "cancel" };
+
 /** What a row shows: {status, label, progress|null, error|null}. The video's own status wins. */
 function describe(video, job) {
   if (video.status === "ready") return { status: "ready", label: "Ready", progress: null, error: null };
@@ -135,10 +138,19 @@ export async function myVideosView(main, _params, query, ctx) {
     const old = rows.get(videoId);
     const video = videos.get(videoId);
     if (!old || !video || !ctx.isCurrent()) return;
-    const focusedAction = old.contains(document.activeElement) ? document.activeElement?.dataset?.action : null;
+    const hadFocus = old.contains(document.activeElement);
+    const focusedAction = hadFocus ? document.activeElement?.dataset?.action : null;
     const row = buildRow(video);
     old.replaceWith(row);
-    if (focusedAction) row.querySelector(`[data-action="${focusedAction}"]`)?.focus();
+    if (hadFocus) {
+      // Keep keyboard users in the row when the button they pressed is replaced (Cancel
+      // becomes Retry and back): the same action, its counterpart, else the first one.
+      const target =
+        row.querySelector(`[data-action="${focusedAction}"]`) ??
+        row.querySelector(`[data-action="${FOCUS_COUNTERPART[focusedAction]}"]`) ??
+        row.querySelector(".video-row__actions [data-action]");
+      target?.focus();
+    }
   }
 
   // -- live status --------------------------------------------------------------
