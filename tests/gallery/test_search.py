@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, select
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, list_videos
 from videoforge.infra.runtime import Infra
 
@@ -279,3 +280,56 @@ async def test_no_page_query_past_the_end(
         assert result.total == 3
     finally:
         event.remove(sync_engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("sort", list(VideoSort))
+async def test_few_hit_searches_are_paged_from_their_matches(
+    infra: Infra,
+    catalogue: list[GalleryVideo],
+    users: Users,
+    monkeypatch: pytest.MonkeyPatch,
+    sort: VideoSort,
+) -> None:
+    """On PostgreSQL a search with few hits is sorted from its full-text matches (an
+    order no index serves), in page-number and cursor mode alike, and pages exactly as
+    the index-walking plan does; SQLite keeps its one plan."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    async def pages(params: ListParams) -> tuple[list[list[Any]], list[str]]:
+        statements.clear()
+        seen: list[list[Any]] = []
+        cursor: str | None = None
+        while True:
+            async with infra.sessions() as session:
+                result = await list_videos(
+                    session, None, ListParams(q=params.q, sort=sort, per_page=1, cursor=cursor)
+                )
+            seen.append([v.id for v in result.items])
+            cursor = result.next_cursor
+            if cursor is None:
+                return seen, list(statements)
+
+    sync_engine = infra.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        from_matches, sql = await pages(ListParams(q="alpha"))
+        monkeypatch.setattr("videoforge.gallery.search.FEW_HITS", 0)
+        walking, walking_sql = await pages(ListParams(q="alpha"))
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert from_matches == walking
+    assert sum(len(p) for p in from_matches) == 3
+    markers = ("interval '0'", "concat(", "views + 0")
+
+    def unindexed_order(statements: list[str]) -> list[str]:
+        return [s for s in statements if "ORDER BY" in s and any(m in s for m in markers)]
+
+    unindexed = unindexed_order(sql)
+    if infra.engine.dialect.name == "postgresql":
+        assert unindexed, sql
+        assert not unindexed_order(walking_sql)
+    else:
+        assert not unindexed
