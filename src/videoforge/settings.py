@@ -12,7 +12,6 @@ A wrong value fails at start-up with a message that names the variable
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -339,7 +338,3 @@ def load_settings(**overrides: Any) -> Settings:
     except SourceError as exc:
         # A value the environment source could not even decode.
         raise SettingsError(f"invalid configuration: {exc}") from None
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}

@@ -51,3 +51,11 @@ async def test_gateway_enforces_limits_from_the_environment(
     )
     assert limited.status_code == 429, limited.text
     assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_settings_know_every_rate_limited_action() -> None:
+    """RATE_LIMITS is validated by settings (which cannot import the gateway): its list
+    of action names must be exactly the gateway's actions."""
+    from videoforge.settings import RATE_LIMIT_ACTIONS
+
+    assert set(RATE_LIMIT_ACTIONS) == {action.value for action in Action}
