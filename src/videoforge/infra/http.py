@@ -168,19 +168,17 @@ class AccessLogMiddleware:
         status = 500
         response_bytes = 0
 
-        async def send_and_record(message: Message) -> None:
-            nonlocal status, response_bytes
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-            await send(message)
+        recorded = False
 
-        in_progress = metrics.HTTP_REQUESTS_IN_PROGRESS.labels(service=self.service, method=method)
-        in_progress.inc()
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
+        def record() -> None:
+            # Recorded once: just before the response's last byte is handed to the server,
+            # so a client that has read the whole response also sees it in /metrics (the
+            # app may run on after that, e.g. FileResponse waiting for a disconnect); or at
+            # the end for a request whose response never completed.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             in_progress.dec()
             elapsed = time.perf_counter() - start
             route = route_template(scope)
@@ -205,6 +203,23 @@ class AccessLogMiddleware:
                 bytes=response_bytes,
                 client=client[0] if client else None,
             )
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record()
+            await send(message)
+
+        in_progress = metrics.HTTP_REQUESTS_IN_PROGRESS.labels(service=self.service, method=method)
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            record()
 
 
 class SecurityHeadersMiddleware:
