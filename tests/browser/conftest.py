@@ -4,6 +4,7 @@ and a screenshots folder (``test-artifacts/screenshots``, gitignored)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -49,17 +50,76 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _processes() -> dict[int, tuple[str, str, int]]:
+    """Every process: pid -> (comm, state, ppid), read from /proc."""
+    table: dict[int, tuple[str, str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        table[int(entry)] = (comm, state, int(ppid))
+    return table
+
+
 class Platform:
     """A running ``videoforge serve``: its base URL and its log (shown when a test fails)."""
 
-    def __init__(self, url: str, log_path: Path, data_dir: Path) -> None:
+    def __init__(self, url: str, log_path: Path, data_dir: Path, pid: int) -> None:
         self.url = url
         self.log_path = log_path
         self.data_dir = data_dir
+        self.pid = pid
+        self.held: set[int] = set()
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def hold_transcode(self, timeout: float = 60) -> int:
+        """Wait for the platform's worker to start its next ladder ffmpeg and freeze it
+        (SIGSTOP), so "the worker is busy transcoding" lasts as long as a test needs on
+        a fast machine too. Cancelling the job still ends it: the worker's SIGTERM waits,
+        its SIGKILL does not. Returns the ffmpeg's pid."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            table = _processes()
+            for pid, (comm, state, _) in table.items():
+                if comm != "ffmpeg" or state in "TtZX" or pid in self.held:
+                    continue
+                if not self._descends(pid, table):
+                    continue
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if b"-progress" not in argv:
+                    continue  # the stills run, not the ladder
+                os.kill(pid, signal.SIGSTOP)
+                self.held.add(pid)
+                return pid
+            time.sleep(0.01)
+        raise AssertionError(f"no ladder ffmpeg started within {timeout}s:\n{self.log_tail()}")
+
+    def release_held(self) -> None:
+        """Let every frozen ffmpeg run on (those still alive)."""
+        for pid in self.held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self.held.clear()
+
+    def _descends(self, pid: int, table: dict[int, tuple[str, str, int]]) -> bool:
+        seen = 0
+        while pid in table and seen < 64:
+            if pid == self.pid:
+                return True
+            pid = table[pid][2]
+            seen += 1
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +159,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         proc = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    platform = Platform(url, log_path, data_dir)
+    platform = Platform(url, log_path, data_dir, proc.pid)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _healthy(url):
@@ -114,6 +174,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             time.sleep(0.25)
         yield platform
     finally:
+        platform.release_held()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -179,14 +179,14 @@ def context(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def long_clip(clip_factory: Callable[..., Path], clips_dir: Path) -> Path:
-    """20 s at 640x360: the worker is busy with it for a good while."""
-    return clip_factory(clips_dir / "Long drive.mp4", seconds=20, size="640x360")
+    """40 s at 640x360: its ladder run lasts long enough to be caught and held."""
+    return clip_factory(clips_dir / "Long drive.mp4", seconds=40, size="640x360")
 
 
 @pytest.fixture(scope="module")
 def busy_clip(clip_factory: Callable[..., Path], clips_dir: Path) -> Path:
-    """60 s at 640x360: keeps the platform's one worker busy for a quarter of a minute."""
-    return clip_factory(clips_dir / "Busy.mp4", seconds=60, size="640x360")
+    """40 s at 640x360: held mid-transcode, it keeps the platform's one worker busy."""
+    return clip_factory(clips_dir / "Busy.mp4", seconds=40, size="640x360")
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +233,9 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         video_id = row.get_attribute("data-video-id")
         assert video_id
         job_id = user.job_of(video_id)["id"]
-        # Cancel while the worker is transcoding it (not merely queued).
+        # Cancel while the worker is transcoding it (not merely queued). The ladder run
+        # is held, so a fast machine cannot finish it before the click lands.
+        platform.hold_transcode()
         user.wait_job(job_id, {"PROCESSING"})
         row.locator(".badge--status", has_text=re.compile(r"^Processing$")).wait_for()
         with page.expect_response(re.compile(r"/api/jobs/[^/]+/cancel$")) as cancelled:
@@ -267,6 +269,7 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
             page.keyboard.press("Enter")
         assert retried.value.status == 200
         assert retried.value.json()["id"] == job_id
+        platform.hold_transcode()
         page.wait_for_selector(
             f'li.video-row[data-video-id="{video_id}"][data-status="processing"]'
         )
@@ -289,6 +292,7 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
         assert page.evaluate(FOCUSED_ACTION), "focus stayed in the row"
         assert errors == []
     finally:
+        platform.release_held()
         user.close()
 
 
@@ -314,7 +318,8 @@ def test_cancel_while_queued_then_retry_survives_a_late_update(
     busy_job: dict[str, Any] = {}
     try:
         busy_job = busy.upload(busy_clip, title=f"Busy {token}")
-        busy.wait_job(busy_job["id"], {"DOWNLOADING", "PROCESSING"})
+        platform.hold_transcode()  # busy for as long as this test needs
+        busy.wait_job(busy_job["id"], {"PROCESSING"})
         title = f"Quick cut {token}"
         job = user.upload(clip_factory(clips_dir / f"{title}.mp4", seconds=1), title=title)
         assert user.job(job["id"])["status"] == "PENDING"
@@ -365,6 +370,7 @@ def test_cancel_while_queued_then_retry_survives_a_late_update(
         context.close()
         if busy_job:  # never leave the one worker busy for the tests after this one
             busy.http.post(f"/api/jobs/{busy_job['id']}/cancel")
+        platform.release_held()
         busy.close()
         user.close()
 
