@@ -1,4 +1,4 @@
-"""Migration 0002 really creates and really drops the gallery's tables and search index."""
+"""Migrations 0002 and 0006 really create and really drops the gallery's tables and search index."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ GALLERY_TABLES = {
     "gallery_video_jobs",
     "gallery_uploads",
     "gallery_video_views_daily",
+    "gallery_pending_deletions",
 }
 
 

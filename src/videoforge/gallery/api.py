@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from videoforge.gallery import playback, search, service, uploads
+from videoforge.gallery import deletions, playback, search, service, uploads
 from videoforge.gallery import views as view_counts
 from videoforge.gallery.access import ensure_owner_or_admin, not_found
 from videoforge.gallery.events import run_event_consumer
@@ -190,8 +190,8 @@ async def delete_video(video_id: uuid.UUID, infra: InfraDep, principal: MaybeUse
     """Delete the video and every stored object of it: the original and the outputs of
     every job seen for it (owner or admin)."""
     async with session_scope(infra.sessions) as session:
-        plan = await service.delete_video(session, video_id, principal)
-    await service.delete_objects(infra.storage, plan)
+        pending = await service.delete_video(session, video_id, principal)
+    await deletions.carry_out(infra.sessions, infra.storage, pending)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

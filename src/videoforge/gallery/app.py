@@ -18,13 +18,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from videoforge.gallery import api
+from videoforge.gallery import api, deletions
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.views import flush_views, run_view_flusher
+from videoforge.infra import metrics
 from videoforge.infra.db import check_migrated
 from videoforge.infra.errors import error_body
-from videoforge.infra.http import install_common
+from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.infra.storage import http as storage_http
 from videoforge.infra.storage.base import StorageError
@@ -85,6 +86,11 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     if infra is not None:
         app.state.infra = infra
     install_common(app, service="gallery", settings=settings)
+
+    async def _pending_deletions() -> None:
+        metrics.PENDING_DELETIONS.set(await deletions.pending_count(app.state.infra.sessions))
+
+    register_app_collector(app, "pending_deletions", _pending_deletions)
 
     @app.exception_handler(StorageError)
     async def _storage_error(_: Request, exc: StorageError) -> JSONResponse:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     Float,
     ForeignKey,
@@ -170,3 +171,23 @@ class GalleryVideoViewsDaily(Base):
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class GalleryPendingDeletion(Base):
+    """Objects (or whole prefixes) to delete, written in the same transaction that made
+    them unreachable (a video's deletion, an upload sweep). The caller deletes them
+    right after its commit and removes the row; a row left behind (storage was down)
+    is retried by the sweep with backoff, so a failed delete never orphans bytes."""
+
+    __tablename__ = "gallery_pending_deletions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(1024), nullable=False)
+    is_prefix: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_gallery_pending_deletions_due", "next_attempt_at"),)

@@ -7,13 +7,13 @@ commits. Storage clean-up after a delete runs once the deletion is committed.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery import deletions
 from videoforge.gallery.access import (
     ensure_owner,
     ensure_owner_or_admin,
@@ -124,18 +124,12 @@ async def update_video(
     return refreshed
 
 
-@dataclass
-class Deletion:
-    """What to remove from storage once the video's deletion is committed."""
-
-    keys: list[str] = field(default_factory=list)
-    prefixes: list[str] = field(default_factory=list)
-
-
 async def delete_video(
     session: AsyncSession, video_id: uuid.UUID, principal: Principal | None
-) -> Deletion:
-    """Delete the row (owner or admin); return the objects to delete after the commit."""
+) -> list[int]:
+    """Delete the row (owner or admin) and record, in the same transaction, the deletes
+    of its original and of the outputs of every job seen for it; returns their ids
+    (:func:`videoforge.gallery.deletions.carry_out` them after the commit)."""
     video = ensure_owner_or_admin(await load_video(session, video_id), principal)
     jobs = set(
         (
@@ -146,28 +140,13 @@ async def delete_video(
     )
     if video.job_id is not None:
         jobs.add(video.job_id)
-    plan = Deletion(
+    await session.execute(delete(GalleryVideo).where(GalleryVideo.id == video.id))
+    return await deletions.schedule(
+        session,
+        reason="video_deleted",
         keys=[video.s3_key] if video.s3_key else [],
         prefixes=sorted(f"outputs/{job}/" for job in jobs),
     )
-    await session.execute(delete(GalleryVideo).where(GalleryVideo.id == video.id))
-    await session.flush()
-    return plan
-
-
-async def delete_objects(storage: Storage, plan: Deletion) -> None:
-    """Remove a deleted video's objects. Failures are logged, not raised: the row is
-    already gone, and what is left is only unreachable bytes."""
-    for key in plan.keys:
-        try:
-            await storage.delete(key)
-        except StorageError:
-            log.exception("video_object_delete_failed", key=key)
-    for prefix in plan.prefixes:
-        try:
-            await storage.delete_prefix(prefix)
-        except StorageError:
-            log.exception("video_outputs_delete_failed", prefix=prefix)
 
 
 async def _presign(storage: Storage, key: str | None, ttl: int) -> str | None:

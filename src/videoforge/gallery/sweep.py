@@ -1,9 +1,11 @@
 """The gallery's clean-up: uploads that were never confirmed, stale multipart uploads.
 
 A session still ``issued`` after its URL's expiry plus a grace period is first moved to
-``swept`` by a conditional update (committed), and only then are its bytes deleted — so
-the sweep can never race a confirm: whichever conditional update wins decides, and an
-object that belongs to a video is never touched.
+``swept`` by a conditional update, committed with the delete of its bytes recorded in
+the deletion outbox (:mod:`.deletions`), and only then are its bytes deleted — so the
+sweep can never race a confirm: whichever conditional update wins decides, and an
+object that belongs to a video is never touched. A delete that fails is retried by
+:func:`.deletions.sweep_deletions`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import CursorResult, select, update
 
+from videoforge.gallery import deletions
 from videoforge.gallery.models import GalleryUpload, UploadState
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
@@ -37,15 +40,17 @@ async def _sweep_session(infra: Infra, key: str, now: datetime) -> bool:
             .returning(GalleryUpload.upload_id)
         )
         row = result.first()
-    if row is None:
-        return False  # confirmed (or swept) meanwhile: not ours to delete
+        if row is None:
+            return False  # confirmed (or swept) meanwhile: not ours to delete
+        pending = await deletions.schedule(session, reason="upload_swept", keys=[key])
     upload_id = row[0]
-    try:
-        if upload_id:
+    if upload_id:
+        try:
             await infra.storage.abort_multipart(key, upload_id)
-        await infra.storage.delete(key)
-    except StorageError:
-        log.exception("sweep_delete_failed", key=key)
+        except StorageError:
+            # Retried by _abort_stale_multipart on every sweep: the session is not live.
+            log.exception("sweep_abort_failed", key=key)
+    await deletions.carry_out(infra.sessions, infra.storage, pending)
     return True
 
 
@@ -53,7 +58,12 @@ async def _abort_stale_multipart(infra: Infra, now: datetime) -> int:
     """Multipart uploads under ``originals/`` whose session is no longer live."""
     cutoff = now - timedelta(seconds=infra.settings.upload_url_ttl) - GRACE
     aborted = 0
-    for key, upload_id, initiated in await infra.storage.list_multipart_uploads("originals/"):
+    try:
+        uploads = await infra.storage.list_multipart_uploads("originals/")
+    except StorageError:
+        log.exception("sweep_list_multipart_failed")  # storage is down: next sweep
+        return 0
+    for key, upload_id, initiated in uploads:
         if initiated > cutoff:
             continue
         async with infra.sessions() as session:

@@ -54,6 +54,7 @@ __all__ = [
     "HTTP_REQUESTS_IN_PROGRESS",
     "HTTP_REQUEST_DURATION",
     "JOBS_BY_STATE",
+    "PENDING_DELETIONS",
     "QUEUE_DEPTH",
     "REGISTRY",
     "CollectorFn",
@@ -100,6 +101,10 @@ JOBS_BY_STATE = Gauge(
     "videoforge_jobs",
     "Jobs per state (read at scrape time).",
     ["state"],
+)
+PENDING_DELETIONS = Gauge(
+    "videoforge_gallery_pending_deletions",
+    "Storage deletes waiting in the gallery's outbox after a failure (read at scrape time).",
 )
 COLLECTOR_ERRORS = Counter(
     "videoforge_metrics_collector_errors",
