@@ -36,6 +36,7 @@ RUN pip install --constraint requirements.lock . \
 # ------------------------------------------------------------------------ runtime
 FROM ${PYTHON_IMAGE} AS runtime
 # Debian's ffmpeg: the distribution's security updates, not a static build.
+# (setpriv, from the Essential util-linux, ties each ffmpeg's life to its worker's.)
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg tini \

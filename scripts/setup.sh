@@ -16,6 +16,8 @@ PY
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# setpriv --pdeathsig: a worker's ffmpeg dies with it (util-linux, Essential on Debian).
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if [ "${VIDEOFORGE_SETUP_TEST_DEPS:-1}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -211,6 +214,33 @@ def directory_size(root: Path) -> int:
     return total
 
 
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's ``setpriv`` if it knows ``--pdeathsig`` (2.33+; Debian has it)."""
+    path = shutil.which("setpriv")
+    if path is None:
+        return None
+    try:
+        usage = subprocess.run(
+            [path, "--help"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "--pdeathsig" in usage else None
+
+
+def launch_argv(argv: list[str]) -> list[str]:
+    """``argv`` behind ``setpriv --pdeathsig KILL``: the kernel kills the tool when the
+    process that started it dies, even by SIGKILL or the OOM killer, so a dead worker
+    leaves no ffmpeg burning CPU until its time limit. (``preexec_fn`` could do the
+    same ``prctl`` but is unsafe in a process with threads.) Without ``setpriv`` the
+    tool runs as is, and the next worker's stale-workdir sweep is the only clean-up."""
+    setpriv = _setpriv()
+    if setpriv is None:
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+
+
 async def run_tool(
     argv: list[str],
     *,
@@ -234,7 +264,7 @@ async def run_tool(
         observer(list(argv))
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *argv,
+        *launch_argv(argv),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
