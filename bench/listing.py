@@ -16,10 +16,11 @@ async engine and session (one session per call, as a request gets):
 - an owner's listing (``owner=me``) of a prolific uploader, page 1 and deep.
 
 Each case runs ``--repeat`` times; the script prints the medians, the ratio deep OFFSET /
-deep cursor, the cost of ``count(*)`` alone, and ``EXPLAIN (ANALYZE, BUFFERS)`` figures
-(rows read, buffers touched) showing a cursor page reads about a page of rows. The deep
-cursor page is checked to hold exactly the rows of the same page by number. The
-database is dropped at the end, whatever happens.
+deep cursor, the cost of the count alone (capped at ``search.COUNT_CAP`` as the gallery
+runs it, beside the uncapped ``count(*)``, with their ratio), and ``EXPLAIN (ANALYZE,
+BUFFERS)`` figures (rows read, buffers touched) showing a cursor page reads about a
+page of rows. The deep cursor page is checked to hold exactly the rows of the same page
+by number. The database is dropped at the end, whatever happens.
 
 Usage::
 
@@ -241,18 +242,29 @@ async def timed(
 
 async def timed_count(
     sessions: async_sessionmaker[AsyncSession], case: Case, repeat: int
-) -> Timing:
-    """The ``count(*)`` behind page-number mode's ``total``, alone."""
-    query = build_listing("postgresql", case.principal, case.params)
-    assert query.count_stmt is not None
-    times: list[float] = []
-    total = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        async with sessions() as session:
-            total = int((await session.execute(query.count_stmt)).scalar_one())
-        times.append(time.perf_counter() - start)
-    return Timing(f"count(*) for {case.label}", times, 0, total)
+) -> tuple[Timing, Timing]:
+    """The count behind page-number mode's ``total``, alone: as the gallery runs it
+    (capped at ``search.COUNT_CAP``) and uncapped, alternating which goes first."""
+    uncapped_params = ListParams(**{**case.params.__dict__, "count_cap": 10**12})
+    statements = {
+        "capped": build_listing("postgresql", case.principal, case.params).count_stmt,
+        "exact": build_listing("postgresql", case.principal, uncapped_params).count_stmt,
+    }
+    times: dict[str, list[float]] = {"capped": [], "exact": []}
+    totals = {"capped": 0, "exact": 0}
+    for i in range(repeat):
+        for kind in ("capped", "exact") if i % 2 else ("exact", "capped"):
+            stmt = statements[kind]
+            assert stmt is not None
+            start = time.perf_counter()
+            async with sessions() as session:
+                totals[kind] = int((await session.execute(stmt)).scalar_one())
+            times[kind].append(time.perf_counter() - start)
+    cap = f"{search.COUNT_CAP:,}"
+    return (
+        Timing(f"count capped at {cap} for {case.label}", times["capped"], 0, totals["capped"]),
+        Timing(f"count(*) uncapped for {case.label}", times["exact"], 0, totals["exact"]),
+    )
 
 
 async def cursor_before_page(
@@ -379,6 +391,7 @@ async def bench(url: str, args: argparse.Namespace) -> None:
 
         timings: list[Timing] = []
         ratios: list[tuple[str, float, float]] = []
+        counts: list[tuple[str, float, float]] = []
         plans: list[Plan] = []
 
         async def deep_trio(
@@ -408,8 +421,9 @@ async def bench(url: str, args: argparse.Namespace) -> None:
                     timing.times.extend(more.times)
             if [v.id for v in r_num.items] != [v.id for v in r_cur.items]:
                 raise SystemExit(f"{name}: cursor page differs from page {depth} by number")
-            count = await timed_count(sessions, by_number, args.repeat)
-            timings.extend([t_num, t_cur, count])
+            capped, exact = await timed_count(sessions, by_number, args.repeat)
+            timings.extend([t_num, t_cur, capped, exact])
+            counts.append((name, exact.median_ms, capped.median_ms))
             ratios.append((name, t_num.median_ms, t_cur.median_ms))
             first_query = build_listing("postgresql", principal, base)
             plans.append(await explain(engine, f"{name}, page 1", first_query.page_stmt))
@@ -432,7 +446,9 @@ async def bench(url: str, args: argparse.Namespace) -> None:
             reps = min(args.repeat, 3) if q in (NEEDLE, NO_HIT) else args.repeat
             first, result = await timed(sessions, first_case, reps)
             timings.append(first)
-            timings.append(await timed_count(sessions, first_case, reps))
+            capped, exact = await timed_count(sessions, first_case, reps)
+            timings.extend([capped, exact])
+            counts.append((f"search {q!r}", exact.median_ms, capped.median_ms))
             if result.next_cursor is not None:
                 second = Case(
                     f"search {q!r}: page 2 by cursor", None, p(q=q, cursor=result.next_cursor)
@@ -455,6 +471,11 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         print("deep page, by number (OFFSET + count) / by cursor:")
         for name, num, cur in ratios:
             print(f"  {name:<34} {num:9.1f} ms / {cur:7.2f} ms = {num / cur:7.0f}x")
+        print()
+        print(f"page-number total, count(*) uncapped / capped at {search.COUNT_CAP:,}:")
+        for name, exact_ms, capped_ms in counts:
+            ratio = exact_ms / capped_ms
+            print(f"  {name:<34} {exact_ms:9.1f} ms / {capped_ms:7.2f} ms = {ratio:7.1f}x")
         print()
         print("EXPLAIN (ANALYZE, BUFFERS) of the page query (without the count):")
         width = max(len(pl.label) for pl in plans)

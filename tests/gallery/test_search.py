@@ -333,3 +333,30 @@ async def test_few_hit_searches_are_paged_from_their_matches(
         assert not unindexed_order(walking_sql)
     else:
         assert not unindexed
+
+
+async def test_page_numbers_count_up_to_the_cap(
+    infra: Infra, catalogue: list[GalleryVideo], client: httpx.AsyncClient
+) -> None:
+    """Counting stops at the cap: the total is then a lower bound ("10+"), and pages go
+    on past it, in the same order as always."""
+    newest = _expected(catalogue, "newest")
+    async with infra.sessions() as session:
+        capped = await list_videos(session, None, ListParams(per_page=4, count_cap=10))
+        beyond = await list_videos(session, None, ListParams(page=4, per_page=4, count_cap=10))
+        exact = await list_videos(session, None, ListParams(per_page=4, count_cap=23))
+        searched = await list_videos(session, None, ListParams(q="alpha", count_cap=10))
+        by_cursor = await list_videos(session, None, ListParams(cursor=capped.next_cursor))
+    assert (capped.total, capped.total_exact) == (10, False)
+    assert [str(v.id) for v in capped.items] == newest[:4]
+    assert capped.next_cursor is not None
+    # Page 4 starts at row 13, past the cap of 10: served all the same.
+    assert [str(v.id) for v in beyond.items] == newest[12:16]
+    assert (exact.total, exact.total_exact) == (23, True)
+    assert (searched.total, searched.total_exact) == (3, True)
+    assert (by_cursor.total, by_cursor.total_exact) == (None, None)
+
+    body = (await client.get("/api/gallery/videos", params={"per_page": 2})).json()
+    assert (body["total"], body["total_exact"]) == (23, True)
+    body = (await client.get("/api/gallery/videos", params={"cursor": body["next_cursor"]})).json()
+    assert (body["total"], body["total_exact"]) == (None, None)

@@ -130,6 +130,7 @@ async def list_videos(
     return VideoPage(
         items=list(items),
         total=result.total,
+        total_exact=result.total_exact,
         page=result.page,
         per_page=per_page,
         next_cursor=result.next_cursor,

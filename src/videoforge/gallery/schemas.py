@@ -110,11 +110,14 @@ class VideoRead(BaseModel):
 
 
 class VideoPage(BaseModel):
-    """A page of videos. ``total`` is given with page numbers; ``next_cursor`` always
-    (null on the last page) — pass it back as ``cursor`` for the next page."""
+    """A page of videos. ``total`` is given with page numbers, counted up to 10,000:
+    past that, ``total`` is 10,000 and ``total_exact`` is false ("10,000+").
+    ``next_cursor`` always (null on the last page) — pass it back as ``cursor`` for the
+    next page (cursor mode has no total)."""
 
     items: list[VideoRead]
     total: int | None
+    total_exact: bool | None = None
     page: int | None
     per_page: int
     next_cursor: str | None

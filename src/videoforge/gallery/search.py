@@ -46,6 +46,10 @@ MAX_QUERY_WORDS = 16
 #: A PostgreSQL search with at most this many hits is paged from its full-text matches
 #: (GIN bitmap scan + top-N sort) instead of walking the sort index (see list_videos).
 FEW_HITS = 5000
+#: Page-number mode counts at most this many rows: past it the total is reported as a
+#: lower bound (``total_exact`` false, "10,000+"), so the default first page never pays
+#: for counting a million rows (110-240 ms at 1M rows, see docs/benchmarks.md).
+COUNT_CAP = 10_000
 
 #: Must stay identical to the expression indexed in migration 0002.
 PG_DOCUMENT = (
@@ -76,6 +80,7 @@ class ListParams:
     page: int | None = None
     per_page: int = 20
     cursor: str | None = None
+    count_cap: int = COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class ListResult:
     total: int | None
     page: int | None
     next_cursor: str | None
+    #: False when ``total`` is the count cap (there are more); None in cursor mode.
+    total_exact: bool | None = None
 
 
 def query_words(q: str | None) -> list[str]:
@@ -220,7 +227,13 @@ def build_listing(
     else:
         page = params.page or 1
         offset = (page - 1) * params.per_page
-        count_stmt = select(func.count()).select_from(GalleryVideo).where(or_(*branches), *filters)
+        counted = (
+            select(GalleryVideo.id)
+            .where(or_(*branches), *filters)
+            .limit(params.count_cap + 1)
+            .subquery()
+        )
+        count_stmt = select(func.count()).select_from(counted)
 
     wanted = params.per_page + 1  # one extra row tells whether there is a next page
     if len(branches) == 1:
@@ -260,13 +273,19 @@ async def list_videos(
     dialect = session.get_bind().dialect.name
     query = build_listing(dialect, principal, params)
     total: int | None = None
+    exact: bool | None = None
     if query.count_stmt is not None:
         total = int((await session.execute(query.count_stmt)).scalar_one())
+        exact = total <= params.count_cap
+        total = min(total, params.count_cap)
     if dialect == "postgresql" and query_words(params.q):
         # The planner overestimates rare words and walks the sort index, computing
         # to_tsvector on every row (seconds at a million rows when the few hits are
         # old); a small hit set is cheaper read through the GIN index and sorted.
-        hits = total if total is not None else await _capped_hits(session, principal, params)
+        if total is None:
+            hits = await _capped_hits(session, principal, params)
+        else:
+            hits = total if exact else FEW_HITS + 1
         if hits <= FEW_HITS:
             query = build_listing(dialect, principal, params, from_matches=True)
     offset = ((query.page or 1) - 1) * params.per_page
@@ -275,12 +294,14 @@ async def list_videos(
     # PostgreSQL that query can be the costly part: the planner walks the sort index
     # filtering every row with to_tsvector when it overestimates the hits (seconds at a
     # million rows for a word found nowhere, while the count uses the GIN index).
-    if total is None or offset < total:
+    if total is None or not exact or offset < total:
         rows = list((await session.execute(query.page_stmt)).scalars())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
-    return ListResult(items=items, total=total, page=query.page, next_cursor=next_cursor)
+    return ListResult(
+        items=items, total=total, page=query.page, next_cursor=next_cursor, total_exact=exact
+    )
 
 
 async def _capped_hits(

@@ -288,7 +288,9 @@ export async function logout() {
 }
 
 // ------------------------------------------------------------------ gallery
-/** One page of videos: {items, total, page, per_page, pages}. */
+/** One page of videos: {items, total, totalExact, page, perPage, pages, hasNext, nextCursor}.
+ * Past the gallery's count cap `total` is a lower bound (`totalExact` false) and
+ * `pages` is null: the pager then shows "Page N" and follows `next_cursor`. */
 export async function listVideos(params = {}) {
   const body = await request("GET", "/api/gallery/videos", { query: params });
   return normalisePage(body, params);
@@ -299,9 +301,10 @@ function normalisePage(body, params) {
   const perPage = Number(body.per_page ?? params.per_page ?? items.length) || 1;
   const page = Number(body.page ?? params.page ?? 1);
   const total = body.total ?? null;
-  const pages = body.pages ?? (total !== null ? Math.max(1, Math.ceil(total / perPage)) : null);
+  const totalExact = body.total_exact !== false;
+  const pages = body.pages ?? (total !== null && totalExact ? Math.max(1, Math.ceil(total / perPage)) : null);
   const hasNext = "next_cursor" in body ? body.next_cursor !== null : pages !== null ? page < pages : items.length === perPage;
-  return { items, total, page, perPage, pages, hasNext, nextCursor: body.next_cursor ?? null };
+  return { items, total, totalExact, page, perPage, pages, hasNext, nextCursor: body.next_cursor ?? null };
 }
 
 export const getVideo = (id) => request("GET", `/api/gallery/videos/${encodeURIComponent(id)}`);

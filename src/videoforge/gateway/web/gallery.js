@@ -102,7 +102,9 @@ export function galleryView(main, _params, query, ctx) {
           ? "There are no videos on this page."
           : "No videos yet. Be the first to upload one!";
     } else if (page.total !== null) {
-      status.textContent = `${page.total} ${page.total === 1 ? "video" : "videos"}${state.q ? ` for “${state.q}”` : ""}`;
+      const count = `${page.total.toLocaleString("en-US")}${page.totalExact ? "" : "+"}`;
+      const noun = page.total === 1 && page.totalExact ? "video" : "videos";
+      status.textContent = `${count} ${noun}${state.q ? ` for “${state.q}”` : ""}`;
     } else {
       status.textContent = "";
     }
