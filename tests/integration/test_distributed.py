@@ -204,7 +204,8 @@ def test_distributed_flow_survives_worker_kill_and_processor_outage(
     clip = tmp_path / "clip.mp4"
     _make_clip(clip, seconds=2, size="320x240")
     long_clip = tmp_path / "long.mp4"
-    _make_clip(long_clip, seconds=12, size="640x360")
+    # Long enough to be caught mid-run on an idle machine (~4 s of transcoding).
+    _make_clip(long_clip, seconds=40, size="640x360")
 
     gw = httpx.Client(base_url=cluster.gateway_url, timeout=30)
     signup = gw.post(

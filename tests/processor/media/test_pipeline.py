@@ -68,12 +68,16 @@ def variant_files(playlist: Path) -> tuple[str, list[tuple[float, str]]]:
 
 @pytest.fixture
 def spawned(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every argv handed to the OS while the test runs (below the builder, not through it)."""
+    """Every tool argv handed to the OS while the test runs (below the builder, not
+    through it), each checked to go through the parent-death launcher first."""
     seen: list[list[str]] = []
     real = asyncio.create_subprocess_exec
 
     async def recording(*argv: Any, **kwargs: Any) -> Any:
-        seen.append([str(a) for a in argv])
+        launched = [str(a) for a in argv]
+        assert Path(launched[0]).name == "setpriv", launched
+        assert launched[1:4] == ["--pdeathsig", "KILL", "--"], launched
+        seen.append(launched[4:])
         return await real(*argv, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)

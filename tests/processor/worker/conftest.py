@@ -78,9 +78,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Long enough that processing is still running seconds after it started (for kill,
-    shutdown and cancel tests); small frames keep the CPU cost down."""
+    shutdown and cancel tests): about 8 s of transcoding on an idle 2-core machine, more
+    under load. Small frames keep the cost of making it down; the tests stop it early."""
     return make_clip(
-        tmp_path_factory.mktemp("clips") / "long.mp4", seconds=40, size="640x360", rate=25
+        tmp_path_factory.mktemp("clips") / "long.mp4", seconds=90, size="640x360", rate=25
     )
 
 
