@@ -17,11 +17,13 @@ from sqlalchemy import select
 
 from videoforge.gallery import deletions
 from videoforge.gallery.app import create_app
+from videoforge.gallery.events import consume_once
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, UploadState
 from videoforge.gallery.sweep import GRACE, sweep_uploads
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.s3 import S3Storage
+from videoforge.messages import JobEvent, JobStatus
 
 from .conftest import SeedVideo, Users
 
@@ -148,3 +150,43 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert all(a <= b for a, b in itertools.pairwise(waits))
     assert waits[-1] == deletions.MAX_BACKOFF
     assert deletions.backoff(10_000) == deletions.MAX_BACKOFF
+
+
+async def test_outputs_of_a_job_that_ended_after_deletion_wait_out_an_outage(
+    infra: Infra,
+    users: Users,
+    seed_video: SeedVideo,
+    client: httpx.AsyncClient,
+    moto_endpoint: str,
+    unique: str,
+) -> None:
+    """The job ends after its video was deleted while storage is down: the event is
+    consumed (it must not loop to the dead-letter queue) and its outputs wait in the
+    outbox until the sweep can delete them."""
+    video = await seed_video(users.owner_id)
+    job = uuid.uuid4()
+    r = await client.delete(f"/api/gallery/videos/{video.id}", headers=users.owner)
+    assert r.status_code == 204
+    late = f"outputs/{job}/hls/master.m3u8"
+    await infra.storage.put_bytes(late, BLOB, content_type="application/octet-stream")
+    done = JobEvent(
+        job_id=job,
+        video_id=video.id,
+        user_id=video.user_id,
+        seq=3,
+        status=JobStatus.FAILED,
+        at=utcnow(),
+        error="boom",
+    )
+    await infra.queues.events.send(done.dumps())
+
+    assert await consume_once(_broken(infra, moto_endpoint, unique), wait_seconds=1) == 1
+    assert await infra.queues.events.receive(max_messages=1, wait_seconds=0) == []
+    assert [(p.target, p.reason) for p in await _pending(infra)] == [
+        (f"outputs/{job}/", "orphaned_outputs")
+    ]
+    assert await infra.storage.head(late) is not None
+
+    assert await deletions.sweep_deletions(infra, now=utcnow() + deletions.MAX_BACKOFF) == 1
+    assert await infra.storage.head(late) is None
+    assert await _pending(infra) == []

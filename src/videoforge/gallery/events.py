@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, exists, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery import deletions
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
@@ -171,8 +172,15 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
         log.warning("event_malformed", message_id=message.message_id, body=message.body[:200])
         await infra.queues.events.delete(message.receipt)
         return None
+    pending: list[int] = []
     async with session_scope(infra.sessions) as session:
         outcome = await apply_event(session, event)
+        if outcome is Applied.ORPHANED and event.status.is_final:
+            # Recorded with the event's outcome: a storage failure cannot lose them.
+            keys, prefixes = orphaned_objects(event)
+            pending = await deletions.schedule(
+                session, reason="orphaned_outputs", keys=keys, prefixes=prefixes
+            )
     log.info(
         "event_applied",
         outcome=outcome.value,
@@ -181,22 +189,27 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
         seq=event.seq,
         status=event.status.value,
     )
-    if outcome is Applied.ORPHANED and event.status.is_final:
-        await remove_orphaned_outputs(infra, event)
     await infra.queues.events.delete(message.receipt)
+    if pending:
+        done = await deletions.carry_out(infra.sessions, infra.storage, pending)
+        log.info(
+            "orphaned_outputs_removed",
+            job_id=str(event.job_id),
+            video_id=str(event.video_id),
+            retry_later=len(pending) - done,
+        )
     return outcome
 
 
-async def remove_orphaned_outputs(infra: Infra, event: JobEvent) -> None:
-    """A job that ended after its video was deleted wrote outputs nobody can reach (the
-    deletion removed only what existed then): remove the job's output prefix and, for
-    an import, the original it stored under the deleted video's own prefix."""
+def orphaned_objects(event: JobEvent) -> tuple[list[str], list[str]]:
+    """What a job that ended after its video was deleted left nobody can reach (the
+    deletion removed only what existed then): (keys, prefixes) — the job's output prefix
+    and, for an import, the original it stored under the deleted video's own prefix."""
     assert event.video_id is not None
-    await infra.storage.delete_prefix(f"outputs/{event.job_id}/")
     video_prefix = f"originals/{event.user_id}/{event.video_id}/"
-    if event.source_key and event.source_key.startswith(video_prefix):
-        await infra.storage.delete(event.source_key)
-    log.info("orphaned_outputs_removed", job_id=str(event.job_id), video_id=str(event.video_id))
+    source = event.source_key
+    keys = [source] if source and source.startswith(video_prefix) else []
+    return keys, [f"outputs/{event.job_id}/"]
 
 
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:
