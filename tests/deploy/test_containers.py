@@ -240,6 +240,18 @@ def test_compose_topology_and_health() -> None:
     assert "gateway-data:/data" in services["migrate"]["volumes"]
 
 
+def test_images_are_pinned_and_moto_is_the_tested_release() -> None:
+    services = load_compose()["services"]
+    images = {name: svc["image"] for name, svc in services.items() if "image" in svc}
+    assert all(not image.endswith(":latest") and ":" in image for image in images.values())
+    locked = dict(
+        line.split("==", 1)
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if "==" in line
+    )
+    assert images["s3sqs"] == f"motoserver/moto:{locked['moto']}"
+
+
 def _videoforge_commands_in(text: str) -> set[str]:
     return set(re.findall(r"\bvideoforge\s+([a-z][a-z-]*)", text))
 
