@@ -274,7 +274,7 @@ async def cursor_before_page(
     page: int,
 ) -> str:
     """The cursor a client would hold after paging to ``page - 1`` (its last row)."""
-    prev = ListParams(**{**params.__dict__, "page": page - 1, "cursor": None})
+    prev = ListParams(**{**params.__dict__, "page": page - 1, "cursor": None, "max_offset": 10**12})
     async with sessions() as session:
         result = await search.list_videos(session, principal, prev)
     if not result.items:
@@ -404,7 +404,8 @@ async def bench(url: str, args: argparse.Namespace) -> None:
             by_number = Case(
                 f"{name}: page {depth:,} by number",
                 principal,
-                ListParams(**{**base.__dict__, "page": depth}),
+                # Past the API's MAX_OFFSET (it answers page_too_deep), to show why.
+                ListParams(**{**base.__dict__, "page": depth, "max_offset": 10**12}),
             )
             by_cursor = Case(
                 f"{name}: page {depth:,} by cursor",

@@ -9,9 +9,11 @@ import httpx
 import pytest
 from sqlalchemy import event, select
 
+from videoforge.gallery import search
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, list_videos
+from videoforge.infra.errors import BadRequest
 from videoforge.infra.runtime import Infra
 
 from .conftest import SeedVideo, Users, at
@@ -360,3 +362,28 @@ async def test_page_numbers_count_up_to_the_cap(
     assert (body["total"], body["total_exact"]) == (23, True)
     body = (await client.get("/api/gallery/videos", params={"cursor": body["next_cursor"]})).json()
     assert (body["total"], body["total_exact"]) == (None, None)
+
+
+async def test_page_numbers_stop_at_the_counted_rows(
+    infra: Infra, catalogue: list[GalleryVideo], client: httpx.AsyncClient
+) -> None:
+    """Page numbers reach the first MAX_OFFSET rows; past them, a clear 400 points at
+    the cursor, which goes on from the last page numbers reach."""
+    async with infra.sessions() as session:
+        last = await list_videos(session, None, ListParams(page=3, per_page=4, max_offset=12))
+        with pytest.raises(BadRequest) as refused:
+            await list_videos(session, None, ListParams(page=4, per_page=4, max_offset=12))
+        onwards = await list_videos(
+            session, None, ListParams(per_page=4, max_offset=12, cursor=last.next_cursor)
+        )
+    assert refused.value.code == "page_too_deep"
+    assert [str(v.id) for v in onwards.items] == _expected(catalogue, "newest")[12:16]
+
+    deepest = search.MAX_OFFSET // 100
+    r = await client.get("/api/gallery/videos", params={"page": deepest, "per_page": 100})
+    assert r.status_code == 200
+    assert r.json()["items"] == []
+    r = await client.get("/api/gallery/videos", params={"page": deepest + 1, "per_page": 100})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "page_too_deep"
+    assert "next_cursor" in r.json()["error"]["message"]

@@ -107,8 +107,10 @@ async def list_videos(
 ) -> VideoPage:
     """List the videos the caller may see: ready public videos for everyone, plus one's
     own (any status or visibility); admins see everything. Unlisted videos are never
-    listed for others. Page with `page`/`per_page` (with a total) or with `cursor`
-    (the `next_cursor` of the previous page; stable and fast however deep)."""
+    listed for others. Page with `page`/`per_page` (with a total, counted up to
+    10,000; page numbers reach the first 10,000 videos, `page_too_deep` past them) or
+    with `cursor` (the `next_cursor` of the previous page; stable and fast however
+    deep)."""
     params = search.ListParams(
         q=q,
         owner=owner,

@@ -303,7 +303,10 @@ function normalisePage(body, params) {
   const total = body.total ?? null;
   const totalExact = body.total_exact !== false;
   const pages = body.pages ?? (total !== null && totalExact ? Math.max(1, Math.ceil(total / perPage)) : null);
-  const hasNext = "next_cursor" in body ? body.next_cursor !== null : pages !== null ? page < pages : items.length === perPage;
+  // Page numbers stop at the counted rows (the API answers page_too_deep past them).
+  const reachable = total !== null && !totalExact ? Math.ceil(total / perPage) : null;
+  const more = "next_cursor" in body ? body.next_cursor !== null : pages !== null ? page < pages : items.length === perPage;
+  const hasNext = more && (reachable === null || page < reachable);
   return { items, total, totalExact, page, perPage, pages, hasNext, nextCursor: body.next_cursor ?? null };
 }
 
