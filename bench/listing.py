@@ -14,6 +14,8 @@ async engine and session (one session per call, as a request gets):
 - full-text search (a common word, a rarer two-word query, a word in only the 3
   oldest videos, a word with no hit), page 1 and page 2;
 - an owner's listing (``owner=me``) of a prolific uploader, page 1 and deep.
+- the search filter of the index-walking plan, on the stored ``search_document`` column
+  (migration 0007) beside the ``to_tsvector`` expression it replaced, same plan forced.
 
 Each case runs ``--repeat`` times; the script prints the medians, the ratio deep OFFSET /
 deep cursor, the cost of the count alone (capped at ``search.COUNT_CAP`` as the gallery
@@ -331,6 +333,45 @@ async def explain(engine: AsyncEngine, label: str, stmt: Select[Any]) -> Plan:
     )
 
 
+#: What migration 0007 stored as ``search_document``: the expression searched before it.
+_DOCUMENT_EXPRESSION = (
+    "to_tsvector('simple'::regconfig, coalesce(gallery_videos.title, '') || ' ' || "
+    "coalesce(gallery_videos.description, ''))"
+)
+
+
+async def walk_filter_costs(
+    engine: AsyncEngine, q: str, repeat: int
+) -> tuple[list[float], list[float], int]:
+    """The index-walking page query of search ``q`` (the plan PostgreSQL picks for many
+    hits), filtering on the stored ``search_document`` and on the expression it
+    replaced; both forced onto the same walk of the listing index, alternating which
+    runs first. Returns the execution times (ms) of each and the rows the walk read."""
+    stmt = build_listing("postgresql", None, ListParams(q=q)).page_stmt
+    stored = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    assert search.PG_DOCUMENT in stored
+    expression = stored.replace(search.PG_DOCUMENT, _DOCUMENT_EXPRESSION)
+    times: dict[str, list[float]] = {"stored": [], "expression": []}
+    rows = 0
+    async with engine.connect() as conn:
+        await conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        for i in range(repeat):
+            for kind in ("stored", "expression") if i % 2 else ("expression", "stored"):
+                sql = stored if kind == "stored" else expression
+                raw = (
+                    await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql))
+                ).scalar_one()
+                top = (raw if isinstance(raw, list) else json.loads(raw))[0]
+                times[kind].append(float(top["Execution Time"]))
+                scans = [n for n in _walk(top["Plan"]) if "Index Scan" in n["Node Type"]]
+                rows = sum(
+                    int(n["Actual Rows"]) + int(n.get("Rows Removed by Filter", 0)) for n in scans
+                )
+        await conn.rollback()
+    return times["stored"], times["expression"], rows
+
+
 def _fmt_ms(ms: float) -> str:
     return f"{ms:9.1f} ms" if ms >= 10 else f"{ms:9.2f} ms"
 
@@ -472,6 +513,15 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         print("deep page, by number (OFFSET + count) / by cursor:")
         for name, num, cur in ratios:
             print(f"  {name:<34} {num:9.1f} ms / {cur:7.2f} ms = {num / cur:7.0f}x")
+        print()
+        print("index-walk search filter, expression recomputed per row / stored column:")
+        for q in (NEEDLE, NO_HIT, rare):
+            stored_ms, expression_ms, walked = await walk_filter_costs(engine, q, args.repeat)
+            st, ex = statistics.median(stored_ms), statistics.median(expression_ms)
+            print(
+                f"  {q!r:<34} {ex:9.1f} ms / {st:7.1f} ms = {ex / st:7.1f}x"
+                f"   ({walked:,} rows walked)"
+            )
         print()
         print(f"page-number total, count(*) uncapped / capped at {search.COUNT_CAP:,}:")
         for name, exact_ms, capped_ms in counts:

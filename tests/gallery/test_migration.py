@@ -47,7 +47,8 @@ def test_upgrade_and_downgrade(database_url: str) -> None:
     assert tables >= GALLERY_TABLES
     assert {"ix_gallery_videos_listing", "ix_gallery_videos_owner"} <= indexes
     if database_url.startswith("postgresql"):
-        assert "ix_gallery_videos_fts" in indexes
+        assert "ix_gallery_videos_search" in indexes
+        assert "ix_gallery_videos_fts" not in indexes
     else:
         assert "gallery_videos_fts" in tables
 
@@ -59,3 +60,53 @@ def test_upgrade_and_downgrade(database_url: str) -> None:
     migrations.upgrade(database_url)
     tables, _ = asyncio.run(_tables_and_indexes(database_url))
     assert tables >= GALLERY_TABLES
+
+
+async def _search_after(url: str, word: str) -> list[str]:
+    from videoforge.gallery.search import ListParams, list_videos
+    from videoforge.infra.db import session_factory
+
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            result = await list_videos(session, None, ListParams(q=word))
+        return [v.title for v in result.items]
+    finally:
+        await engine.dispose()
+
+
+async def _insert_video(url: str, title: str) -> None:
+    from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+    from videoforge.infra.db import session_factory, session_scope
+
+    engine = create_engine(url)
+    try:
+        async with session_scope(session_factory(engine)) as session:
+            session.add(
+                GalleryVideo(
+                    user_id="u1",
+                    title=title,
+                    description="made before 0007",
+                    visibility=Visibility.PUBLIC,
+                    status=VideoStatus.READY,
+                    renditions=[],
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_videos_made_before_the_stored_document_are_found(database_url: str) -> None:
+    """0007 computes the stored document of the rows already there (PostgreSQL), and
+    its downgrade brings back the expression index with search still working."""
+    migrations.downgrade(database_url, "0006")
+    asyncio.run(_insert_video(database_url, "Lighthouse keeper"))
+    migrations.upgrade(database_url)
+    assert asyncio.run(_search_after(database_url, "lighthou")) == ["Lighthouse keeper"]
+    assert asyncio.run(_search_after(database_url, "before")) == ["Lighthouse keeper"]
+    if database_url.startswith("postgresql"):
+        migrations.downgrade(database_url, "0006")
+        _, indexes = asyncio.run(_tables_and_indexes(database_url))
+        assert "ix_gallery_videos_fts" in indexes
+        assert "ix_gallery_videos_search" not in indexes
+        migrations.upgrade(database_url)

@@ -1,8 +1,8 @@
 """Listing and search: filters, sorts, page numbers and keyset cursors, full-text search.
 
-Full-text search is PostgreSQL ``tsvector`` matching (GIN expression index, created in
-migration 0002) or SQLite FTS5 (a table kept in step by triggers). Both match every
-word of the query as a prefix, on title and description.
+Full-text search is PostgreSQL ``tsvector`` matching (a stored generated column with a
+GIN index, migration 0007) or SQLite FTS5 (a table kept in step by triggers). Both
+match every word of the query as a prefix, on title and description.
 
 Keyset cursors encode the sort and the last row's (sort value, id), so a page is an
 index range scan however deep it is; page numbers (with a total) remain for UIs that
@@ -55,11 +55,8 @@ COUNT_CAP = 10_000
 #: listing): cursors go on from there at the cost of one page.
 MAX_OFFSET = COUNT_CAP
 
-#: Must stay identical to the expression indexed in migration 0002.
-PG_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, "
-    "coalesce(gallery_videos.title, '') || ' ' || coalesce(gallery_videos.description, ''))"
-)
+#: The stored, GIN-indexed document (migration 0007): title and description as a tsvector.
+PG_DOCUMENT = "gallery_videos.search_document"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

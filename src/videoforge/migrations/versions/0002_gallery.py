@@ -18,7 +18,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Must stay identical to videoforge.gallery.search.PG_DOCUMENT so the planner uses the index.
+# The searched document (since 0007 a stored column, gallery_videos.search_document).
 PG_DOCUMENT = (
     "to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(description, ''))"
 )
