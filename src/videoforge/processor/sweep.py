@@ -5,7 +5,12 @@
   ``CANCELLED`` (a completed job's outputs are kept; a running one is left alone);
 - re-sends jobs left ``PENDING`` without a message (the send after commit was lost):
   ``PENDING`` with ``enqueued_at`` older than ``pending_after``. A duplicate message is
-  harmless — the worker's claim turns it into a no-op.
+  harmless — the worker's claim turns it into a no-op;
+- recovers running jobs whose worker is gone and whose message is not coming back (the
+  worker died on the message's last receive, so the queue moved it to the dead-letter
+  queue): a job in ``DOWNLOADING``/``PROCESSING``/``UPLOADING`` whose heartbeat stopped
+  ``LOST_AFTER_VISIBILITIES`` visibility timeouts ago is sent again, or failed
+  (``worker_lost``) once it has used every attempt. No job stays "processing" forever.
 
 It never deletes anything under ``originals/``: sources belong to the gallery, whose own
 sweep handles uploads that were never confirmed.
@@ -22,10 +27,12 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import func, select
 
-from videoforge.infra.db import utcnow
+from videoforge.infra.db import session_scope, utcnow
 from videoforge.jobs.models import Job
 from videoforge.jobs.service import enqueue
+from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobStatus
+from videoforge.processor import events
 from videoforge.processor.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.processor.workdirs import remove_stale_workdirs
 from videoforge.settings import Settings
@@ -40,6 +47,12 @@ DEFAULT_PENDING_AFTER = timedelta(minutes=10)
 #: Jobs re-sent per pass (the rest wait for the next pass).
 REENQUEUE_BATCH = 500
 _DROPPABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+#: A running job whose heartbeat stopped this many visibility timeouts ago is lost: had
+#: its message been coming back, a worker would have reclaimed the job long before.
+LOST_AFTER_VISIBILITIES = 3
+#: ...and never sooner than this (a short visibility timeout must not make a slow
+#: database look like a dead worker).
+MIN_LOST_AFTER = timedelta(minutes=5)
 
 
 @dataclass
@@ -50,12 +63,15 @@ class SweepReport:
     output_prefixes_deleted: int = 0
     objects_deleted: int = 0
     jobs_reenqueued: int = 0
+    lost_jobs_resent: int = 0
+    lost_jobs_failed: int = 0
 
     def __str__(self) -> str:
         return (
             f"stale_workdirs={self.stale_workdirs} "
             f"output_prefixes_deleted={self.output_prefixes_deleted} "
-            f"objects_deleted={self.objects_deleted} jobs_reenqueued={self.jobs_reenqueued}"
+            f"objects_deleted={self.objects_deleted} jobs_reenqueued={self.jobs_reenqueued} "
+            f"lost_jobs_resent={self.lost_jobs_resent} lost_jobs_failed={self.lost_jobs_failed}"
         )
 
 
@@ -78,6 +94,7 @@ async def sweep(
     )
     report.stale_workdirs = len(removed)
 
+    await _recover_lost_runs(infra, current, report)
     await _sweep_outputs(infra, report)
     await _reenqueue_pending(infra, current - pending_after, report)
     log.info("processing_sweep_done", report=str(report))
@@ -134,6 +151,61 @@ async def _reenqueue_pending(infra: Infra, older_than: datetime, report: SweepRe
         await enqueue(infra.queues, job_id, sessions=infra.sessions)
         report.jobs_reenqueued += 1
         log.warning("stuck_job_reenqueued", job_id=str(job_id))
+
+
+def lost_after(settings: Settings) -> timedelta:
+    """How long a running job's heartbeat may be silent before the job counts as lost."""
+    silence = settings.queue_visibility_timeout * LOST_AFTER_VISIBILITIES
+    return max(MIN_LOST_AFTER, timedelta(seconds=silence))
+
+
+async def _recover_lost_runs(infra: Infra, now: datetime, report: SweepReport) -> None:
+    settings = infra.settings
+    silent_since = now - lost_after(settings)
+    last_beat = func.coalesce(Job.heartbeat_at, Job.updated_at)
+    async with infra.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Job.id, Job.status, Job.attempts)
+                .where(Job.status.in_(sorted(RUNNING_STATUSES)), last_beat < silent_since)
+                .order_by(last_beat)
+                .limit(REENQUEUE_BATCH)
+            )
+        ).all()
+    for job_id, status, attempts in rows:
+        give_up = attempts >= settings.queue_max_receives
+        values: dict[str, object] = {"claim_token": None}
+        if give_up:
+            values |= {
+                "error_code": "worker_lost",
+                "error_text": (
+                    f"processing stopped {attempts} times without finishing (its worker was "
+                    "lost each time); giving up"
+                ),
+            }
+        else:
+            values["enqueued_at"] = now
+        async with session_scope(infra.sessions) as session:
+            # Still silent (a worker that came back to life keeps its job) and still there.
+            seq = await transition(
+                session,
+                job_id,
+                expected=status,
+                target=JobStatus.FAILED if give_up else JobStatus.PENDING,
+                values=values,
+                where=[last_beat < silent_since],
+            )
+            job = await session.get(Job, job_id, populate_existing=True) if seq else None
+        if job is None:
+            continue
+        await events.publish(infra.queues, job)
+        if give_up:
+            report.lost_jobs_failed += 1
+            log.error("lost_job_failed", job_id=str(job_id), attempts=attempts)
+        else:
+            await enqueue(infra.queues, job_id, sessions=infra.sessions)
+            report.lost_jobs_resent += 1
+            log.warning("lost_job_resent", job_id=str(job_id), attempts=attempts, was=str(status))
 
 
 async def _run(settings: Settings) -> SweepReport:

@@ -11,7 +11,7 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.jobs import transition
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.processor.keys import output_prefix, workdir_prefix
-from videoforge.processor.sweep import sweep
+from videoforge.processor.sweep import lost_after, sweep
 
 from .conftest import Stack, running_worker
 
@@ -115,3 +115,77 @@ async def test_sweep_removes_only_dead_workers_temp_dirs(stack: Stack) -> None:
     report = await sweep(stack.infra, now=utcnow() + timedelta(days=2))
     assert not live.exists()
     assert not mine.exists()
+
+
+async def _die_while_running(stack: Stack, job_id: uuid.UUID, *, attempts: int) -> None:
+    """What a worker killed mid-run on the message's last receive leaves: the job claimed
+    and DOWNLOADING with a heartbeat that stopped, and no message (the queue moved it to
+    the dead-letter queue)."""
+    got = await stack.infra.queues.jobs.receive(max_messages=1, wait_seconds=1)
+    assert [JobMessage.model_validate_json(m.body).job_id for m in got] == [job_id]
+    await stack.infra.queues.jobs.delete(got[0].receipt)
+    async with session_scope(stack.infra.sessions) as session:
+        seq = await transition(
+            session,
+            job_id,
+            expected=S.PENDING,
+            target=S.DOWNLOADING,
+            values={"claim_token": "d" * 32, "attempts": attempts},
+        )
+        assert seq is not None
+
+
+async def _silence(stack: Stack, job_id: uuid.UUID, ago: timedelta) -> None:
+    from sqlalchemy import update
+
+    from videoforge.jobs import Job
+
+    async with session_scope(stack.infra.sessions) as session:
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - ago)
+        )
+
+
+async def test_sweep_resends_a_lost_running_job_which_then_completes(
+    stack: Stack, clip: Path
+) -> None:
+    job = await stack.new_job(await stack.upload(clip))
+    await _die_while_running(stack, job.id, attempts=1)
+    silent_for = lost_after(stack.infra.settings)
+
+    # Silent, but not for long enough: a worker may still come back to it.
+    await _silence(stack, job.id, silent_for - timedelta(minutes=1))
+    report = await sweep(stack.infra)
+    assert (report.lost_jobs_resent, report.lost_jobs_failed) == (0, 0)
+    assert (await stack.job(job.id)).status is S.DOWNLOADING
+
+    await _silence(stack, job.id, silent_for + timedelta(minutes=1))
+    report = await sweep(stack.infra)
+    assert (report.lost_jobs_resent, report.lost_jobs_failed) == (1, 0)
+    resent = await stack.job(job.id)
+    assert resent.status is S.PENDING
+    assert resent.claim_token is None
+    assert (await stack.events(job.id))[-1].status is S.PENDING  # the live view follows
+    assert (await sweep(stack.infra)).lost_jobs_resent == 0  # once
+
+    async with running_worker(stack.infra):
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=90)
+    assert done.status is S.COMPLETED
+    assert done.attempts == 2
+
+
+async def test_sweep_fails_a_lost_job_that_used_every_attempt(stack: Stack, clip: Path) -> None:
+    job = await stack.new_job(await stack.upload(clip))
+    attempts = stack.infra.settings.queue_max_receives
+    await _die_while_running(stack, job.id, attempts=attempts)
+    await _silence(stack, job.id, lost_after(stack.infra.settings) + timedelta(minutes=1))
+
+    report = await sweep(stack.infra)
+    assert (report.lost_jobs_resent, report.lost_jobs_failed) == (0, 1)
+    failed = await stack.job(job.id)
+    assert failed.status is S.FAILED
+    assert failed.error_code == "worker_lost"
+    assert f"{attempts} times" in (failed.error_text or "")
+    assert failed.claim_token is None
+    assert (await stack.events(job.id))[-1].status is S.FAILED
+    assert await stack.jobs_queue_empty()
