@@ -498,3 +498,35 @@ def test_keyboard_only_gallery_to_watch_and_quality(
         assert re.search(r"\.mp4(\?|$)", page.locator("video").get_attribute("data-source") or "")
     page.screenshot(path=screenshots / "watch-keyboard-quality.png")
     assert errors == []
+
+
+def test_uploader_name_leads_to_their_videos(
+    platform: Any, context: Any, gallery_videos: tuple[str, dict[str, str]], screenshots: Path
+) -> None:
+    base = platform.url
+    _, videos = gallery_videos
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    video_id = next(iter(videos))
+    page.goto(f"{base}/watch/{video_id}")
+    page.get_by_role("heading", name=videos[video_id]).wait_for()
+
+    uploader = page.locator(".watch__owner a")
+    name = uploader.inner_text()
+    assert name.startswith("user-"), name  # a neutral name, never an e-mail address
+    uploader.click()
+    page.get_by_role("heading", name=f"Videos by {name}").wait_for()
+    assert "?owner=" in page.url
+    cards = page.locator("li.card")
+    page.get_by_text(f"{GALLERY_VIDEOS} videos").wait_for()
+    assert set(cards.evaluate_all("cards => cards.map(c => c.dataset.videoId)")) == set(videos)
+    assert set(page.locator(".card__owner a").all_inner_texts()) == {name}
+    page.screenshot(path=screenshots / "uploader-videos.png", full_page=True)
+
+    # The page is in the URL: a reload shows the same uploader's videos.
+    page.reload()
+    page.get_by_role("heading", name=f"Videos by {name}").wait_for()
+    page.get_by_text(f"{GALLERY_VIDEOS} videos").wait_for()
+    assert cards.count() == GALLERY_VIDEOS
+    assert errors == []

@@ -1,8 +1,9 @@
-// The public gallery: search, sort, a responsive grid and pagination. The query lives in
-// the URL (?q=&sort=&page=) so results can be bookmarked and the back button works.
+// The public gallery: search, sort, a responsive grid and pagination, optionally of one
+// uploader's videos. The query lives in the URL (?q=&sort=&page=&owner=) so results can be
+// bookmarked and the back button works.
 import * as api from "./api.js";
 import { h, replace, uid } from "./dom.js";
-import { videoCard } from "./video-card.js";
+import { ownerOf, videoCard } from "./video-card.js";
 
 const PER_PAGE = 24;
 const SORTS = [
@@ -15,11 +16,13 @@ const SORTS = [
 function readQuery(query) {
   const sort = SORTS.some(([v]) => v === query.get("sort")) ? query.get("sort") : "newest";
   const page = Math.max(1, Number.parseInt(query.get("page") || "1", 10) || 1);
-  return { q: (query.get("q") || "").trim(), sort, page };
+  const owner = (query.get("owner") || "").trim() || null;
+  return { q: (query.get("q") || "").trim(), sort, page, owner };
 }
 
-function toSearch({ q, sort, page }) {
+function toSearch({ q, sort, page, owner }) {
   const params = new URLSearchParams();
+  if (owner) params.set("owner", owner);
   if (q) params.set("q", q);
   if (sort !== "newest") params.set("sort", sort);
   if (page > 1) params.set("page", String(page));
@@ -31,6 +34,7 @@ function toSearch({ q, sort, page }) {
 export function galleryView(main, _params, query, ctx) {
   let state = readQuery(query);
   let loadSeq = 0; // a slower, older response must not overwrite a newer one
+  let ownerName = null; // the uploader's name, once a page of theirs has been seen
   document.title = state.q ? `“${state.q}” · VideoForge` : "VideoForge";
 
   const searchId = uid("q");
@@ -74,15 +78,17 @@ export function galleryView(main, _params, query, ctx) {
     if (push && path !== window.location.pathname + window.location.search) {
       history.pushState(null, "", path);
     }
-    document.title = state.q ? `“${state.q}” · VideoForge` : "VideoForge";
-    heading.textContent = state.q ? `Results for “${state.q}”` : "Browse videos";
+    const byOwner = state.owner ? `Videos by ${ownerName ?? "this uploader"}` : null;
+    document.title = state.q ? `“${state.q}” · VideoForge` : byOwner ? `${byOwner} · VideoForge` : "VideoForge";
+    heading.textContent = state.q ? `Results for “${state.q}”` : (byOwner ?? "Browse videos");
     loadSeq += 1;
     const seq = loadSeq;
     grid.setAttribute("aria-busy", "true");
     status.textContent = "Loading videos…";
     let page;
     try {
-      page = await api.listVideos({ q: state.q, sort: state.sort, page: state.page, per_page: PER_PAGE });
+      const filters = state.owner ? { owner: state.owner } : {};
+      page = await api.listVideos({ q: state.q, sort: state.sort, page: state.page, per_page: PER_PAGE, ...filters });
     } catch (err) {
       if (seq !== loadSeq || !ctx.isCurrent()) return;
       grid.removeAttribute("aria-busy");
@@ -95,12 +101,22 @@ export function galleryView(main, _params, query, ctx) {
     if (seq !== loadSeq || !ctx.isCurrent()) return;
     grid.removeAttribute("aria-busy");
     replace(grid, page.items.map(videoCard));
+    const named = page.items.map(ownerOf).find(Boolean);
+    if (state.owner && named && named !== ownerName) {
+      ownerName = named;
+      if (!state.q) {
+        heading.textContent = `Videos by ${ownerName}`;
+        document.title = `Videos by ${ownerName} · VideoForge`;
+      }
+    }
     if (page.items.length === 0) {
       status.textContent = state.q
         ? `No videos match “${state.q}”.`
         : state.page > 1
           ? "There are no videos on this page."
-          : "No videos yet. Be the first to upload one!";
+          : state.owner
+            ? "This uploader has no public videos."
+            : "No videos yet. Be the first to upload one!";
     } else if (page.total !== null) {
       const count = `${page.total.toLocaleString("en-US")}${page.totalExact ? "" : "+"}`;
       const noun = page.total === 1 && page.totalExact ? "video" : "videos";

@@ -6,6 +6,15 @@ export const thumbnailOf = (v) => v.thumbnail_url ?? v.thumbnail ?? null;
 export const previewOf = (v) => v.preview_url ?? v.preview ?? null;
 export const ownerOf = (v) => v.owner_name ?? v.owner?.display_name ?? v.owner_display_name ?? null;
 
+/** The uploader's name, linking to their public videos (the gallery filtered by owner). */
+export function ownerLink(video, className) {
+  const name = ownerOf(video);
+  if (!name) return null;
+  const id = video.user_id ?? video.owner_id ?? null;
+  const label = id ? h("a", { class: "owner-link", href: `/?owner=${encodeURIComponent(id)}` }, name) : name;
+  return h("span", { class: className }, label);
+}
+
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 /** The thumbnail box: image (or a placeholder), duration badge; GIF preview on hover/focus. */
@@ -45,7 +54,6 @@ function placeholder() {
 export function videoCard(video) {
   const link = h("a", { class: "card__link", href: `/watch/${encodeURIComponent(video.id)}` });
   link.append(mediaBox(video, { hoverTarget: link }), h("h2", { class: "card__title" }, video.title || "Untitled"));
-  const owner = ownerOf(video);
   return h(
     "li",
     { class: "card", dataset: { videoId: video.id } },
@@ -53,7 +61,7 @@ export function videoCard(video) {
     h(
       "p",
       { class: "card__meta" },
-      owner ? h("span", { class: "card__owner" }, owner) : null,
+      ownerLink(video, "card__owner"),
       h("span", {}, formatViews(video.views)),
       h("span", {}, timeEl(video.created_at)),
     ),

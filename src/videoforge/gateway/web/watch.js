@@ -5,7 +5,7 @@ import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { attachPlayer } from "./player.js";
 import { navigate } from "./router.js";
-import { ownerOf, thumbnailOf } from "./video-card.js";
+import { ownerLink, thumbnailOf } from "./video-card.js";
 
 function notFound(main) {
   document.title = "Video not found · VideoForge";
@@ -99,7 +99,6 @@ export async function watchView(main, { id }, _query, ctx) {
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
   const descEl = h("p", { class: "watch__description" }, video.description || "");
   descEl.hidden = !video.description;
-  const owner = ownerOf(video);
 
   const actions = isOwner
     ? h(
@@ -156,7 +155,7 @@ export async function watchView(main, { id }, _query, ctx) {
       h(
         "p",
         { class: "watch__meta" },
-        owner ? h("span", { class: "watch__owner" }, owner) : null,
+        ownerLink(video, "watch__owner"),
         viewsEl,
         h("span", {}, timeEl(video.created_at)),
         visLabel && video.visibility !== "public" ? h("span", { class: `badge badge--${video.visibility}` }, visLabel) : null,
