@@ -515,6 +515,15 @@ def test_uploader_name_leads_to_their_videos(
     uploader = page.locator(".watch__owner a")
     name = uploader.inner_text()
     assert name.startswith("user-"), name  # a neutral name, never an e-mail address
+
+    # Below the video: the uploader's other videos (never the one being watched).
+    more = page.get_by_role("region", name=f"More from {name}")
+    more.locator("li.card").first.wait_for()
+    others = more.locator("li.card").evaluate_all("cs => cs.map(c => c.dataset.videoId)")
+    assert set(others) == set(videos) - {video_id}
+    assert more.get_by_role("heading", level=3).count() == len(others)
+    page.screenshot(path=screenshots / "watch-more-from-uploader.png", full_page=True)
+
     uploader.click()
     page.get_by_role("heading", name=f"Videos by {name}").wait_for()
     assert "?owner=" in page.url

@@ -100,7 +100,7 @@ export function galleryView(main, _params, query, ctx) {
     }
     if (seq !== loadSeq || !ctx.isCurrent()) return;
     grid.removeAttribute("aria-busy");
-    replace(grid, page.items.map(videoCard));
+    replace(grid, page.items.map((v) => videoCard(v)));
     const named = page.items.map(ownerOf).find(Boolean);
     if (state.owner && named && named !== ownerName) {
       ownerName = named;

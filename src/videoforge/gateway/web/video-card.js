@@ -50,10 +50,11 @@ function placeholder() {
   return h("div", { class: "media__placeholder", "aria-hidden": "true" }, h("span", { class: "play-glyph" }));
 }
 
-/** One grid cell: a link to the watch page with title, owner, views and date. */
-export function videoCard(video) {
+/** One grid cell: a link to the watch page with title, owner, views and date. The title
+ * is an h2 (a grid under the page's h1) unless ``heading`` says otherwise. */
+export function videoCard(video, { heading = "h2" } = {}) {
   const link = h("a", { class: "card__link", href: `/watch/${encodeURIComponent(video.id)}` });
-  link.append(mediaBox(video, { hoverTarget: link }), h("h2", { class: "card__title" }, video.title || "Untitled"));
+  link.append(mediaBox(video, { hoverTarget: link }), h(heading, { class: "card__title" }, video.title || "Untitled"));
   return h(
     "li",
     { class: "card", dataset: { videoId: video.id } },

@@ -5,7 +5,9 @@ import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { attachPlayer } from "./player.js";
 import { navigate } from "./router.js";
-import { ownerLink, thumbnailOf } from "./video-card.js";
+import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
+
+const MORE_FROM_UPLOADER = 4;
 
 function notFound(main) {
   document.title = "Video not found · VideoForge";
@@ -18,6 +20,35 @@ function notFound(main) {
       h("a", { class: "button button--primary", href: "/" }, "Browse videos"),
     ),
   );
+}
+
+/** "More from <uploader>": their newest other public videos, filled in when they arrive
+ * (never in the way of playback); the section stays hidden when there are none. */
+function moreFromUploader(video, ctx) {
+  const name = ownerOf(video);
+  const ownerId = video.user_id ?? null;
+  if (!name || !ownerId) return null;
+  const headingId = uid("more");
+  const grid = h("ul", { class: "grid grid--compact" });
+  const section = h(
+    "section",
+    { class: "more", hidden: true, "aria-labelledby": headingId },
+    h("h2", { id: headingId, class: "more__title" }, `More from ${name}`),
+    grid,
+  );
+  api
+    .listVideos({ owner: ownerId, sort: "newest", per_page: MORE_FROM_UPLOADER + 1 })
+    .then((page) => {
+      if (!ctx.isCurrent()) return;
+      const others = page.items.filter((v) => v.id !== video.id).slice(0, MORE_FROM_UPLOADER);
+      if (others.length === 0) return;
+      replace(grid, others.map((v) => videoCard(v, { heading: "h3" })));
+      section.hidden = false;
+    })
+    .catch(() => {
+      // Only a suggestion: without it the watch page is complete.
+    });
+  return section;
 }
 
 function shareBox(video) {
@@ -163,6 +194,7 @@ export async function watchView(main, { id }, _query, ctx) {
       descEl,
       shareBox(video),
       isOwner && video.status === "ready" ? analyticsPanel(video.id) : null,
+      moreFromUploader(video, ctx),
     ),
   );
 
