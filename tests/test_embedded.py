@@ -151,7 +151,8 @@ def test_serve_processes_shuts_down_cleanly_and_resumes_after_restart(tmp_path: 
     )
 
     # A second, longer job is interrupted by Ctrl-C while it runs.
-    long_video = _upload(client, _clip(tmp_path / "long.mp4", 10, "640x360"), "interrupted")
+    # ~8 s of transcoding on one thread: the interrupt lands mid-run on a fast machine too.
+    long_video = _upload(client, _clip(tmp_path / "long.mp4", 40, "640x360"), "interrupted")
     job2 = client.post("/api/jobs", json={"video_id": long_video["id"]}).json()["id"]
     _wait(
         lambda: client.get(f"/api/jobs/{job2}").json()["status"] in {"DOWNLOADING", "PROCESSING"},
@@ -194,6 +195,7 @@ def test_serve_processes_shuts_down_cleanly_and_resumes_after_restart(tmp_path: 
             "the interrupted job to finish after the restart",
         )
         assert done["status"] == "COMPLETED", done
+        assert done["attempts"] == 2, done  # really interrupted, then run again
         _wait(
             lambda: (
                 client.get(f"/api/gallery/videos/{long_video['id']}").json()["status"] == "ready"
