@@ -46,6 +46,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
@@ -59,6 +60,7 @@ from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO_ROOT / "deploy" / "systemd"
+COGNITO_TRIGGERS_DIR = Path(__file__).resolve().parent / "cognito_triggers"
 
 GALLERY_PORT = 5000
 GATEWAY_PORT = 3000
@@ -363,7 +365,27 @@ class VideoForgeStack(Stack):
                 require_symbols=False,
             ),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            # Essentials: access tokens can be customised by the trigger below.
+            feature_plan=cognito.FeaturePlan.ESSENTIALS,
             removal_policy=removal,
+        )
+        # Access tokens carry the user's display name (see the trigger's docstring).
+        self.pre_token_trigger = lambda_.Function(
+            self,
+            "PreTokenGeneration",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="pre_token_generation.handler",
+            code=lambda_.Code.from_asset(
+                str(COGNITO_TRIGGERS_DIR), exclude=["__pycache__", "*.pyc"]
+            ),
+            timeout=Duration.seconds(5),
+            memory_size=128,
+            description="VideoForge: the display name in Cognito access tokens",
+        )
+        self.user_pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            self.pre_token_trigger,
+            cognito.LambdaVersion.V2_0,
         )
         self.user_pool_client = self.user_pool.add_client(
             "WebClient",

@@ -480,9 +480,15 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     assets = json.loads((out / "VideoForge.assets.json").read_text())
     (docker_asset,) = assets["dockerImages"].values()
     assert (out / docker_asset["source"]["directory"] / "Dockerfile").is_file()
-    file_assets = [a for a in assets["files"].values() if a["source"].get("packaging") == "zip"]
-    (worker_source,) = file_assets
-    staged = out / worker_source["source"]["path"]
+    zipped = [
+        out / a["source"]["path"]
+        for a in assets["files"].values()
+        if a["source"].get("packaging") == "zip"
+    ]
+    # Two directories are shipped as zips: the worker's source and the Cognito trigger.
+    (staged,) = [p for p in zipped if (p / "requirements.lock").exists()]
+    (trigger,) = [p for p in zipped if p != staged]
+    assert sorted(f.name for f in trigger.iterdir()) == ["pre_token_generation.py"]
     assert (staged / "requirements.lock").is_file()
     assert (staged / "src" / "videoforge" / "cli.py").is_file()
     for private in (".venv", ".git", "node_modules", "tests", ".env"):
@@ -492,3 +498,22 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     script = _flatten(lt["LaunchTemplateData"]["UserData"])
     assert "--constraint /opt/videoforge/src/requirements.lock /opt/videoforge/src" in script
     assert ".download_file(" in script
+
+
+def test_access_tokens_carry_the_display_name(resources: dict[str, Any]) -> None:
+    """A Pre Token Generation trigger (event version 2, which can change access tokens;
+    the pool is on the Essentials plan that allows it) runs the repository's handler."""
+    _, pool = _one(resources, "AWS::Cognito::UserPool")
+    assert pool["UserPoolTier"] == "ESSENTIALS"
+    config = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert config["LambdaVersion"] == "V2_0"
+    fn_id = config["LambdaArn"]["Fn::GetAtt"][0]
+    function = resources[fn_id]["Properties"]
+    assert function["Handler"] == "pre_token_generation.handler"
+    assert function["Runtime"].startswith("python3.")
+    permissions = _of_type(resources, "AWS::Lambda::Permission").values()
+    assert any(
+        p["Principal"] == "cognito-idp.amazonaws.com"
+        and p["FunctionName"] == {"Fn::GetAtt": [fn_id, "Arn"]}
+        for p in permissions
+    )
