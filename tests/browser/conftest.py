@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STARTUP_TIMEOUT = 60.0
+_NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 def _free_port() -> int:
@@ -48,22 +50,6 @@ def _healthy(url: str) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _processes() -> dict[int, tuple[str, str, int]]:
-    """Every process: pid -> (comm, state, ppid), read from /proc."""
-    table: dict[int, tuple[str, str, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-        table[int(entry)] = (comm, state, int(ppid))
-    return table
 
 
 class Platform:
@@ -85,41 +71,31 @@ class Platform:
         (SIGSTOP), so "the worker is busy transcoding" lasts as long as a test needs on
         a fast machine too. Cancelling the job still ends it: the worker's SIGTERM waits,
         its SIGKILL does not. Returns the ffmpeg's pid."""
+        root = psutil.Process(self.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            table = _processes()
-            for pid, (comm, state, _) in table.items():
-                if comm != "ffmpeg" or state in "TtZX" or pid in self.held:
-                    continue
-                if not self._descends(pid, table):
+            for proc in root.children(recursive=True):
+                if proc.pid in self.held:
                     continue
                 try:
-                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                except OSError:
+                    if proc.name() != "ffmpeg" or proc.status() in _NOT_RUNNING:
+                        continue
+                    if "-progress" not in proc.cmdline():
+                        continue  # the stills run, not the ladder
+                    proc.suspend()
+                except psutil.NoSuchProcess:
                     continue
-                if b"-progress" not in argv:
-                    continue  # the stills run, not the ladder
-                os.kill(pid, signal.SIGSTOP)
-                self.held.add(pid)
-                return pid
+                self.held.add(proc.pid)
+                return proc.pid
             time.sleep(0.01)
         raise AssertionError(f"no ladder ffmpeg started within {timeout}s:\n{self.log_tail()}")
 
     def release_held(self) -> None:
         """Let every frozen ffmpeg run on (those still alive)."""
         for pid in self.held:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).resume()
         self.held.clear()
-
-    def _descends(self, pid: int, table: dict[int, tuple[str, str, int]]) -> bool:
-        seen = 0
-        while pid in table and seen < 64:
-            if pid == self.pid:
-                return True
-            pid = table[pid][2]
-            seen += 1
-        return False
 
 
 @pytest.fixture(scope="session")

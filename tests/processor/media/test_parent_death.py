@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
+
 from videoforge.processor import ffmpeg
 
 WORKER = textwrap.dedent(
@@ -29,29 +31,12 @@ WORKER = textwrap.dedent(
 )
 
 
-def _children(parent: int) -> list[tuple[int, str]]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == parent:
-            found.append((int(entry), comm))
-    return found
-
-
 def _alive(pid: int) -> bool:
     """Running, or stopped: anything but gone or a zombie waiting to be reaped."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def test_the_launcher_sets_a_parent_death_signal() -> None:
@@ -69,7 +54,8 @@ def test_ffmpeg_dies_with_a_sigkilled_worker(tmp_path: Path) -> None:
         while child is None:
             assert worker.poll() is None, "the worker exited early"
             assert time.monotonic() < deadline, "ffmpeg did not start"
-            child = next((pid for pid, comm in _children(worker.pid) if comm == "ffmpeg"), None)
+            children = psutil.Process(worker.pid).children()
+            child = next((p.pid for p in children if p.name() == "ffmpeg"), None)
             time.sleep(0.05)
         time.sleep(0.5)  # ffmpeg (not setpriv) is running: the signal was armed before exec
         assert _alive(child)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from videoforge.infra.db import session_scope
@@ -248,16 +249,11 @@ async def running_worker(
 
 def processes_under(root: Path) -> list[int]:
     """Pids of processes (ffmpeg) whose working directory or arguments are under ``root``."""
-    found = []
     needle = str(root)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    found = []
+    for proc in psutil.process_iter(["cwd", "cmdline"]):
+        cwd = proc.info["cwd"] or ""
+        cmdline = " ".join(proc.info["cmdline"] or ())
         if cwd.startswith(needle) or needle in cmdline:
-            found.append(int(entry.name))
+            found.append(proc.pid)
     return found
