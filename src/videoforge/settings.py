@@ -112,6 +112,8 @@ class Settings(BaseSettings):
 
     # -- cache ----------------------------------------------------------------
     redis_url: str | None = Field(None, alias="REDIS_URL")
+    #: Put before every key: deployments (or test runs) can share one Redis.
+    redis_key_prefix: str = Field("", alias="REDIS_KEY_PREFIX", max_length=64)
 
     # -- auth ---------------------------------------------------------------
     jwt_secret: str = Field(DEV_JWT_SECRET, alias="JWT_SECRET")

@@ -126,6 +126,8 @@ def cluster(
         "HOST": "127.0.0.1",
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
+        # Rate-limit counters of earlier runs on the shared Redis must not count here.
+        "REDIS_KEY_PREFIX": f"vf-dist-{unique}:",
         "S3_BUCKET_NAME": bucket,
         "S3_PATH_STYLE": "true",
         "AWS_ENDPOINT_URL": moto_endpoint,

@@ -159,12 +159,19 @@ async def test_build_cache_follows_settings(
     assert isinstance(memory, MemoryCache)
 
     monkeypatch.setenv("REDIS_URL", redis_url)
+    prefix = f"vf-prefix-{uuid.uuid4().hex[:8]}:"
+    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
     redis = build_cache(load_settings())
     assert isinstance(redis, RedisCache)
+    plain = RedisCache(redis_url)
     key = f"test:{uuid.uuid4().hex}"
     try:
         await redis.set(key, "via settings", ttl=5)
         assert await redis.get(key) == "via settings"
+        # Stored under the prefix: another deployment's key of the same name is apart.
+        assert await plain.get(prefix + key) == "via settings"
+        assert await plain.get(key) is None
         await redis.delete(key)
     finally:
         await redis.close()
+        await plain.close()

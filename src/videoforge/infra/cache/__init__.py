@@ -14,7 +14,7 @@ def build_cache(settings: Settings) -> Cache:
         from videoforge.infra.cache.redis import RedisCache
 
         assert settings.redis_url
-        return RedisCache(settings.redis_url)
+        return RedisCache(settings.redis_url, prefix=settings.redis_key_prefix)
     return MemoryCache()
 
 
