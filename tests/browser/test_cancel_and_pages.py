@@ -504,7 +504,7 @@ def test_uploader_name_leads_to_their_videos(
     platform: Any, context: Any, gallery_videos: tuple[str, dict[str, str]], screenshots: Path
 ) -> None:
     base = platform.url
-    _, videos = gallery_videos
+    _token, videos = gallery_videos
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -538,4 +538,13 @@ def test_uploader_name_leads_to_their_videos(
     page.get_by_role("heading", name=f"Videos by {name}").wait_for()
     page.get_by_text(f"{GALLERY_VIDEOS} videos").wait_for()
     assert cards.count() == GALLERY_VIDEOS
+
+    # A search there stays within the uploader's videos.
+    title = videos[video_id]
+    page.get_by_role("searchbox", name="Search videos").fill(title)
+    page.get_by_role("searchbox", name="Search videos").press("Enter")
+    page.get_by_role("heading", name=f"Results for “{title}” by {name}").wait_for()
+    page.get_by_text(f"1 video for “{title}”").wait_for()
+    assert cards.evaluate_all("cs => cs.map(c => c.dataset.videoId)") == [video_id]
+    assert "owner=" in page.url
     assert errors == []

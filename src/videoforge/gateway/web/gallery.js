@@ -73,14 +73,21 @@ export function galleryView(main, _params, query, ctx) {
 
   main.append(h("section", { class: "page-head" }, heading, form), status, grid, pager);
 
+  /** "Browse videos", "Videos by Ana", "Results for “q”" or "Results for “q” by Ana". */
+  function showHeading() {
+    const who = state.owner ? (ownerName ?? "this uploader") : null;
+    let text = state.q ? `Results for “${state.q}”` : who ? `Videos by ${who}` : "Browse videos";
+    if (state.q && who) text += ` by ${who}`;
+    heading.textContent = text;
+    document.title = state.q || who ? `${state.q ? `“${state.q}”` : text} · VideoForge` : "VideoForge";
+  }
+
   async function load({ push = false } = {}) {
     const path = toSearch(state);
     if (push && path !== window.location.pathname + window.location.search) {
       history.pushState(null, "", path);
     }
-    const byOwner = state.owner ? `Videos by ${ownerName ?? "this uploader"}` : null;
-    document.title = state.q ? `“${state.q}” · VideoForge` : byOwner ? `${byOwner} · VideoForge` : "VideoForge";
-    heading.textContent = state.q ? `Results for “${state.q}”` : (byOwner ?? "Browse videos");
+    showHeading();
     loadSeq += 1;
     const seq = loadSeq;
     grid.setAttribute("aria-busy", "true");
@@ -104,10 +111,7 @@ export function galleryView(main, _params, query, ctx) {
     const named = page.items.map(ownerOf).find(Boolean);
     if (state.owner && named && named !== ownerName) {
       ownerName = named;
-      if (!state.q) {
-        heading.textContent = `Videos by ${ownerName}`;
-        document.title = `Videos by ${ownerName} · VideoForge`;
-      }
+      showHeading();
     }
     if (page.items.length === 0) {
       status.textContent = state.q
