@@ -548,3 +548,22 @@ def test_uploader_name_leads_to_their_videos(
     assert cards.evaluate_all("cs => cs.map(c => c.dataset.videoId)") == [video_id]
     assert "owner=" in page.url
     assert errors == []
+
+
+def test_a_page_number_past_the_counted_videos_explains_itself(
+    platform: Any, context: Any, gallery_videos: tuple[str, dict[str, str]]
+) -> None:
+    base = platform.url
+    token, _ = gallery_videos
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with page.expect_response(re.compile(r"/api/gallery/videos\?")) as listing:
+        page.goto(f"{base}/?q={token}&page=100000")
+    assert listing.value.status == 400
+    assert listing.value.json()["error"]["code"] == "page_too_deep"
+    page.get_by_text("That page is too far back.").wait_for()
+    page.get_by_role("link", name="Go to the first page").click()
+    page.wait_for_url(f"{base}/?q={token}")
+    page.get_by_text(f"{GALLERY_VIDEOS} videos for “{token}”").wait_for()
+    assert errors == []

@@ -102,6 +102,15 @@ export function galleryView(main, _params, query, ctx) {
       status.textContent = "";
       replace(grid);
       replace(pager);
+      if (err.code === "page_too_deep") {
+        // A hand-edited (or very old) URL: page numbers stop at the counted videos.
+        status.append(
+          h("span", { class: "form-error" }, "That page is too far back. "),
+          h("a", { href: toSearch({ ...state, page: 1 }) }, "Go to the first page"),
+          " or narrow the search.",
+        );
+        return;
+      }
       status.append(h("span", { class: "form-error" }, `Could not load videos: ${err.message}`));
       return;
     }
