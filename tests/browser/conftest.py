@@ -33,6 +33,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STARTUP_TIMEOUT = 60.0
+#: An init script that hides native HLS from the page, so the player takes hls.js (the
+#: path of browsers without native HLS, such as Firefox).
+FORCE_HLS_JS = """
+(() => {
+  const original = HTMLMediaElement.prototype.canPlayType;
+  HTMLMediaElement.prototype.canPlayType = function (type) {
+    return /mpegurl/i.test(type) ? "" : original.call(this, type);
+  };
+})();
+"""
 _NOT_RUNNING = (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
@@ -177,6 +187,12 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def force_hls_js() -> str:
+    """:data:`FORCE_HLS_JS` (test modules cannot import conftest in importlib mode)."""
+    return FORCE_HLS_JS
 
 
 @pytest.fixture(scope="session")

@@ -567,3 +567,49 @@ def test_a_page_number_past_the_counted_videos_explains_itself(
     page.wait_for_url(f"{base}/?q={token}")
     page.get_by_text(f"{GALLERY_VIDEOS} videos for “{token}”").wait_for()
     assert errors == []
+
+
+def test_hls_js_quality_menu_switches_renditions(
+    platform: Any,
+    context: Any,
+    clip_factory: Callable[..., Path],
+    clips_dir: Path,
+    force_hls_js: str,
+    screenshots: Path,
+) -> None:
+    """Where the browser has no native HLS, hls.js plays the ladder and the quality menu
+    picks a rung: the picture really changes size, and Auto hands back to hls.js."""
+    base = platform.url
+    token = uuid.uuid4().hex[:10]
+    user = ApiUser(base, f"ladder-{token}@example.com")
+    try:
+        clip = clip_factory(clips_dir / f"ladder-{token}.mp4", seconds=12, size="640x480")
+        job = user.upload(clip, title=f"Ladder {token}")
+        user.wait_video(job["video_id"], "ready")
+    finally:
+        user.close()
+
+    context.add_init_script(force_hls_js)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/watch/{job['video_id']}")
+    page.wait_for_selector('video[data-engine="hls.js"]')
+    quality = page.get_by_label("Quality")
+    page.wait_for_function("(el) => el.options.length === 3", arg=quality.element_handle())
+    labels = quality.locator("option").all_inner_texts()
+    assert labels[0].startswith("Auto")
+    assert labels[1:] == ["480p", "360p"]  # the 480p rung and the mobile rung, tallest first
+
+    page.locator("video").click()  # a user gesture starts playback
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.3")
+    for label, height in (("360p", 360), ("480p", 480)):
+        quality.select_option(label=label)
+        page.wait_for_function(
+            f"() => document.querySelector('video').videoHeight === {height}", timeout=15_000
+        )
+    page.screenshot(path=screenshots / "watch-hls-js-quality.png")
+    quality.select_option(index=0)
+    assert quality.input_value() == "-1"  # Auto: hls.js chooses again
+    page.wait_for_function("() => !document.querySelector('video').paused")
+    assert errors == []

@@ -24,17 +24,8 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 READY_TIMEOUT_MS = 90_000
 
+
 #: Makes the browser report no native HLS, so the page must use hls.js.
-FORCE_HLS_JS = """
-(() => {
-  const original = HTMLMediaElement.prototype.canPlayType;
-  HTMLMediaElement.prototype.canPlayType = function (type) {
-    return /mpegurl/i.test(type) ? "" : original.call(this, type);
-  };
-})();
-"""
-
-
 class Tab:
     """A page plus what it did: requests made and JavaScript errors raised."""
 
@@ -98,7 +89,12 @@ def start_playback(tab: Tab) -> None:
 
 
 def test_upload_watch_search_and_privacy(
-    platform: Any, new_tab: Any, clip_factory: Any, clips_dir: Path, screenshots: Path
+    platform: Any,
+    new_tab: Any,
+    clip_factory: Any,
+    clips_dir: Path,
+    screenshots: Path,
+    force_hls_js: str,
 ) -> None:
     base = platform.url
     token = uuid.uuid4().hex[:10]
@@ -217,7 +213,7 @@ def test_upload_watch_search_and_privacy(
     page.get_by_text(f"No videos match “nomatch{token}”.").wait_for()
 
     # -- another user plays it with hls.js (native HLS hidden from the page)
-    other = new_tab(init_script=FORCE_HLS_JS)
+    other = new_tab(init_script=force_hls_js)
     sign_up(other, base, f"other-{token}@example.com")
     other.page.goto(f"{base}/watch/{video_id}")
     other.page.get_by_role("heading", name=title).wait_for()
