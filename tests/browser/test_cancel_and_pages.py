@@ -583,7 +583,7 @@ def test_hls_js_quality_menu_switches_renditions(
     token = uuid.uuid4().hex[:10]
     user = ApiUser(base, f"ladder-{token}@example.com")
     try:
-        clip = clip_factory(clips_dir / f"ladder-{token}.mp4", seconds=12, size="640x480")
+        clip = clip_factory(clips_dir / f"ladder-{token}.mp4", seconds=20, size="640x480")
         job = user.upload(clip, title=f"Ladder {token}")
         user.wait_video(job["video_id"], "ready")
     finally:
@@ -601,8 +601,13 @@ def test_hls_js_quality_menu_switches_renditions(
     assert labels[0].startswith("Auto")
     assert labels[1:] == ["480p", "360p"]  # the 480p rung and the mobile rung, tallest first
 
-    page.locator("video").click()  # a user gesture starts playback
-    page.wait_for_function("() => document.querySelector('video').currentTime > 0.3")
+    # A user gesture starts playback, once hls.js has attached the media and it has
+    # metadata (a click before that can be lost).
+    page.wait_for_function("() => document.querySelector('video').readyState >= 1")
+    page.locator("video").click()
+    page.wait_for_function(
+        "() => document.querySelector('video').currentTime > 0.3", timeout=20_000
+    )
     for label, height in (("360p", 360), ("480p", 480)):
         quality.select_option(label=label)
         page.wait_for_function(
