@@ -135,6 +135,14 @@ def with_page_size(url: str, per_page: int) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def open_page(context: Any) -> tuple[Any, list[str]]:
+    """A new page of ``context`` and the JavaScript errors it raises (asserted empty)."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, errors
+
+
 def tab_to(page: Any, predicate: str, *, limit: int = 40) -> None:
     """Press Tab until ``predicate`` (a JS function of the focused element) holds."""
     for _ in range(limit):
@@ -222,9 +230,7 @@ def test_cancel_then_retry(platform: Any, context: Any, long_clip: Path, screens
     token = uuid.uuid4().hex[:10]
     title = "Long drive"
     user = ApiUser(base, f"cancel-{token}@example.com")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     try:
         page.goto(f"{base}/login")
         page.get_by_label("Email").fill(user.email)
@@ -317,9 +323,7 @@ def test_cancel_while_queued_then_retry_survives_a_late_update(
     context = browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(15_000)
     context.add_init_script(SLOW_CANCELLED_POLLS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     busy_job: dict[str, Any] = {}
     try:
         busy_job = busy.upload(busy_clip, title=f"Busy {token}")
@@ -385,9 +389,7 @@ def test_gallery_pagination_by_keyboard(
 ) -> None:
     base = platform.url
     token, videos = gallery_videos
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     listings: list[str] = []
 
     def small_pages(route: Any) -> None:
@@ -456,9 +458,7 @@ def test_keyboard_only_gallery_to_watch_and_quality(
 ) -> None:
     base = platform.url
     token, videos = gallery_videos
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     page.goto(f"{base}/")
     page.get_by_role("heading", name="Browse videos").wait_for()
 
@@ -510,9 +510,7 @@ def test_uploader_name_leads_to_their_videos(
 ) -> None:
     base = platform.url
     token, videos = gallery_videos
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     video_id = next(iter(videos))
     page.goto(f"{base}/watch/{video_id}")
     page.get_by_role("heading", name=videos[video_id]).wait_for()
@@ -560,9 +558,7 @@ def test_a_page_number_past_the_counted_videos_explains_itself(
 ) -> None:
     base = platform.url
     token, _ = gallery_videos
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     with page.expect_response(re.compile(r"/api/gallery/videos\?")) as listing:
         page.goto(f"{base}/?q={token}&page=100000")
     assert listing.value.status == 400
@@ -595,9 +591,7 @@ def test_hls_js_quality_menu_switches_renditions(
         user.close()
 
     context.add_init_script(force_hls_js)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = open_page(context)
     page.goto(f"{base}/watch/{job['video_id']}")
     page.wait_for_selector('video[data-engine="hls.js"]')
     quality = page.get_by_label("Quality")
