@@ -4,12 +4,14 @@ rotation, log-out, password change, rehash, admin group, /me, JWKS."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import argon2
 import pytest
 from sqlalchemy import select
 
+from videoforge.gateway.accounts import PasswordProblem, password_problem
 from videoforge.gateway.deps import GatewayOptions
 from videoforge.gateway.main import list_users, set_admin
 from videoforge.gateway.models import Account
@@ -65,15 +67,15 @@ async def test_signup_rejects_duplicates_weak_passwords_and_bad_emails(gw: Gatew
 
 
 async def test_login_checks_password_and_unknown_users_alike(gw: Gateway) -> None:
-    await gw.signup("dan@example.com", "dan's password")
+    await gw.signup("dan@example.com", "quiet lantern 42")
     ok = await gw.client.post(
-        "/api/auth/login", json={"email": "DAN@example.com", "password": "dan's password"}
+        "/api/auth/login", json={"email": "DAN@example.com", "password": "quiet lantern 42"}
     )
     assert ok.status_code == 200
     assert ok.json()["access_token"]
     for body in (
         {"email": "dan@example.com", "password": "wrong password"},
-        {"email": "nobody@example.com", "password": "dan's password"},
+        {"email": "nobody@example.com", "password": "quiet lantern 42"},
     ):
         response = await gw.client.post("/api/auth/login", json=body)
         assert response.status_code == 401
@@ -182,7 +184,7 @@ async def test_login_rehashes_when_parameters_change(
 ) -> None:
     settings = make_settings(tmp_path, sqlite_url)
     old = await make_gateway(settings, with_gallery=False)
-    await old.signup("ivy@example.com", "ivy password 1")
+    await old.signup("ivy@example.com", "amber orchard 7")
     async with session_scope(old.infra.sessions) as session:
         before = (await session.execute(select(Account))).scalar_one().password_hash
     assert argon2.extract_parameters(before).memory_cost == CHEAP_HASHER.memory_cost
@@ -192,17 +194,17 @@ async def test_login_rehashes_when_parameters_change(
         settings, with_gallery=False, options=GatewayOptions(password_hasher=stronger)
     )
     login = await new.client.post(
-        "/api/auth/login", json={"email": "ivy@example.com", "password": "ivy password 1"}
+        "/api/auth/login", json={"email": "ivy@example.com", "password": "amber orchard 7"}
     )
     assert login.status_code == 200
     async with session_scope(new.infra.sessions) as session:
         after = (await session.execute(select(Account))).scalar_one().password_hash
     params = argon2.extract_parameters(after)
     assert (params.time_cost, params.memory_cost) == (2, 2048)
-    assert stronger.verify(after, "ivy password 1")
+    assert stronger.verify(after, "amber orchard 7")
     # Logging in again with the same parameters does not rehash.
     again = await new.client.post(
-        "/api/auth/login", json={"email": "ivy@example.com", "password": "ivy password 1"}
+        "/api/auth/login", json={"email": "ivy@example.com", "password": "amber orchard 7"}
     )
     assert again.status_code == 200
     async with session_scope(new.infra.sessions) as session:
@@ -281,3 +283,97 @@ async def test_concurrent_signups_with_one_email(gw: Gateway) -> None:
     async with session_scope(gw.infra.sessions) as session:
         rows = (await session.execute(select(Account))).scalars().all()
     assert [a.email for a in rows] == ["race@example.com"]
+
+
+# ------------------------------------------------------------------ password policy
+@pytest.mark.parametrize(
+    ("password", "email", "display_name", "problem"),
+    [
+        ("password", None, None, PasswordProblem.COMMON),
+        ("12345678", None, None, PasswordProblem.COMMON),
+        ("qwertyuiop", None, None, PasswordProblem.COMMON),
+        ("Password1!", None, None, PasswordProblem.COMMON),
+        ("P@ssw0rd", None, None, PasswordProblem.COMMON),
+        ("aaaaaaaa", None, None, PasswordProblem.GUESSABLE),
+        ("abcdefgh", None, None, PasswordProblem.GUESSABLE),
+        ("jennifer", None, None, PasswordProblem.GUESSABLE),
+        ("        x", None, None, PasswordProblem.GUESSABLE),
+        ("short", None, None, PasswordProblem.TOO_SHORT),
+        ("         ", None, None, PasswordProblem.TOO_SHORT),
+        ("mo@example.com", "mo@example.com", None, PasswordProblem.CONTAINS_EMAIL),
+        ("MO@Example.com 99!", "mo@example.com", None, PasswordProblem.CONTAINS_EMAIL),
+        ("pat.riley rocks 9", "pat.riley@example.com", None, PasswordProblem.CONTAINS_EMAIL),
+        ("PatRiley-rocks-9", "pat.riley@example.com", None, PasswordProblem.CONTAINS_EMAIL),
+        ("I am Zed Zebra!", "z@example.com", "Zed Zebra", PasswordProblem.CONTAINS_NAME),
+        ("zedzebra rules 7", "z@example.com", "Zed Zebra", PasswordProblem.CONTAINS_NAME),
+        ("correct horse 1", None, None, None),
+        ("correct horse 1", "pat@example.com", "Pat", None),
+        # Too short to look for: "al" is in many good passwords.
+        ("always amber tea 5", "al@example.com", "Al", None),
+        ("x7#Kq9!vLm2$" * 80, None, None, None),  # long: only the start is scored
+    ],
+)
+def test_password_problems(
+    password: str, email: str | None, display_name: str | None, problem: PasswordProblem | None
+) -> None:
+    assert password_problem(password, email=email, display_name=display_name) is problem
+
+
+def test_password_check_is_fast_on_long_hostile_input() -> None:
+    # l33t symbols make zxcvbn's matching explode with length; the maximum length allowed
+    # on the wire must still be checked in well under a second.
+    hostile = ("4@8({[<3691!|70$5+%2" * 60)[:1024]
+    started = time.perf_counter()
+    assert password_problem(hostile) is None
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("password", "reason", "says"),
+    [
+        ("12345678", "common", "too common"),
+        ("aaaaaaaa", "guessable", "too easy to guess"),
+        ("qwertyuiop", "common", "too common"),
+        ("leo@example.com", "contains_email", "e-mail address"),
+        ("leo rides again 5", "contains_email", "e-mail address"),
+        ("Marco Rossi 99", "contains_name", "display name"),
+    ],
+)
+async def test_signup_refuses_weak_passwords_saying_why(
+    gw: Gateway, password: str, reason: str, says: str
+) -> None:
+    response = await gw.client.post(
+        "/api/auth/signup",
+        json={"email": "leo@example.com", "password": password, "display_name": "Marco Rossi"},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "weak_password"
+    assert error["details"] == {"reason": reason}
+    assert says in error["message"]
+    assert password not in response.text
+    async with session_scope(gw.infra.sessions) as session:
+        assert (await session.execute(select(Account))).scalars().all() == []
+
+
+async def test_password_change_refuses_weak_passwords(gw: Gateway) -> None:
+    data = await gw.signup("max@example.com")
+    for new_password, reason in (
+        ("iloveyou", "common"),
+        ("max is the best 1", "contains_email"),
+    ):
+        response = await gw.client.post(
+            "/api/auth/password",
+            json={"current_password": "correct horse 1", "new_password": new_password},
+            headers=gw.bearer(data["access_token"]),
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "weak_password"
+        assert response.json()["error"]["details"] == {"reason": reason}
+    # Nothing changed: the old password still logs in, the session still refreshes.
+    login = await gw.client.post(
+        "/api/auth/login", json={"email": "max@example.com", "password": "correct horse 1"}
+    )
+    assert login.status_code == 200
+    still = await gw.client.post("/api/auth/refresh", json={"refresh_token": data["refresh_token"]})
+    assert still.status_code == 200

@@ -212,3 +212,29 @@ async def test_tokens_for_another_client_or_of_another_kind_are_refused(
     )["AuthenticationResult"]["AccessToken"]
     response = await gw.client.get("/api/jobs", headers=gw.bearer(foreign))
     assert response.status_code == 401
+
+
+async def test_weak_passwords_are_refused_before_cognito_sees_them(
+    gw: Gateway, pool: dict[str, Any]
+) -> None:
+    # Both satisfy Cognito's own policy (length, cases, digits, symbols).
+    for password, reason in (("Password1!", "common"), ("Nora-2024-xyz!", "contains_email")):
+        response = await gw.client.post(
+            "/api/auth/signup", json={"email": "nora@example.com", "password": password}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "weak_password"
+        assert response.json()["error"]["details"] == {"reason": reason}
+    assert pool["admin"].list_users(UserPoolId=pool["pool_id"])["Users"] == []
+
+
+async def test_password_change_refuses_a_common_password(gw: Gateway) -> None:
+    tokens = await _signup_confirmed(gw, "ola@example.com")
+    response = await gw.client.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": "Password123!"},
+        headers=gw.bearer(tokens["access_token"]),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"] == {"reason": "common"}
+    await _signup_login(gw, "ola@example.com")  # the old password still works

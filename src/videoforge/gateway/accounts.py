@@ -13,6 +13,7 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol
 
 import structlog
@@ -21,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from videoforge.gateway.models import Account, RefreshToken, RevokeReason
 from videoforge.gateway.schemas import (
@@ -77,16 +79,99 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-def check_password_policy(password: str, *, email: str | None = None) -> None:
-    """Length at least 8 (in characters), not blank, not the e-mail address itself."""
+class PasswordProblem(StrEnum):
+    """Why a password is refused (``details.reason`` of a ``weak_password`` error)."""
+
+    TOO_SHORT = "too_short"
+    CONTAINS_EMAIL = "contains_email"
+    CONTAINS_NAME = "contains_name"
+    COMMON = "common"
+    GUESSABLE = "guessable"
+
+
+_PROBLEM_MESSAGES = {
+    PasswordProblem.TOO_SHORT: f"Choose a password of at least {PASSWORD_MIN_LENGTH} characters.",
+    PasswordProblem.CONTAINS_EMAIL: (
+        "Your password must not contain your e-mail address or the part before the @."
+    ),
+    PasswordProblem.CONTAINS_NAME: "Your password must not contain your display name.",
+    PasswordProblem.COMMON: (
+        "This password is too common: it is on lists of leaked passwords. Choose another."
+    ),
+    PasswordProblem.GUESSABLE: (
+        "This password is too easy to guess: avoid single common words or names, dates, "
+        "repeated characters, sequences and keyboard patterns. A few unrelated words make "
+        "a strong password."
+    ),
+}
+
+#: zxcvbn's score 2 means an estimated 10^6 guesses or more. Everything on its list of
+#: leaked passwords (30,000, with case and l33t variants), a single common word or name,
+#: a date, a repeat, a sequence or a keyboard walk scores lower.
+PASSWORD_MIN_SCORE = 2
+#: zxcvbn's matching grows quickly with length (its l33t substitutions most: about 0.3 s
+#: for 32 characters of symbols), so it sees only the start of a long password. That can
+#: only err towards refusing: a password is at least as hard to guess as any part of it.
+PASSWORD_SCORED_CHARS = 24
+#: E-mail local parts and display names shorter than this are not looked for inside the
+#: password: "al" would refuse every password with "al" in it.
+_CONTAINED_MIN_CHARS = 3
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _squash(text: str) -> str:
+    """Only letters and digits: "Bob.Smith" and "bob smith" both become "bobsmith"."""
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _contains(folded_password: str, needle: str) -> bool:
+    needle = _fold(needle).strip()
+    if len(needle) >= _CONTAINED_MIN_CHARS and needle in folded_password:
+        return True
+    squashed = _squash(needle)
+    return len(squashed) >= _CONTAINED_MIN_CHARS and squashed in _squash(folded_password)
+
+
+def password_problem(
+    password: str, *, email: str | None = None, display_name: str | None = None
+) -> PasswordProblem | None:
+    """What is wrong with ``password`` for this user, or None when it is acceptable.
+
+    Pure and CPU-bound (zxcvbn takes up to ~0.1 s): call it off the event loop. zxcvbn's
+    own ``user_inputs`` are not used because it stores them in a module-level dictionary,
+    which concurrent checks in worker threads would share; the e-mail address and the
+    display name are looked for here instead.
+    """
     if len(password) < PASSWORD_MIN_LENGTH or not password.strip():
+        return PasswordProblem.TOO_SHORT
+    folded = _fold(password)
+    if email and (_contains(folded, email) or _contains(folded, email.partition("@")[0])):
+        return PasswordProblem.CONTAINS_EMAIL
+    if display_name and _contains(folded, display_name):
+        return PasswordProblem.CONTAINS_NAME
+    result = zxcvbn(password[:PASSWORD_SCORED_CHARS])
+    if int(result["score"]) >= PASSWORD_MIN_SCORE:
+        return None
+    if any(match.get("dictionary_name") == "passwords" for match in result["sequence"]):
+        return PasswordProblem.COMMON
+    return PasswordProblem.GUESSABLE
+
+
+async def check_password_policy(
+    password: str, *, email: str | None = None, display_name: str | None = None
+) -> None:
+    """422 ``weak_password`` (``details.reason``: a :class:`PasswordProblem`) for a password
+    that is short, common, easy to guess, or contains the e-mail address or display name.
+    The message says why and never repeats the password."""
+    problem = await asyncio.to_thread(
+        password_problem, password, email=email, display_name=display_name
+    )
+    if problem is not None:
         raise UnprocessableEntity(
-            f"Choose a password of at least {PASSWORD_MIN_LENGTH} characters.",
-            code="weak_password",
-        )
-    if email is not None and password.strip().lower() == email:
-        raise UnprocessableEntity(
-            "Your password must not be your e-mail address.", code="weak_password"
+            _PROBLEM_MESSAGES[problem], code="weak_password", details={"reason": str(problem)}
         )
 
 
@@ -216,8 +301,8 @@ class LocalAccounts:
     async def signup(self, data: SignupRequest) -> AuthResponse:
         """Create an account and log it in."""
         email = normalise_email(data.email)
-        check_password_policy(data.password, email=email)
         display_name = (data.display_name or "").strip() or None
+        await check_password_policy(data.password, email=email, display_name=display_name)
         password_hash = await self._hash(data.password)
         try:
             async with session_scope(self.sessions) as session:
@@ -325,9 +410,10 @@ class LocalAccounts:
             if found is None:
                 raise _revoked()
             account_id, email, stored = found.id, found.email, found.password_hash
+            display_name = found.display_name
         if not await self._verify(stored, data.current_password):
             raise Unauthorized("The current password is wrong.", code="invalid_credentials")
-        check_password_policy(data.new_password, email=email)
+        await check_password_policy(data.new_password, email=email, display_name=display_name)
         new_hash = await self._hash(data.new_password)
         async with session_scope(self.sessions) as session:
             # Conditional on the hash we checked: two concurrent changes cannot both win.

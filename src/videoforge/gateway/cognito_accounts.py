@@ -85,8 +85,9 @@ class CognitoAccounts:
     async def signup(self, data: SignupRequest) -> AuthResponse:
         """Register in the pool; the user confirms with the e-mailed code, then logs in."""
         email = normalise_email(data.email)
-        check_password_policy(data.password, email=email)
         display_name = (data.display_name or "").strip() or None
+        # Before Cognito's own policy: it knows nothing of leaked or common passwords.
+        await check_password_policy(data.password, email=email, display_name=display_name)
         try:
             sub, confirmed = await self.client.sign_up(
                 email, data.password, display_name=display_name
@@ -147,12 +148,20 @@ class CognitoAccounts:
         self, principal: Principal, access_token: str, data: PasswordChangeRequest
     ) -> AuthResponse:
         """Change the password, sign out every session, and log in again with it."""
-        check_password_policy(data.new_password)
+        try:
+            attributes = await self.client.get_user(access_token)
+        except CognitoError as exc:
+            if exc.code == "NotAuthorizedException":
+                raise _session_ended() from None
+            raise _map_error(exc) from None
+        email = attributes.get("email") or principal.username or ""
+        await check_password_policy(
+            data.new_password, email=email or None, display_name=attributes.get("name")
+        )
         try:
             await self.client.change_password(
                 access_token, data.current_password, data.new_password
             )
-            attributes = await self.client.get_user(access_token)
             await self.client.global_sign_out(access_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
@@ -160,7 +169,6 @@ class CognitoAccounts:
                     "The current password is wrong.", code="invalid_credentials"
                 ) from None
             raise _map_error(exc) from None
-        email = attributes.get("email") or principal.username or ""
         return await self.login(LoginRequest(email=email, password=data.new_password))
 
     async def me(self, principal: Principal, access_token: str) -> UserRead:
@@ -174,6 +182,10 @@ class CognitoAccounts:
                 ) from None
             raise _map_error(exc) from None
         return _user(principal, email=attributes.get("email"), display_name=attributes.get("name"))
+
+
+def _session_ended() -> Unauthorized:
+    return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
 def _user(
