@@ -131,7 +131,7 @@ def test_serve_processes_shuts_down_cleanly_and_resumes_after_restart(tmp_path: 
 
     client = httpx.Client(base_url=server.url, timeout=30)
     signup = client.post(
-        "/api/auth/signup", json={"email": "first@example.com", "password": "first-run-pass"}
+        "/api/auth/signup", json={"email": "first@example.com", "password": "harbour lights 7"}
     )
     assert signup.status_code == 201, signup.text
     client.headers["Authorization"] = f"Bearer {signup.json()['access_token']}"
@@ -175,7 +175,7 @@ def test_serve_processes_shuts_down_cleanly_and_resumes_after_restart(tmp_path: 
     try:
         login = httpx.post(
             f"{server.url}/api/auth/login",
-            json={"email": "first@example.com", "password": "first-run-pass"},
+            json={"email": "first@example.com", "password": "harbour lights 7"},
         )
         assert login.status_code == 200, login.text
         client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
