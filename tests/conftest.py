@@ -30,6 +30,9 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
 # Tests never read the developer's .env or the real data dir.
 os.environ["VIDEOFORGE_ENV"] = "test"
+#: /metrics on a service port needs this bearer token.
+METRICS_TOKEN = "test-metrics-token-0123456789"
+os.environ["METRICS_TOKEN"] = METRICS_TOKEN
 
 
 #: Set to 1 to start private PostgreSQL/Redis even when shared ones answer (checks the

@@ -108,3 +108,24 @@ def test_bad_configuration_fails_clearly(
     assert result.returncode == 2
     assert variable in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "gateway", "gallery"])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        (
+            {"JWT_SECRET": "dev-insecure-secret-change-me", "PUBLIC_URL": "https://v.example"},
+            "JWT_SECRET",
+        ),
+        ({}, "PUBLIC_URL"),
+    ],
+)
+def test_serving_off_loopback_refuses_a_published_secret_or_no_public_url(
+    tmp_path: Path, command: str, env: dict[str, str], variable: str
+) -> None:
+    result = _run([command, "--host", "0.0.0.0"], tmp_path, _clean_env(tmp_path, **env))
+    assert result.returncode == 2, result.stderr
+    assert "refusing to listen" in result.stderr
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr

@@ -35,6 +35,17 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _listening(**overrides: object) -> Settings:
+    """Settings for a command that serves HTTP: also refused when unsafe to listen."""
+    settings = _settings(**overrides)
+    try:
+        settings.require_safe_to_listen()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -45,8 +56,7 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
     """Run the whole platform on this machine (embedded backends, one port, child workers)."""
     from videoforge.embedded import serve as run_serve
 
-    settings = _settings(HOST=host, PORT=port)
-    run_serve(settings)
+    run_serve(_listening(HOST=host, PORT=port))
 
 
 @app.command()
@@ -54,7 +64,7 @@ def gateway(host: HostOpt = None, port: PortOpt = None) -> None:
     """Run the API Gateway: accounts, jobs, live progress, rate limits, the web client."""
     from videoforge.gateway.main import run
 
-    run(_settings(HOST=host, PORT=port or _default_port(3000)))
+    run(_listening(HOST=host, PORT=port or _default_port(3000)))
 
 
 @app.command()
@@ -62,7 +72,7 @@ def gallery(host: HostOpt = None, port: PortOpt = None) -> None:
     """Run the Gallery: listing, search, metadata, upload and stream URLs, views."""
     from videoforge.gallery.main import run
 
-    run(_settings(HOST=host, PORT=port or _default_port(5000)))
+    run(_listening(HOST=host, PORT=port or _default_port(5000)))
 
 
 @app.command()

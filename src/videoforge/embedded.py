@@ -117,6 +117,8 @@ def build_app(settings: Settings) -> ASGIApp:
             settings, infra, gallery_client=GalleryClient(own_url, http)
         )
         state["infra"] = infra
+        if settings.metrics_port is not None:
+            state["metrics"] = _start_metrics(settings, state["gallery"], state["gateway"])
         stop = asyncio.Event()
         state["stop"] = stop
         supervisor = WorkerSupervisor(settings, settings.max_concurrent_jobs)
@@ -139,6 +141,8 @@ def build_app(settings: Settings) -> ASGIApp:
             task.cancel()
         await gallery_api.flush_views(state["infra"])
         await state["http"].aclose()
+        if "metrics" in state:
+            state["metrics"].close()
         await state["infra"].aclose()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,6 +169,19 @@ def build_app(settings: Settings) -> ASGIApp:
         await target(scope, receive, send)
 
     return app
+
+
+def _start_metrics(settings: Settings, *apps: Any) -> Any:
+    """``/metrics`` for the whole platform on its own listener (``METRICS_HOST``, loopback
+    by default): the public port answers it only with ``METRICS_TOKEN``."""
+    from videoforge.infra import metrics
+    from videoforge.infra.http import app_collectors
+
+    for app in apps:
+        for name, fn in app_collectors(app).items():
+            metrics.register_collector(name, fn)
+    assert settings.metrics_port is not None
+    return metrics.start_metrics_server(settings.metrics_port, addr=settings.metrics_host)
 
 
 async def _periodic_sweep(settings: Settings, stop: asyncio.Event) -> None:
@@ -200,5 +217,8 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         lifespan="on",
         log_config=None,
+        # Forwarding headers: the apps' ForwardedHeadersMiddleware (FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
+        forwarded_allow_ips="",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )

@@ -11,6 +11,7 @@ A wrong value fails at start-up with a message that names the variable
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from enum import StrEnum
 from functools import cached_property
@@ -22,7 +23,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused outside development
+#: Secrets printed in this repository (an old built-in default, the old compose value):
+#: anyone can read them, so they are refused off loopback and in production.
+DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused, never a default
+PUBLISHED_SECRETS = frozenset(
+    {DEV_JWT_SECRET, "compose-local-secret-change-me-0123456789abcdef", "change-me", "secret"}
+)
 
 
 class SettingsError(RuntimeError):
@@ -82,6 +88,15 @@ class Settings(BaseSettings):
     # NoDecode: lists come as comma-separated values (or JSON), split by _split_csv,
     # rather than pydantic-settings' JSON-only parsing.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CORS_ORIGINS")
+    #: Peers whose X-Forwarded-For/-Proto/-Host are believed (addresses, CIDRs or ``*``).
+    #: Empty: nobody's, so a client can never choose its own address or host.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="FORWARDED_ALLOW_IPS"
+    )
+    #: ``/metrics`` on a service's own port answers only ``Authorization: Bearer`` this.
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN", min_length=16)
+    #: Where the separate metrics listener (``METRICS_PORT``) binds.
+    metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
 
     # -- database ------------------------------------------------------------
     database_url_override: str | None = Field(None, alias="DATABASE_URL")
@@ -116,7 +131,8 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field("", alias="REDIS_KEY_PREFIX", max_length=64)
 
     # -- auth ---------------------------------------------------------------
-    jwt_secret: str = Field(DEV_JWT_SECRET, alias="JWT_SECRET")
+    #: Unset: each install generates its own into the data dir (``infra.secrets``).
+    jwt_secret: str | None = Field(None, alias="JWT_SECRET")
     jwt_private_key_file: Path | None = Field(None, alias="JWT_PRIVATE_KEY_FILE")
     jwt_issuer: str = Field("videoforge", alias="JWT_ISSUER")
     jwt_audience: str = Field("videoforge", alias="JWT_AUDIENCE")
@@ -144,12 +160,16 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
     import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
     import_timeout: float = Field(1800.0, alias="IMPORT_TIMEOUT", gt=0)
+    #: A job starts only with source size x this factor, plus the floor, free in TEMP_DIR.
+    work_disk_factor: float = Field(3.0, alias="WORK_DISK_FACTOR", ge=1)
+    #: Bytes always kept free in TEMP_DIR; below it the worker takes no job.
+    work_disk_floor: int = Field(256 * 1024**2, alias="WORK_DISK_FLOOR", ge=0)
     metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
     import_allowed_ports: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"
     )
 
-    @field_validator("cors_origins", "import_allowed_ports", mode="before")
+    @field_validator("cors_origins", "import_allowed_ports", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -212,15 +232,47 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an address, a CIDR or *") from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
-        if self.environment is Environment.PRODUCTION and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("JWT_SECRET must be set to a secret value in production")
-        if self.environment is Environment.PRODUCTION and len(self.jwt_secret) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if self.environment is Environment.PRODUCTION:
+            # Every instance of a fleet must share it: a per-machine generated one would not do.
+            if not self.jwt_secret or self.jwt_secret in PUBLISHED_SECRETS:
+                raise ValueError("JWT_SECRET must be set to a secret value in production")
+            if len(self.jwt_secret) < 32:
+                raise ValueError("JWT_SECRET must be at least 32 characters in production")
         if bool(self.cognito_user_pool_id) != bool(self.cognito_client_id):
             raise ValueError("COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together")
         return self
+
+    def require_safe_to_listen(self) -> None:
+        """Refuse to serve HTTP off loopback with a published secret or without
+        ``PUBLIC_URL`` (links would otherwise follow whatever ``Host`` a client sent)."""
+        if is_loopback(self.host):
+            return
+        problems = []
+        if self.jwt_secret in PUBLISHED_SECRETS:
+            problems.append(
+                "JWT_SECRET: this value is published in VideoForge's source; unset it (each "
+                "install then generates its own) or set a random one, e.g. openssl rand -hex 32"
+            )
+        if not self.public_url:
+            problems.append(
+                f"PUBLIC_URL: required when listening on {self.host} (not loopback): the URL "
+                "clients reach this site at, e.g. https://videos.example.com"
+            )
+        if problems:
+            raise SettingsError("refusing to listen: " + "; ".join(problems))
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -288,31 +340,43 @@ class Settings(BaseSettings):
 RATE_LIMIT_ACTIONS = ("signup", "login", "upload_url", "job_create", "import", "view")
 
 
-def parse_rate_limits(spec: str) -> dict[str, tuple[int, int | None, int | None]]:
-    """Parse ``RATE_LIMITS`` — comma-separated ``action=window:per_ip[:per_user]``
-    (``-`` for no limit), e.g. ``login=300:30:10,view=60:120`` — into
-    ``{action: (window, per_ip, per_user)}``; ValueError says what is wrong."""
-    rules: dict[str, tuple[int, int | None, int | None]] = {}
+def parse_rate_limits(spec: str) -> dict[str, tuple[int, int | None, int | None, int | None]]:
+    """Parse ``RATE_LIMITS`` — comma-separated
+    ``action=window:per_ip[:per_user[:per_user_ip]]`` (``-`` or left out: no limit), e.g.
+    ``login=300:30:50:10,view=60:120`` — into ``{action: (window, per_ip, per_user,
+    per_user_ip)}``; ``per_user`` counts a user's hits from every address together,
+    ``per_user_ip`` a user's hits from one address. ValueError says what is wrong."""
+    rules: dict[str, tuple[int, int | None, int | None, int | None]] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, sep, value = item.partition("=")
         name = name.strip().lower()
         if not sep or name not in RATE_LIMIT_ACTIONS:
             raise ValueError(
-                f"{item!r}: expected ACTION=WINDOW:PER_IP[:PER_USER] with ACTION one of "
-                + ", ".join(RATE_LIMIT_ACTIONS)
+                f"{item!r}: expected ACTION=WINDOW:PER_IP[:PER_USER[:PER_USER_IP]] with ACTION "
+                "one of " + ", ".join(RATE_LIMIT_ACTIONS)
             )
         numbers = [n.strip() for n in value.split(":")]
-        if len(numbers) not in (2, 3):
-            raise ValueError(f"{item!r}: expected WINDOW:PER_IP[:PER_USER]")
+        if len(numbers) not in (2, 3, 4):
+            raise ValueError(f"{item!r}: expected WINDOW:PER_IP[:PER_USER[:PER_USER_IP]]")
         try:
             window = int(numbers[0])
-            limits = [None if n == "-" else int(n) for n in numbers[1:]] + [None]
+            limits = [None if n == "-" else int(n) for n in numbers[1:]] + [None, None]
         except ValueError:
             raise ValueError(f"{item!r}: numbers (or - for no limit) expected") from None
         if window < 1 or any(n is not None and n < 1 for n in limits):
             raise ValueError(f"{item!r}: window and limits must be positive")
-        rules[name] = (window, limits[0], limits[1])
+        rules[name] = (window, limits[0], limits[1], limits[2])
     return rules
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _async_driver(url: str) -> str:

@@ -3,6 +3,9 @@ signatures are really checked when the URLs are fetched)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
@@ -14,6 +17,9 @@ from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.gallery.playback import make_token, playlist_key
 from videoforge.infra.errors import NotFound
 from videoforge.infra.runtime import Infra
+from videoforge.infra.secrets import KeyPurpose, derive_key
+from videoforge.infra.storage.local import LocalStorage
+from videoforge.settings import DEV_JWT_SECRET
 
 from .conftest import SeedVideo, Users
 
@@ -218,7 +224,19 @@ def test_playlist_paths_cannot_leave_the_hls_dir(ready_video: GalleryVideo) -> N
             playlist_key(ready_video, path)
 
 
-async def test_urls_follow_the_proxy_host(
+async def test_forwarded_host_is_ignored_from_untrusted_peers(
+    client: httpx.AsyncClient, users: Users, ready_video: GalleryVideo
+) -> None:
+    # FORWARDED_ALLOW_IPS is empty by default: a client cannot choose the links' host.
+    r = await client.get(
+        f"/api/gallery/stream/{ready_video.id}",
+        headers=users.owner | {"X-Forwarded-Host": "videos.example.com"},
+    )
+    assert r.json()["hls"].startswith("http://testserver/")
+
+
+@pytest.mark.parametrize("settings_extra", [{"FORWARDED_ALLOW_IPS": "127.0.0.0/8"}])
+async def test_urls_follow_a_trusted_proxy_host(
     client: httpx.AsyncClient, users: Users, ready_video: GalleryVideo
 ) -> None:
     r = await client.get(
@@ -233,3 +251,64 @@ async def test_urls_follow_the_proxy_host(
         headers=users.owner | {"X-Forwarded-Host": "evil.example/<script>"},
     )
     assert r.json()["hls"].startswith("http://testserver/")
+
+
+def _published_secret_token(video_id: uuid.UUID, expires: int, key: bytes) -> str:
+    message = f"{video_id.hex}.{expires}".encode()
+    mac = base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest())
+    return f"{expires}.{mac.decode().rstrip('=')}"
+
+
+async def test_the_sources_constants_sign_nothing_on_a_fresh_install(
+    client: httpx.AsyncClient, infra: Infra, ready_video: GalleryVideo
+) -> None:
+    """What anyone who read the source could mint (the old built-in JWT_SECRET, put
+    through either derivation the code ever used) is refused by a fresh install."""
+    assert infra.settings.jwt_secret is None  # a default install: nothing configured
+    expires = int(time.time()) + 600
+    published = DEV_JWT_SECRET.encode()
+    playlist_keys = [
+        hashlib.sha256(b"videoforge/gallery/hls-token\x00" + published).digest(),
+        derive_key(published, KeyPurpose.PLAYLIST_TOKENS),
+    ]
+    master = f"/api/gallery/stream/{ready_video.id}/hls/master.m3u8"
+    for key in playlist_keys:
+        token = _published_secret_token(ready_video.id, expires, key)
+        r = await client.get(master, params={"token": token})
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "invalid_token"
+    # The install's own key does sign (so the refusals above are about the key).
+    genuine = make_token(infra.settings, ready_video.id, expires)
+    assert (await client.get(master, params={"token": genuine})).status_code == 200
+
+    # A storage PUT URL for the video's thumbnail, signed with the published secret's key.
+    assert ready_video.thumbnail_key is not None
+    before = await infra.storage.get_bytes(ready_video.thumbnail_key)
+    forger = LocalStorage(
+        infra.settings.storage_dir, signing_key=derive_key(published, KeyPurpose.STORAGE_URLS)
+    )
+    url = await forger.presign_put(
+        ready_video.thumbnail_key, expires_in=600, content_type="image/jpeg"
+    )
+    r = await client.put(url, content=b"defaced", headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 403, r.text
+    assert await infra.storage.get_bytes(ready_video.thumbnail_key) == before
+    # The same PUT signed by the install itself goes through.
+    url = await infra.storage.presign_put(
+        ready_video.thumbnail_key, expires_in=600, content_type="image/jpeg"
+    )
+    r = await client.put(url, content=b"replaced", headers={"Content-Type": "image/jpeg"})
+    assert r.status_code in (200, 201, 204), r.text
+
+
+async def test_stream_responses_are_never_cached(
+    client: httpx.AsyncClient, users: Users, ready_video: GalleryVideo
+) -> None:
+    r = await client.get(f"/api/gallery/stream/{ready_video.id}", headers=users.owner)
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "private, no-store"
+    master = urlsplit(r.json()["hls"])
+    r = await client.get(f"{master.path}?{master.query}")
+    assert r.headers["cache-control"] == "private, no-store"
+    # Playlists and JSON are data: a restrictive CSP like every other response.
+    assert "default-src 'none'" in r.headers["content-security-policy"]

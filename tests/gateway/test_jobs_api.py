@@ -3,6 +3,7 @@ SQS on moto), with video ownership asked of a gallery over HTTP."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from videoforge.messages import JobEvent, JobMessage, JobStatus
 from videoforge.settings import Settings
 
 from .conftest import Gateway, GatewayFactory, free_port, make_settings
+
+#: tests/conftest.py sets METRICS_TOKEN: /metrics on a service port needs it.
+METRICS_AUTH = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 
 
 @pytest.fixture(params=["db-sqlite", "db-postgres", "sqs"])
@@ -289,7 +293,7 @@ async def test_metrics_report_jobs_by_state_and_queue_depth(gw: Gateway) -> None
         "/api/jobs", json={"video_id": str(video.id)}, headers=gw.bearer(user["access_token"])
     )
     assert created.status_code == 201, created.text
-    scrape = await gw.client.get("/metrics")
+    scrape = await gw.client.get("/metrics", headers=METRICS_AUTH)
     assert scrape.status_code == 200
     lines = scrape.text.splitlines()
     pending = [ln for ln in lines if ln.startswith("videoforge_jobs{") and "PENDING" in ln]

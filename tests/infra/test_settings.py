@@ -43,7 +43,7 @@ def test_embedded_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert s.queue_backend is QueueBackend.DATABASE
     assert s.cache_backend is CacheBackend.MEMORY
     assert s.auth_backend is AuthBackend.LOCAL
-    assert s.jwt_secret == DEV_JWT_SECRET  # fine in development
+    assert s.jwt_secret is None  # each install generates its own (infra.secrets)
     assert s.port == 8000
     assert s.max_concurrent_jobs == 1
     assert s.work_dir == tmp_path / "vf" / "tmp"
@@ -140,6 +140,9 @@ def test_production_accepts_a_real_secret(clean_env: pytest.MonkeyPatch) -> None
         ({"COGNITO_CLIENT_ID": "client"}, "COGNITO_USER_POOL_ID"),
         ({"VIDEOFORGE_ENV": "production"}, "JWT_SECRET"),
         ({"VIDEOFORGE_ENV": "production", "JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"VIDEOFORGE_ENV": "production", "JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET"),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, proxy.internal"}, "FORWARDED_ALLOW_IPS"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
         ({"VIDEOFORGE_ENV": "staging"}, "VIDEOFORGE_ENV"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"MAX_CONCURRENT_JOBS": "0"}, "MAX_CONCURRENT_JOBS"),
@@ -172,3 +175,31 @@ def test_stray_dotenv_in_cwd_is_read_only_from_cwd(
     clean_env.chdir(tmp_path)
     clean_env.setenv("PORT", "5555")
     assert load_settings().port == 5555
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_loopback_may_listen_on_any_secret_and_no_public_url(
+    clean_env: pytest.MonkeyPatch, host: str
+) -> None:
+    clean_env.setenv("JWT_SECRET", DEV_JWT_SECRET)
+    load_settings(HOST=host).require_safe_to_listen()
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7"])
+def test_off_loopback_the_published_secret_is_refused_in_every_environment(
+    clean_env: pytest.MonkeyPatch, host: str, environment: str
+) -> None:
+    clean_env.setenv("VIDEOFORGE_ENV", environment)
+    clean_env.setenv("JWT_SECRET", DEV_JWT_SECRET)
+    clean_env.setenv("PUBLIC_URL", "https://videos.example.com")
+    with pytest.raises(SettingsError, match="JWT_SECRET") as caught:
+        load_settings(HOST=host).require_safe_to_listen()
+    assert DEV_JWT_SECRET not in str(caught.value)
+
+
+def test_off_loopback_public_url_is_required(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        load_settings(HOST="0.0.0.0").require_safe_to_listen()
+    clean_env.setenv("PUBLIC_URL", "https://videos.example.com")
+    load_settings(HOST="0.0.0.0").require_safe_to_listen()  # generated secret, public URL: fine

@@ -42,7 +42,13 @@ def log_stream(restore_logging: None) -> io.StringIO:
 @asynccontextmanager
 async def _serve(app: Any) -> AsyncIterator[str]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,  # as infra.http.run_app: the app's own middleware decides
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

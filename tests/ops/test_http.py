@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,13 +17,16 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
 from videoforge.infra.errors import NotFound
 from videoforge.infra.http import get_request_id, install_common
 from videoforge.infra.logging import configure_logging
 from videoforge.settings import Settings, load_settings
+
+#: tests/conftest.py sets METRICS_TOKEN: /metrics on a service port needs it.
+METRICS_AUTH = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 
 Serve = Callable[[Any], AbstractAsyncContextManager[str]]
 
@@ -121,7 +125,7 @@ async def test_metrics_count_requests_by_route_template(serve: Serve, service_na
             assert (await client.get(f"/items/{item}")).status_code == 200
         assert (await client.get("/missing")).status_code == 404
         assert (await client.get("/no/such/route/xyz")).status_code == 404
-        scrape = await client.get("/metrics")
+        scrape = await client.get("/metrics", headers=METRICS_AUTH)
 
     assert scrape.status_code == 200
     assert scrape.headers["content-type"].startswith("text/plain")
@@ -162,7 +166,7 @@ async def test_mounted_apps_get_one_route_label(
     async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         assert (await client.get("/files/a.txt")).text == "hello"
         assert (await client.get("/files/missing.txt")).status_code == 404
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=METRICS_AUTH)).text
 
     sample = (
         'videoforge_http_requests_total{{method="GET",route="/files/{{path}}",{svc},status="{st}"}}'
@@ -198,7 +202,7 @@ async def test_errors_keep_the_json_format_with_ids_and_headers(
     async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         missing = await client.get("/missing")
         boom = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
-        scrape = await client.get("/metrics")
+        scrape = await client.get("/metrics", headers=METRICS_AUTH)
 
     assert missing.status_code == 404
     assert missing.json() == {"error": {"code": "not_found", "message": "No such video."}}
@@ -300,7 +304,7 @@ async def test_metrics_endpoint_reads_app_queues_and_app_collectors(
 
         register_app_collector(app, "jobs_by_state", jobs_by_state)
         async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
-            text = (await client.get("/metrics")).text
+            text = (await client.get("/metrics", headers=METRICS_AUTH)).text
     finally:
         await engine.dispose()
 
@@ -308,3 +312,53 @@ async def test_metrics_endpoint_reads_app_queues_and_app_collectors(
     assert 'videoforge_queue_depth{queue="events"} 0.0' in text
     assert f'videoforge_jobs{{state="{service_name}_PENDING"}} 4.0' in text
     assert scrapes == 1
+
+
+async def test_metrics_are_not_served_to_anonymous_clients(
+    serve: Serve, service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a token configured: only a request bearing it is answered.
+    app, _ = make_app(load_settings(), service_name)
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer wrong-token-xx"})
+        right = await client.get("/metrics", headers=METRICS_AUTH)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+    assert "videoforge_http_requests_total" in right.text
+    # Without one: the public port has no /metrics at all (METRICS_PORT serves them).
+    monkeypatch.delenv("METRICS_TOKEN")
+    app, _ = make_app(load_settings(), service_name + "_open")
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+        r = await client.get("/metrics")
+    assert r.status_code == 404
+    assert "videoforge_" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("trusted", "client", "scheme"),
+    [
+        ("", "127.0.0.1", "http"),  # nobody trusted: the peer itself, whatever it claims
+        ("127.0.0.1", "198.51.100.7", "https"),  # the hop the trusted proxy appended
+        ("127.0.0.1, 198.51.100.0/24", "203.0.113.9", "https"),  # trusted hops skipped
+        ("10.0.0.0/8", "127.0.0.1", "http"),  # the peer is not one of the trusted proxies
+    ],
+)
+async def test_client_address_comes_from_x_forwarded_for_only_via_trusted_proxies(
+    serve: Serve, service_name: str, trusted: str, client: str, scheme: str
+) -> None:
+    app, _ = make_app(load_settings(FORWARDED_ALLOW_IPS=trusted), service_name)
+
+    @app.get("/whoami")
+    async def whoami(request: Request) -> dict[str, str | None]:
+        return {"ip": request.client.host if request.client else None, "scheme": request.url.scheme}
+
+    # The leftmost hop is what the client itself wrote; proxies appended the others.
+    forwarded = "6.6.6.6, 203.0.113.9, 198.51.100.7"
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.get(
+            "/whoami", headers={"X-Forwarded-For": forwarded, "X-Forwarded-Proto": "https"}
+        )
+    assert r.json() == {"ip": client, "scheme": scheme}

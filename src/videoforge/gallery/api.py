@@ -9,7 +9,6 @@ embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -45,6 +44,7 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.runtime import Infra
 
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
@@ -66,19 +66,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(responses=_ERRORS)
 
 
-_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
-
-
 def _base_url(request: Request, infra: Infra) -> str:
-    """Where clients reach us: ``PUBLIC_URL``, else the host the gateway's proxy was
-    asked for (``X-Forwarded-Host``; the scheme comes from uvicorn's proxy headers),
-    else the request's own host."""
-    if infra.settings.public_url:
-        return infra.settings.public_url
-    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
-    if forwarded and _HOST.match(forwarded):
-        return f"{request.url.scheme}://{forwarded}"
-    return str(request.base_url).rstrip("/")
+    return public_base_url(request, infra.settings.public_url)
 
 
 def _client_ip(request: Request) -> str:
@@ -252,11 +241,17 @@ async def video_analytics(
 # ----------------------------------------------------------------------- stream
 @router.get("/api/gallery/stream/{video_id}", response_model=StreamUrls, tags=["playback"])
 async def stream(
-    video_id: uuid.UUID, request: Request, infra: InfraDep, principal: MaybeUser
+    video_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    infra: InfraDep,
+    principal: MaybeUser,
 ) -> StreamUrls:
     """Short-lived playback URLs: the HLS master playlist, each MP4 rendition, the
     thumbnail and the preview (and the original, as a download, for its owner).
     Only for videos the caller may see, and only once they are ready (409 before)."""
+    # Signed for this caller: no shared cache may keep them, no browser may store them.
+    response.headers["Cache-Control"] = "private, no-store"
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
     return await playback.stream_urls(

@@ -5,8 +5,8 @@ so a presigned master URL alone would not play. The gallery therefore serves the
 and variant playlists itself at ``/api/gallery/stream/{id}/hls/{path}?token=...`` and
 rewrites every URI inside them: variant playlists point back here (same token), media
 segments, init sections and keys become presigned storage URLs. Players do not send
-``Authorization`` headers, so the token (an HMAC over the video id and an expiry, keyed
-from the server secret) is in the URL.
+``Authorization`` headers, so the token (an HMAC over the video id and an expiry, under
+the install's playlist-token key) is in the URL.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from videoforge.gallery.models import GalleryVideo, VideoStatus
 from videoforge.gallery.schemas import StreamRendition, StreamUrls
 from videoforge.infra.auth import Principal
 from videoforge.infra.errors import Conflict, Forbidden, NotFound
+from videoforge.infra.secrets import KeyPurpose, purpose_key
 from videoforge.infra.storage.base import ObjectNotFound, Storage
 from videoforge.settings import Settings
 
@@ -36,17 +37,11 @@ MIN_SEGMENT_TTL = 60
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
 
 
-def _key(settings: Settings) -> bytes:
-    # A key derived for this one purpose: a playlist token can never be confused with
-    # any other HMAC made from the same secret.
-    return hashlib.sha256(
-        b"videoforge/gallery/hls-token\x00" + settings.jwt_secret.encode()
-    ).digest()
-
-
 def _mac(settings: Settings, video_id: uuid.UUID, expires: int) -> str:
+    # A key of its own: a playlist token can never be confused with any other HMAC.
+    key = purpose_key(settings, KeyPurpose.PLAYLIST_TOKENS)
     message = f"{video_id.hex}.{expires}".encode()
-    digest = hmac.new(_key(settings), message, hashlib.sha256).digest()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

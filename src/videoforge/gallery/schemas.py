@@ -62,7 +62,7 @@ class VideoUpdate(_Schema):
     title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     visibility: Visibility | None = None
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=2**63 - 1)
 
     @field_validator("title", "description")
     @classmethod

@@ -64,6 +64,10 @@ async def create_import(
     return video
 
 
+#: Versions are 64-bit signed integers in both databases.
+MAX_VERSION = 2**63 - 1
+
+
 def parse_if_match(header: str | None) -> int | None:
     """``If-Match: "3"`` (or ``W/"3"``) -> 3. ``*`` means "any version"."""
     if header is None:
@@ -74,9 +78,15 @@ def parse_if_match(header: str | None) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not value or not value.isascii() or not value.isdigit():
         raise BadRequest("If-Match must be the video's ETag.", code="invalid_if_match")
-    return int(value)
+    version = int(value)
+    if version > MAX_VERSION:
+        raise UnprocessableEntity(
+            "If-Match names a version no video can have.", code="invalid_if_match"
+        )
+    return version
 
 
 async def update_video(

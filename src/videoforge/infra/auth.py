@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
-import os
 import re
 import time
 import uuid
@@ -42,6 +40,7 @@ from fastapi import Request
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from videoforge.infra.errors import Forbidden, Unauthorized
+from videoforge.infra.secrets import write_private_file
 from videoforge.settings import AuthBackend, Settings
 
 if TYPE_CHECKING:
@@ -176,28 +175,14 @@ def _load_private_key(path: Path) -> EllipticCurvePrivateKey:
 
 def _create_private_key(path: Path) -> EllipticCurvePrivateKey:
     """Generate a key at ``path`` (0600) unless another process won the race."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            # link() fails if the key exists: two starting processes agree on one key.
-            os.link(tmp, path)
-        except FileExistsError:
-            return _load_private_key(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    if write_private_file(path, pem) != pem:
+        return _load_private_key(path)
     log.info("jwt_signing_key_created", path=str(path))
     return key
 

@@ -17,6 +17,7 @@ Order, outermost first::
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 import uuid
@@ -30,7 +31,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from videoforge.infra import metrics
-from videoforge.infra.errors import error_body, install_error_handlers
+from videoforge.infra.errors import NotFound, Unauthorized, error_body, install_error_handlers
+from videoforge.infra.forwarded import ForwardedHeadersMiddleware
 from videoforge.settings import Settings
 
 __all__ = [
@@ -64,6 +66,9 @@ SECURITY_HEADERS: Mapping[str, str] = {
     # let a page hand its URL to another origin.
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    # JSON and playlists are data, never documents: if one is ever opened as a page
+    # (or sniffed as one), nothing in it runs, loads or frames.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
 }
 
 #: Paths whose access lines are logged at DEBUG: load-balancer probes and scrapes would
@@ -332,13 +337,26 @@ def install_common(
     )
     app.add_middleware(AccessLogMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: every other layer (access log, rate limits, links) sees the real client.
+    app.add_middleware(ForwardedHeadersMiddleware, trusted=settings.forwarded_allow_ips)
 
     if metrics_endpoint:
+        token = settings.metrics_token
 
         async def metrics_endpoint_handler(request: Request) -> Response:
-            """Prometheus metrics of this process, in the text exposition format."""
+            """Prometheus metrics of this process, in the text exposition format.
+
+            This is the port clients use: answered only with ``METRICS_TOKEN`` as a
+            bearer token (without one configured, not at all; ``METRICS_PORT`` serves
+            them on a loopback listener instead).
+            """
+            if token is None:
+                raise NotFound("Not Found")
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                raise Unauthorized("Metrics need the configured bearer token.")
             return Response(
-                content=await metrics.render_latest(_app_collectors(request.app)),
+                content=await metrics.render_latest(app_collectors(request.app)),
                 media_type=metrics.CONTENT_TYPE_LATEST,
                 headers={"Cache-Control": "no-store"},
             )
@@ -367,7 +385,7 @@ def register_app_collector(app: FastAPI, name: str, fn: metrics.CollectorFn) -> 
     collectors[name] = fn
 
 
-def _app_collectors(app: Any) -> dict[str, metrics.CollectorFn]:
+def app_collectors(app: Any) -> dict[str, metrics.CollectorFn]:
     """The app's own collectors, plus queue depth when the app has its ``infra``."""
     collectors: dict[str, metrics.CollectorFn] = dict(
         getattr(app.state, "metrics_collectors", None) or {}
@@ -395,8 +413,9 @@ def run_app(app: ASGIApp, *, settings: Settings, service: str) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
-        # X-Forwarded-For is trusted only from FORWARDED_ALLOW_IPS (uvicorn's variable,
-        # default 127.0.0.1); deployments behind a load balancer set it.
-        proxy_headers=True,
+        # Forwarding headers are handled by ForwardedHeadersMiddleware (FORWARDED_ALLOW_IPS,
+        # empty by default); uvicorn's own would trust 127.0.0.1 whatever is configured.
+        proxy_headers=False,
+        forwarded_allow_ips="",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )

@@ -65,7 +65,8 @@ from videoforge.infra.storage.base import (
     validate_part_number,
     validate_prefix,
 )
-from videoforge.infra.storage.signing import Grant, Op, UrlSigner, signing_key_from_env
+from videoforge.infra.secrets import storage_signing_key
+from videoforge.infra.storage.signing import Grant, Op, UrlSigner
 from videoforge.settings import Settings
 
 DATA_SUFFIX = "~o"
@@ -188,7 +189,7 @@ class LocalStorage:
         """The embedded store in ``settings.storage_dir``, URLs under ``PUBLIC_URL``."""
         return cls(
             settings.storage_dir,
-            signing_key=signing_key_from_env(settings.jwt_secret),
+            signing_key=storage_signing_key(settings),
             base_url=settings.public_url or "",
             max_put_bytes=max(settings.upload_max_bytes, settings.upload_part_size),
         )
