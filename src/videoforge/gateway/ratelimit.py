@@ -1,13 +1,24 @@
-"""Rate limits per user and per IP, counted in the shared cache (Redis or in-process).
+"""Rate limits per client address and per user, counted in the shared cache (Redis or
+in-process).
 
-Each action has a rule: how many hits per window for one client IP and for one user.
-A hit over either limit is a 429 ``rate_limited`` with ``Retry-After``. The windows are
-fixed (``cache.hit``), which is cheap and good enough against brute force and abuse.
+Each action has a rule: how many hits per window for one client address, for one user
+from one address, and for one user from every address together. A hit over any limit
+is a 429 ``rate_limited`` with ``Retry-After``. The windows are fixed (``cache.hit``),
+which is cheap and good enough against brute force and abuse.
+
+Log-in is limited per (account, address) with a higher cap per account: a stranger who
+keeps guessing someone's password locks out only their own address, while a guess
+attack spread over many addresses is still bounded by the account's cap. The limits of
+the caller's own address are checked first and the account's cap last, and a refused
+hit is not counted against the limits after it: requests refused for one address never
+use up the account's cap. IPv6 clients are counted per /64, the block one subscriber
+usually holds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -15,7 +26,7 @@ import structlog
 from fastapi import Request
 
 from videoforge.infra.cache.base import Cache
-from videoforge.infra.errors import TooManyRequests
+from videoforge.infra.errors import CacheUnavailable, TooManyRequests
 from videoforge.settings import Settings, parse_rate_limits
 
 log = structlog.get_logger("videoforge.gateway.ratelimit")
@@ -32,18 +43,22 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    """``per_ip`` / ``per_user`` hits allowed every ``window`` seconds (None: no limit)."""
+    """Hits allowed every ``window`` seconds (None: no limit) for one client address
+    (``per_ip``), one user from every address together (``per_user``) and one user from
+    one address (``per_user_ip``)."""
 
     window: int
     per_ip: int | None
     per_user: int | None = None
+    per_user_ip: int | None = None
 
 
 def _default_rules() -> dict[Action, Rule]:
     return {
         # Sign-up and log-in have no user yet: "user" is the e-mail address tried.
         Action.SIGNUP: Rule(window=3600, per_ip=20, per_user=5),
-        Action.LOGIN: Rule(window=300, per_ip=30, per_user=10),
+        # Ten tries per account from one address; five such addresses to reach the cap.
+        Action.LOGIN: Rule(window=300, per_ip=30, per_user=50, per_user_ip=10),
         Action.UPLOAD_URL: Rule(window=3600, per_ip=300, per_user=200),
         Action.JOB_CREATE: Rule(window=3600, per_ip=300, per_user=100),
         Action.IMPORT: Rule(window=3600, per_ip=60, per_user=30),
@@ -74,8 +89,8 @@ class RateLimits:
             return cls(enabled=False)
         return cls().with_rules(
             **{
-                name: Rule(window=window, per_ip=per_ip, per_user=per_user)
-                for name, (window, per_ip, per_user) in parse_rate_limits(spec).items()
+                name: Rule(window=window, per_ip=per_ip, per_user=per_user, per_user_ip=both)
+                for name, (window, per_ip, per_user, both) in parse_rate_limits(spec).items()
             }
         )
 
@@ -85,9 +100,30 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def client_block(ip: str) -> str:
+    """The unit an address is counted in: an IPv4 address (IPv4-mapped IPv6 unwrapped),
+    or the /64 of an IPv6 address — one host there can use any of 2^64 addresses."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def _subject(value: str) -> str:
     # Keys never carry raw e-mail addresses (they may end up in Redis dumps or logs).
     return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+#: Actions allowed without a limit while the cache is down (docs/operations.md, §9).
+#: Every other action fails closed (503 ``unavailable``): log-in and sign-up must never
+#: lose their brute-force limits. A view is only counted by the gallery, whose dedup
+#: needs the cache too, so letting the call through counts nothing unchecked.
+FAIL_OPEN = frozenset({Action.VIEW})
 
 
 class RateLimiter:
@@ -98,24 +134,41 @@ class RateLimiter:
         self.limits = limits or RateLimits()
 
     async def check(self, action: Action, *, ip: str, user: str | None = None) -> None:
-        """Count one hit for the IP and (when known) the user; 429 over either limit."""
+        """:meth:`_check`, and when the cache is down: 503 (:class:`CacheUnavailable`),
+        or no limit for the actions in :data:`FAIL_OPEN`."""
+        try:
+            await self._check(action, ip=ip, user=user)
+        except CacheUnavailable:
+            if action not in FAIL_OPEN:
+                raise
+            log.warning("rate_limit_skipped", action=str(action), reason="cache_unavailable")
+
+    async def _check(self, action: Action, *, ip: str, user: str | None = None) -> None:
+        """Count one hit for the address and (when known) the user; 429 over any limit.
+
+        The address's limits come first and the user's cap last; a refused hit is not
+        counted against the limits after the one that refused it."""
         if not self.limits.enabled:
             return
         rule = self.limits.rules.get(action)
         if rule is None:
             return
-        retry_after = 0
-        checks: list[tuple[str, int]] = []
+        block = client_block(ip)
+        checks: list[tuple[str, str, int]] = []
         if rule.per_ip is not None:
-            checks.append((f"rl:{action}:ip:{_subject(ip)}", rule.per_ip))
-        if rule.per_user is not None and user:
-            checks.append((f"rl:{action}:user:{_subject(user)}", rule.per_user))
-        for key, limit in checks:
+            checks.append(("ip", f"rl:{action}:ip:{_subject(block)}", rule.per_ip))
+        if user and rule.per_user_ip is not None:
+            pair = _subject(f"{user}\0{block}")
+            checks.append(("user_ip", f"rl:{action}:user_ip:{pair}", rule.per_user_ip))
+        if user and rule.per_user is not None:
+            checks.append(("user", f"rl:{action}:user:{_subject(user)}", rule.per_user))
+        for scope, key, limit in checks:
             result = await self.cache.hit(key, limit=limit, window=rule.window)
             if not result.allowed:
-                retry_after = max(retry_after, result.retry_after)
-        if retry_after:
-            log.info("rate_limited", action=str(action), retry_after=retry_after)
-            raise TooManyRequests(
-                "Too many requests; slow down and try again shortly.", retry_after=retry_after
-            )
+                log.info(
+                    "rate_limited", action=str(action), scope=scope, retry_after=result.retry_after
+                )
+                raise TooManyRequests(
+                    "Too many requests; slow down and try again shortly.",
+                    retry_after=result.retry_after,
+                )
