@@ -9,6 +9,7 @@ commits on success and rolls back on error. Services only ``flush()``.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,76 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, nullable=False)
 
 
+#: Seconds to wait for a PostgreSQL connection (new, or free in the pool).
+CONNECT_TIMEOUT_SECONDS = 5
+
+# SQLite errors that say "try again" (a writer holds the lock, the file is briefly
+# unreadable), unlike "no such table" and friends, which are bugs.
+_SQLITE_TRANSIENT = ("database is locked", "unable to open database file", "disk i/o error")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable or dropped the connection (a
+    503: retry soon), as opposed to a bug or a bad statement (a 500).
+
+    asyncpg raises ``OSError`` (refused, reset, timed out) unwrapped from connect and
+    its own errors for a server that is starting or shutting down; SQLAlchemy wraps
+    some of these and flags the ones that invalidated the connection.
+    """
+    import asyncpg  # type: ignore[import-untyped]  # no stubs; used for isinstance only
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.TimeoutError):  # no pooled connection came free
+            return True
+        if isinstance(current, sa_exc.InterfaceError | sa_exc.OperationalError):
+            # On SQLite these also mean bad parameters or a missing table: bugs.
+            if not _is_sqlite_error(current.orig):
+                return True
+            if str(current.orig).lower().startswith(_SQLITE_TRANSIENT):
+                return True
+        if isinstance(
+            current,
+            asyncpg.PostgresConnectionError  # includes ConnectionDoesNotExistError
+            | asyncpg.CannotConnectNowError
+            | asyncpg.AdminShutdownError
+            | asyncpg.CrashShutdownError
+            | asyncpg.TooManyConnectionsError
+            | asyncpg.InterfaceError,
+        ):
+            return True
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror) and _from_driver(
+            current
+        ):
+            return True
+        orig = getattr(current, "orig", None)
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+    return False
+
+
+def _is_sqlite_error(error: object) -> bool:
+    import sqlite3
+
+    return isinstance(error, sqlite3.Error)
+
+
+def _from_driver(exc: BaseException) -> bool:
+    """Raised inside the database driver or SQLAlchemy (not some other client's socket)."""
+    import traceback
+
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(("asyncpg", "sqlalchemy"))
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -123,7 +194,17 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # A connection pooled before a server restart is tested (and replaced) before
+        # use instead of failing the request that draws it.
+        pool_pre_ping=True,
+        # While the server is down, fail fast (a 503) instead of holding the request:
+        # asyncpg's own connect timeout is 60 s, the pool's wait 30 s.
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 

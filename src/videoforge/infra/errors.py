@@ -86,9 +86,53 @@ class TooManyRequests(AppError):
         self.retry_after = retry_after
 
 
+#: How long clients are told to wait (``Retry-After``) when a dependency is down: long
+#: enough not to hammer a restarting server, short enough that a blip is not noticed.
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(AppError):
+    """503 with ``Retry-After``: the request was fine, try it again shortly."""
+
     status_code = 503
     code = "unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+        retry_after: int = RETRY_AFTER_SECONDS,
+    ) -> None:
+        merged = {"Retry-After": str(max(1, retry_after)), **(headers or {})}
+        super().__init__(message, code=code, details=details, headers=merged)
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    """A backing service (the cache, the database) cannot be reached. Always the stable
+    code ``unavailable``; ``details.dependency`` says which one."""
+
+    dependency: ClassVar[str] = "backing service"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or f"The {self.dependency} is unavailable; try again shortly.",
+            details={"dependency": self.dependency},
+        )
+
+
+class CacheUnavailable(DependencyUnavailable):
+    """The cache (Redis) refused, dropped or timed out a command."""
+
+    dependency = "cache"
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """The database could not be reached, or dropped the connection."""
+
+    dependency = "database"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -109,6 +153,23 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+def unavailable_from(exc: BaseException) -> DependencyUnavailable | None:
+    """The outage an unexpected exception stands for (the cache or the database cannot
+    be reached), or None when it is a bug. The cache already raises
+    :class:`CacheUnavailable` itself; this also catches the raw driver errors."""
+    # Imported here: this module is imported by everything and stays free of backends.
+    from videoforge.infra.cache.redis import is_cache_outage
+    from videoforge.infra.db import is_connection_error
+
+    if isinstance(exc, DependencyUnavailable):
+        return exc
+    if is_cache_outage(exc):
+        return CacheUnavailable()
+    if is_connection_error(exc):
+        return DatabaseUnavailable()
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -142,9 +203,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         import structlog
 
+        outage = unavailable_from(exc)
+        if outage is not None:
+            # An outage, not a bug: one line without a traceback (an outage would
+            # otherwise log hundreds of them a second), and a 503 the client retries.
+            structlog.get_logger("videoforge.errors").warning(
+                "dependency_unavailable",
+                dependency=outage.dependency,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return await _app_error(request, outage)
         structlog.get_logger("videoforge.errors").exception("unhandled_error", exc_info=exc)
         return JSONResponse(
             error_body("internal_error", "Something went wrong on our side."), status_code=500
