@@ -170,7 +170,7 @@ async def test_one_error_format(client: httpx.AsyncClient) -> None:
 
 
 async def test_openapi_lists_every_endpoint_with_schemas(client: httpx.AsyncClient) -> None:
-    r = await client.get("/openapi.json")
+    r = await client.get("/api/gallery/openapi.json")
     assert r.status_code == 200
     doc = r.json()
     expected = {

@@ -238,15 +238,3 @@ class UploadConfirm(_Schema):
 class HealthCheck(BaseModel):
     status: str
     checks: dict[str, str]
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable, machine-readable error code.")
-    message: str = Field(description="A sentence for humans.")
-    details: object | None = None
-
-
-class ErrorBody(BaseModel):
-    """The one error format of every VideoForge service."""
-
-    error: ErrorDetail

@@ -26,8 +26,9 @@ from videoforge.gateway.schemas import (
 )
 from videoforge.infra.auth import Principal, bearer_token, require_principal
 from videoforge.infra.errors import NotFound, UnprocessableEntity
+from videoforge.infra.openapi import error_responses
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=error_responses())
 well_known = APIRouter(tags=["auth"])
 
 

@@ -26,11 +26,12 @@ from videoforge.gateway.deps import GatewayState, gateway_state
 from videoforge.infra.auth import Principal, bearer_token
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import Unauthorized
+from videoforge.infra.openapi import error_responses
 from videoforge.jobs import JobRead, get_job
 from videoforge.jobs.service import job_read
 
 log = structlog.get_logger("videoforge.gateway.events")
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses())
 
 #: How long EventSource waits before reconnecting after the stream drops (ms).
 RECONNECT_MS = 3000

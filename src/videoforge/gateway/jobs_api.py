@@ -23,6 +23,7 @@ from videoforge.gateway.ratelimit import Action, client_ip
 from videoforge.infra.auth import Principal, bearer_token, require_principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
+from videoforge.infra.openapi import error_responses
 from videoforge.jobs import (
     Job,
     JobPage,
@@ -40,7 +41,7 @@ from videoforge.jobs.transitions import NON_FINAL_STATUSES
 from videoforge.messages import JobStatus
 
 log = structlog.get_logger("videoforge.gateway.jobs")
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses())
 
 URL_MAX = 2048
 TITLE_MAX = 200

@@ -41,6 +41,7 @@ from videoforge.infra.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from videoforge.infra.openapi import error_responses
 from videoforge.infra.storage.base import (
     InvalidKey,
     ObjectNotFound,
@@ -56,7 +57,7 @@ from videoforge.infra.storage.local import (
 )
 from videoforge.infra.storage.signing import Grant, Op
 
-router = APIRouter(prefix="/storage", tags=["storage"])
+router = APIRouter(prefix="/storage", tags=["storage"], responses=error_responses())
 
 _READ_CHUNK = 256 * 1024
 _FLUSH_BYTES = 1024 * 1024
