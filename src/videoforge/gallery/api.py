@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -24,6 +24,7 @@ from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.models import GalleryVideoViewsDaily, VideoStatus, Visibility
 from videoforge.gallery.schemas import (
     DailyViews,
+    ErrorBody,
     MultipartAbort,
     MultipartComplete,
     MultipartParts,
@@ -44,7 +45,6 @@ from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.forwarded import public_base_url
-from videoforge.infra.openapi import ErrorBody, error_responses
 from videoforge.infra.runtime import Infra
 
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
@@ -59,7 +59,11 @@ InfraDep = Annotated[Infra, Depends(get_infra)]
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 User = Annotated[Principal, Depends(require_principal)]
 
-router = APIRouter(responses=error_responses())
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 422, 429, 503)
+}
+
+router = APIRouter(responses=_ERRORS)
 
 
 def _base_url(request: Request, infra: Infra) -> str:
@@ -192,15 +196,17 @@ async def delete_video(video_id: uuid.UUID, infra: InfraDep, principal: MaybeUse
 async def record_view(
     video_id: uuid.UUID, request: Request, infra: InfraDep, principal: MaybeUser
 ) -> ViewRecorded:
-    """Count a view (the player calls this when playback starts). One viewer counts once
-    per video per 30 minutes; calls are rate-limited per address (429)."""
+    """Count a view (the player calls this when playback starts). One viewer (the user,
+    or the client address) counts once per video per 30 minutes; calls are rate-limited
+    per address (429). `counted: true` means the view is stored. 503 `unavailable` with
+    `Retry-After` while the cache or the database is down: nothing was counted."""
     client_ip = _client_ip(request)
     await view_counts.check_rate(infra.cache, client_ip)
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
     playback.ensure_ready(video)
-    viewer = view_counts.viewer_id(principal, client_ip, request.headers.get("user-agent", ""))
-    counted = await view_counts.record_view(infra.cache, video.id, viewer)
+    viewer = view_counts.viewer_id(principal, client_ip)
+    counted = await view_counts.record_view(infra, video.id, viewer)
     return ViewRecorded(counted=counted)
 
 

@@ -82,11 +82,6 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
             '`{"error": {"code", "message"}}` with stable codes.'
         ),
         lifespan=_lifespan(settings, infra),
-        # Under the gallery's own prefix, so that the embedded server and the gateway's
-        # proxy (which route by prefix) reach it as they reach every gallery path.
-        openapi_url="/api/gallery/openapi.json",
-        docs_url="/api/gallery/docs",
-        redoc_url=None,
     )
     if infra is not None:
         app.state.infra = infra
@@ -110,8 +105,8 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])
     async def health(request: Request) -> JSONResponse:
-        """Liveness and readiness: the database answers `SELECT 1` and the object store
-        is reachable; 503 with the failing check otherwise."""
+        """Liveness and readiness: the database answers `SELECT 1`, the cache answers
+        `PING` and the object store is reachable; 503 with the failing check otherwise."""
         current: Infra = request.app.state.infra
         checks: dict[str, str] = {}
         try:
@@ -120,6 +115,11 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await current.cache.ping()
+            checks["cache"] = "ok"
+        except Exception as exc:
+            checks["cache"] = f"error: {type(exc).__name__}"
         try:
             await current.storage.check()
             checks["storage"] = "ok"

@@ -191,3 +191,22 @@ class GalleryPendingDeletion(Base):
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_gallery_pending_deletions_due", "next_attempt_at"),)
+
+
+class GalleryViewLog(Base):
+    """Counted views not yet added to ``gallery_videos.views`` (and the daily table).
+
+    A view is appended here, committed, before the viewer is told ``counted: true``; the
+    flusher moves rows into the totals and deletes them in one transaction. The cache
+    only deduplicates, so losing it never loses a count. No foreign key: a view of a
+    video deleted meanwhile must not fail the request; the flusher drops it.
+    """
+
+    __tablename__ = "gallery_view_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    video_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    views: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
