@@ -377,3 +377,47 @@ async def test_password_change_refuses_weak_passwords(gw: Gateway) -> None:
     assert login.status_code == 200
     still = await gw.client.post("/api/auth/refresh", json={"refresh_token": data["refresh_token"]})
     assert still.status_code == 200
+
+
+# ------------------------------------------------------- sign-up and registered addresses
+async def test_signup_for_a_taken_address_hashes_too(
+    make_gateway: GatewayFactory, tmp_path: Path, sqlite_url: str
+) -> None:
+    """The 409 cannot be hidden (see ``LocalAccounts.signup``), but it must not come back
+    measurably sooner than a 201: the password is hashed either way."""
+    hasher = argon2.PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
+    gw = await make_gateway(
+        make_settings(tmp_path, sqlite_url),
+        with_gallery=False,
+        options=GatewayOptions(password_hasher=hasher),
+    )
+    await gw.signup("taken@example.com")
+
+    async def timed(email: str, expected: int) -> float:
+        started = time.perf_counter()
+        response = await gw.client.post(
+            "/api/auth/signup", json={"email": email, "password": "long enough 1"}
+        )
+        elapsed = time.perf_counter() - started
+        assert response.status_code == expected, response.text
+        return elapsed
+
+    # The fastest of a few runs: load on the machine only ever adds time.
+    created = min([await timed(f"new{i}@example.com", 201) for i in range(3)])
+    taken = min([await timed("TAKEN@example.com", 409) for _ in range(3)])
+    hashing = min([await asyncio.to_thread(_time_hash, hasher, "long enough 1") for _ in range(3)])
+    assert taken >= 0.7 * hashing, (taken, hashing)
+    assert taken >= 0.5 * created, (taken, created)
+    # A weak password is refused alike, taken address or not (checked before the lookup).
+    for email in ("taken@example.com", "free@example.com"):
+        weak = await gw.client.post(
+            "/api/auth/signup", json={"email": email, "password": "password1"}
+        )
+        assert weak.status_code == 422
+        assert weak.json()["error"]["code"] == "weak_password"
+
+
+def _time_hash(hasher: argon2.PasswordHasher, password: str) -> float:
+    started = time.perf_counter()
+    hasher.hash(password)
+    return time.perf_counter() - started

@@ -122,13 +122,35 @@ async def test_signup_confirm_login_refresh_me(gw: Gateway) -> None:
     assert (await gw.client.get("/.well-known/jwks.json")).status_code == 404
 
 
-async def test_duplicate_signup_is_409(gw: Gateway) -> None:
-    await _signup_confirmed(gw, "bo@example.com")
-    again = await gw.client.post(
-        "/api/auth/signup", json={"email": "bo@example.com", "password": PASSWORD}
+async def test_signup_with_a_registered_address_answers_like_a_new_one(gw: Gateway) -> None:
+    owner = await _signup_confirmed(gw, "bo@example.com")
+    fresh = await gw.client.post(
+        "/api/auth/signup", json={"email": "newcomer@example.com", "password": PASSWORD}
     )
-    assert again.status_code == 409
-    assert again.json()["error"]["code"] == "email_taken"
+    taken = await gw.client.post(
+        "/api/auth/signup", json={"email": "BO@example.com", "password": "An0ther-secret-pw"}
+    )
+    assert (taken.status_code, fresh.status_code) == (201, 201), taken.text
+    a, b = taken.json(), fresh.json()
+    assert a.keys() == b.keys()
+    assert a["user"].keys() == b["user"].keys()
+    assert a["confirmation_required"] is b["confirmation_required"] is True
+    assert a["access_token"] is None
+    assert a["refresh_token"] is None
+    assert a["user"]["email"] == "bo@example.com"
+    assert len(a["user"]["id"]) == len(b["user"]["id"])
+    assert a["user"]["id"] != owner["user"]["id"]  # never the real account's id
+    # Confirming answers like a wrong code would; the owner's password is untouched.
+    unknown = await gw.client.post(
+        "/api/auth/confirm", json={"email": "nobody@example.com", "code": "123456"}
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert unknown.json()["error"]["code"] == "invalid_code"
+    stranger = await gw.client.post(
+        "/api/auth/login", json={"email": "bo@example.com", "password": "An0ther-secret-pw"}
+    )
+    assert stranger.status_code == 401
+    await _signup_login(gw, "bo@example.com")
 
 
 async def test_group_claim_makes_an_admin(gw: Gateway, pool: dict[str, Any]) -> None:

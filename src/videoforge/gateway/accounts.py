@@ -299,7 +299,18 @@ class LocalAccounts:
 
     # -- AuthProvider --------------------------------------------------------------
     async def signup(self, data: SignupRequest) -> AuthResponse:
-        """Create an account and log it in."""
+        """Create an account and log it in.
+
+        A registered address is answered 409 ``email_taken``. Without e-mail
+        confirmation that cannot be hidden: the answer for a free address is a working
+        session for it, which the answer for a taken one cannot be, so whoever tries an
+        address learns either way (an answer shaped like a pending confirmation would
+        only mislead the owner, who is sent nothing). What is kept equal is everything
+        else: the address and the password are checked (422) before the lookup, so they
+        never depend on whether the address is taken, and the password is hashed either
+        way, so a 409 takes as long as the hashing of a 201. The sign-up rate limits (per
+        client address and per address tried) bound how many addresses can be probed.
+        """
         email = normalise_email(data.email)
         display_name = (data.display_name or "").strip() or None
         await check_password_policy(data.password, email=email, display_name=display_name)

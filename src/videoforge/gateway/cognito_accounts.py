@@ -6,6 +6,8 @@ verifies the access tokens it hands out with the shared verifier (the pool's JWK
 
 from __future__ import annotations
 
+import uuid
+
 import structlog
 
 from videoforge.gateway.accounts import check_password_policy, invalid_credentials, normalise_email
@@ -33,6 +35,14 @@ from videoforge.infra.errors import (
 log = structlog.get_logger("videoforge.gateway.cognito")
 
 
+#: Sign-up errors that mean "this address already has an account".
+_ACCOUNT_EXISTS = frozenset({"UsernameExistsException", "AliasExistsException"})
+
+
+def _invalid_code() -> BadRequest:
+    return BadRequest("That confirmation code is wrong or has expired.", code="invalid_code")
+
+
 def _map_error(exc: CognitoError) -> AppError:
     """Cognito's error codes as our stable codes (never a 500 for a user mistake)."""
     code = exc.code
@@ -48,7 +58,7 @@ def _map_error(exc: CognitoError) -> AppError:
             code="confirmation_required",
         )
     if code in {"CodeMismatchException", "ExpiredCodeException"}:
-        return BadRequest("That confirmation code is wrong or has expired.", code="invalid_code")
+        return _invalid_code()
     if code in {
         "TooManyRequestsException",
         "LimitExceededException",
@@ -83,7 +93,15 @@ class CognitoAccounts:
         )
 
     async def signup(self, data: SignupRequest) -> AuthResponse:
-        """Register in the pool; the user confirms with the e-mailed code, then logs in."""
+        """Register in the pool; the user confirms with the e-mailed code, then logs in.
+
+        A stranger must not learn which addresses are registered: for an address that
+        already has an account the answer is the one a new sign-up gets (201,
+        ``confirmation_required``, a random id in place of the account's), after the same
+        single call to Cognito. Nothing changes for the existing account, and no code it
+        could confirm is sent. (A pool that confirms sign-ups itself, without a code,
+        logs new users in at once; there the two answers necessarily differ.)
+        """
         email = normalise_email(data.email)
         display_name = (data.display_name or "").strip() or None
         # Before Cognito's own policy: it knows nothing of leaked or common passwords.
@@ -93,7 +111,10 @@ class CognitoAccounts:
                 email, data.password, display_name=display_name
             )
         except CognitoError as exc:
-            raise _map_error(exc) from None
+            if exc.code not in _ACCOUNT_EXISTS:
+                raise _map_error(exc) from None
+            log.info("signup_address_taken")
+            sub, confirmed = str(uuid.uuid4()), False
         if confirmed:
             return await self.login(LoginRequest(email=email, password=data.password))
         return AuthResponse(
@@ -102,10 +123,15 @@ class CognitoAccounts:
         )
 
     async def confirm(self, data: ConfirmRequest) -> None:
-        """Confirm a sign-up with the code Cognito sent."""
+        """Confirm a sign-up with the code Cognito sent.
+
+        An unknown address and an account confirmed already get the answer of a wrong
+        code, so that confirming does not tell which addresses are registered either."""
         try:
             await self.client.confirm_sign_up(normalise_email(data.email), data.code.strip())
         except CognitoError as exc:
+            if exc.code in {"UserNotFoundException", "NotAuthorizedException"}:
+                raise _invalid_code() from None
             raise _map_error(exc) from None
 
     async def login(self, data: LoginRequest) -> AuthResponse:
