@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -24,7 +24,6 @@ from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.models import GalleryVideoViewsDaily, VideoStatus, Visibility
 from videoforge.gallery.schemas import (
     DailyViews,
-    ErrorBody,
     MultipartAbort,
     MultipartComplete,
     MultipartParts,
@@ -45,6 +44,7 @@ from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.forwarded import public_base_url
+from videoforge.infra.openapi import ErrorBody, error_responses
 from videoforge.infra.runtime import Infra
 
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
@@ -59,11 +59,7 @@ InfraDep = Annotated[Infra, Depends(get_infra)]
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 User = Annotated[Principal, Depends(require_principal)]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 422, 429, 503)
-}
-
-router = APIRouter(responses=_ERRORS)
+router = APIRouter(responses=error_responses())
 
 
 def _base_url(request: Request, infra: Infra) -> str:

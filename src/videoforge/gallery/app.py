@@ -82,6 +82,11 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
             '`{"error": {"code", "message"}}` with stable codes.'
         ),
         lifespan=_lifespan(settings, infra),
+        # Under the gallery's own prefix, so that the embedded server and the gateway's
+        # proxy (which route by prefix) reach it as they reach every gallery path.
+        openapi_url="/api/gallery/openapi.json",
+        docs_url="/api/gallery/docs",
+        redoc_url=None,
     )
     if infra is not None:
         app.state.infra = infra
