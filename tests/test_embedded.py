@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -203,5 +204,88 @@ def test_serve_processes_shuts_down_cleanly_and_resumes_after_restart(tmp_path: 
             60,
             "the interrupted video to be ready",
         )
+    finally:
+        assert server.interrupt() == 0
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_killed_server_takes_its_workers_and_ffmpeg_along_and_one_restart_finishes(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    server = Server(data, _free_port(), log)
+    client = httpx.Client(base_url=server.url, timeout=30)
+    signup = client.post(
+        "/api/auth/signup", json={"email": "killed@example.com", "password": "harbour lights 7"}
+    )
+    assert signup.status_code == 201, signup.text
+    client.headers["Authorization"] = f"Bearer {signup.json()['access_token']}"
+    video = _upload(client, _clip(tmp_path / "long.mp4", 40, "640x360"), "killed mid-job")
+    job = client.post("/api/jobs", json={"video_id": video["id"]}).json()["id"]
+    _wait(
+        lambda: client.get(f"/api/jobs/{job}").json()["status"] == "PROCESSING",
+        60,
+        "the job to be transcoding",
+        every=0.1,
+    )
+
+    def family_with_ffmpeg() -> list[psutil.Process] | None:
+        family = [p for p in psutil.Process(server.proc.pid).children(recursive=True) if _alive(p)]
+        return family if any("ffmpeg" in p.name() for p in family) else None
+
+    running = _wait(
+        family_with_ffmpeg,
+        30,
+        "the worker's ffmpeg to run",
+        every=0.1,
+    )
+
+    # While the first set runs, a second server on the same data dir refuses to start.
+    second = subprocess.run(
+        [sys.executable, "-m", "videoforge", "serve"],
+        env={**os.environ, "VIDEOFORGE_DATA_DIR": str(data), "PORT": str(_free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "still running" in second.stderr, second.stderr[-2000:]
+
+    # SIGKILL the server alone: the kernel takes the workers, and they their ffmpeg.
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    _wait(
+        lambda: not [p.pid for p in running if _alive(p)],
+        15,
+        "every worker and ffmpeg of the killed server to be gone",
+    )
+
+    # One restart on the same data dir finishes the job, once.
+    server = Server(data, _free_port(), log)
+    try:
+        client.base_url = httpx.URL(server.url)
+        done = _wait(
+            lambda: (
+                (s := client.get(f"/api/jobs/{job}").json())["status"] in {"COMPLETED", "FAILED"}
+                and s
+            ),
+            240,
+            "the job to finish after the restart",
+        )
+        assert done["status"] == "COMPLETED", done
+        assert done["attempts"] == 2, done
+        workers = [
+            p
+            for p in psutil.Process(server.proc.pid).children()
+            if "worker" in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 1  # one set of workers, not two
     finally:
         assert server.interrupt() == 0

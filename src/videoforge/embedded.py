@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from videoforge.infra.process import die_with_parent
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.embedded")
@@ -50,6 +53,8 @@ class WorkerSupervisor:
     settings: Settings
     count: int
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: The data dir's lock (:class:`DataDirLock`): every worker holds it too.
+    lock_fd: int | None = None
     _stopping: bool = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -59,10 +64,15 @@ class WorkerSupervisor:
         # Children would all bind the same port; the parent's /metrics covers the platform.
         env.pop("METRICS_PORT", None)
         return subprocess.Popen(
-            [sys.executable, "-m", "videoforge", "worker"],
+            # Killed by the kernel when this process dies, even by SIGKILL or the OOM
+            # killer: no worker (and so no ffmpeg, which dies with its worker) runs on
+            # unsupervised. Its job comes back through the queue's visibility timeout.
+            die_with_parent([sys.executable, "-m", "videoforge", "worker"]),
             env=env,
             # Own process group: a terminal's Ctrl-C reaches us, and we decide how workers stop.
             start_new_session=True,
+            # Inherited: while any worker of this server lives, no second server starts.
+            pass_fds=(self.lock_fd,) if self.lock_fd is not None else (),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -92,7 +102,46 @@ class WorkerSupervisor:
         log.info("workers_stopped")
 
 
-def build_app(settings: Settings) -> ASGIApp:
+class DataDirLocked(RuntimeError):
+    """Another ``videoforge serve`` (or one of its workers) still runs on this data dir."""
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``serve.lock`` in the data dir, for the server's life.
+
+    The lock belongs to the open file, which the workers inherit: it is released only
+    when the server *and* every worker it started have exited, so a restart can never
+    add a second set of workers beside a first that is still alive.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "serve.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirLocked(
+                f"another videoforge serve (pid {holder}) or one of its workers is still "
+                f"running on {self.path.parent}; stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
     """The one-port ASGI app: gallery paths to the gallery, the rest to the gateway."""
     from videoforge import migrations
     from videoforge.gallery import api as gallery_api
@@ -121,7 +170,7 @@ def build_app(settings: Settings) -> ASGIApp:
             state["metrics"] = _start_metrics(settings, state["gallery"], state["gateway"])
         stop = asyncio.Event()
         state["stop"] = stop
-        supervisor = WorkerSupervisor(settings, settings.max_concurrent_jobs)
+        supervisor = WorkerSupervisor(settings, settings.max_concurrent_jobs, lock_fd=lock_fd)
         state["supervisor"] = supervisor
         state["tasks"] = [
             asyncio.create_task(gallery_api.run_event_consumer(infra, stop), name="events"),
@@ -209,16 +258,23 @@ def serve(settings: Settings) -> None:
     from videoforge.infra.logging import configure_logging
 
     configure_logging(settings, service="embedded")
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock_fd = lock.acquire()
+    except DataDirLocked as exc:
+        raise SystemExit(f"error: {exc}") from None
     url = f"http://{_connect_host(settings.host)}:{settings.port}/"
     print(f"VideoForge is starting at {url}  (data in {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_config=None,
-        # Forwarding headers: the apps' ForwardedHeadersMiddleware (FORWARDED_ALLOW_IPS).
-        proxy_headers=False,
-        forwarded_allow_ips="",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    try:
+        uvicorn.run(
+            build_app(settings, lock_fd=lock_fd),
+            host=settings.host,
+            port=settings.port,
+            lifespan="on",
+            log_config=None,
+            # Forwarding headers: the apps' ForwardedHeadersMiddleware (FORWARDED_ALLOW_IPS).
+            proxy_headers=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        )
+    finally:
+        lock.release()

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from videoforge.infra.process import die_with_parent
 from videoforge.processor.config import ProcessingConfig
 
 
@@ -214,31 +212,11 @@ def directory_size(root: Path) -> int:
     return total
 
 
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux's ``setpriv`` if it knows ``--pdeathsig`` (2.33+; Debian has it)."""
-    path = shutil.which("setpriv")
-    if path is None:
-        return None
-    try:
-        usage = subprocess.run(
-            [path, "--help"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return path if "--pdeathsig" in usage else None
-
-
 def launch_argv(argv: list[str]) -> list[str]:
-    """``argv`` behind ``setpriv --pdeathsig KILL``: the kernel kills the tool when the
-    process that started it dies, even by SIGKILL or the OOM killer, so a dead worker
-    leaves no ffmpeg burning CPU until its time limit. (``preexec_fn`` could do the
-    same ``prctl`` but is unsafe in a process with threads.) Without ``setpriv`` the
-    tool runs as is, and the next worker's stale-workdir sweep is the only clean-up."""
-    setpriv = _setpriv()
-    if setpriv is None:
-        return list(argv)
-    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    """``argv`` behind ``setpriv --pdeathsig KILL``: a dead worker (even SIGKILLed or
+    OOM-killed) leaves no ffmpeg burning CPU until its time limit. Without ``setpriv``
+    the tool runs as is, and the next worker's stale-workdir sweep is the only clean-up."""
+    return die_with_parent(argv)
 
 
 async def run_tool(
