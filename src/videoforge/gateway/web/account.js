@@ -30,7 +30,7 @@ export function accountView(main) {
     { class: "account-form", "aria-labelledby": "pw-heading" },
     h("h2", { id: "pw-heading" }, "Change password"),
     passwordField("Current password", "current", "current-password"),
-    passwordField("New password", "new", "new-password", "At least 8 characters. Other devices will be signed out."),
+    passwordField("New password", "new", "new-password", "At least 8 characters; not a common password, your e-mail address or your name. Other devices will be signed out."),
     passwordField("Repeat the new password", "repeat", "new-password"),
     error,
     submit,

@@ -3,10 +3,23 @@ import * as api from "./api.js";
 import { h, uid } from "./dom.js";
 import { navigate } from "./router.js";
 
-/** Only same-site paths are accepted as a post-login destination (no open redirect). */
+/**
+ * The post-login destination: `next` only when it stays on this site (no open redirect).
+ * It is resolved the way the browser resolves a link and its origin compared with ours,
+ * because a prefix test is not enough: "/\evil.example" is "//evil.example" to the URL
+ * parser, and "javascript:" URLs have no origin at all.
+ */
 function safeNext(query) {
-  const next = query.get("next") || "/my";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/my";
+  const next = query.get("next");
+  if (!next) return "/my";
+  let url;
+  try {
+    url = new URL(next, window.location.origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== window.location.origin) return "/";
+  return url.pathname + url.search + url.hash;
 }
 
 function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
@@ -56,7 +69,7 @@ function authForm({ mode, query }) {
       name: "password",
       autocomplete: isSignup ? "new-password" : "current-password",
       minlength: isSignup ? 8 : undefined,
-      hint: isSignup ? "At least 8 characters." : null,
+      hint: isSignup ? "At least 8 characters; not a common password, your e-mail address or your name." : null,
     }),
     error,
     submit,
