@@ -141,7 +141,8 @@ async def test_concurrent_confirms_return_one_video(
 async def test_health(client: httpx.AsyncClient) -> None:
     r = await client.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+    checks = {"database": "ok", "cache": "ok", "storage": "ok"}
+    assert r.json() == {"status": "ok", "checks": checks}
 
 
 async def test_health_is_503_when_storage_is_unreachable(
