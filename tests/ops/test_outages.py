@@ -35,6 +35,7 @@ from videoforge.gallery.models import GalleryVideo, GalleryViewLog, VideoStatus,
 from videoforge.gateway.app import create_app as create_gateway
 from videoforge.gateway.deps import GatewayOptions
 from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.ratelimit import Action, RateLimiter
 from videoforge.infra.cache.redis import RedisCache
 from videoforge.infra.db import create_engine, session_factory, session_scope
 from videoforge.infra.errors import CacheUnavailable
@@ -461,3 +462,36 @@ async def test_postgres_restart_is_503_meanwhile_and_recovers_at_once(
         assert [p.status_code for p in pages] == [200] * 5
         assert (await stack.gallery.get(f"/api/gallery/videos/{video.id}")).status_code == 200
         assert (await stack.gallery.get("/health")).status_code == 200
+
+
+async def test_gateway_rate_limits_fail_closed_but_views_fail_open(
+    private_redis: PrivateRedis,
+) -> None:
+    cache = RedisCache(private_redis.url, prefix="rl-outage:")
+    limiter = RateLimiter(cache)
+    try:
+        await limiter.check(Action.LOGIN, ip="192.0.2.1", user="someone")
+        private_redis.kill()
+        for action in (
+            Action.SIGNUP,
+            Action.LOGIN,
+            Action.UPLOAD_URL,
+            Action.JOB_CREATE,
+            Action.IMPORT,
+        ):
+            with pytest.raises(CacheUnavailable):
+                await limiter.check(action, ip="192.0.2.1", user="someone")
+        # The gallery's dedup decides about views (and answers 503 itself).
+        await limiter.check(Action.VIEW, ip="192.0.2.1", user="someone")
+    finally:
+        await cache.close()
+
+
+async def test_a_database_bug_is_still_a_500(tmp_path: Path) -> None:
+    """Only outages become 503: SQLite's "no such table" (here: a database that was never
+    migrated) is a bug and stays a 500 with a logged traceback."""
+    settings = _settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    async with _stack(settings) as stack:
+        r = await stack.gallery.get("/api/gallery/videos")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "internal_error"
