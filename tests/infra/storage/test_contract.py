@@ -19,6 +19,7 @@ from videoforge.infra.storage.base import (
     InvalidKey,
     InvalidRange,
     InvalidUpload,
+    ObjectChanged,
     ObjectNotFound,
     Storage,
     StorageError,
@@ -259,6 +260,84 @@ async def test_multipart_small_middle_part_is_refused(harness: Harness) -> None:
         await store.complete_multipart(key, upload_id, parts)
     assert await store.head(key) is None
     await store.abort_multipart(key, upload_id)
+
+
+async def test_multipart_parts_of_another_size_than_planned_are_refused(
+    harness: Harness,
+) -> None:
+    store = harness.store
+    key = "uploads/u7/x.mp4"
+    upload_id = await store.create_multipart(key, content_type="video/mp4")
+    bodies = {1: os.urandom(5 * MiB + 10), 2: os.urandom(100)}
+    parts = []
+    for number, body in bodies.items():
+        # Unsigned lengths: the store takes whatever comes (as a client could on moto).
+        url = await store.presign_part(key, upload_id, number, expires_in=600)
+        response = await harness.http.put(url, content=body)
+        assert response.status_code == 200, response.text
+        parts.append(CompletedPart(number, response.headers["etag"], size=len(body)))
+
+    planned = [CompletedPart(p.part_number, p.etag, size=5 * MiB) for p in parts[:1]]
+    with pytest.raises(InvalidUpload, match="part 1"):
+        await store.complete_multipart(key, upload_id, [*planned, parts[1]])
+    with pytest.raises(InvalidUpload):
+        await store.complete_multipart(
+            key, upload_id, [parts[0], CompletedPart(2, parts[1].etag, 99)]
+        )
+    assert await store.head(key) is None
+
+    await store.complete_multipart(key, upload_id, parts)
+    assert await store.get_bytes(key) == bodies[1] + bodies[2]
+
+
+async def test_copy_is_conditional_on_the_etag(harness: Harness) -> None:
+    store = harness.store
+    body = os.urandom(3000)
+    await store.put_bytes("copy/src", body, content_type="video/mp4", metadata={"who": "me"})
+    info = await store.head("copy/src")
+    assert info is not None
+    assert info.etag is not None
+
+    await store.copy("copy/src", "copy/dst", if_match=f'"{info.etag}"')
+    copied = await store.head("copy/dst")
+    assert copied is not None
+    assert (copied.size, copied.content_type, copied.metadata) == (3000, "video/mp4", {"who": "me"})
+    assert await store.get_bytes("copy/dst") == body
+
+    # The source replaced afterwards: the copy keeps the bytes it was made of, and a
+    # copy conditional on the old ETag is refused without touching the destination.
+    await store.put_bytes("copy/src", b"replaced", content_type="text/html")
+    assert await store.get_bytes("copy/dst") == body
+    with pytest.raises(ObjectChanged):
+        await store.copy("copy/src", "copy/other", if_match=info.etag)
+    assert await store.head("copy/other") is None
+    with pytest.raises(ObjectNotFound):
+        await store.copy("copy/missing", "copy/other")
+    with pytest.raises(InvalidKey):
+        await store.copy("copy/src", "../escape")
+
+
+async def test_copy_of_a_multipart_object(harness: Harness) -> None:
+    store = harness.store
+    key = "copy/mp"
+    upload_id = await store.create_multipart(key, content_type="video/mp4")
+    bodies = [os.urandom(5 * MiB), os.urandom(1234)]
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        url = await store.presign_part(
+            key, upload_id, number, expires_in=600, content_length=len(body)
+        )
+        response = await harness.http.put(url, content=body)
+        assert response.status_code == 200, response.text
+        parts.append(CompletedPart(number, response.headers["etag"], size=len(body)))
+    await store.complete_multipart(key, upload_id, parts)
+    info = await store.head(key)
+    assert info is not None
+    await store.copy(key, "copy/mp-final", if_match=info.etag)
+    copied = await store.head("copy/mp-final")
+    assert copied is not None
+    assert (copied.size, copied.content_type) == (info.size, "video/mp4")
+    assert await store.get_bytes("copy/mp-final") == b"".join(bodies)
 
 
 async def test_multipart_abort(harness: Harness) -> None:

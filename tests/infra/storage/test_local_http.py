@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from videoforge.infra.storage.local import LocalStorage
-from videoforge.infra.storage.signing import SIGNING_KEY_ENV, derive_signing_key
+from videoforge.infra.storage.signing import SIGNING_KEY_ENV, Grant, Op, derive_signing_key
 
 KiB = 1024
 
@@ -313,6 +313,84 @@ async def test_part_for_unknown_upload(
     assert temp_files(local_store) == []
 
 
+async def test_part_with_another_signed_length(
+    local_store: LocalStorage, local_client: httpx.AsyncClient
+) -> None:
+    upload_id = await local_store.create_multipart("mp/len", content_type="video/mp4")
+    url = await local_store.presign_part(
+        "mp/len", upload_id, 1, expires_in=60, content_length=16 * KiB
+    )
+    assert dict(parse_qsl(urlsplit(url).query))["len"] == str(16 * KiB)
+    part_file = local_store.root / "~multipart" / upload_id / "00001"
+
+    refusal(await local_client.put(url, content=b"x" * 40 * KiB), 403, "content_length_mismatch")
+    refusal(await local_client.put(url, content=b"x" * 15 * KiB), 403, "content_length_mismatch")
+    consumed: list[int] = []
+    r = await local_client.put(url, content=chunks(40, KiB, consumed))
+    refusal(r, 413, "payload_too_large")
+    assert len(consumed) <= 17
+    r = await local_client.put(url, content=chunks(15, KiB, []))
+    refusal(r, 400, "incomplete_body")
+    assert not part_file.exists()
+    assert temp_files(local_store) == []
+    # The length is signed: changing it in the URL breaks the signature.
+    refusal(
+        await local_client.put(with_query(url, len=str(40 * KiB)), content=b"x" * 40 * KiB),
+        403,
+        "signature_invalid",
+    )
+    assert not part_file.exists()
+
+    r = await local_client.put(url, content=b"x" * 16 * KiB)
+    assert r.status_code == 200, r.text
+    assert part_file.stat().st_size == 16 * KiB
+
+
+@pytest.mark.parametrize("key", ["a/../b", "..\\x", "x\x00y", "k" * 1025, "/abs", "a//b"])
+async def test_signed_request_for_an_invalid_key_is_400(
+    local_store: LocalStorage, local_client: httpx.AsyncClient, sandbox: Path, key: str
+) -> None:
+    # Signed with the store's own key (as if presigning had not validated it): the key
+    # itself is refused, never handed to the file system, and never a 500.
+    before = files_under(sandbox)
+    expires = local_store.now() + 60
+    path = "/storage/o/" + quote(key, safe="")
+    for op, method, extra in (
+        (Op.GET, "GET", {}),
+        (Op.PUT, "PUT", {"content_type": "video/mp4"}),
+    ):
+        grant = Grant(op=op, key=key, expires=expires, **extra)
+        query: dict[str, str] = {"op": op.value, "exp": str(expires)}
+        if op is Op.PUT:
+            query["ct"] = "video/mp4"
+        query["sig"] = local_store.signer.sign(grant)
+        r = await local_client.request(
+            method,
+            f"{path}?{urlencode(query)}",
+            content=b"evil" if method == "PUT" else None,
+            headers={"Content-Type": "video/mp4"},
+        )
+        refusal(r, 400, "invalid_key")
+
+    post = Grant(op=Op.POST, key=key, expires=expires, content_type="video/mp4", length=100)
+    fields = {
+        "key": key,
+        "Content-Type": "video/mp4",
+        "x-vf-expires": str(expires),
+        "x-vf-max-bytes": "100",
+        "x-vf-signature": local_store.signer.sign(post),
+    }
+    body = multipart_body(fields, b"evil", "vfboundary")
+    r = await local_client.post(
+        "/storage/upload",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=vfboundary"},
+    )
+    refusal(r, 400, "invalid_key")
+    assert files_under(sandbox) == before
+    assert temp_files(local_store) == []
+
+
 # ---------------------------------------------------------------- form POST
 def multipart_body(fields: dict[str, str], file_bytes: bytes, boundary: str) -> bytes:
     out = b""
@@ -429,7 +507,7 @@ def sandbox(tmp_path: Path) -> Path:
 async def test_hostile_keys_never_touch_the_disk(
     local_store: LocalStorage, local_client: httpx.AsyncClient, sandbox: Path, key: str
 ) -> None:
-    from videoforge.infra.storage.base import InvalidKey
+    from videoforge.infra.storage.base import InvalidKey, validate_key
 
     before = files_under(sandbox)
     with pytest.raises(InvalidKey):
@@ -440,11 +518,20 @@ async def test_hostile_keys_never_touch_the_disk(
         await local_store.create_multipart(key, content_type="video/mp4")
     # Through HTTP, with a valid signature for another key: refused, nothing written.
     url = await local_store.presign_put("innocent", expires_in=60, content_type="video/mp4")
-    raw = "/storage/o/" + "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in key[:300])
+    raw = "/storage/o/" + "".join(
+        c if c.isascii() and c.isalnum() else quote(c, safe="") for c in key[:300]
+    )
     r = await local_client.put(
         with_path(url, raw), content=b"evil", headers={"Content-Type": "video/mp4"}
     )
-    assert r.status_code in (403, 404), r.text
+    # A key no store could hold is a malformed request; a valid one (the long key cut
+    # to 300 characters) is simply not the signed one.
+    try:
+        validate_key(unquote(raw.removeprefix("/storage/o/")))
+    except InvalidKey:
+        refusal(r, 400, "invalid_key")
+    else:
+        refusal(r, 403, "signature_invalid")
     assert files_under(sandbox) == before
     assert not (sandbox.parent / "x").exists()
 

@@ -47,6 +47,18 @@ async def test_presigned_put_signs_type_length_key_and_lifetime(s3: S3Storage) -
     assert _query(unsized)["X-Amz-Expires"] == "60"
 
 
+async def test_presigned_part_signs_its_length(s3: S3Storage) -> None:
+    key = "uploads/user-1/3f2a/source"
+    upload_id = await s3.create_multipart(key, content_type="video/mp4")
+    url = await s3.presign_part(key, upload_id, 3, expires_in=900, content_length=16 * 1024**2)
+    query = _query(url)
+    assert (query["partNumber"], query["uploadId"]) == ("3", upload_id)
+    assert "content-length" in query["X-Amz-SignedHeaders"].split(";")
+    unsized = await s3.presign_part(key, upload_id, 3, expires_in=900)
+    assert "content-length" not in _query(unsized)["X-Amz-SignedHeaders"].split(";")
+    await s3.abort_multipart(key, upload_id)
+
+
 async def test_presigned_get_with_download_name_and_type(s3: S3Storage) -> None:
     url = await s3.presign_get(
         "uploads/u/original",

@@ -51,6 +51,11 @@ class InvalidUpload(StorageError):
     wrong ETag, part too small). Not transient: retrying the same call fails again."""
 
 
+class ObjectChanged(StorageError):
+    """A conditional operation (``if_match``) found the object no longer has that ETag.
+    Not transient: the object really changed since the caller looked at it."""
+
+
 class InvalidMetadata(ValueError):
     """User metadata or a content type that S3 could not carry as a header."""
 
@@ -77,6 +82,8 @@ class PresignedPost:
 class CompletedPart:
     part_number: int
     etag: str
+    #: The size the part must have; the store refuses the completion otherwise.
+    size: int | None = None
 
 
 @runtime_checkable
@@ -149,12 +156,28 @@ class Storage(Protocol):
         """Start a multipart upload; returns its upload id."""
 
     async def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int
-    ) -> str: ...
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int | None = None,
+    ) -> str:
+        """A URL to PUT one part; with ``content_length`` only a body of exactly that
+        many bytes is accepted (S3 signs the header, the local store checks it)."""
 
     async def complete_multipart(
         self, key: str, upload_id: str, parts: builtins.list[CompletedPart]
-    ) -> None: ...
+    ) -> None:
+        """Assemble ``parts``; :class:`InvalidUpload` when one is missing, has another
+        ETag or (given ``CompletedPart.size``) another size; :class:`ObjectNotFound`
+        when the upload is gone (completed or aborted)."""
+
+    async def copy(self, source: str, dest: str, *, if_match: str | None = None) -> None:
+        """Copy ``source`` to ``dest`` (type and metadata too). With ``if_match`` only
+        the version with that ETag is copied, else :class:`ObjectChanged`;
+        :class:`ObjectNotFound` when ``source`` does not exist."""
 
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
 

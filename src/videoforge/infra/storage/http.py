@@ -15,8 +15,8 @@ deployment uses S3) every route answers 404.
 Every refusal uses the shared JSON error format with a stable code: ``signature_invalid``,
 ``url_expired``, ``url_method_mismatch``, ``content_type_mismatch``,
 ``content_length_mismatch`` (403); ``object_not_found``, ``upload_not_found`` (404);
-``payload_too_large`` (413); ``range_not_satisfiable`` (416); ``entity_too_small``,
-``incomplete_body``, ``invalid_form`` (400).
+``payload_too_large`` (413); ``range_not_satisfiable`` (416); ``invalid_key``,
+``entity_too_small``, ``incomplete_body``, ``invalid_form`` (400).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from videoforge.infra.storage.base import (
     ObjectNotFound,
     StorageError,
     content_disposition,
+    validate_key,
 )
 from videoforge.infra.storage.local import (
     POST_EXPIRES_FIELD,
@@ -86,7 +87,17 @@ def _store(request: Request) -> LocalStorage:
     return storage
 
 
+def _valid_key(key: str) -> str:
+    # Checked before anything else: a key no store could hold is a malformed request
+    # (400), whatever the signature says, and must never reach the file system.
+    try:
+        return validate_key(key)
+    except InvalidKey as exc:
+        raise _error(BadRequest, f"The object key is not valid: {exc}.", "invalid_key") from None
+
+
 def _grant_from_query(key: str, query: Mapping[str, str]) -> tuple[Grant, str]:
+    _valid_key(key)
     try:
         grant = Grant(
             op=Op(query["op"]),
@@ -312,6 +323,7 @@ async def put_object(request: Request, key: str) -> Response:
         exists = await anyio.to_thread.run_sync(store.upload_exists, key, upload_id)
         if not exists:
             raise _error(NotFound, "No such multipart upload.", "upload_not_found")
+        exact = grant.length
     limit = exact if exact is not None else store.max_put_bytes
 
     declared = _declared_length(request)
@@ -424,6 +436,8 @@ class _FormUpload:
 
     def _authorize(self) -> Grant:
         fields = self.fields
+        if "key" in fields:
+            _valid_key(fields["key"])
         try:
             max_bytes = int(fields[POST_MAX_FIELD])
             grant = Grant(

@@ -47,11 +47,13 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from videoforge.infra.secrets import storage_signing_key
 from videoforge.infra.storage.base import (
     MIN_PART_SIZE,
     CompletedPart,
     InvalidRange,
     InvalidUpload,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     PresignedPost,
@@ -65,7 +67,6 @@ from videoforge.infra.storage.base import (
     validate_part_number,
     validate_prefix,
 )
-from videoforge.infra.secrets import storage_signing_key
 from videoforge.infra.storage.signing import Grant, Op, UrlSigner
 from videoforge.settings import Settings
 
@@ -363,6 +364,46 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def _copy(self, source: str, dest: str, if_match: str | None) -> None:
+        source_path, _ = self.object_paths(source)
+        dest_path, dest_meta = self.object_paths(dest)
+        handle, info = self.open_object(source)
+        with handle:
+            if if_match is not None and info.etag != strip_etag(if_match):
+                raise ObjectChanged(f"{source} no longer has ETag {if_match}")
+            # Every write renames a new file over the path and never changes a data file
+            # in place, so a hard link to the inode we opened is a true copy of these
+            # bytes in O(1). If the path was replaced since we opened it, the link names
+            # another inode: copy from the open handle instead.
+            data_tmp = self._tmp_path()
+            try:
+                try:
+                    os.link(source_path, data_tmp)
+                    linked = os.stat(data_tmp).st_ino == os.fstat(handle.fileno()).st_ino
+                except OSError:
+                    linked = False
+                if not linked:
+                    data_tmp.unlink(missing_ok=True)
+                    with data_tmp.open("xb") as out:
+                        shutil.copyfileobj(handle, out, _CHUNK)
+                        out.flush()
+                        os.fsync(out.fileno())
+                doc = {
+                    "key": dest,
+                    "size": info.size,
+                    "content_type": info.content_type,
+                    "metadata": info.metadata,
+                    "etag": info.etag,
+                }
+                meta_tmp = self._tmp_path()
+                meta_tmp.write_text(json.dumps(doc), encoding="utf-8")
+                try:
+                    self._install(meta_tmp, dest_meta, data_tmp, dest_path)
+                finally:
+                    meta_tmp.unlink(missing_ok=True)
+            finally:
+                data_tmp.unlink(missing_ok=True)
+
     def _delete(self, key: str) -> bool:
         data_path, meta_path = self.object_paths(key)
         existed = True
@@ -476,6 +517,10 @@ class LocalStorage:
                     size = os.fstat(source.fileno()).st_size
                     if part is not ordered[-1] and size < MIN_PART_SIZE:
                         raise InvalidUpload(f"part {part.part_number} is smaller than 5 MiB")
+                    if part.size is not None and size != part.size:
+                        raise InvalidUpload(
+                            f"part {part.part_number} has {size} bytes, not {part.size}"
+                        )
                     while chunk := source.read(_CHUNK):
                         part_md5.update(chunk)
                         pending.write(chunk)
@@ -557,6 +602,11 @@ class LocalStorage:
     async def get_file(self, key: str, path: Path) -> None:
         """Download ``key`` to ``path`` (atomically); raises :class:`ObjectNotFound`."""
         await anyio.to_thread.run_sync(self._copy_out, key, path)
+
+    async def copy(self, source: str, dest: str, *, if_match: str | None = None) -> None:
+        """Copy ``source`` (bytes, type, metadata, ETag) to ``dest``; with ``if_match``
+        only the version with that ETag (:class:`ObjectChanged` otherwise)."""
+        await anyio.to_thread.run_sync(self._copy, source, dest, if_match)
 
     async def get_bytes(
         self, key: str, *, start: int | None = None, end: int | None = None
@@ -655,14 +705,24 @@ class LocalStorage:
         return await anyio.to_thread.run_sync(self._create_multipart, key, content_type)
 
     async def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int | None = None,
     ) -> str:
-        """A signed URL to PUT one part of a multipart upload."""
+        """A signed URL to PUT one part of a multipart upload (of exactly
+        ``content_length`` bytes when given)."""
         self._upload_dir(upload_id)  # validates the id's shape
+        if content_length is not None and content_length < 1:
+            raise ValueError("content_length must be positive")
         grant = Grant(
             op=Op.PART,
             key=validate_key(key),
             expires=self.now() + validate_expires(expires_in),
+            length=content_length,
             upload_id=upload_id,
             part_number=validate_part_number(part_number),
         )

@@ -34,6 +34,7 @@ from videoforge.infra.storage.base import (
     CompletedPart,
     InvalidRange,
     InvalidUpload,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     PresignedPost,
@@ -71,6 +72,8 @@ def _translate(exc: Exception, what: str) -> StorageError:
             return ObjectNotFound(what)
         if code == "InvalidRange" or status == 416:
             return InvalidRange(f"{what}: range not satisfiable")
+        if code in {"PreconditionFailed", "412"} or status == 412:
+            return ObjectChanged(f"{what}: the object changed (ETag no longer matches)")
         if code in _INVALID_UPLOAD:
             return InvalidUpload(f"{what}: {code}: {error.get('Message', '')}")
         return StorageError(f"{what}: S3 error {code or status}: {error.get('Message', '')}")
@@ -240,6 +243,32 @@ class S3Storage:
         finally:
             body.close()
 
+    async def copy(self, source: str, dest: str, *, if_match: str | None = None) -> None:
+        """Server-side copy (multipart above the transfer threshold); with ``if_match``
+        every request of the copy is conditional on the source's ETag."""
+        validate_key(source)
+        validate_key(dest)
+        info = await self.head(source)
+        if info is None:
+            raise ObjectNotFound(source)
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE"}
+        # Stated explicitly: a multipart copy would not carry them over by itself.
+        if info.content_type:
+            extra["ContentType"] = info.content_type
+        if info.metadata:
+            extra["Metadata"] = info.metadata
+        if if_match is not None:
+            extra["CopySourceIfMatch"] = f'"{strip_etag(if_match)}"'
+        await self._run(
+            f"copy {source} -> {dest}",
+            self.client.copy,
+            {"Bucket": self.bucket, "Key": source},
+            self.bucket,
+            dest,
+            ExtraArgs=extra,
+            Config=self.transfer_config,
+        )
+
     async def head(self, key: str) -> ObjectInfo | None:
         """Size, type, ETag and metadata of ``key``, or ``None`` when it does not exist."""
         validate_key(key)
@@ -385,27 +414,66 @@ class S3Storage:
         return response["UploadId"]
 
     async def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int | None = None,
     ) -> str:
-        """A presigned ``UploadPart`` URL; the client reads the part's ``ETag`` header."""
+        """A presigned ``UploadPart`` URL; the client reads the part's ``ETag`` header.
+
+        With ``content_length`` the ``Content-Length`` header is signed, so S3 refuses
+        a body of any other length.
+        """
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "UploadId": upload_id,
+            "PartNumber": validate_part_number(part_number),
+        }
+        if content_length is not None:
+            if content_length < 1:
+                raise ValueError("content_length must be positive")
+            params["ContentLength"] = content_length
         return self.presign_client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.bucket,
-                "Key": validate_key(key),
-                "UploadId": upload_id,
-                "PartNumber": validate_part_number(part_number),
-            },
-            ExpiresIn=validate_expires(expires_in),
+            "upload_part", Params=params, ExpiresIn=validate_expires(expires_in)
         )
+
+    def _uploaded_parts(self, key: str, upload_id: str) -> dict[int, tuple[str | None, int]]:
+        """{part number: (ETag, size)} of what S3 holds for the upload (sync)."""
+        paginator = self.client.get_paginator("list_parts")
+        found: dict[int, tuple[str | None, int]] = {}
+        for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+            for part in page.get("Parts", []):
+                found[int(part["PartNumber"])] = (strip_etag(part.get("ETag")), int(part["Size"]))
+        return found
 
     async def complete_multipart(
         self, key: str, upload_id: str, parts: builtins.list[CompletedPart]
     ) -> None:
-        """Assemble the parts (sorted by number, as S3 requires)."""
+        """Assemble the parts (sorted by number, as S3 requires).
+
+        Parts with an expected ``size`` are checked against S3's own list first: S3 only
+        checks ETags (and the 5 MiB minimum), not that a part has the planned length.
+        """
         if not parts:
             raise InvalidUpload("a multipart upload needs at least one part")
         ordered = sorted(parts, key=lambda p: p.part_number)
+        validate_key(key)
+        if any(p.size is not None for p in ordered):
+            uploaded = await self._run(f"list parts {key}", self._uploaded_parts, key, upload_id)
+            for part in ordered:
+                etag, size = uploaded.get(part.part_number, (None, -1))
+                if etag is None:
+                    raise InvalidUpload(f"part {part.part_number} was not uploaded")
+                if etag != strip_etag(part.etag):
+                    raise InvalidUpload(f"part {part.part_number}: ETag does not match")
+                if part.size is not None and size != part.size:
+                    raise InvalidUpload(
+                        f"part {part.part_number} has {size} bytes, not {part.size}"
+                    )
         await self._run(
             f"complete multipart {key}",
             self.client.complete_multipart_upload,
