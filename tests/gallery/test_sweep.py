@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from videoforge.gallery.models import GalleryUpload, UploadState
 from videoforge.gallery.sweep import GRACE, sweep_uploads
+from videoforge.gallery.uploads import final_key
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 
@@ -61,7 +62,8 @@ async def test_sweep_removes_only_expired_unconfirmed_uploads(
     assert await sweep_uploads(infra, now=later) == 1
     assert await infra.storage.head(str(abandoned["key"])) is None
     assert await _state(infra, str(abandoned["key"])) is UploadState.SWEPT
-    assert await infra.storage.head(str(confirmed["key"])) is not None
+    # The confirmed original (at its own key) is untouched.
+    assert await infra.storage.head(final_key(str(confirmed["key"]))) is not None
     assert await _state(infra, str(confirmed["key"])) is UploadState.CONFIRMED
     assert await infra.storage.head(str(fresh["key"])) is not None
     # Idempotent; a swept upload can no longer be confirmed.

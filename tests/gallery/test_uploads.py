@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from videoforge.gallery.models import GalleryUpload, UploadState
+from videoforge.gallery.uploads import final_key
 from videoforge.infra.runtime import Infra
 
 from .conftest import Users
@@ -95,7 +96,10 @@ async def test_upload_confirm_and_confirm_again(
     assert r.status_code == 201, r.text
     video = r.json()
     assert video["status"] == "uploaded"
-    assert video["s3_key"] == ticket["key"]
+    # The original has its own key; the upload key (which URLs name) is gone.
+    assert video["s3_key"] == final_key(ticket["key"])
+    assert await infra.storage.get_bytes(video["s3_key"]) == tiny_mp4
+    assert await infra.storage.head(ticket["key"]) is None
     assert video["file_size"] == len(tiny_mp4)
     assert video["title"] == "My clip"
     assert video["original_filename"] == "clip.mp4"
@@ -257,11 +261,12 @@ async def test_multipart_abort(client: httpx.AsyncClient, users: Users, infra: I
     assert r.status_code == 404
 
 
-async def test_empty_object_is_not_a_video(
+async def test_empty_object_is_not_what_was_declared(
     client: httpx.AsyncClient, users: Users, infra: Infra
 ) -> None:
     ticket = await _ticket(client, users.owner, 10)
     await infra.storage.put_bytes(ticket["key"], b"", content_type="video/mp4")
     r = await client.post("/api/upload/confirm", json={"key": ticket["key"]}, headers=users.owner)
-    assert r.status_code == 415
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "upload_size_mismatch"
     assert await infra.storage.head(ticket["key"]) is None

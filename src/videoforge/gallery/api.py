@@ -311,9 +311,11 @@ async def upload_url(infra: InfraDep, principal: User, body: UploadRequest) -> U
     tags=["uploads"],
 )
 async def multipart_complete(infra: InfraDep, principal: User, body: MultipartComplete) -> Response:
-    """Assemble the uploaded parts (part numbers and the ETags the store returned)."""
+    """Assemble the uploaded parts (part numbers and the ETags the store returned).
+    Every planned part is needed (400 `upload_incomplete`), each of its planned length
+    (400 `invalid_upload`); completing again is 409 `upload_already_completed`."""
     async with session_scope(infra.sessions) as session:
-        await uploads.complete_multipart(session, infra.storage, principal, body)
+        await uploads.complete_multipart(session, infra.storage, infra.settings, principal, body)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -354,12 +356,15 @@ async def confirm_upload(
     infra: InfraDep, principal: User, body: UploadConfirm, response: Response
 ) -> VideoRead:
     """Confirm an upload: the object must exist, be the caller's, be within the size
-    limit (else deleted, 413) and start like a video container (else deleted, 415).
-    Creates the video with status `uploaded`; confirming again returns the same video."""
-    async with session_scope(infra.sessions) as session:
-        outcome = await uploads.confirm_upload(
-            session, infra.storage, infra.settings, principal, body
-        )
+    limit (else deleted, 413), have the declared size (else deleted, 400
+    `upload_size_mismatch`) and start like a video container (else deleted, 415).
+    Creates the video with status `uploaded`; confirming again returns the same video.
+    Once confirmed, the upload's URLs can no longer change the video's original."""
+    outcome = await uploads.confirm_upload(
+        infra.sessions, infra.storage, infra.settings, principal, body
+    )
+    # After the commit: the outbox rows are recorded, so a failed delete is retried.
+    await deletions.carry_out(infra.sessions, infra.storage, outcome.pending)
     # Raised after the commit: the rejected state must stick with the deleted bytes.
     if isinstance(outcome, uploads.Rejected):
         raise outcome.error

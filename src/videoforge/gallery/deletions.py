@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gallery.models import GalleryPendingDeletion
+from videoforge.gallery.models import GalleryPendingDeletion, GalleryVideo
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.base import Storage, StorageError
@@ -41,9 +41,14 @@ async def schedule(
     reason: str,
     keys: Iterable[str] = (),
     prefixes: Iterable[str] = (),
+    not_before: datetime | None = None,
 ) -> list[int]:
-    """Record deletes in the caller's transaction; returns the row ids to carry out."""
-    due = utcnow() + FIRST_RETRY
+    """Record deletes in the caller's transaction; returns the row ids to carry out.
+
+    With ``not_before`` the caller does not carry them out: the sweep does, once that
+    time has passed (a delete that only makes sense later, e.g. after URLs expire).
+    """
+    due = not_before or utcnow() + FIRST_RETRY
     rows = [
         GalleryPendingDeletion(
             target=target, is_prefix=is_prefix, reason=reason, attempts=0, next_attempt_at=due
@@ -55,6 +60,15 @@ async def schedule(
     return [row.id for row in rows]
 
 
+async def cancel(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Drop scheduled deletes (in the caller's transaction): what they were to delete
+    became reachable after all."""
+    if ids:
+        await session.execute(
+            delete(GalleryPendingDeletion).where(GalleryPendingDeletion.id.in_(list(ids)))
+        )
+
+
 async def carry_out(
     sessions: async_sessionmaker[AsyncSession], storage: Storage, ids: Sequence[int]
 ) -> int:
@@ -64,8 +78,30 @@ async def carry_out(
     for row_id in ids:
         async with sessions() as session:
             row = await session.get(GalleryPendingDeletion, row_id)
+            # Only deleting its video deletes an original, and that removes the video
+            # row in the transaction that scheduled the delete. A row that names the
+            # original of a video that exists is stale (e.g. a failed confirm's
+            # clean-up, after a later confirm of the same upload succeeded).
+            owned = (
+                row is not None
+                and not row.is_prefix
+                and (
+                    await session.execute(
+                        select(GalleryVideo.id).where(GalleryVideo.s3_key == row.target).limit(1)
+                    )
+                ).first()
+                is not None
+            )
         if row is None:
             done += 1  # carried out meanwhile (by the sweep or the caller)
+            continue
+        if owned:
+            log.warning("storage_delete_skipped_original", target=row.target, reason=row.reason)
+            async with session_scope(sessions) as session:
+                await session.execute(
+                    delete(GalleryPendingDeletion).where(GalleryPendingDeletion.id == row_id)
+                )
+            done += 1
             continue
         try:
             if row.is_prefix:

@@ -4,6 +4,11 @@ The server makes the key (``originals/{user}/{random}/source``); the client's fi
 name is metadata only. Every URL issued is recorded as an upload session
 (``gallery_uploads``) whose state moves ``issued -> confirmed | rejected | aborted |
 swept`` by conditional updates only, so confirm and the sweeper can never both win.
+
+What was declared is what is kept: every multipart part URL carries its exact length,
+complete needs every planned part at its planned size, and confirm needs the stored
+size to equal the declared one. A confirmed original is copied to its own key
+(``.../original``) that no URL was ever issued for; see :func:`confirm_upload`.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ import re
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
 
 import structlog
 from sqlalchemy import CursorResult, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from videoforge.gallery import deletions
 from videoforge.gallery.models import GalleryUpload, GalleryVideo, UploadState, VideoStatus
 from videoforge.gallery.models import Visibility as VideoVisibility
 from videoforge.gallery.schemas import (
@@ -39,16 +46,24 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.sniff import SNIFF_BYTES, sniff_container
 from videoforge.infra.auth import Principal
 from videoforge.infra.cache.base import Cache
-from videoforge.infra.db import utcnow
+from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     AppError,
     BadRequest,
+    Conflict,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
     UnsupportedMediaType,
 )
-from videoforge.infra.storage.base import CompletedPart, InvalidUpload, Storage
+from videoforge.infra.storage.base import (
+    CompletedPart,
+    InvalidUpload,
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    Storage,
+)
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery.uploads")
@@ -59,6 +74,13 @@ MiB = 1024 * 1024
 UPLOAD_URL_LIMIT = 60
 UPLOAD_URL_WINDOW = 3600
 DEFAULT_VISIBILITY = VideoVisibility.PRIVATE
+#: After a session's last URL expires, how long a write begun before may still land
+#: (a slow form POST); the upload key is deleted again once this has passed too.
+REPLAY_GRACE = timedelta(hours=1)
+#: A confirm that copied its original and then failed to commit leaves the copy behind;
+#: its delete is scheduled this long after the attempt (far longer than any confirm
+#: takes), and dropped by the confirm that commits.
+COPY_GUARD = timedelta(hours=6)
 
 _CONTENT_TYPE = re.compile(r"^(video/[a-z0-9][a-z0-9.+-]{0,100}|application/octet-stream)$")
 _SAFE_USER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -85,12 +107,22 @@ def new_original_key(user_id: str) -> str:
     return f"originals/{user_segment(user_id)}/{secrets.token_urlsafe(18)}/source"
 
 
+def final_key(upload_key: str) -> str:
+    """Where a confirmed original lives: next to its upload key, never signed for."""
+    return f"{upload_key.rsplit('/', 1)[0]}/original"
+
+
 def plan_parts(size: int, preferred: int) -> tuple[int, int]:
     """(part size, part count): the preferred size unless that needs over 10,000 parts."""
     part_size = preferred
     if math.ceil(size / part_size) > MAX_PARTS:
         part_size = math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB
     return part_size, math.ceil(size / part_size)
+
+
+def part_length(size: int, part_size: int, part_number: int) -> int:
+    """The planned length of one part: ``part_size``, the remainder for the last one."""
+    return min(part_size, size - part_size * (part_number - 1))
 
 
 async def _rate_limit(cache: Cache, user_id: str) -> None:
@@ -143,7 +175,13 @@ async def issue_upload(
         parts = [
             PartUrl(
                 part_number=n,
-                url=await storage.presign_part(key, upload_id, n, expires_in=ttl),
+                url=await storage.presign_part(
+                    key,
+                    upload_id,
+                    n,
+                    expires_in=ttl,
+                    content_length=part_length(request.size, part_size, n),
+                ),
             )
             for n in range(1, count + 1)
         ]
@@ -188,20 +226,77 @@ async def _own_multipart(
     return upload
 
 
+def _already_completed() -> Conflict:
+    return Conflict(
+        "This multipart upload was already completed; confirm it.",
+        code="upload_already_completed",
+    )
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:20])
+    return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+
+
 async def complete_multipart(
-    session: AsyncSession, storage: Storage, principal: Principal, body: MultipartComplete
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    principal: Principal,
+    body: MultipartComplete,
 ) -> None:
-    """Assemble the uploaded parts; the client then confirms as for a single upload."""
-    upload = await _own_multipart(session, principal, body.key, body.upload_id)
+    """Assemble the uploaded parts; the client then confirms as for a single upload.
+
+    Every planned part must be listed, once, and hold exactly its planned length;
+    completing again is a 409 ``upload_already_completed``.
+    """
+    upload = await _own_upload(session, principal, body.key)
+    if upload.upload_id is None or not secrets.compare_digest(upload.upload_id, body.upload_id):
+        raise _upload_not_found()
+    if upload.state is UploadState.CONFIRMED:
+        raise _already_completed()
+    if upload.state is not UploadState.ISSUED:
+        raise _upload_not_found()
+    # Planned with today's part size: UPLOAD_PART_SIZE changed while an upload was in
+    # flight makes that upload fail here (clearly) rather than assemble the wrong parts.
+    part_size, count = plan_parts(upload.size, settings.upload_part_size)
+    listed = [p.part_number for p in body.parts]
+    if len(set(listed)) != len(listed):
+        raise BadRequest("A part number is listed twice.", code="invalid_part_number")
+    if max(listed) > count:
+        raise BadRequest(f"Part numbers must be 1..{count}.", code="invalid_part_number")
+    missing = sorted(set(range(1, count + 1)) - set(listed))
+    if missing:
+        raise BadRequest(
+            f"Every planned part (1..{count}) is needed; missing: {_numbers(missing)}.",
+            code="upload_incomplete",
+        )
     parts = sorted(
-        (CompletedPart(part_number=p.part_number, etag=p.etag) for p in body.parts),
+        (
+            CompletedPart(
+                part_number=p.part_number,
+                etag=p.etag,
+                size=part_length(upload.size, part_size, p.part_number),
+            )
+            for p in body.parts
+        ),
         key=lambda p: p.part_number,
     )
     try:
         await storage.complete_multipart(upload.key, body.upload_id, parts)
-    except InvalidUpload:
+    except InvalidUpload as exc:
         raise BadRequest(
-            "The parts do not match what was uploaded.", code="invalid_upload"
+            f"The parts do not match what was planned and uploaded ({exc}).",
+            code="invalid_upload",
+        ) from None
+    except ObjectNotFound:
+        # The store no longer knows the upload: completed before (S3 may even accept a
+        # second complete, so the object is what tells), or aborted.
+        if await storage.head(upload.key) is not None:
+            raise _already_completed() from None
+        raise NotFound(
+            "This multipart upload no longer exists; start a new upload.",
+            code="upload_not_found",
         ) from None
 
 
@@ -243,10 +338,17 @@ async def resign_parts(
     if result.rowcount != 1:
         raise _upload_not_found()
     assert upload.upload_id is not None
+    part_size, _ = plan_parts(upload.size, settings.upload_part_size)
     parts = [
         PartUrl(
             part_number=n,
-            url=await storage.presign_part(upload.key, upload.upload_id, n, expires_in=ttl),
+            url=await storage.presign_part(
+                upload.key,
+                upload.upload_id,
+                n,
+                expires_in=ttl,
+                content_length=part_length(upload.size, part_size, n),
+            ),
         )
         for n in numbers
     ]
@@ -258,13 +360,17 @@ async def resign_parts(
 class Confirmed:
     video: GalleryVideo
     created: bool
+    #: Deletion outbox rows to carry out after the commit (the upload key's bytes).
+    pending: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """The bytes were refused and deleted; raise ``error`` after committing the state."""
+    """The bytes were refused; after committing the state, carry out ``pending`` (their
+    delete, recorded in the outbox) and raise ``error``."""
 
     error: AppError
+    pending: Sequence[int] = ()
 
 
 def _title_from(filename: str) -> str:
@@ -283,7 +389,7 @@ async def _existing(session: AsyncSession, key: str) -> Confirmed:
 
 
 async def _reject(
-    session: AsyncSession, storage: Storage, upload: GalleryUpload, error: AppError
+    session: AsyncSession, upload: GalleryUpload, error: AppError
 ) -> Confirmed | Rejected:
     result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(GalleryUpload)
@@ -292,14 +398,13 @@ async def _reject(
     )
     if result.rowcount != 1:
         return await _existing(session, upload.key)
-    await storage.delete(upload.key)
-    await session.flush()
+    pending = await deletions.schedule(session, reason="upload_rejected", keys=[upload.key])
     log.info("upload_rejected", key=upload.key, code=error.code)
-    return Rejected(error=error)
+    return Rejected(error=error, pending=pending)
 
 
 async def confirm_upload(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     storage: Storage,
     settings: Settings,
     principal: Principal,
@@ -307,9 +412,59 @@ async def confirm_upload(
 ) -> Confirmed | Rejected:
     """Check the uploaded object and create its video (status ``uploaded``).
 
-    Missing object -> 404; larger than the limit -> deleted + 413; not a video
-    container -> deleted + 415. Confirming again returns the same video.
+    Missing object -> 404; larger than the limit -> deleted + 413; another size than
+    declared -> deleted + 400 ``upload_size_mismatch``; not a video container ->
+    deleted + 415. Confirming again returns the same video.
+
+    The video's original is a copy at :func:`final_key`, made only of the bytes that
+    were checked (the copy is conditional on their ETag), and the upload key is
+    deleted. Upload URLs stay valid until they expire and cannot be revoked on S3, so a
+    replayed form POST or part PUT still writes the upload key — but nothing reads that
+    key again (and it is deleted once more after the URLs expire). This was chosen over
+    recording the ETag for the worker to check: that would leave the one copy of the
+    original overwritable (lost to the owner, not only refused by the worker) and make
+    every reader of originals verify; a key no URL names needs no reader to cooperate.
+
+    Three transactions: the checks (and a rejection), the copy's clean-up guard
+    (committed before the copy; SQLite allows one writer at a time), and the claim with
+    the copy and the video.
     """
+    async with session_scope(sessions) as session:
+        checked = await _check_upload(session, storage, settings, principal, body)
+    if not isinstance(checked, _Checked):
+        return checked
+    upload, info = checked.upload, checked.info
+
+    original = final_key(upload.key)
+    # If this confirm copies and then fails to commit, the copy is still deleted later;
+    # the commit below drops the row.
+    async with session_scope(sessions) as session:
+        guard = await deletions.schedule(
+            session,
+            reason="upload_copy_unconfirmed",
+            keys=[original],
+            not_before=utcnow() + timedelta(seconds=settings.upload_url_ttl) + COPY_GUARD,
+        )
+
+    async with session_scope(sessions) as session:
+        return await _claim_and_copy(
+            session, storage, principal, body, upload, info, original, guard
+        )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    upload: GalleryUpload
+    info: ObjectInfo
+
+
+async def _check_upload(
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    principal: Principal,
+    body: UploadConfirm,
+) -> _Checked | Confirmed | Rejected:
     upload = await _own_upload(session, principal, body.key)
     if upload.state is UploadState.CONFIRMED:
         return await _existing(session, upload.key)
@@ -322,37 +477,66 @@ async def confirm_upload(
     if info.size > settings.upload_max_bytes:
         return await _reject(
             session,
-            storage,
             upload,
             PayloadTooLarge(
                 f"The file is larger than {settings.upload_max_bytes} bytes.",
                 code="upload_too_large",
             ),
         )
-    head = (
-        await storage.get_bytes(upload.key, start=0, end=min(SNIFF_BYTES, info.size) - 1)
-        if info.size > 0
-        else b""
-    )
+    if info.size != upload.size:
+        return await _reject(
+            session,
+            upload,
+            BadRequest(
+                f"The uploaded file has {info.size} bytes, not the {upload.size} declared; "
+                "start a new upload.",
+                code="upload_size_mismatch",
+            ),
+        )
+    head = await storage.get_bytes(upload.key, start=0, end=min(SNIFF_BYTES, info.size) - 1)
     if sniff_container(head) is None:
         return await _reject(
             session,
-            storage,
             upload,
             UnsupportedMediaType(
                 "The file is not a video we can read.", code="unsupported_media_type"
             ),
         )
+    return _Checked(upload=upload, info=info)
 
+
+async def _claim_and_copy(
+    session: AsyncSession,
+    storage: Storage,
+    principal: Principal,
+    body: UploadConfirm,
+    upload: GalleryUpload,
+    info: ObjectInfo,
+    original: str,
+    guard: Sequence[int],
+) -> Confirmed:
     # Claim the session first: the row lock orders concurrent confirms, and the loser
-    # finds it confirmed and returns the winner's video.
+    # finds it confirmed and returns the winner's video (without copying over it).
     claimed: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(GalleryUpload)
         .where(GalleryUpload.key == upload.key, GalleryUpload.state == UploadState.ISSUED)
         .values(state=UploadState.CONFIRMED, updated_at=utcnow())
     )
     if claimed.rowcount != 1:
+        await deletions.cancel(session, guard)
         return await _existing(session, upload.key)
+
+    try:
+        await storage.copy(upload.key, original, if_match=info.etag)
+    except ObjectChanged:
+        # Rolled back with the claim: the session stays issued and can be confirmed
+        # again, checking the bytes that are there now.
+        raise Conflict(
+            "The upload changed while it was being confirmed; confirm it again.",
+            code="upload_changed",
+        ) from None
+    except ObjectNotFound:
+        raise NotFound("The uploaded file is gone.", code="upload_not_found") from None
 
     video = GalleryVideo(
         id=uuid.uuid4(),
@@ -362,7 +546,7 @@ async def confirm_upload(
         description=body.description or "",
         visibility=body.visibility or DEFAULT_VISIBILITY,
         status=VideoStatus.UPLOADED,
-        s3_key=upload.key,
+        s3_key=original,
         original_filename=upload.filename,
         content_type=upload.content_type,
         file_size=info.size,
@@ -373,5 +557,14 @@ async def confirm_upload(
     await session.execute(
         update(GalleryUpload).where(GalleryUpload.key == upload.key).values(video_id=video.id)
     )
+    await deletions.cancel(session, guard)
+    pending = await deletions.schedule(session, reason="upload_confirmed", keys=[upload.key])
+    # Whatever a URL writes before it expires (plus a slow request's grace) goes too.
+    await deletions.schedule(
+        session,
+        reason="upload_replay",
+        keys=[upload.key],
+        not_before=upload.expires_at + REPLAY_GRACE,
+    )
     await session.flush()
-    return Confirmed(video=video, created=True)
+    return Confirmed(video=video, created=True, pending=pending)
