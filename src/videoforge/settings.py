@@ -336,8 +336,17 @@ class Settings(BaseSettings):
         return f"{issuer}/.well-known/jwks.json" if issuer else None
 
 
-#: The actions the gateway rate-limits (names accepted in ``RATE_LIMITS``).
-RATE_LIMIT_ACTIONS = ("signup", "login", "upload_url", "job_create", "import", "view")
+#: The rate-limited actions (names accepted in ``RATE_LIMITS``). The gateway counts
+#: them, except ``video_create``, which the gallery counts itself.
+RATE_LIMIT_ACTIONS = (
+    "signup",
+    "login",
+    "upload_url",
+    "job_create",
+    "import",
+    "view",
+    "video_create",
+)
 
 
 def parse_rate_limits(spec: str) -> dict[str, tuple[int, int | None, int | None, int | None]]:

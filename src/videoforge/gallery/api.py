@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from videoforge.gallery import deletions, playback, search, service, uploads
+from videoforge.gallery import deletions, limits, playback, search, service, uploads
 from videoforge.gallery import views as view_counts
 from videoforge.gallery.access import ensure_owner_or_admin, not_found
 from videoforge.gallery.events import run_event_consumer
@@ -130,9 +130,19 @@ async def list_videos(
     status_code=status.HTTP_201_CREATED,
     tags=["videos"],
 )
-async def create_video(infra: InfraDep, principal: User, body: VideoCreate) -> VideoRead:
+async def create_video(
+    request: Request, infra: InfraDep, principal: User, body: VideoCreate
+) -> VideoRead:
     """Create a video owned by the caller that an import job will fill (status
-    `uploaded`, no original yet). Uploaded files use `/api/upload/confirm` instead."""
+    `uploaded`, no original yet). Uploaded files use `/api/upload/confirm` instead.
+    Rate-limited per user (`video_create` in `RATE_LIMITS`; 429 with `Retry-After`)."""
+    await limits.check(
+        infra.cache,
+        infra.settings,
+        limits.VIDEO_CREATE,
+        ip=_client_ip(request),
+        user=principal.user_id,
+    )
     async with session_scope(infra.sessions) as session:
         video = await service.create_import(session, principal, body)
     return await service.to_read(video, principal, infra.storage)

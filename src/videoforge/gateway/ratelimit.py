@@ -39,6 +39,9 @@ class Action(StrEnum):
     JOB_CREATE = "job_create"
     IMPORT = "import"
     VIEW = "view"
+    #: Counted by the gallery itself (it has no rule here), so that it holds whichever
+    #: way the request arrives; named here so ``RATE_LIMITS`` may set it.
+    VIDEO_CREATE = "video_create"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""Rate limits the gallery counts itself, in the shared cache.
+
+Creating a placeholder video (``POST /api/gallery/videos``) is limited here rather
+than at the gateway: the request reaches the gallery through the gateway's proxy, from
+the gateway's own import call, or (embedded) straight from the one-port server, and
+the limit must hold on every path. It is counted per user; the operator may add a
+per-address limit, but by default there is none, because the gateway's import calls
+all come from the gateway's own address. ``RATE_LIMITS`` sets it like every other
+action (``video_create=WINDOW:PER_IP[:PER_USER]``); ``RATE_LIMITS=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import structlog
+
+from videoforge.infra.cache.base import Cache
+from videoforge.infra.errors import TooManyRequests
+from videoforge.settings import Settings, parse_rate_limits
+
+log = structlog.get_logger("videoforge.gallery.limits")
+
+VIDEO_CREATE = "video_create"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``per_ip`` / ``per_user`` hits allowed every ``window`` seconds (None: no limit)."""
+
+    window: int
+    per_ip: int | None
+    per_user: int | None
+
+
+#: Above the gateway's own limits on jobs and imports (each import makes a placeholder),
+#: so this one only binds on placeholders made without them.
+DEFAULTS = {VIDEO_CREATE: Rule(window=3600, per_ip=None, per_user=100)}
+
+
+def rule_for(settings: Settings, action: str) -> Rule | None:
+    """The rule in force for ``action``: ``RATE_LIMITS``' one, else the default."""
+    spec = settings.rate_limits
+    if spec == "off":
+        return None
+    configured = parse_rate_limits(spec).get(action) if spec else None
+    if configured is None:
+        return DEFAULTS.get(action)
+    return Rule(window=configured[0], per_ip=configured[1], per_user=configured[2])
+
+
+def _subject(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+async def check(
+    cache: Cache, settings: Settings, action: str, *, ip: str, user: str | None
+) -> None:
+    """Count one hit of ``action``; 429 ``rate_limited`` with ``Retry-After`` when over."""
+    rule = rule_for(settings, action)
+    if rule is None:
+        return
+    checks = [
+        (f"gallery:rl:{action}:ip:{_subject(ip)}", rule.per_ip),
+        (f"gallery:rl:{action}:user:{_subject(user)}" if user else "", rule.per_user),
+    ]
+    retry_after = 0
+    for key, limit in checks:
+        if not key or limit is None:
+            continue
+        result = await cache.hit(key, limit=limit, window=rule.window)
+        if not result.allowed:
+            retry_after = max(retry_after, result.retry_after)
+    if retry_after:
+        log.info("rate_limited", action=action, retry_after=retry_after)
+        raise TooManyRequests("Too many videos created; try again later.", retry_after=retry_after)
