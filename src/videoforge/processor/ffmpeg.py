@@ -25,6 +25,7 @@ from pathlib import Path
 
 from videoforge.infra.process import die_with_parent
 from videoforge.processor.config import ProcessingConfig
+from videoforge.processor.resources import LocalResourceError, machine_failure
 
 
 class MediaRejected(Exception):
@@ -182,6 +183,30 @@ class _Tail:
         return self.data.decode("utf-8", "replace").strip()
 
 
+@dataclass
+class _MachineWatch:
+    """Scans every complete stderr line (not only the kept tail) for a failure of the
+    machine; remembers the first one."""
+
+    reason: str | None = None
+    line: str = ""
+    partial: bytearray = field(default_factory=bytearray)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.reason is not None:
+            return
+        self.partial += chunk
+        *lines, rest = bytes(self.partial).split(b"\n")
+        # A line longer than this is not one of ffmpeg's messages; keep its end only.
+        self.partial = bytearray(rest[-4096:])
+        for raw in lines:
+            text = raw.decode("utf-8", "replace")
+            reason = machine_failure(text)
+            if reason is not None:
+                self.reason, self.line = reason, text.strip()[:500]
+                return
+
+
 ProgressTime = Callable[[float], Awaitable[None]]
 # Hook for tests: every argv that reaches the OS goes through here first.
 _spawn_observers: list[Callable[[list[str]], None]] = []
@@ -233,10 +258,12 @@ async def run_tool(
 ) -> RunResult:
     """Run one command built by :func:`build_argv` and wait for it, within limits.
 
-    Raises :class:`MediaRejected` (``timeout``, ``output_too_large``) or
-    :class:`PipelineCancelled`; a non-zero exit is returned, not raised, so the caller
-    can classify it. With ``on_progress_time`` the ``-progress`` stream on stdout is
-    parsed and the output position (seconds) is reported.
+    Raises :class:`MediaRejected` (``timeout``, ``output_too_large``),
+    :class:`PipelineCancelled`, or :class:`LocalResourceError` as soon as a stderr line
+    says the machine failed (disk full...), whatever the exit code would have been; any
+    other non-zero exit is returned, not raised, so the caller can classify it. With
+    ``on_progress_time`` the ``-progress`` stream on stdout is parsed and the output
+    position (seconds) is reported.
     """
     for observer in list(_spawn_observers):
         observer(list(argv))
@@ -252,12 +279,20 @@ async def run_tool(
         start_new_session=True,
     )
     stderr_tail = _Tail(config.stderr_tail_bytes)
+    machine = _MachineWatch()
+    machine_failed = asyncio.Event()
     stdout_buf = bytearray()
 
     async def read_stderr() -> None:
         assert proc.stderr is not None
         while chunk := await proc.stderr.read(65536):
             stderr_tail.feed(chunk)
+            machine.feed(chunk)
+            if machine.reason is not None:
+                machine_failed.set()
+        machine.feed(b"\n")  # the last line, if it had no newline
+        if machine.reason is not None:
+            machine_failed.set()
 
     async def read_stdout() -> None:
         assert proc.stdout is not None
@@ -276,10 +311,17 @@ async def run_tool(
     readers = [asyncio.create_task(read_stderr()), asyncio.create_task(read_stdout())]
     waiter = asyncio.create_task(proc.wait())
     cancel_waiter = asyncio.create_task(cancel.wait()) if cancel is not None else None
+    machine_waiter = asyncio.create_task(machine_failed.wait())
     deadline = started + time_limit
     last_size_check = 0.0
     try:
         while True:
+            if machine.reason is not None:
+                # Stop at once: whatever ffmpeg still writes is lost, and its exit code
+                # (0 when a tee slave fails softly) must not decide anything.
+                raise LocalResourceError(
+                    machine.reason, f"{Path(argv[0]).name} could not write: {machine.line}"
+                )
             for reader in readers:
                 if reader.done() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]
@@ -289,7 +331,9 @@ async def run_tool(
                 break
             # Only unfinished tasks: a finished one would make wait() return at once, forever.
             pending = {
-                t for t in (waiter, *readers, cancel_waiter) if t is not None and not t.done()
+                t
+                for t in (waiter, *readers, cancel_waiter, machine_waiter)
+                if t is not None and not t.done()
             }
             await asyncio.wait(pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             if any(t.done() for t in pending):
@@ -313,14 +357,19 @@ async def run_tool(
                 )
     finally:
         await _stop(proc, config.kill_grace)
-        for task in (*readers, waiter, cancel_waiter):
+        for task in (*readers, waiter, cancel_waiter, machine_waiter):
             if task is not None and not task.done():
                 task.cancel()
-        for task in (*readers, waiter, cancel_waiter):
+        for task in (*readers, waiter, cancel_waiter, machine_waiter):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
     returncode = proc.returncode if proc.returncode is not None else -1
+    if returncode == -signal.SIGXFSZ:
+        # Killed for writing past RLIMIT_FSIZE: a limit of this machine, not the media.
+        raise LocalResourceError(
+            "file_too_large", f"{Path(argv[0]).name} exceeded the file size limit (SIGXFSZ)"
+        )
     return RunResult(
         returncode=returncode,
         stdout=bytes(stdout_buf),

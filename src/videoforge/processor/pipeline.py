@@ -7,8 +7,11 @@
 only use relative URIs, so they work wherever they are stored.
 
 Failures caused by the media raise :class:`MediaRejected` (permanent, with a stable
-code); :class:`PipelineCancelled` when the cancel event is set. Anything else (disk
-full, ffmpeg killed by the OS) propagates as an ordinary exception: it may be transient.
+code); :class:`PipelineCancelled` when the cancel event is set;
+:class:`~videoforge.processor.resources.LocalResourceError` when the machine failed the
+run (disk full, quota, read-only or failing disk: raised by ``run_tool`` as soon as
+ffmpeg says so, whatever its exit code). Anything else (ffmpeg killed by the OS, an
+``OSError`` of our own writes) propagates as an ordinary exception: it may be transient.
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ _PROGRESS_KEEPALIVE = 5.0  # seconds
 
 # Markers of failures that are the machine's or our configuration's fault, not the
 # media's: they must not be recorded as "bad media" (permanent) but surface as errors.
+# (Disk-full and the like never get here: run_tool raises LocalResourceError for them.)
 _NOT_THE_MEDIA = (
-    "no space left on device",
     "cannot allocate memory",
     "resource temporarily",
     "error initializing output stream",

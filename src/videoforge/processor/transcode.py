@@ -93,7 +93,13 @@ def _tee_target(rendition: PlannedRendition, config: ProcessingConfig) -> str:
             f"hls_segment_filename={rendition.hls_dir}/seg_%05d.m4s",
         ]
     )
-    return f"[{hls}]{rendition.playlist_key}|[f=mp4:movflags=+faststart]{rendition.mp4_key}"
+    # onfail=abort on both slaves: by default a slave that fails to write (a full disk)
+    # is dropped and ffmpeg still exits 0, leaving an empty output to be mistaken for
+    # bad media.
+    return (
+        f"[{hls}:onfail=abort]{rendition.playlist_key}"
+        f"|[f=mp4:movflags=+faststart:onfail=abort]{rendition.mp4_key}"
+    )
 
 
 def ladder_args(
