@@ -164,10 +164,6 @@ class Settings(BaseSettings):
     work_disk_factor: float = Field(3.0, alias="WORK_DISK_FACTOR", ge=1)
     #: Bytes always kept free in TEMP_DIR; below it the worker takes no job.
     work_disk_floor: int = Field(256 * 1024**2, alias="WORK_DISK_FLOOR", ge=0)
-    #: A job starts only with source size x this factor, plus the floor, free in TEMP_DIR.
-    work_disk_factor: float = Field(3.0, alias="WORK_DISK_FACTOR", ge=1)
-    #: Bytes always kept free in TEMP_DIR; below it the worker takes no job.
-    work_disk_floor: int = Field(256 * 1024**2, alias="WORK_DISK_FLOOR", ge=0)
     metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
     import_allowed_ports: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"
