@@ -37,7 +37,7 @@ from videoforge.gallery.models import GalleryVideo, GalleryVideoViewsDaily, Gall
 from videoforge.infra.auth import Principal
 from videoforge.infra.cache.base import Cache
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.infra.errors import CacheUnavailable, TooManyRequests
+from videoforge.infra.errors import CacheUnavailable, TooManyRequests, unavailable_from
 from videoforge.infra.runtime import Infra
 
 log = structlog.get_logger("videoforge.gallery.views")
@@ -309,9 +309,19 @@ async def run_view_flusher(
             await asyncio.wait_for(stop.wait(), timeout=interval)
         try:
             await flush_views(infra)
-        except Exception:
-            log.exception("views_flush_failed")
+        except Exception as exc:
+            _log_flush_failure("views_flush_failed", exc)
     try:
         await flush_views(infra)
-    except Exception:
-        log.exception("views_final_flush_failed")
+    except Exception as exc:
+        _log_flush_failure("views_final_flush_failed", exc)
+
+
+def _log_flush_failure(event: str, exc: Exception) -> None:
+    # The views stay logged for the next flush. An outage is one line per attempt; a
+    # traceback every 5 s would bury what the operator needs to see.
+    outage = unavailable_from(exc)
+    if outage is not None:
+        log.warning(event, dependency=outage.dependency, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log.exception(event)
