@@ -375,6 +375,7 @@ async def confirm_upload(
     )
     # After the commit: the outbox rows are recorded, so a failed delete is retried.
     await deletions.carry_out(infra.sessions, infra.storage, outcome.pending)
+    await uploads.close_upload(infra.storage, outcome)
     # Raised after the commit: the rejected state must stick with the deleted bytes.
     if isinstance(outcome, uploads.Rejected):
         raise outcome.error

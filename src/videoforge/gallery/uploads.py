@@ -63,7 +63,9 @@ from videoforge.infra.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     Storage,
+    StorageError,
 )
+from videoforge.infra.storage.local import LocalStorage
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery.uploads")
@@ -362,6 +364,8 @@ class Confirmed:
     created: bool
     #: Deletion outbox rows to carry out after the commit (the upload key's bytes).
     pending: Sequence[int] = ()
+    #: The upload key to close after the commit (see :func:`close_upload`).
+    upload_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -567,4 +571,17 @@ async def _claim_and_copy(
         not_before=upload.expires_at + REPLAY_GRACE,
     )
     await session.flush()
-    return Confirmed(video=video, created=True, pending=pending)
+    return Confirmed(video=video, created=True, pending=pending, upload_key=upload.key)
+
+
+async def close_upload(storage: Storage, outcome: Confirmed | Rejected) -> None:
+    """After a confirm's commit, on the local store: refuse the upload's URLs outright
+    (409 ``upload_closed``). S3 cannot revoke a presigned URL; there the original's own
+    key is the protection, as it is here too if sealing fails (hence only logged)."""
+    if not isinstance(outcome, Confirmed) or outcome.upload_key is None:
+        return
+    if isinstance(storage, LocalStorage):
+        try:
+            await storage.seal(outcome.upload_key)
+        except (StorageError, OSError):
+            log.warning("upload_seal_failed", key=outcome.upload_key, exc_info=True)

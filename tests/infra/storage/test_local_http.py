@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import httpx
 import pytest
 
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local import KeySealed, LocalStorage
 from videoforge.infra.storage.signing import SIGNING_KEY_ENV, Grant, Op, derive_signing_key
 
 KiB = 1024
@@ -389,6 +389,46 @@ async def test_signed_request_for_an_invalid_key_is_400(
     refusal(r, 400, "invalid_key")
     assert files_under(sandbox) == before
     assert temp_files(local_store) == []
+
+
+async def test_a_sealed_key_refuses_signed_writes(
+    local_store: LocalStorage, local_client: httpx.AsyncClient
+) -> None:
+    key = "seal/upload"
+    put_url = await local_store.presign_put(key, expires_in=60, content_type="video/mp4")
+    post = await local_store.presign_post(
+        key, expires_in=60, content_type="video/mp4", max_bytes=100
+    )
+    await local_store.put_bytes(key, b"first", content_type="video/mp4")
+
+    await local_store.seal(key)
+    assert await local_store.head(key) is None
+    assert [i.key async for i in local_store.list("seal/")] == []
+    r = await local_client.put(put_url, content=b"again", headers={"Content-Type": "video/mp4"})
+    refusal(r, 409, "upload_closed")
+    body = multipart_body(post.fields, b"again", "vfboundary")
+    r = await local_client.post(
+        "/storage/upload",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=vfboundary"},
+    )
+    refusal(r, 409, "upload_closed")
+    assert await local_store.head(key) is None
+    assert temp_files(local_store) == []
+
+    # A write that began before the seal is refused when it lands.
+    pending = local_store.new_pending()
+    pending.write(b"late")
+    with pytest.raises(KeySealed):
+        local_store.commit_pending(key, pending, content_type="video/mp4", unless_sealed=True)
+    pending.discard()
+    assert await local_store.head(key) is None
+
+    # Deleting the key lifts the seal (its URLs have expired by then).
+    await local_store.delete(key)
+    r = await local_client.put(put_url, content=b"fresh", headers={"Content-Type": "video/mp4"})
+    assert r.status_code == 200, r.text
+    assert await local_store.get_bytes(key) == b"fresh"
 
 
 # ---------------------------------------------------------------- form POST

@@ -15,7 +15,8 @@ deployment uses S3) every route answers 404.
 Every refusal uses the shared JSON error format with a stable code: ``signature_invalid``,
 ``url_expired``, ``url_method_mismatch``, ``content_type_mismatch``,
 ``content_length_mismatch`` (403); ``object_not_found``, ``upload_not_found`` (404);
-``payload_too_large`` (413); ``range_not_satisfiable`` (416); ``invalid_key``,
+``upload_closed`` (409, a sealed key); ``payload_too_large`` (413);
+``range_not_satisfiable`` (416); ``invalid_key``,
 ``entity_too_small``, ``incomplete_body``, ``invalid_form`` (400).
 """
 
@@ -36,6 +37,7 @@ from starlette.background import BackgroundTask
 from videoforge.infra.errors import (
     AppError,
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -53,6 +55,7 @@ from videoforge.infra.storage.local import (
     POST_EXPIRES_FIELD,
     POST_MAX_FIELD,
     POST_SIGNATURE_FIELD,
+    KeySealed,
     LocalStorage,
     PendingWrite,
 )
@@ -275,6 +278,14 @@ def _declared_length(request: Request) -> int | None:
     return value
 
 
+def _closed() -> AppError:
+    return _error(
+        Conflict,
+        "This upload was already confirmed; its URLs can no longer write.",
+        "upload_closed",
+    )
+
+
 def _too_large(limit: int) -> AppError:
     return _error(PayloadTooLarge, f"The upload is larger than {limit} bytes.")
 
@@ -335,6 +346,8 @@ async def put_object(request: Request, key: str) -> Response:
         )
     if declared is not None and declared > limit:
         raise _too_large(limit)
+    if grant.op is Op.PUT and await anyio.to_thread.run_sync(store.is_sealed, key):
+        raise _closed()
 
     pending = await anyio.to_thread.run_sync(store.new_pending)
     try:
@@ -345,7 +358,9 @@ async def put_object(request: Request, key: str) -> Response:
             )
         if grant.op is Op.PUT:
             info = await anyio.to_thread.run_sync(
-                lambda: store.commit_pending(key, pending, content_type=grant.content_type)
+                lambda: store.commit_pending(
+                    key, pending, content_type=grant.content_type, unless_sealed=True
+                )
             )
             etag = info.etag
         else:
@@ -357,6 +372,9 @@ async def put_object(request: Request, key: str) -> Response:
     except ObjectNotFound:
         await anyio.to_thread.run_sync(pending.discard)
         raise _error(NotFound, "No such multipart upload.", "upload_not_found") from None
+    except KeySealed:
+        await anyio.to_thread.run_sync(pending.discard)
+        raise _closed() from None
     except (StorageError, OSError) as exc:
         await anyio.to_thread.run_sync(pending.discard)
         raise _error(ServiceUnavailable, f"The store could not write: {exc}") from exc
@@ -455,6 +473,8 @@ class _FormUpload:
                 "signature_invalid",
             ) from None
         _authorize(self.store, grant, signature, Op.POST)
+        if self.store.is_sealed(grant.key):
+            raise _closed()
         self.limit = max_bytes
         return grant
 
@@ -517,8 +537,13 @@ async def post_object(request: Request) -> Response:
             raise _error(BadRequest, "The file is empty.", "entity_too_small")
         grant = form.grant
         info = await anyio.to_thread.run_sync(
-            lambda: store.commit_pending(grant.key, pending, content_type=grant.content_type)
+            lambda: store.commit_pending(
+                grant.key, pending, content_type=grant.content_type, unless_sealed=True
+            )
         )
+    except KeySealed:
+        await anyio.to_thread.run_sync(pending.discard)
+        raise _closed() from None
     except (StorageError, OSError) as exc:
         await anyio.to_thread.run_sync(pending.discard)
         raise _error(ServiceUnavailable, f"The store could not write: {exc}") from exc

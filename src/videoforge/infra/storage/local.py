@@ -3,7 +3,8 @@
 Layout under the root (``settings.storage_dir``)::
 
     <seg>/<seg>/<last>~o      the object's bytes
-    <seg>/<seg>/<last>~m      its metadata (JSON: key, content type, user metadata, ETag)
+    <seg>/<seg>/<last>~m      its metadata (JSON: key, content type, user metadata, ETag);
+                              alone, with ``sealed``, a key closed to signed writes
     ~tmp/                     in-flight writes (renamed into place when complete)
     ~multipart/<upload id>/   multipart uploads in progress (upload.json + one file per part)
 
@@ -124,6 +125,10 @@ def _dir_lock(directory: Path, *, exclusive: bool, required: bool = False) -> It
         os.close(fd)  # releases the lock
 
 
+class KeySealed(StorageError):
+    """A signed URL tried to write a key that :meth:`LocalStorage.seal` closed."""
+
+
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -233,8 +238,13 @@ class LocalStorage:
         content_type: str | None,
         metadata: dict[str, str] | None = None,
         etag: str | None = None,
+        unless_sealed: bool = False,
     ) -> ObjectInfo:
-        """Make ``pending`` the object ``key`` (atomically replacing any previous one)."""
+        """Make ``pending`` the object ``key`` (atomically replacing any previous one).
+
+        ``unless_sealed`` (writes through signed URLs): raise :class:`KeySealed` instead
+        when the key was sealed, checked under the lock the rename takes.
+        """
         data_path, meta_path = self.object_paths(key)
         pending.finish()
         user_metadata = normalize_metadata(metadata)
@@ -249,7 +259,7 @@ class LocalStorage:
         meta_tmp = self._tmp_path()
         meta_tmp.write_text(json.dumps(doc), encoding="utf-8")
         try:
-            self._install(meta_tmp, meta_path, pending.path, data_path)
+            self._install(meta_tmp, meta_path, pending.path, data_path, unless_sealed)
         finally:
             meta_tmp.unlink(missing_ok=True)
             pending.path.unlink(missing_ok=True)
@@ -262,13 +272,22 @@ class LocalStorage:
             metadata=user_metadata,
         )
 
-    def _install(self, meta_src: Path, meta_dst: Path, data_src: Path, data_dst: Path) -> None:
+    def _install(
+        self,
+        meta_src: Path,
+        meta_dst: Path,
+        data_src: Path,
+        data_dst: Path,
+        unless_sealed: bool = False,
+    ) -> None:
         """Rename metadata and data into place as one unit (under the directory's lock)."""
         parent = data_dst.parent
         for attempt in range(5):
             parent.mkdir(parents=True, exist_ok=True)
             try:
                 with _dir_lock(parent, exclusive=True, required=True):
+                    if unless_sealed and self._read_meta(meta_dst).get("sealed") is True:
+                        raise KeySealed("the key is sealed")
                     os.replace(meta_src, meta_dst)
                     os.replace(data_src, data_dst)
                 return
@@ -403,6 +422,30 @@ class LocalStorage:
                     meta_tmp.unlink(missing_ok=True)
             finally:
                 data_tmp.unlink(missing_ok=True)
+
+    def _seal(self, key: str) -> None:
+        data_path, meta_path = self.object_paths(key)
+        tombstone = self._tmp_path()
+        tombstone.write_text(json.dumps({"key": key, "sealed": True}), encoding="utf-8")
+        try:
+            for attempt in range(5):
+                data_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with _dir_lock(data_path.parent, exclusive=True, required=True):
+                        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                            data_path.unlink()
+                        os.replace(tombstone, meta_path)
+                    return
+                except FileNotFoundError:
+                    if attempt == 4:  # pruned by a concurrent delete each time
+                        raise
+        finally:
+            tombstone.unlink(missing_ok=True)
+
+    def is_sealed(self, key: str) -> bool:
+        """Whether :meth:`seal` closed ``key`` (and nothing deleted it since)."""
+        _, meta_path = self.object_paths(key)
+        return self._read_meta(meta_path).get("sealed") is True
 
     def _delete(self, key: str) -> bool:
         data_path, meta_path = self.object_paths(key)
@@ -631,6 +674,15 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
         await anyio.to_thread.run_sync(self._delete, key)
+
+    async def seal(self, key: str) -> None:
+        """Delete ``key`` and refuse writes to it through signed URLs (409
+        ``upload_closed``) until it is deleted again; the store's own writes still work.
+
+        What S3 cannot do (a presigned URL works until it expires): the gallery seals an
+        upload key once its upload is confirmed, so a replayed URL is refused outright.
+        """
+        await anyio.to_thread.run_sync(self._seal, key)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every key under a non-empty ``prefix``; returns how many."""
