@@ -651,6 +651,9 @@ class VideoForgeStack(Stack):
             # Only the ALB (and the gateway) can reach the tasks: trust their
             # X-Forwarded-For so per-IP rate limits see the real client.
             "FORWARDED_ALLOW_IPS": "*",
+            # One process per vCPU of the task (Fargate shows the host's cores to
+            # os.cpu_count, not the task's share), at least one.
+            "WEB_CONCURRENCY": str(max(1, cfg.service_cpu // 1024)),
             **environment,
         }
         container = task.add_container(

@@ -25,6 +25,13 @@ app.add_typer(users_app, name="users")
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to bind (default: HOST or 127.0.0.1).")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to bind (default: PORT).")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Processes (default: WEB_CONCURRENCY, else one per core on PostgreSQL, 1 on SQLite).",
+    ),
+]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -60,19 +67,19 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
 
 
 @app.command()
-def gateway(host: HostOpt = None, port: PortOpt = None) -> None:
+def gateway(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
     """Run the API Gateway: accounts, jobs, live progress, rate limits, the web client."""
     from videoforge.gateway.main import run
 
-    run(_listening(HOST=host, PORT=port or _default_port(3000)))
+    run(_listening(HOST=host, PORT=port or _default_port(3000), WEB_CONCURRENCY=workers))
 
 
 @app.command()
-def gallery(host: HostOpt = None, port: PortOpt = None) -> None:
+def gallery(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
     """Run the Gallery: listing, search, metadata, upload and stream URLs, views."""
     from videoforge.gallery.main import run
 
-    run(_listening(HOST=host, PORT=port or _default_port(5000)))
+    run(_listening(HOST=host, PORT=port or _default_port(5000), WEB_CONCURRENCY=workers))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
     environment: Environment = Field(Environment.DEVELOPMENT, alias="VIDEOFORGE_ENV")
     data_dir: Path = Field(Path("./data"), alias="VIDEOFORGE_DATA_DIR")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    #: Processes of ``videoforge gallery``/``gateway`` (``--workers``); see ``web_workers``.
+    web_concurrency: int | None = Field(None, alias="WEB_CONCURRENCY", ge=1, le=256)
     host: str = Field("127.0.0.1", alias="HOST")
     log_format: str = Field("auto", alias="LOG_FORMAT", pattern="^(auto|json|console)$")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
@@ -292,6 +295,16 @@ class Settings(BaseSettings):
                 f"@{self.db_host}:{self.db_port}/{self.db_name}"
             )
         return f"sqlite+aiosqlite:///{(self.data_dir / 'videoforge.db').resolve()}"
+
+    @property
+    def web_workers(self) -> int:
+        """``WEB_CONCURRENCY``, else one process per core on PostgreSQL and one on
+        SQLite (a single writer: more processes would only queue on its lock)."""
+        if self.web_concurrency is not None:
+            return self.web_concurrency
+        if self.database_backend is DatabaseBackend.SQLITE:
+            return 1
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     @property
     def storage_backend(self) -> StorageBackend:

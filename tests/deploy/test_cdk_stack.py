@@ -182,6 +182,9 @@ def test_task_definitions_use_seed_names_and_secrets(resources: dict[str, Any]) 
             assert secrets == {"DB_USER", "DB_PASSWORD", "JWT_SECRET"}
             env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
             assert env["VIDEOFORGE_ENV"] == "production"
+            if set(container["Command"]) & {"gateway", "gallery"}:
+                # One process per vCPU of the task: Fargate's os.cpu_count is the host's.
+                assert int(env["WEB_CONCURRENCY"]) == max(1, int(props["Cpu"]) // 1024)
     assert commands == {"gateway", "gallery", "migrate", "sweep"}
 
 

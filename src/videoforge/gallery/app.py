@@ -26,6 +26,7 @@ from videoforge.infra import metrics
 from videoforge.infra.db import check_migrated
 from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
+from videoforge.infra.leader import leader_lock_from_env, run_as_leader
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.infra.storage import http as storage_http
 from videoforge.infra.storage.base import StorageError
@@ -51,9 +52,16 @@ def _lifespan(
         try:
             await check_migrated(infra.engine)
             app.state.infra = infra
+
+            async def background(stop: asyncio.Event) -> None:
+                await asyncio.gather(run_event_consumer(infra, stop), run_view_flusher(infra, stop))
+
+            # Once per service instance, however many processes serve it.
             tasks = [
-                asyncio.create_task(run_event_consumer(infra, stop), name="gallery-events"),
-                asyncio.create_task(run_view_flusher(infra, stop), name="gallery-views"),
+                asyncio.create_task(
+                    run_as_leader(leader_lock_from_env(), stop, background),
+                    name="gallery-background",
+                )
             ]
             yield
         finally:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from videoforge.settings import Settings
+from typing import TYPE_CHECKING
+
+from videoforge.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def build(settings: Settings) -> FastAPI:
+    """The Gallery app on its own backends (built in its lifespan)."""
+    from videoforge.gallery.app import create_app
+
+    return create_app(settings)
+
+
+def from_env() -> FastAPI:
+    """The app factory each process of ``--workers N`` starts from."""
+    from videoforge.infra.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings, service="gallery")
+    return build(settings)
 
 
 def run(settings: Settings) -> None:
     """Run the Gallery with uvicorn until SIGTERM/Ctrl-C (views are flushed on the way out)."""
-    from videoforge.gallery.app import create_app
     from videoforge.infra.http import run_app
 
-    run_app(create_app(settings), settings=settings, service="gallery")
+    run_app("videoforge.gallery.main:build", settings=settings, service="gallery")

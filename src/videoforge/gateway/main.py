@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from videoforge.gateway.accounts import LocalAccounts
 from videoforge.infra.auth import TokenIssuer
 from videoforge.infra.db import check_migrated, create_engine, session_factory
-from videoforge.settings import AuthBackend, Settings
+from videoforge.settings import AuthBackend, Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 DEFAULT_PORT = 3000
 
 
+def build(settings: Settings) -> FastAPI:
+    """The gateway app on its own backends (built in its lifespan)."""
+    from videoforge.gateway.app import create_app
+
+    return create_app(settings)
+
+
+def from_env() -> FastAPI:
+    """The app factory each process of ``--workers N`` starts from."""
+    from videoforge.infra.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings, service="gateway")
+    return build(settings)
+
+
 def run(settings: Settings) -> None:
     """Serve the gateway with uvicorn (port from ``PORT``, 3000 by default via the CLI)."""
-    from videoforge.gateway.app import create_app
     from videoforge.infra.http import run_app
 
-    run_app(create_app(settings), settings=settings, service="gateway")
+    run_app("videoforge.gateway.main:build", settings=settings, service="gateway")
 
 
 async def _with_accounts(settings: Settings, action: str, *args: object) -> object:

@@ -18,6 +18,7 @@ Order, outermost first::
 from __future__ import annotations
 
 import hmac
+import os
 import re
 import time
 import uuid
@@ -396,26 +397,42 @@ def app_collectors(app: Any) -> dict[str, metrics.CollectorFn]:
     return collectors
 
 
-def run_app(app: ASGIApp, *, settings: Settings, service: str) -> None:
-    """Serve ``app`` with uvicorn, logging through :mod:`videoforge.infra.logging`.
+def run_app(factory: str, *, settings: Settings, service: str) -> None:
+    """Serve the app made by ``factory`` (``module:function(settings)``) with uvicorn, in
+    ``settings.web_workers`` processes, logging through :mod:`videoforge.infra.logging`.
 
+    One process: the app is built here from ``settings``. Several: uvicorn starts each
+    process on the import string of the module's ``from_env`` factory (which reads the
+    same settings from the environment: the overrides given here are put there first),
+    and their once-only loops share a leader lock (:mod:`videoforge.infra.leader`).
     uvicorn's own logging config and access log are turned off: the access line comes
     from :class:`AccessLogMiddleware` (with request id, route and latency).
     """
+    import importlib
+    import tempfile
+
     import uvicorn
 
+    from videoforge.infra.leader import LEADER_LOCK_ENV
     from videoforge.infra.logging import configure_logging
 
     configure_logging(settings, service=service)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
         # Forwarding headers are handled by ForwardedHeadersMiddleware (FORWARDED_ALLOW_IPS,
         # empty by default); uvicorn's own would trust 127.0.0.1 whatever is configured.
-        proxy_headers=False,
-        forwarded_allow_ips="",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds) + 5,
+    }
+    module_name, _, function = factory.partition(":")
+    workers = settings.web_workers
+    if workers == 1:
+        uvicorn.run(getattr(importlib.import_module(module_name), function)(settings), **options)
+        return
+    os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
+    with tempfile.NamedTemporaryFile(prefix=f"videoforge-{service}-", suffix=".lock") as lock:
+        os.environ[LEADER_LOCK_ENV] = lock.name
+        uvicorn.run(f"{module_name}:from_env", factory=True, workers=workers, **options)
