@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,10 @@ import boto3
 import pytest
 
 from videoforge.infra.storage import LocalStorage, S3Storage, build_storage
-from videoforge.infra.storage.base import ObjectNotFound, StorageError
+from videoforge.infra.storage.base import ObjectChanged, ObjectNotFound, StorageError
 from videoforge.settings import load_settings
+
+MiB = 1024 * 1024
 
 
 def _query(url: str) -> dict[str, str]:
@@ -57,6 +60,33 @@ async def test_presigned_part_signs_its_length(s3: S3Storage) -> None:
     unsized = await s3.presign_part(key, upload_id, 3, expires_in=900)
     assert "content-length" not in _query(unsized)["X-Amz-SignedHeaders"].split(";")
     await s3.abort_multipart(key, upload_id)
+
+
+async def test_large_copy_is_multipart_and_conditional(moto_endpoint: str, unique: str) -> None:
+    s3 = S3Storage(
+        f"vf-copy-{unique}", endpoint_url=moto_endpoint, path_style=True, copy_part_size=5 * MiB
+    )
+    await s3.ensure_bucket()
+    body = os.urandom(11 * MiB)
+    await s3.put_bytes("copy/big", body, content_type="video/mp4", metadata={"who": "me"})
+    info = await s3.head("copy/big")
+    assert info is not None
+    await s3.copy("copy/big", "copy/big-final", if_match=info.etag)
+    copied = await s3.head("copy/big-final")
+    assert copied is not None
+    assert copied.etag is not None
+    assert copied.etag.endswith("-3")  # copied in three parts
+    assert (copied.size, copied.content_type, copied.metadata) == (
+        len(body),
+        "video/mp4",
+        {"who": "me"},
+    )
+    assert await s3.get_bytes("copy/big-final") == body
+
+    await s3.put_bytes("copy/big", body[::-1], content_type="video/mp4")
+    with pytest.raises(ObjectChanged):
+        await s3.copy("copy/big", "copy/other", if_match=info.etag)
+    assert await s3.head("copy/other") is None
 
 
 async def test_presigned_get_with_download_name_and_type(s3: S3Storage) -> None:

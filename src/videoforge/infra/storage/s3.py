@@ -100,6 +100,7 @@ class S3Storage:
         multipart_chunksize: int = 16 * _MiB,
         list_page_size: int = 1000,
         max_concurrency: int = 4,
+        copy_part_size: int = 256 * _MiB,
     ) -> None:
         self.bucket = bucket
         self.region = region
@@ -125,6 +126,14 @@ class S3Storage:
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
             max_concurrency=max_concurrency,
+            use_threads=True,
+        )
+        # Server-side copies move no bytes through us: big parts, many at once, so a
+        # large original is copied in parallel within the confirm request.
+        self.copy_config = TransferConfig(
+            multipart_threshold=copy_part_size,
+            multipart_chunksize=copy_part_size,
+            max_concurrency=max(10, max_concurrency),
             use_threads=True,
         )
 
@@ -266,7 +275,7 @@ class S3Storage:
             self.bucket,
             dest,
             ExtraArgs=extra,
-            Config=self.transfer_config,
+            Config=self.copy_config,
         )
 
     async def head(self, key: str) -> ObjectInfo | None:
