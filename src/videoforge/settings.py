@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -79,7 +79,12 @@ class Settings(BaseSettings):
     )
 
     # -- general -----------------------------------------------------------
-    environment: Environment = Field(Environment.DEVELOPMENT, alias="VIDEOFORGE_ENV")
+    #: ``NODE_ENV`` (the design's name for it) is read too; ``VIDEOFORGE_ENV`` wins.
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        alias="VIDEOFORGE_ENV",
+        validation_alias=AliasChoices("VIDEOFORGE_ENV", "NODE_ENV"),
+    )
     data_dir: Path = Field(Path("./data"), alias="VIDEOFORGE_DATA_DIR")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     #: Processes of ``videoforge gallery``/``gateway`` (``--workers``); see ``web_workers``.
@@ -254,6 +259,11 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set to a secret value in production")
             if len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if self.sqs_queue_url and not self.sqs_events_queue_url:
+            raise ValueError(
+                "SQS_EVENTS_QUEUE_URL must be set with SQS_QUEUE_URL: the processor reports "
+                "job state on that queue and the gallery reads it (both on SQS, or neither)"
+            )
         if bool(self.cognito_user_pool_id) != bool(self.cognito_client_id):
             raise ValueError("COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together")
         return self
@@ -420,6 +430,8 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             message = str(err["msg"]).removeprefix("Value error, ")
             loc = ".".join(str(p) for p in err["loc"])
+            if loc == "VIDEOFORGE_ENV" and "VIDEOFORGE_ENV" not in os.environ:
+                loc = "NODE_ENV" if "NODE_ENV" in os.environ else loc
             # Cross-field checks (no location) already name their variables.
             problems.append(f"{loc.upper()}: {message}" if loc else message)
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -29,6 +29,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
     for field in Settings.model_fields.values():
         if field.alias:
             monkeypatch.delenv(field.alias, raising=False)
+    monkeypatch.delenv("NODE_ENV", raising=False)
     return monkeypatch
 
 
@@ -143,6 +144,8 @@ def test_production_accepts_a_real_secret(clean_env: pytest.MonkeyPatch) -> None
         ({"VIDEOFORGE_ENV": "production", "JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET"),
         ({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, proxy.internal"}, "FORWARDED_ALLOW_IPS"),
         ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({"SQS_QUEUE_URL": "http://sqs.example/1/jobs"}, "SQS_EVENTS_QUEUE_URL"),
+        ({"NODE_ENV": "staging"}, "NODE_ENV"),
         ({"VIDEOFORGE_ENV": "staging"}, "VIDEOFORGE_ENV"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"MAX_CONCURRENT_JOBS": "0"}, "MAX_CONCURRENT_JOBS"),
@@ -203,3 +206,14 @@ def test_off_loopback_public_url_is_required(clean_env: pytest.MonkeyPatch) -> N
         load_settings(HOST="0.0.0.0").require_safe_to_listen()
     clean_env.setenv("PUBLIC_URL", "https://videos.example.com")
     load_settings(HOST="0.0.0.0").require_safe_to_listen()  # generated secret, public URL: fine
+
+
+@pytest.mark.parametrize(("node_env", "expected"), [("production", "production"), ("test", "test")])
+def test_node_env_is_read_as_the_environment(
+    clean_env: pytest.MonkeyPatch, node_env: str, expected: str
+) -> None:
+    clean_env.setenv("NODE_ENV", node_env)
+    clean_env.setenv("JWT_SECRET", "x" * 40)
+    assert load_settings().environment == expected
+    clean_env.setenv("VIDEOFORGE_ENV", "development")  # the project's own name wins
+    assert load_settings().environment is Environment.DEVELOPMENT

@@ -19,7 +19,7 @@ from videoforge.infra.queue.base import (
     ReceiptInvalid,
 )
 from videoforge.infra.queue.db import DatabaseQueue
-from videoforge.settings import QueueBackend, Settings, SettingsError
+from videoforge.settings import QueueBackend, Settings
 
 JOBS_QUEUE = "jobs"
 EVENTS_QUEUE = "events"
@@ -30,12 +30,9 @@ def build_queues(settings: Settings, engine: AsyncEngine) -> Queues:
     if settings.queue_backend is QueueBackend.SQS:
         from videoforge.infra.queue.sqs import SqsQueue, sqs_client
 
+        # Settings refuse SQS_QUEUE_URL without SQS_EVENTS_QUEUE_URL.
         assert settings.sqs_queue_url
-        if not settings.sqs_events_queue_url:
-            raise SettingsError(
-                "SQS_EVENTS_QUEUE_URL must be set when SQS_QUEUE_URL is set "
-                "(the processor reports job events on it)"
-            )
+        assert settings.sqs_events_queue_url
         client = sqs_client(settings)
         return Queues(
             jobs=SqsQueue(
