@@ -7,6 +7,7 @@ signature are exercised for real."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from videoforge.gallery.schemas import UploadConfirm
 from videoforge.gallery.uploads import final_key
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.errors import AppError
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.local import LocalStorage
 
@@ -373,3 +375,57 @@ async def test_the_outbox_never_deletes_the_original_of_an_existing_video(
     assert await deletions.carry_out(infra.sessions, infra.storage, ids) == 1
     assert await infra.storage.get_bytes(original) == b"the original"
     assert await _pending(infra) == []
+
+
+async def test_an_upload_changed_during_confirm_is_not_confirmed(
+    client: httpx.AsyncClient, users: Users, infra: Infra, tiny_mp4: bytes
+) -> None:
+    # The steps of a confirm one by one, with the upload key replaced in between (a
+    # replayed URL racing the confirm).
+    ticket = await _ticket(client, users.owner, len(tiny_mp4))
+    key = ticket["key"]
+    principal = Principal(user_id=users.owner_id)
+    body = UploadConfirm(key=key)
+    page = b"<html><script>alert(1)</script></html>".ljust(len(tiny_mp4), b" ")
+
+    async def checked() -> Any:
+        async with session_scope(infra.sessions) as session:
+            return await uploads._check_upload(
+                session, infra.storage, infra.settings, principal, body
+            )
+
+    async def claim(step: Any) -> None:
+        async with session_scope(infra.sessions) as session:
+            await uploads._claim_and_copy(
+                session, infra.storage, principal, body, step.upload, step.info, final_key(key), []
+            )
+
+    # Replaced after the checks: the copy is conditional on the checked ETag.
+    await infra.storage.put_bytes(key, tiny_mp4, content_type="video/mp4")
+    step = await checked()
+    await infra.storage.put_bytes(key, page, content_type="video/mp4")
+    with pytest.raises(AppError) as refused:
+        await claim(step)
+    assert (refused.value.status_code, refused.value.code) == (409, "upload_changed")
+    assert await infra.storage.head(final_key(key)) is None
+
+    # Swapped and swapped back around the sniff: the copy is sniffed too.
+    step = await checked()
+    assert isinstance(step, uploads.Rejected)  # the page itself is refused...
+    ticket = await _ticket(client, users.owner, len(tiny_mp4))
+    key = ticket["key"]
+    body = UploadConfirm(key=key)
+    await infra.storage.put_bytes(key, tiny_mp4, content_type="video/mp4")
+    step = await checked()
+    await infra.storage.put_bytes(key, page, content_type="video/mp4")
+    info = await infra.storage.head(key)
+    assert info is not None
+    # ...but checks that saw the page's ETag with a video's first bytes would pass.
+    with pytest.raises(AppError) as refused:
+        await claim(dataclasses.replace(step, info=info))
+    assert (refused.value.status_code, refused.value.code) == (409, "upload_changed")
+
+    # Either way nothing was confirmed: the session is still open, no video exists.
+    assert await _state(infra, key) is UploadState.ISSUED
+    listed = await client.get("/api/gallery/videos", params={"owner": "me"}, headers=users.owner)
+    assert listed.json()["items"] == []

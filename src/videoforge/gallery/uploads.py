@@ -541,6 +541,15 @@ async def _claim_and_copy(
         ) from None
     except ObjectNotFound:
         raise NotFound("The uploaded file is gone.", code="upload_not_found") from None
+    # The copy is exactly the version whose size was checked (same ETag), but the sniff
+    # read the upload key separately: a swap and a swap back in between would slip a
+    # non-video past it. Sniffing the copy checks the bytes that are kept.
+    kept = await storage.get_bytes(original, start=0, end=min(SNIFF_BYTES, info.size) - 1)
+    if sniff_container(kept) is None:
+        raise Conflict(
+            "The upload changed while it was being confirmed; confirm it again.",
+            code="upload_changed",
+        )
 
     video = GalleryVideo(
         id=uuid.uuid4(),
