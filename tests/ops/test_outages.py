@@ -26,6 +26,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import structlog
+import structlog.testing
 from argon2 import PasswordHasher
 
 from videoforge import migrations
@@ -284,8 +286,11 @@ async def test_redis_cache_survives_a_restart_with_a_full_pool(
         private_redis.kill()
         with pytest.raises(CacheUnavailable):
             await cache.get("k0")
+        # Once known down, a call still tries Redis but skips the backoff (0.7 s).
+        started = time.monotonic()
         with pytest.raises(CacheUnavailable):
             await cache.ping()
+        assert time.monotonic() - started < 0.3
         private_redis.start()
         # Every pooled connection is stale; each is used once, concurrently.
         results = await asyncio.gather(*(cache.incr(f"k{i}") for i in range(10)))
@@ -365,6 +370,15 @@ async def test_an_unreachable_postgres_is_503_not_500(tmp_path: Path) -> None:
         ]
         for response in responses:
             _assert_unavailable(response, "database")
+        # One warning per request, never a traceback.
+        with structlog.testing.capture_logs() as logs:
+            _assert_unavailable(await stack.gallery.get("/api/gallery/videos"), "database")
+        errors = [e for e in logs if e["log_level"] in {"warning", "error"}]
+        assert [(e["event"], e["dependency"]) for e in errors] == [
+            ("dependency_unavailable", "database")
+        ]
+        assert "ConnectionRefusedError" in errors[0]["error"]
+        assert "exc_info" not in errors[0]
         for client in (stack.gateway, stack.gallery):
             health = await client.get("/health")
             assert health.status_code == 503

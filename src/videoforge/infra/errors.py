@@ -177,6 +177,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        if isinstance(exc, DependencyUnavailable):
+            # An outage, not a bug: one line without a traceback (an outage would
+            # otherwise log hundreds of them a second), and a 503 the client retries.
+            import structlog
+
+            cause = exc.__cause__
+            structlog.get_logger("videoforge.errors").warning(
+                "dependency_unavailable",
+                dependency=exc.dependency,
+                error=None if cause is None else f"{type(cause).__name__}: {cause}"[:300],
+            )
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details),
             status_code=exc.status_code,
@@ -208,13 +219,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
         outage = unavailable_from(exc)
         if outage is not None:
-            # An outage, not a bug: one line without a traceback (an outage would
-            # otherwise log hundreds of them a second), and a 503 the client retries.
-            structlog.get_logger("videoforge.errors").warning(
-                "dependency_unavailable",
-                dependency=outage.dependency,
-                error=f"{type(exc).__name__}: {exc}"[:300],
-            )
+            if outage is not exc:
+                outage.__cause__ = exc
             return await _app_error(request, outage)
         structlog.get_logger("videoforge.errors").exception("unhandled_error", exc_info=exc)
         return JSONResponse(

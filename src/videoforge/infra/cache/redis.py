@@ -8,7 +8,10 @@ another process lands either in this drain or in the next one, never nowhere.
 Outages: a command that fails on a broken connection (a pooled connection that Redis
 dropped when it restarted, a reset) is retried on a fresh connection with a short
 exponential backoff, so a restart costs at most the requests made while Redis is
-really down. What still fails, and every timeout, is raised as
+really down. Once a command has failed that way, later ones retry without the backoff
+until one succeeds: each still tries Redis (the first after the restart gets through),
+but a request does not wait 0.7 s to hear what the last one found out. What still
+fails, and every timeout, is raised as
 :class:`~videoforge.infra.errors.CacheUnavailable` (503 ``unavailable`` with
 ``Retry-After``), never as a raw redis error.
 """
@@ -23,7 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry  # the asyncio one: redis.retry.Retry would not await
-from redis.backoff import ExponentialBackoff
+from redis.backoff import AbstractBackoff, ExponentialBackoff
 
 from videoforge.infra.cache.base import RateLimitResult
 from videoforge.infra.cache.memory import _rate_result
@@ -54,12 +57,20 @@ def is_cache_outage(exc: BaseException) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _unavailable_on_outage() -> Iterator[None]:
-    try:
-        yield
-    except _OUTAGES as exc:
-        raise CacheUnavailable() from exc
+class _OutageBackoff(AbstractBackoff):
+    """Exponential backoff while Redis is believed up; none once a command has failed
+    for good, until one succeeds again. Shared by every pooled connection (redis-py
+    deep-copies the retry policy into each one)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self._backoff = ExponentialBackoff(cap=0.4, base=0.05)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _OutageBackoff:
+        return self
+
+    def compute(self, failures: int) -> float:
+        return 0.0 if self.down else float(self._backoff.compute(failures))
 
 
 def _ms(seconds: float) -> int:
@@ -73,6 +84,7 @@ class RedisCache:
     key (several deployments, or tests, on one server). Connects lazily."""
 
     def __init__(self, url: str, *, prefix: str = "") -> None:
+        self._backoff = _OutageBackoff()
         self._redis: aioredis.Redis[str] = aioredis.from_url(
             url,
             decode_responses=True,
@@ -82,45 +94,50 @@ class RedisCache:
             health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
             # Only connection errors are retried: a timeout may mean the command ran
             # (INCR twice), and retrying a hung server only holds the request longer.
-            retry=Retry(
-                ExponentialBackoff(cap=0.4, base=0.05),
-                RETRIES,
-                supported_errors=(redis_errors.ConnectionError,),
-            ),
+            retry=Retry(self._backoff, RETRIES, supported_errors=(redis_errors.ConnectionError,)),
             retry_on_error=[redis_errors.ConnectionError],
         )
         self._prefix = prefix
+
+    @contextlib.contextmanager
+    def _unavailable_on_outage(self) -> Iterator[None]:
+        try:
+            yield
+        except _OUTAGES as exc:
+            self._backoff.down = True
+            raise CacheUnavailable() from exc
+        self._backoff.down = False
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}{key}"
 
     async def get(self, key: str) -> str | None:
         """The value, or None when missing or expired."""
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             value: Any = await self._redis.get(self._key(key))
         return None if value is None else str(value)
 
     async def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         """Set ``key``, expiring after ``ttl`` seconds (never when None)."""
         px = None if ttl is None else _ms(ttl)
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             await self._redis.set(self._key(key), value, px=px)
 
     async def set_if_absent(self, key: str, value: str, *, ttl: float) -> bool:
         """``SET NX PX``: True when this call set it."""
         px = _ms(ttl)
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             return bool(await self._redis.set(self._key(key), value, px=px, nx=True))
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (a plain key or a hash)."""
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             await self._redis.delete(self._key(key))
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
         """``INCRBY``; the TTL is set only when the key has none (``PEXPIRE NX``)."""
         name = self._key(key)
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incrby(name, amount)
                 if ttl is not None:
@@ -133,7 +150,7 @@ class RedisCache:
         if limit < 0 or window <= 0:
             raise ValueError("limit must be >= 0 and window > 0")
         name = self._key(key)
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(name)
                 pipe.expire(name, window, nx=True)
@@ -144,13 +161,13 @@ class RedisCache:
 
     async def hincr(self, name: str, field: str, amount: int = 1) -> None:
         """``HINCRBY``."""
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             await self._redis.hincrby(self._key(name), field, amount)
 
     async def hdrain(self, name: str) -> dict[str, int]:
         """``HGETALL`` + ``DEL`` in one transaction."""
         key = self._key(name)
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(key)
                 pipe.delete(key)
@@ -159,7 +176,7 @@ class RedisCache:
 
     async def ping(self) -> None:
         """Raise :class:`CacheUnavailable` when Redis cannot be reached (readiness)."""
-        with _unavailable_on_outage():
+        with self._unavailable_on_outage():
             await self._redis.ping()
 
     async def close(self) -> None:
