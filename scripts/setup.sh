@@ -21,6 +21,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 if [ "${VIDEOFORGE_SETUP_TEST_DEPS:-1}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  # bench/serving.py's HTTP load generator (C: it leaves the CPU to the gallery).
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
