@@ -1,7 +1,11 @@
 """A small cache interface: key/value with expiry, counters, fixed-window rate limits
-and hash counters that can be drained atomically (view buffering).
+and hash counters that can be drained atomically (the view buffer of earlier versions,
+which the gallery still drains).
 
 Implementations: in-process (:mod:`.memory`) and Redis (:mod:`.redis`).
+
+An implementation that cannot reach its server raises
+:class:`~videoforge.infra.errors.CacheUnavailable` (a 503), never its client's own errors.
 """
 
 from __future__ import annotations
