@@ -421,13 +421,15 @@ async def confirm_upload(
     deleted + 415. Confirming again returns the same video.
 
     The video's original is a copy at :func:`final_key`, made only of the bytes that
-    were checked (the copy is conditional on their ETag), and the upload key is
-    deleted. Upload URLs stay valid until they expire and cannot be revoked on S3, so a
-    replayed form POST or part PUT still writes the upload key — but nothing reads that
-    key again (and it is deleted once more after the URLs expire). This was chosen over
-    recording the ETag for the worker to check: that would leave the one copy of the
-    original overwritable (lost to the owner, not only refused by the worker) and make
-    every reader of originals verify; a key no URL names needs no reader to cooperate.
+    were checked (the copy is conditional on their ETag, and sniffed again), and the
+    upload key is deleted. Presigned URLs cannot be revoked on S3, so until it expires
+    a replayed form POST still writes the upload key there — but nothing reads that key
+    again, and it is deleted once more after the URLs expire. (Part URLs die with the
+    completed multipart upload; the local store refuses the rest, see
+    :func:`close_upload`.) This was chosen over recording the ETag for the worker to
+    check: that would leave the one copy of the original overwritable (lost to its
+    owner, not only refused by the worker) and make every reader of originals verify
+    it; a key that no URL names needs no reader to cooperate.
 
     Three transactions: the checks (and a rejection), the copy's clean-up guard
     (committed before the copy; SQLite allows one writer at a time), and the claim with
