@@ -37,6 +37,8 @@ import httpx
 from videoforge.settings import Settings
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+#: Told the declared body size before the body is saved (may raise to decline it).
+LengthCallback = Callable[[int], Awaitable[None]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -284,6 +286,7 @@ async def fetch_to_file(
     max_redirects: int = 3,
     allow_addresses: Collection[str] = (),
     settings: Settings | None = None,
+    on_length: LengthCallback | None = None,
 ) -> FetchResult:
     """Download ``url`` to ``dest`` under the SSRF rules above.
 
@@ -292,6 +295,9 @@ async def fetch_to_file(
     :data:`DEFAULT_TIMEOUT`).
     ``allow_addresses`` exists for tests only (to fetch from a loopback server); it is a
     parameter precisely so that no environment variable can switch the checks off.
+    ``on_length`` is awaited with the final response's ``Content-Length`` (when it has
+    one) before a byte of the body is written: the worker checks its free space there
+    and may raise to decline the download.
     """
     if max_bytes is None:
         if settings is None:
@@ -307,7 +313,15 @@ async def fetch_to_file(
     try:
         async with asyncio.timeout(timeout):
             return await _fetch(
-                url, dest, partial, max_bytes, allowed_ports, resolve, max_redirects, allowed
+                url,
+                dest,
+                partial,
+                max_bytes,
+                allowed_ports,
+                resolve,
+                max_redirects,
+                allowed,
+                on_length,
             )
     except TimeoutError:
         raise FetchFailed("timeout", f"The download took longer than {timeout:g} s.") from None
@@ -325,6 +339,7 @@ async def _fetch(
     resolver: Resolver,
     max_redirects: int,
     allowed: frozenset[IPAddress],
+    on_length: LengthCallback | None = None,
 ) -> FetchResult:
     redirects: list[str] = []
     # trust_env=False: no proxy from the environment, which would resolve names itself.
@@ -360,7 +375,7 @@ async def _fetch(
                     redirects.append(url)
                     continue
                 _check_status(response.status_code)
-                size = await _save(response, partial, max_bytes)
+                size = await _save(response, partial, max_bytes, on_length)
             finally:
                 await response.aclose()
             await asyncio.to_thread(partial.replace, dest)
@@ -380,13 +395,20 @@ def _check_status(status: int) -> None:
         raise FetchRejected("http_error", f"The server answered {status}.")
 
 
-async def _save(response: httpx.Response, partial: Path, max_bytes: int) -> int:
+async def _save(
+    response: httpx.Response,
+    partial: Path,
+    max_bytes: int,
+    on_length: LengthCallback | None = None,
+) -> int:
     if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
         # Compressed bodies would make the cap count the wrong bytes (decompression bombs).
         raise FetchRejected("bad_encoding", "Compressed downloads are not accepted.")
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise FetchRejected("too_large", f"The file is larger than {max_bytes} bytes.")
+    if on_length is not None and declared is not None and declared.isdigit():
+        await on_length(int(declared))
     written = 0
     handle = await asyncio.to_thread(partial.open, "wb")
     try:

@@ -7,11 +7,15 @@ queue for one message at a time and runs it:
    deleted once);
 2. **claim** the job with one conditional update ``PENDING -> DOWNLOADING`` carrying a
    fresh claim token (a duplicate delivery is a no-op; a job whose worker died — running
-   with a heartbeat older than the visibility timeout — is reclaimed on its old token);
-3. a **heartbeat** extends the message's visibility and touches ``heartbeat_at`` while
-   the job runs, and stops the run when the claim is lost or a cancel was requested;
-4. download the source into a fresh temp dir (a storage key, or an http(s) URL through
-   the SSRF-safe fetcher, whose result is also kept under ``originals/``);
+   with a heartbeat older than the heartbeat interval plus a margin, see
+   :func:`~.policy.stale_after` — is reclaimed on its old token);
+3. a **heartbeat** extends the message's visibility every third of the timeout and
+   touches ``heartbeat_at`` every couple of seconds while the job runs, and stops the
+   run when the claim is lost or a cancel was requested;
+4. check that the work dir has room for the job (source size x ``WORK_DISK_FACTOR`` plus
+   ``WORK_DISK_FLOOR``), then download the source into a fresh temp dir (a storage key,
+   or an http(s) URL through the SSRF-safe fetcher, whose result is also kept under
+   ``originals/``);
 5. run the media pipeline (``PROCESSING``, progress written to the row, throttled);
 6. upload every output under ``outputs/{job_id}/`` (``UPLOADING``), record the assets
    and the media facts, then ``COMPLETED``;
@@ -19,8 +23,11 @@ queue for one message at a time and runs it:
    the message at a final state, and always remove the temp dir.
 
 No database transaction is open while downloading, transcoding or uploading: every
-step is its own short ``session_scope``. Failures: bad media or a refused URL fail the
-job once; anything else is transient — the job goes back to ``PENDING`` and its message
+step is its own short ``session_scope``. Failures (decided by :mod:`.policy`): bad media
+or a refused URL fail the job once; a failure of this machine (disk full, quota, a
+failing or read-only disk, or too little room to start) hands the job straight back to
+the queue without counting the attempt, and this worker takes no job until it has room
+again; anything else is transient — the job goes back to ``PENDING`` and its message
 becomes visible again after an exponential backoff, until the last receive, when the job
 is failed ("gave up after N attempts") and the message left to the dead-letter queue.
 SIGTERM/SIGINT stop receiving at once; running jobs get ``SHUTDOWN_GRACE_SECONDS`` to
@@ -63,9 +70,26 @@ from videoforge.processor.metrics import (
     DUPLICATE_MESSAGES,
     JOB_REQUEUES,
     JOBS_FINISHED,
+    LOCAL_RESOURCE_FAILURES,
     POISON_MESSAGES,
     TRANSCODE_SECONDS,
+    WORKER_DISK_FREE,
+    WORKER_DISK_OK,
 )
+from videoforge.processor.policy import (
+    RETRY_BACKOFF_BASE_SECONDS,
+    FailureKind,
+    RetryAction,
+    bytes_needed,
+    decide_retry,
+    extend_interval,
+    heartbeat_interval,
+    may_take_work,
+    owner_liveness,
+    stale_after,
+)
+from videoforge.processor.resources import LOCAL_RESOURCE, LocalResourceError, free_bytes
+from videoforge.processor.resources import os_error_reason as _os_error_reason
 from videoforge.processor.workdirs import make_workdir, remove_stale_workdirs, remove_workdir
 from videoforge.settings import Settings
 
@@ -82,15 +106,18 @@ S = JobStatus
 
 #: Longest a receive long-polls (SQS allows 20 s); shutdown interrupts it at once.
 RECEIVE_WAIT_SECONDS = 10.0
-#: How often a running job checks its claim and the cancel flag (seconds, at most).
-CANCEL_POLL_SECONDS = 2.0
 #: Minimum spacing of progress writes to the job row.
 PROGRESS_INTERVAL_SECONDS = 1.0
 #: Outputs uploaded at once per job.
 UPLOAD_CONCURRENCY = 4
-#: Transient-failure backoff: base * 2**(receive_count - 1), capped.
-RETRY_BACKOFF_BASE_SECONDS = 5
-RETRY_BACKOFF_MAX_SECONDS = 900
+#: While it has no room, how often the worker looks at its free space again.
+DISK_RECHECK_SECONDS = 5.0
+#: After handing a job back for lack of room, the longest the worker waits for room for
+#: that job before taking smaller ones again (others had their chance at that job).
+DISK_COOLDOWN_SECONDS = 30.0
+#: Jobs whose lack of room this worker remembers (so it does not retry one without more
+#: room than last time).
+NO_ROOM_MEMORY = 256
 #: After the grace period, how long stopped jobs get to hand themselves back.
 STOP_TIMEOUT_SECONDS = 20.0
 #: Pause after a failed receive (queue unreachable).
@@ -140,6 +167,10 @@ class JobRun:
     reason: StopReason | None = None
     receipt_lost: bool = False
     workdir: Path | None = None
+    #: Bytes this run was granted in the work dir (its estimate, without the floor).
+    reserved: int = 0
+    #: What the room check found (bytes needed, bytes available), for the failure path.
+    room: tuple[int, int] | None = None
 
     def stop(self, reason: StopReason) -> None:
         """Ask the run to stop (the first reason wins); stops ffmpeg via the cancel event."""
@@ -152,10 +183,21 @@ class JobRun:
             raise _Stopped(self.reason)
 
 
-def retry_backoff(receive_count: int, *, base: float = RETRY_BACKOFF_BASE_SECONDS) -> int:
-    """Seconds a transiently failed message stays invisible before its next attempt."""
-    exponent = max(0, receive_count - 1)
-    return int(min(RETRY_BACKOFF_MAX_SECONDS, max(1.0, base * 2**exponent)))
+@dataclass
+class _NoRoom:
+    """A job this worker had no room for: how much was available then, how often."""
+
+    available: int
+    times: int
+
+
+@dataclass
+class _Pause:
+    """This worker stopped taking jobs for lack of room."""
+
+    reason: str
+    wanted: int  # free bytes it waits for (or the cooldown)
+    since: float
 
 
 class Worker:
@@ -170,18 +212,29 @@ class Worker:
         retry_backoff_base: float = RETRY_BACKOFF_BASE_SECONDS,
         receive_wait: float = RECEIVE_WAIT_SECONDS,
         fetch_allow_addresses: Collection[str] = (),
+        disk_recheck: float = DISK_RECHECK_SECONDS,
+        disk_cooldown: float = DISK_COOLDOWN_SECONDS,
     ) -> None:
         """``config`` overrides the pipeline settings and ``fetch_allow_addresses`` lets
         the importer reach listed (e.g. loopback) addresses: both for tests only, which
-        is why they are parameters and not environment variables."""
+        is why they are parameters and not environment variables (as are the disk
+        re-check pace and cooldown)."""
         settings = infra.settings
         self.infra = infra
         self.settings = settings
         self.concurrency = concurrency or settings.max_concurrent_jobs
         self.visibility = settings.queue_visibility_timeout
         self.max_receives = settings.queue_max_receives
-        self.extend_every = max(0.2, self.visibility / 3)
-        self.poll_every = min(self.extend_every, CANCEL_POLL_SECONDS)
+        self.extend_every = extend_interval(self.visibility)
+        # Also the heartbeat interval: heartbeat_at is written on every poll.
+        self.poll_every = heartbeat_interval(self.visibility)
+        self.stale_after = stale_after(self.visibility)
+        self.disk_factor = settings.work_disk_factor
+        self.disk_floor = settings.work_disk_floor
+        self.disk_recheck = disk_recheck
+        self.disk_cooldown = disk_cooldown
+        self._pause: _Pause | None = None
+        self._no_room: dict[uuid.UUID, _NoRoom] = {}
         self.grace = settings.shutdown_grace_seconds
         self.retry_backoff_base = retry_backoff_base
         self.receive_wait = min(receive_wait, 20.0)
@@ -238,6 +291,9 @@ class Worker:
 
     async def _slot(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await self._wait_for_room(stop)
+            if stop.is_set():
+                break
             try:
                 messages = await self._receive(stop)
             except QueueError as exc:
@@ -342,13 +398,16 @@ class Worker:
                 return ClaimOutcome.FINISHED, job
             reclaimed = False
             if job.status in RUNNING_STATUSES:
-                stale_before = utcnow() - timedelta(seconds=self.visibility)
-                if job.heartbeat_at is not None and job.heartbeat_at >= stale_before:
+                now = utcnow()
+                stale_before = now - timedelta(seconds=self.stale_after)
+                age = None if job.heartbeat_at is None else (now - job.heartbeat_at).total_seconds()
+                if owner_liveness(age, stale_after=self.stale_after).alive:
                     if job.claim_message_id == message.message_id:
                         return ClaimOutcome.OWNER_ALIVE, job
                     return ClaimOutcome.DUPLICATE, job
-                # Its worker stopped beating for a whole visibility timeout: dead. Take
-                # the claim away from its token (it cannot write anything after this).
+                # Its worker missed its heartbeats (it writes one every poll_every
+                # seconds): dead. Take the claim away from its token (it cannot write
+                # anything after this).
                 reset = await transition(
                     session,
                     job_id,
@@ -388,29 +447,40 @@ class Worker:
         return ClaimOutcome.CLAIMED, job
 
     async def _execute(self, run: JobRun, job: Job) -> None:
-        run.workdir = make_workdir(self.settings.work_dir, run.job_id)
         heartbeat = asyncio.create_task(self._heartbeat(run), name=f"heartbeat-{run.job_id}")
         try:
             await events.publish(self.infra.queues, job)
             try:
+                # Inside the try: on a full disk even making the directory fails.
+                run.workdir = make_workdir(self.settings.work_dir, run.job_id)
                 await self._pipeline(run, job, run.workdir)
             except _Stopped:
                 await self._on_stopped(run)
             except _ClaimLost:
                 log.warning("claim_lost")
             except Exception as exc:
-                rejected = _permanent_failure(exc)
                 if run.reason is not None:
                     await self._on_stopped(run)
-                elif rejected is not None:
-                    await self._fail(run, *rejected)
                 else:
-                    await self._on_transient(run, exc)
+                    await self._on_failure(run, exc)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            remove_workdir(run.workdir)
+            if run.workdir is not None:
+                remove_workdir(run.workdir)
+
+    async def _on_failure(self, run: JobRun, exc: Exception) -> None:
+        """Carry out what :func:`~.policy.decide_retry` decides for a failed attempt."""
+        kind = failure_kind(exc)
+        if kind is FailureKind.PERMANENT:
+            rejected = _permanent_failure(exc)
+            assert rejected is not None
+            await self._fail(run, *rejected)
+        elif kind is FailureKind.LOCAL_RESOURCE:
+            await self._on_local_resource(run, exc)
+        else:
+            await self._on_transient(run, exc)
 
     async def _pipeline(self, run: JobRun, job: Job, workdir: Path) -> None:
         source = workdir / "source"
@@ -436,11 +506,23 @@ class Worker:
 
     # ------------------------------------------------------------------ steps
     async def _download(self, run: JobRun, job: Job, target: Path) -> str | None:
-        """Bring the source to ``target``; for an import, keep it under ``originals/``."""
+        """Bring the source to ``target``; for an import, keep it under ``originals/``.
+
+        First make sure there is room for the job (:meth:`_check_room`): an upload's size
+        comes from the object store, an import's from its ``Content-Length`` when the
+        server sends one (checked again once the headers arrive).
+        """
         if not is_url_source(job.input_source):
+            info = await self._guard(run, self.infra.storage.head(job.input_source))
+            await self._check_room(run, info.size if info is not None else None)
             await self._guard(run, self.infra.storage.get_file(job.input_source, target))
             log.info("source_downloaded")
             return None
+        await self._check_room(run, None)
+
+        async def on_length(length: int) -> None:
+            await self._check_room(run, length)
+
         fetched = await self._guard(
             run,
             fetch_to_file(
@@ -448,6 +530,7 @@ class Worker:
                 target,
                 settings=self.settings,
                 allow_addresses=self._fetch_allow,
+                on_length=on_length,
             ),
         )
         key = import_key(job.user_id, job.video_id, job.id)
@@ -655,7 +738,13 @@ class Worker:
             attempt=attempt,
             max_receives=self.max_receives,
         )
-        if attempt >= self.max_receives:
+        decision = decide_retry(
+            FailureKind.TRANSIENT,
+            receive_count=attempt,
+            max_receives=self.max_receives,
+            backoff_base=self.retry_backoff_base,
+        )
+        if decision.action is RetryAction.GIVE_UP:
             job = await self._finish(
                 run,
                 S.FAILED,
@@ -672,14 +761,69 @@ class Worker:
             # Not deleted: the next receive moves it to the dead-letter queue for operators.
             await self._release(run.message)
             return
+        await self._requeue(run, delay=decision.delay, why="transient")
+
+    async def _on_local_resource(self, run: JobRun, exc: Exception) -> None:
+        """This machine could not do the job: hand it back at once for another worker,
+        without counting the attempt, and stop taking jobs until there is room."""
+        reason = _os_error_reason(exc) or "no_space"
+        needed, available = run.room or (self.disk_floor, await self._free())
+        seen = self._no_room.pop(run.job_id, None)
+        times = (seen.times if seen is not None else 0) + 1
+        # Remembered so this worker takes the job again only with more room than now.
+        self._no_room[run.job_id] = _NoRoom(available=available, times=times)
+        while len(self._no_room) > NO_ROOM_MEMORY:
+            self._no_room.pop(next(iter(self._no_room)))
+        decision = decide_retry(
+            FailureKind.LOCAL_RESOURCE,
+            receive_count=run.message.receive_count,
+            max_receives=self.max_receives,
+            backoff_base=self.retry_backoff_base,
+            declined_here=times,
+        )
+        LOCAL_RESOURCE_FAILURES.labels(reason=reason).inc()
+        log.warning(
+            "job_released_local_resource",
+            reason=reason,
+            error=_describe(exc),
+            needed=needed,
+            available=available,
+            declined_here=times,
+            delay=decision.delay,
+        )
+        self._stop_taking(reason, wanted=max(needed, available + 1))
+        detail = exc.message if isinstance(exc, LocalResourceError) else _describe(exc)
+        text = (
+            f"A worker could not process the job ({reason}: {detail}); "
+            "it was handed back for another worker."
+        )
+        values: dict[str, Any] = {"error_code": LOCAL_RESOURCE, "error_text": text}
+        if not decision.counts:
+            # The claim counted this attempt; it was the machine's, not the job's.
+            values["attempts"] = Job.attempts - 1
         await self._requeue(
-            run, delay=retry_backoff(attempt, base=self.retry_backoff_base), why="transient"
+            run, delay=decision.delay, why=LOCAL_RESOURCE, values=values, fresh_message=True
         )
 
-    async def _requeue(self, run: JobRun, *, delay: int, why: str) -> None:
-        """Give the job back (PENDING on our token) and make the message visible after ``delay``."""
+    async def _requeue(
+        self,
+        run: JobRun,
+        *,
+        delay: int,
+        why: str,
+        values: dict[str, Any] | None = None,
+        fresh_message: bool = False,
+    ) -> None:
+        """Give the job back (PENDING on our token) and make the message visible after
+        ``delay``. With ``fresh_message`` the message is replaced by a new one, whose
+        receive count starts again: an attempt that does not count must not bring the
+        job closer to the dead-letter queue either."""
         try:
-            job = await self._finish(run, S.PENDING, {"claim_token": None, "enqueued_at": utcnow()})
+            job = await self._finish(
+                run,
+                S.PENDING,
+                {"claim_token": None, "enqueued_at": utcnow(), **(values or {})},
+            )
         except Exception as exc:
             # Database down: leave everything; the message returns after its timeout and
             # the job, its heartbeat stale by then, is reclaimed.
@@ -690,11 +834,89 @@ class Worker:
         JOB_REQUEUES.labels(reason=why).inc()
         log.info("job_requeued", why=why, delay=delay)
         await events.publish(self.infra.queues, job)
+        if fresh_message:
+            try:
+                await self.queue.send(JobMessage(job_id=run.job_id).dumps(), delay_seconds=delay)
+            except QueueError as exc:
+                log.warning("requeue_send_failed", error=str(exc))
+            else:
+                # Sent first, deleted second: a failure in between leaves a duplicate,
+                # which the claim turns into a no-op, never a lost job.
+                await self._delete(run.message)
+                return
         if not run.receipt_lost:
             try:
                 await self.queue.change_visibility(run.message.receipt, delay)
             except QueueError as exc:
                 log.warning("requeue_visibility_failed", error=str(exc))
+
+    # ------------------------------------------------------------------ disk room
+    async def _free(self) -> int:
+        """Free bytes in the work dir (0 when it cannot even be looked at)."""
+        try:
+            free = await asyncio.to_thread(free_bytes, self.settings.work_dir)
+        except OSError as exc:
+            log.error("work_dir_unusable", path=str(self.settings.work_dir), error=str(exc))
+            free = 0
+        WORKER_DISK_FREE.set(free)
+        return free
+
+    async def _check_room(self, run: JobRun, source_size: int | None) -> None:
+        """Decline the job (:class:`LocalResourceError`) unless the work dir has room.
+
+        Needed: :func:`~.policy.bytes_needed` of the source size, and more than was
+        available the last time this worker had no room for this job. Available: free
+        space minus what the other running jobs were granted (their outputs may still
+        grow into it).
+        """
+        needed = bytes_needed(source_size, factor=self.disk_factor, floor=self.disk_floor)
+        seen = self._no_room.get(run.job_id)
+        if seen is not None:
+            needed = max(needed, seen.available + 1)
+        others = sum(r.reserved for r in self.runs.values() if r is not run)
+        available = await self._free() - others
+        run.room = (needed, available)
+        if available < needed:
+            raise LocalResourceError(
+                "declined",
+                f"needs {needed} bytes free in the work dir, {available} available",
+                needed=needed,
+                free=available,
+            )
+        run.reserved = max(0, needed - self.disk_floor)
+        log.info("room_checked", needed=needed, available=available, source_size=source_size)
+
+    def _stop_taking(self, reason: str, *, wanted: int) -> None:
+        """Report the worker unhealthy and stop receiving until :meth:`_wait_for_room`
+        finds room again."""
+        if self._pause is None:
+            log.error("worker_unhealthy", reason=reason, wanted_free=wanted)
+        self._pause = _Pause(reason=reason, wanted=wanted, since=time.monotonic())
+        WORKER_DISK_OK.set(0)
+
+    async def _wait_for_room(self, stop: asyncio.Event) -> None:
+        """Before every receive: return when the worker may take a job, re-checking the
+        free space every ``disk_recheck`` seconds while it may not (or until ``stop``)."""
+        while not stop.is_set():
+            free = await self._free()
+            pause = self._pause
+            if pause is None:
+                if free >= self.disk_floor:
+                    WORKER_DISK_OK.set(1)
+                    return
+                self._stop_taking("below_floor", wanted=self.disk_floor)
+            elif may_take_work(
+                free,
+                floor=self.disk_floor,
+                wanted=pause.wanted,
+                paused_for=time.monotonic() - pause.since,
+                cooldown=self.disk_cooldown,
+            ):
+                self._pause = None
+                WORKER_DISK_OK.set(1)
+                log.info("worker_healthy", free=free, was=pause.reason)
+                return
+            await _sleep_unless(stop, self.disk_recheck)
 
     async def _drop_outputs(self, job_id: uuid.UUID) -> None:
         """Remove whatever a stopped or failed run uploaded (best effort; the sweep
@@ -788,6 +1010,15 @@ async def _upsert_assets(session: AsyncSession, job_id: uuid.UUID, outputs: list
         },
     )
     await session.execute(stmt)
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """Whose fault a failed attempt was: the media's, this machine's, or nobody's yet."""
+    if _os_error_reason(exc) is not None:
+        return FailureKind.LOCAL_RESOURCE
+    if _permanent_failure(exc) is not None:
+        return FailureKind.PERMANENT
+    return FailureKind.TRANSIENT
 
 
 def _permanent_failure(exc: BaseException) -> tuple[str, str] | None:

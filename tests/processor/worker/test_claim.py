@@ -13,7 +13,8 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.jobs import Job
 from videoforge.messages import JobMessage, JobStatus
-from videoforge.processor.worker import ClaimOutcome, Worker, retry_backoff
+from videoforge.processor.policy import retry_backoff
+from videoforge.processor.worker import ClaimOutcome, Worker
 
 from .conftest import VISIBILITY, Stack
 

@@ -1,0 +1,232 @@
+"""A full disk is the machine's fault, never the media's: the job is handed back at once
+(a fresh message, the attempt not counted), the worker reports itself unhealthy and takes
+no job until it has room, and a worker with room completes the job. Real ffmpeg on a
+size-capped directory (tmpfs, or RLIMIT_FSIZE on ffmpeg as the stand-in)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from videoforge.infra.runtime import Infra, build_infra
+from videoforge.jobs import Job
+from videoforge.messages import JobStatus
+from videoforge.processor.keys import import_key
+
+from ..conftest import CappedDir
+from .conftest import Stack, make_clip, running_worker
+
+S = JobStatus
+
+
+def disk_ok() -> float | None:
+    return REGISTRY.get_sample_value("videoforge_worker_disk_ok")
+
+
+@contextlib.asynccontextmanager
+async def infra_with(stack: Stack, **settings: str) -> AsyncIterator[Infra]:
+    """The stack's backends under other settings (another worker's machine)."""
+    infra = await build_infra(stack.with_settings(**settings))
+    try:
+        yield infra
+    finally:
+        await infra.aclose()
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def released(stack: Stack, job_id: uuid.UUID, *, timeout: float = 90) -> Job:
+    """Wait until the job was handed back for lack of room (PENDING, ``local_resource``)."""
+
+    async def check() -> bool:
+        job = await stack.job(job_id)
+        assert job.status is not S.FAILED, (job.error_code, job.error_text)
+        return job.status is S.PENDING and job.error_code == "local_resource"
+
+    await wait_for(check, timeout=timeout, what="the job to be released")
+    return await stack.job(job_id)
+
+
+async def take_fresh_message(stack: Stack, job_id: uuid.UUID) -> None:
+    """The job's message is visible now (no visibility timeout to wait out) and fresh
+    (receive count 1: the released attempt did not bring it closer to the DLQ); it is
+    put back for the next worker."""
+    got = await stack.infra.queues.jobs.receive(
+        max_messages=1, wait_seconds=1, visibility_timeout=30
+    )
+    assert len(got) == 1
+    assert str(job_id) in got[0].body
+    assert got[0].receive_count == 1
+    await stack.infra.queues.jobs.change_visibility(got[0].receipt, 0)
+
+
+@pytest.mark.slow
+async def test_full_disk_hands_the_job_to_a_worker_with_room(
+    stack: Stack, capped_dir: Callable[..., CappedDir], tmp_path: Path
+) -> None:
+    source = make_clip(tmp_path / "source.mp4", seconds=6, size="640x360")
+    size = source.stat().st_size
+    # The source fits, the ladder's ~1 MB of outputs does not.
+    capped = capped_dir(size + 400 * 1024, per_file=150 * 1024)
+    key = await stack.upload(source)
+    job = await stack.new_job(key)
+    full = {"TEMP_DIR": str(capped.path), "WORK_DISK_FACTOR": "1", "WORK_DISK_FLOOR": "0"}
+    async with (
+        infra_with(stack, **full) as full_infra,
+        running_worker(full_infra, disk_recheck=0.2, disk_cooldown=3600),
+    ):
+        given_back = await released(stack, job.id)
+        assert disk_ok() == 0.0
+        await take_fresh_message(stack, job.id)
+        # Unhealthy: it does not take the job (nor any other) again.
+        await asyncio.sleep(1.5)
+        still = await stack.job(job.id)
+    assert given_back.attempts == 0  # the machine's attempt did not count
+    assert given_back.claim_token is None
+    reason = "no_space" if capped.how == "tmpfs" else "file_too_large"
+    assert given_back.error_text is not None
+    assert reason in given_back.error_text
+    assert still.status is S.PENDING
+    assert still.attempts == 0
+    statuses = [e.status for e in await stack.events(job.id)]
+    assert S.PROCESSING in statuses  # it failed in ffmpeg, not before
+    assert S.FAILED not in statuses
+    assert statuses[-1] is S.PENDING
+    assert list(capped.path.iterdir()) == []
+
+    async with running_worker(stack.infra):
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=120)
+    assert done.status is S.COMPLETED, (done.error_code, done.error_text)
+    assert done.attempts == 1
+    assert done.error_code is None
+    assert await stack.jobs_queue_empty()
+    assert await stack.infra.queues.jobs.dead_letters() == []
+
+
+async def test_too_little_room_declines_before_downloading(stack: Stack, clip: Path) -> None:
+    key = await stack.upload(clip)
+    job = await stack.new_job(key)
+    # Needs a billion times the source's size: no disk has that.
+    async with (
+        infra_with(stack, WORK_DISK_FACTOR="1e9") as infra,
+        running_worker(infra, disk_recheck=0.2, disk_cooldown=3600),
+    ):
+        declined = await released(stack, job.id, timeout=60)
+        assert disk_ok() == 0.0
+        await take_fresh_message(stack, job.id)
+        await asyncio.sleep(1.0)
+        still = await stack.job(job.id)
+    assert declined.attempts == 0
+    assert declined.error_text is not None
+    assert "declined" in declined.error_text
+    assert still.status is S.PENDING
+    assert still.attempts == 0
+    statuses = [e.status for e in await stack.events(job.id)]
+    assert statuses == [S.DOWNLOADING, S.PENDING]  # never got to processing
+    assert stack.workdirs() == []
+
+
+async def test_no_job_is_taken_until_there_is_room(
+    stack: Stack, capped_dir: Callable[..., CappedDir], clip: Path
+) -> None:
+    capped = capped_dir(2 * 1024 * 1024)
+    if capped.how != "tmpfs":
+        pytest.skip("needs a real size-capped filesystem to fill")
+    ballast = capped.path / "ballast"
+    ballast.write_bytes(b"\0" * (1536 * 1024))
+    key = await stack.upload(clip)
+    job = await stack.new_job(key)
+    async with (
+        infra_with(stack, TEMP_DIR=str(capped.path), WORK_DISK_FLOOR=str(1024 * 1024)) as infra,
+        running_worker(infra, disk_recheck=0.2),
+    ):
+        await wait_for(_async(lambda: disk_ok() == 0.0), timeout=10, what="unhealthy")
+        await asyncio.sleep(1.5)
+        waiting = await stack.job(job.id)
+        assert waiting.status is S.PENDING
+        assert waiting.attempts == 0  # never even claimed
+        ballast.unlink()
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=90)
+        assert disk_ok() == 1.0
+    assert done.status is S.COMPLETED, (done.error_code, done.error_text)
+    assert done.attempts == 1
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def wrapped() -> bool:
+        return check()
+
+    return wrapped
+
+
+class _VideoServer:
+    """Serves one body with its Content-Length; counts requests."""
+
+    def __init__(self, body: bytes) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the worker hangs up after the headers
+                    self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+
+@pytest.fixture
+def video_server(clip: Path) -> Iterator[_VideoServer]:
+    server = _VideoServer(clip.read_bytes())
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+async def test_an_import_too_large_for_the_disk_is_declined_on_its_content_length(
+    stack: Stack, video_server: _VideoServer
+) -> None:
+    job = await stack.new_job(f"http://127.0.0.1:{video_server.port}/video.mp4")
+    async with (
+        infra_with(
+            stack, IMPORT_ALLOWED_PORTS=str(video_server.port), WORK_DISK_FACTOR="1e9"
+        ) as infra,
+        running_worker(
+            infra, fetch_allow_addresses=["127.0.0.1"], disk_recheck=0.2, disk_cooldown=3600
+        ),
+    ):
+        declined = await released(stack, job.id, timeout=60)
+    assert declined.attempts == 0
+    assert video_server.hits == 1  # asked once, declined on the headers
+    assert await stack.keys(import_key("u1", job.video_id, job.id)) == []
+    statuses = [e.status for e in await stack.events(job.id)]
+    assert statuses == [S.DOWNLOADING, S.PENDING]
+    assert stack.workdirs() == []
