@@ -357,6 +357,10 @@ async def test_replayed_form_post_after_confirm_cannot_replace_the_original(
     rows = [row for row in await _pending(infra) if row.reason == "upload_replay"]
     assert [row.target for row in rows] == [ticket["key"]]
     after = utcnow() + timedelta(seconds=infra.settings.upload_url_ttl) + uploads.REPLAY_GRACE
+    # Scheduled for later, it is not a delete that storage failed: the operator's gauge
+    # of pending deletes stays at 0 until its time.
+    assert await deletions.pending_count(infra.sessions) == 0
+    assert await deletions.pending_count(infra.sessions, now=after + timedelta(minutes=1)) == 1
     assert await deletions.sweep_deletions(infra, now=after + timedelta(minutes=1)) == 1
     assert await infra.storage.head(ticket["key"]) is None
     assert await infra.storage.get_bytes(video["s3_key"]) == tiny_mp4

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryVideo
@@ -166,8 +166,22 @@ async def sweep_deletions(infra: Infra, *, now: datetime | None = None) -> int:
     return done
 
 
-async def pending_count(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Deletes not yet carried out (an operator's signal that storage is failing)."""
+async def pending_count(
+    sessions: async_sessionmaker[AsyncSession], *, now: datetime | None = None
+) -> int:
+    """Deletes that failed or are due and not yet carried out (an operator's signal that
+    storage is failing). Deletes scheduled for later (``not_before``) are not pending
+    until their time comes."""
+    now = now or utcnow()
     async with sessions() as session:
-        count = await session.execute(select(func.count()).select_from(GalleryPendingDeletion))
+        count = await session.execute(
+            select(func.count())
+            .select_from(GalleryPendingDeletion)
+            .where(
+                or_(
+                    GalleryPendingDeletion.attempts > 0,
+                    GalleryPendingDeletion.next_attempt_at <= now,
+                )
+            )
+        )
         return int(count.scalar_one())
