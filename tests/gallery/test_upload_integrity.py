@@ -433,3 +433,27 @@ async def test_an_upload_changed_during_confirm_is_not_confirmed(
     assert await _state(infra, key) is UploadState.ISSUED
     listed = await client.get("/api/gallery/videos", params={"owner": "me"}, headers=users.owner)
     assert listed.json()["items"] == []
+
+
+async def test_an_upload_aborted_after_complete_leaves_no_object(
+    client: httpx.AsyncClient, users: Users, infra: Infra, tiny_mp4: bytes
+) -> None:
+    size = PART + MiB
+    data = _video_bytes(tiny_mp4, size)
+    ticket = await _ticket(client, users.owner, size)
+    parts = await _put_parts(client, ticket, data, [1, 2])
+    assert (await _complete(client, users, ticket, parts)).status_code == 204
+    assert await infra.storage.head(ticket["key"]) is not None
+
+    r = await client.post(
+        "/api/upload/multipart/abort",
+        json={"key": ticket["key"], "upload_id": ticket["multipart"]["upload_id"]},
+        headers=users.owner,
+    )
+    assert r.status_code == 204, r.text
+    assert await _state(infra, ticket["key"]) is UploadState.ABORTED
+    # The session is no longer swept, so the abort itself removes the assembled file.
+    assert await infra.storage.head(ticket["key"]) is None
+    assert await _pending(infra) == []
+    r = await client.post("/api/upload/confirm", json={"key": ticket["key"]}, headers=users.owner)
+    assert r.status_code == 404

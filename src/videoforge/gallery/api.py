@@ -336,9 +336,10 @@ async def multipart_complete(infra: InfraDep, principal: User, body: MultipartCo
     tags=["uploads"],
 )
 async def multipart_abort(infra: InfraDep, principal: User, body: MultipartAbort) -> Response:
-    """Abandon a multipart upload; its parts are discarded."""
+    """Abandon a multipart upload; its parts (or, once completed, its file) are discarded."""
     async with session_scope(infra.sessions) as session:
-        await uploads.abort_multipart(session, infra.storage, principal, body)
+        pending = await uploads.abort_multipart(session, infra.storage, principal, body)
+    await deletions.carry_out(infra.sessions, infra.storage, pending)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

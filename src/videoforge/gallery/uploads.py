@@ -304,17 +304,23 @@ async def complete_multipart(
 
 async def abort_multipart(
     session: AsyncSession, storage: Storage, principal: Principal, body: MultipartAbort
-) -> None:
-    """Give up a multipart upload: its parts are discarded and the session closed."""
+) -> list[int]:
+    """Give up a multipart upload: its parts are discarded and the session closed.
+
+    Returns deletion outbox rows to carry out after the commit: an upload aborted after
+    it was completed has an object, which no sweep would look at again (the sweep only
+    takes sessions still ``issued``).
+    """
     upload = await _own_multipart(session, principal, body.key, body.upload_id)
     result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
         update(GalleryUpload)
         .where(GalleryUpload.key == upload.key, GalleryUpload.state == UploadState.ISSUED)
         .values(state=UploadState.ABORTED, updated_at=utcnow())
     )
-    if result.rowcount == 1:
-        await storage.abort_multipart(upload.key, body.upload_id)
-    await session.flush()
+    if result.rowcount != 1:
+        return []
+    await storage.abort_multipart(upload.key, body.upload_id)
+    return await deletions.schedule(session, reason="upload_aborted", keys=[upload.key])
 
 
 async def resign_parts(
