@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup serve test lint typecheck pytest bench clean
+.PHONY: setup serve test test-fast lint typecheck pytest bench clean
 
 setup: $(STAMP)
 
@@ -17,9 +17,14 @@ serve: setup
 test: setup
 	bash scripts/test.sh
 
+# The unit tier: no server, database, ffmpeg or child process (seconds, not minutes).
+test-fast: setup
+	$(VENV)/bin/pytest -q -n 2 -m unit
+
 lint: setup
 	$(VENV)/bin/ruff check src tests bench deploy
 	$(VENV)/bin/ruff format --check src tests bench deploy
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy

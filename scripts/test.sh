@@ -6,6 +6,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"
 ruff check src tests bench deploy
 ruff format --check src tests bench deploy
+echo "== import contracts"
+lint-imports
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -247,3 +247,67 @@ def moto_endpoint() -> Iterator[str]:
 def unique() -> str:
     """A short unique suffix for names of buckets, queues, users."""
     return uuid.uuid4().hex[:10]
+
+
+# ------------------------------------------------------------------- test tiers
+#: Fixtures that reach a server or a database: a test using one is an integration test.
+_SERVER_FIXTURES = frozenset(
+    {
+        "postgres_admin_url",
+        "postgres_url",
+        "postgres_template",
+        "sqlite_template",
+        "sqlite_url",
+        "database_url",
+        "engine",
+        "redis_url",
+        "moto_endpoint",
+        # These pick one of the above with request.getfixturevalue (not seen statically).
+        "backend_settings",
+        "cache_hook",
+        "stack_env",
+        "settings_extra",
+        "empty_database",
+        "queue_backend",
+    }
+)
+#: Directories and modules whose tests run ffmpeg, start processes or a browser.
+_INTEGRATION_PATHS = (
+    "browser/",
+    "contract/",
+    "infra/cache/",
+    "infra/queue/",
+    "deploy/",
+    "integration/",
+    "processor/media/",
+    "processor/worker/",
+    "test_cli.py",
+    "test_embedded.py",
+    "ops/test_workers.py",
+    "ops/test_outages.py",
+    "ops/test_http.py",
+    "infra/storage/test_s3.py",
+)
+#: Parameter values that select a real backend in a parametrised fixture.
+_SERVER_PARAMS = frozenset({"s3", "sqs", "postgres", "redis", "db-postgres", "db-sqlite", "sqlite"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test ``unit`` (no server, database, ffmpeg or child process: ``make
+    test-fast``) or ``integration`` (everything else); ``make test`` runs both."""
+    root = Path(__file__).parent
+    for item in items:
+        relative = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        slow = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        callspec = getattr(item, "callspec", None)
+        params = {str(v) for v in callspec.params.values()} if callspec is not None else set()
+        if (
+            slow
+            or fixtures & _SERVER_FIXTURES
+            or params & _SERVER_PARAMS
+            or relative.startswith(_INTEGRATION_PATHS)
+        ):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -15,7 +15,8 @@ from sqlalchemy import inspect
 
 from videoforge import migrations
 from videoforge.cli import app
-from videoforge.infra.db import check_migrated, create_engine
+from videoforge.infra.db import create_engine
+from videoforge.migrations import check_migrated
 from videoforge.settings import Settings
 
 VIDEOFORGE = Path(sys.executable).with_name("videoforge")

@@ -22,8 +22,8 @@ log = structlog.get_logger("videoforge.sweep")
 async def sweep_all(settings: Settings) -> dict[str, Any]:
     from videoforge.gallery.deletions import sweep_deletions
     from videoforge.gallery.sweep import sweep_uploads
-    from videoforge.infra.db import check_migrated
     from videoforge.infra.runtime import build_infra
+    from videoforge.migrations import check_migrated
     from videoforge.processor.sweep import sweep as sweep_processing
 
     infra = await build_infra(settings)

@@ -10,7 +10,7 @@ import pytest
 
 from videoforge.gateway.app import create_app
 from videoforge.gateway.deps import GatewayOptions
-from videoforge.infra.db import NotMigrated
+from videoforge.migrations import NotMigrated
 
 from .conftest import CHEAP_HASHER, Gateway, GatewayFactory, make_settings, serve
 

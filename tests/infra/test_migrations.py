@@ -16,8 +16,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from videoforge import migrations
-from videoforge.infra.db import Base, NotMigrated, check_migrated, create_engine
+from videoforge.infra.db import Base, create_engine
 from videoforge.infra.queue.models import QueueMessageRow
+from videoforge.migrations import NotMigrated, check_migrated
 
 
 @pytest.fixture

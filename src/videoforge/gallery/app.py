@@ -23,7 +23,7 @@ from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra import metrics
-from videoforge.infra.db import check_migrated
+from videoforge.migrations import check_migrated
 from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.leader import leader_lock_from_env, run_as_leader

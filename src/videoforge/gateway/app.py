@@ -31,11 +31,11 @@ from videoforge.gateway.ratelimit import RateLimiter, RateLimits
 from videoforge.gateway.schemas import HealthResponse
 from videoforge.infra import metrics
 from videoforge.infra.auth import TokenIssuer
-from videoforge.infra.db import check_migrated
 from videoforge.infra.errors import NotFound, error_body
 from videoforge.infra.http import SECURITY_HEADERS, install_common, register_app_collector
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.jobs.service import count_by_status
+from videoforge.migrations import check_migrated
 from videoforge.settings import AuthBackend, Settings
 
 log = structlog.get_logger("videoforge.gateway")

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from videoforge.gateway.accounts import LocalAccounts
 from videoforge.infra.auth import TokenIssuer
-from videoforge.infra.db import check_migrated, create_engine, session_factory
+from videoforge.infra.db import create_engine, session_factory
+from videoforge.migrations import check_migrated
 from videoforge.settings import AuthBackend, Settings, load_settings
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -224,25 +224,3 @@ async def session_scope(
         except BaseException:
             await session.rollback()
             raise
-
-
-class NotMigrated(RuntimeError):
-    """The database schema is missing or older than this code."""
-
-
-async def check_migrated(engine: AsyncEngine) -> None:
-    """Refuse to start on an un-migrated database, with a message that says what to do."""
-    from videoforge.migrations import head_revision
-
-    head = head_revision()
-    async with engine.connect() as conn:
-        try:
-            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
-        except Exception:
-            row = None
-    current = row[0] if row else None
-    if current != head:
-        raise NotMigrated(
-            f"database schema is at {current or 'nothing'} but this code needs {head}: "
-            "run `videoforge migrate` first"
-        )

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -76,3 +78,23 @@ def current(database_url: str) -> str | None:
             await engine.dispose()
 
     return run_sync(_read())
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is missing or older than this code."""
+
+
+async def check_migrated(engine: AsyncEngine) -> None:
+    """Refuse to start on an un-migrated database, with a message that says what to do."""
+    head = head_revision()
+    async with engine.connect() as conn:
+        try:
+            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+        except Exception:
+            row = None
+    current = row[0] if row else None
+    if current != head:
+        raise NotMigrated(
+            f"database schema is at {current or 'nothing'} but this code needs {head}: "
+            "run `videoforge migrate` first"
+        )

@@ -209,8 +209,8 @@ async def _recover_lost_runs(infra: Infra, now: datetime, report: SweepReport) -
 
 
 async def _run(settings: Settings) -> SweepReport:
-    from videoforge.infra.db import check_migrated
     from videoforge.infra.runtime import build_infra
+    from videoforge.migrations import check_migrated
 
     infra = await build_infra(settings)
     try:

@@ -56,7 +56,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from videoforge.infra.db import check_migrated, session_scope, utcnow
+from videoforge.infra.db import session_scope, utcnow
+from videoforge.migrations import check_migrated
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage, ReceiptInvalid
 from videoforge.jobs.models import AssetType, Job, MediaAsset
 from videoforge.jobs.service import count_by_status, is_url_source
@@ -1086,7 +1087,7 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
 
 def run(settings: Settings) -> None:
     """``videoforge worker``: consume the jobs queue until SIGTERM/SIGINT, then exit 0."""
-    from videoforge.infra.db import NotMigrated
+    from videoforge.migrations import NotMigrated
     from videoforge.infra.logging import configure_logging
 
     configure_logging(settings, service="processor")
