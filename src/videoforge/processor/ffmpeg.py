@@ -25,7 +25,7 @@ from pathlib import Path
 
 from videoforge.infra.process import die_with_parent
 from videoforge.processor.config import ProcessingConfig
-from videoforge.processor.resources import LocalResourceError, machine_failure
+from videoforge.processor.resources import LocalResourceError, machine_failure, verify
 
 
 class MediaRejected(Exception):
@@ -318,9 +318,12 @@ async def run_tool(
         while True:
             if machine.reason is not None:
                 # Stop at once: whatever ffmpeg still writes is lost, and its exit code
-                # (0 when a tee slave fails softly) must not decide anything.
+                # (0 when a tee slave fails softly) must not decide anything. Looked at
+                # before ffmpeg stops: its outputs still fill the disk now.
                 raise LocalResourceError(
-                    machine.reason, f"{Path(argv[0]).name} could not write: {machine.line}"
+                    machine.reason,
+                    f"{Path(argv[0]).name} could not write: {machine.line}",
+                    verified=await asyncio.to_thread(verify, machine.reason, cwd),
                 )
             for reader in readers:
                 if reader.done() and reader.exception() is not None:

@@ -122,21 +122,29 @@ def decide_retry(
     max_receives: int,
     backoff_base: float = RETRY_BACKOFF_BASE_SECONDS,
     declined_here: int = 0,
+    verified: bool = True,
 ) -> RetryDecision:
     """What to do with a job whose attempt failed.
 
     A local-resource failure is the machine's, never the job's: it is released at once
-    for another worker and the attempt does not count (the job keeps its whole budget,
-    whatever its receive count). Only when this same worker keeps getting it back
-    without having more room (``declined_here`` > 1) is it delayed, so a job no
-    worker has room for waits in the queue instead of spinning through it.
+    for another worker. When this machine confirmed it (``verified``) the attempt does
+    not count (the job keeps its whole budget, whatever its receive count); only when
+    this same worker keeps getting it back without having more room
+    (``declined_here`` > 1) is it delayed, so a job no worker has room for waits in the
+    queue instead of spinning through it. An unverified one (ffmpeg's word only, which
+    a hostile file might imitate) is released at once too but counts, up to the last
+    receive.
     """
     if kind is FailureKind.PERMANENT:
         return RetryDecision(RetryAction.FAIL)
-    if kind is FailureKind.LOCAL_RESOURCE:
+    if kind is FailureKind.LOCAL_RESOURCE and verified:
         return RetryDecision(
             RetryAction.RELEASE, delay=decline_delay(declined_here, base=backoff_base), counts=False
         )
+    if kind is FailureKind.LOCAL_RESOURCE:
+        if receive_count >= max_receives:
+            return RetryDecision(RetryAction.GIVE_UP)
+        return RetryDecision(RetryAction.RELEASE, delay=0)
     if receive_count >= max_receives:
         return RetryDecision(RetryAction.GIVE_UP)
     return RetryDecision(RetryAction.RELEASE, delay=retry_backoff(receive_count, base=backoff_base))

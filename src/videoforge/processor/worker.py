@@ -57,12 +57,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.migrations import check_migrated
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage, ReceiptInvalid
 from videoforge.jobs.models import AssetType, Job, MediaAsset
 from videoforge.jobs.service import count_by_status, is_url_source
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobMessage, JobStatus
+from videoforge.migrations import check_migrated
 from videoforge.processor import events
 from videoforge.processor.fetch import FetchRejected, fetch_to_file
 from videoforge.processor.ffmpeg import MediaRejected
@@ -89,7 +89,12 @@ from videoforge.processor.policy import (
     owner_liveness,
     stale_after,
 )
-from videoforge.processor.resources import LOCAL_RESOURCE, LocalResourceError, free_bytes
+from videoforge.processor.resources import (
+    LOCAL_RESOURCE,
+    LocalResourceError,
+    free_bytes,
+    is_verified,
+)
 from videoforge.processor.resources import os_error_reason as _os_error_reason
 from videoforge.processor.workdirs import make_workdir, remove_stale_workdirs, remove_workdir
 from videoforge.settings import Settings
@@ -746,28 +751,34 @@ class Worker:
             backoff_base=self.retry_backoff_base,
         )
         if decision.action is RetryAction.GIVE_UP:
-            job = await self._finish(
-                run,
-                S.FAILED,
-                {
-                    "error_code": "gave_up",
-                    "error_text": f"gave up after {attempt} attempts: {_describe(exc)}",
-                    "claim_token": None,
-                },
-            )
-            if job is not None:
-                JOBS_FINISHED.labels(state=str(S.FAILED)).inc()
-                await events.publish(self.infra.queues, job)
-                await self._drop_outputs(run.job_id)
-            # Not deleted: the next receive moves it to the dead-letter queue for operators.
-            await self._release(run.message)
+            text = f"gave up after {attempt} attempts: {_describe(exc)}"
+            await self._give_up(run, "gave_up", text)
             return
         await self._requeue(run, delay=decision.delay, why="transient")
 
+    async def _give_up(self, run: JobRun, code: str, text: str) -> None:
+        """FAILED after the last attempt; the message is left to the dead-letter queue."""
+        job = await self._finish(
+            run, S.FAILED, {"error_code": code, "error_text": text, "claim_token": None}
+        )
+        if job is not None:
+            JOBS_FINISHED.labels(state=str(S.FAILED)).inc()
+            await events.publish(self.infra.queues, job)
+            await self._drop_outputs(run.job_id)
+        # Not deleted: the next receive moves it to the dead-letter queue for operators.
+        await self._release(run.message)
+
     async def _on_local_resource(self, run: JobRun, exc: Exception) -> None:
-        """This machine could not do the job: hand it back at once for another worker,
-        without counting the attempt, and stop taking jobs until there is room."""
+        """This machine could not do the job: hand it back at once for another worker.
+
+        A verified failure (see :mod:`.resources`) does not count: ``attempts`` is
+        restored and the message replaced by a fresh one. An unverified one (what ffmpeg
+        said could have been the file's words) counts like any transient failure, so a
+        file cannot make itself retried forever. After a failure, not a mere decline,
+        the worker stops taking jobs until there is room.
+        """
         reason = _os_error_reason(exc) or "no_space"
+        verified = is_verified(exc)
         needed, available = run.room or (self.disk_floor, await self._free())
         seen = self._no_room.pop(run.job_id, None)
         times = (seen.times if seen is not None else 0) + 1
@@ -781,19 +792,33 @@ class Worker:
             max_receives=self.max_receives,
             backoff_base=self.retry_backoff_base,
             declined_here=times,
+            verified=verified,
         )
         LOCAL_RESOURCE_FAILURES.labels(reason=reason).inc()
         log.warning(
             "job_released_local_resource",
             reason=reason,
+            verified=verified,
             error=_describe(exc),
             needed=needed,
             available=available,
             declined_here=times,
+            action=str(decision.action),
             delay=decision.delay,
         )
-        self._stop_taking(reason, wanted=max(needed, available + 1))
+        if reason != "declined":
+            # Declining is not a fault: the floor is free and smaller jobs fit (the
+            # backoff in decline_delay keeps it from getting the same job back hot).
+            self._stop_taking(reason, wanted=max(needed, available + 1))
         detail = exc.message if isinstance(exc, LocalResourceError) else _describe(exc)
+        if decision.action is RetryAction.GIVE_UP:
+            await self._give_up(
+                run,
+                LOCAL_RESOURCE,
+                f"gave up after {run.message.receive_count} attempts; the last: workers "
+                f"could not process the job ({reason}: {detail})",
+            )
+            return
         text = (
             f"A worker could not process the job ({reason}: {detail}); "
             "it was handed back for another worker."
@@ -803,7 +828,11 @@ class Worker:
             # The claim counted this attempt; it was the machine's, not the job's.
             values["attempts"] = Job.attempts - 1
         await self._requeue(
-            run, delay=decision.delay, why=LOCAL_RESOURCE, values=values, fresh_message=True
+            run,
+            delay=decision.delay,
+            why=LOCAL_RESOURCE,
+            values=values,
+            fresh_message=not decision.counts,
         )
 
     async def _requeue(
@@ -873,7 +902,9 @@ class Worker:
         needed = bytes_needed(source_size, factor=self.disk_factor, floor=self.disk_floor)
         seen = self._no_room.get(run.job_id)
         if seen is not None:
-            needed = max(needed, seen.available + 1)
+            # Meaningfully more than last time (free space drifts by a few bytes).
+            more = max(self.disk_floor, seen.available // 10, 1)
+            needed = max(needed, seen.available + more)
         others = sum(r.reserved for r in self.runs.values() if r is not run)
         available = await self._free() - others
         run.room = (needed, available)
@@ -1087,8 +1118,8 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
 
 def run(settings: Settings) -> None:
     """``videoforge worker``: consume the jobs queue until SIGTERM/SIGINT, then exit 0."""
-    from videoforge.migrations import NotMigrated
     from videoforge.infra.logging import configure_logging
+    from videoforge.migrations import NotMigrated
 
     configure_logging(settings, service="processor")
     try:

@@ -18,7 +18,13 @@ from videoforge.processor.ffmpeg import MediaRejected, ToolError
 from videoforge.processor.ladder import plan_ladder
 from videoforge.processor.pipeline import process_file
 from videoforge.processor.probe import ProbeResult
-from videoforge.processor.resources import LocalResourceError, machine_failure, os_error_reason
+from videoforge.processor.resources import (
+    FULL_BELOW_BYTES,
+    LocalResourceError,
+    corroborates,
+    machine_failure,
+    os_error_reason,
+)
 from videoforge.processor.transcode import ladder_args
 
 from ..conftest import CappedDir
@@ -55,11 +61,32 @@ TEE_SLAVE_FAILED = (
         ("[mov @ 0x1] stream 0, offset 0x30: partial file", None),
         # Memory can be exhausted by a hostile file: it stays an ordinary transient failure.
         ("[h264 @ 0x1] Cannot allocate memory", None),
+        # Indented: the file's own metadata as ffmpeg dumps it (its uploader's words).
+        ("  Metadata:\n    title           : No space left on device", None),
+        ("    comment         : x\n                    : Read-only file system", None),
         ("", None),
     ],
 )
 def test_machine_failure_classifies_stderr(stderr: str, reason: str | None) -> None:
     assert machine_failure(stderr) == reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "free", "read_only", "verified"),
+    [
+        ("no_space", 0, False, True),
+        ("no_space", 4096, False, True),
+        ("no_space", FULL_BELOW_BYTES - 1, False, True),
+        ("no_space", 50 * 1024**3, False, False),  # "full", with 50 GB free: not so
+        ("read_only_fs", 10**9, True, True),
+        ("read_only_fs", 10**9, False, False),
+        ("disk_quota", 0, False, False),  # nothing to look at: ffmpeg's word only
+        ("io_error", 0, False, False),
+        ("file_too_large", 0, False, False),
+    ],
+)
+def test_corroborates(reason: str, free: int, read_only: bool, verified: bool) -> None:
+    assert corroborates(reason, free=free, read_only=read_only) is verified
 
 
 @pytest.mark.parametrize(
@@ -117,13 +144,12 @@ def test_every_tee_slave_aborts_the_run_on_a_failed_write() -> None:
     renditions = plan_ladder(1920, 1080, 25.0, DEFAULT_RUNGS)
     args = ladder_args(renditions, probe, CONFIG)
     targets = [args[i + 1] for i, token in enumerate(args) if token == "tee"]
-    assert len(targets) == len(renditions) == 4
-    for target in targets:
-        slaves = target.split("|")
-        assert len(slaves) == 2
-        for slave in slaves:
-            options = slave[1 : slave.index("]")].split(":")
-            assert "onfail=abort" in options, slave
+    slaves = [slave for target in targets for slave in target.split("|")]
+    # At least an HLS variant and an MP4 per rendition, however they are grouped.
+    assert len(slaves) >= 2 * len(renditions)
+    for slave in slaves:
+        options = slave[1 : slave.index("]")].split(":")
+        assert "onfail=abort" in options, slave
 
 
 async def test_real_ffmpeg_on_a_full_disk_is_a_local_resource_failure(
@@ -138,6 +164,7 @@ async def test_real_ffmpeg_on_a_full_disk_is_a_local_resource_failure(
         await process_file(source, capped.path, CONFIG)
     expected = "no_space" if capped.how == "tmpfs" else "file_too_large"
     assert raised.value.reason == expected
+    assert raised.value.verified  # the full tmpfs (or the kernel's SIGXFSZ) bears it out
     assert not isinstance(raised.value, MediaRejected | ToolError)
 
     # The same source with room is fine: it was the disk, not the media.

@@ -112,6 +112,29 @@ def test_decide_retry(
 
 
 @pytest.mark.parametrize(
+    ("receive_count", "expected"),
+    [
+        # ffmpeg's word only (quota, EIO, or "no space" on a disk that has room): still
+        # released at once, but counted, so a file cannot get itself retried forever.
+        (1, RetryDecision(RetryAction.RELEASE, delay=0)),
+        (4, RetryDecision(RetryAction.RELEASE, delay=0)),
+        (5, RetryDecision(RetryAction.GIVE_UP)),
+    ],
+)
+def test_decide_retry_unverified_local_resource(
+    receive_count: int, expected: RetryDecision
+) -> None:
+    decision = decide_retry(
+        FailureKind.LOCAL_RESOURCE,
+        receive_count=receive_count,
+        max_receives=5,
+        declined_here=1,
+        verified=False,
+    )
+    assert decision == expected
+
+
+@pytest.mark.parametrize(
     ("exc", "kind"),
     [
         (MediaRejected("corrupt_media", "bad"), FailureKind.PERMANENT),
