@@ -64,6 +64,40 @@ class Rendition(BaseModel):
     playlist_key: str  # the HLS variant playlist of this rung
 
 
+class AudioTrackMessage(BaseModel):
+    """One alternate audio rendition (a source audio track)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    index: int
+    language: str | None = None
+    label: str
+    default: bool = False
+    playlist_key: str
+
+
+class TextTrackMessage(BaseModel):
+    """One text subtitle track extracted from the source, as WebVTT."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    index: int
+    language: str | None = None
+    label: str
+    default: bool = False
+    forced: bool = False
+    vtt_key: str
+    playlist_key: str  # its single-segment HLS playlist
+
+
+class ChapterMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    start: float
+    end: float
+    title: str
+
+
 class JobEvent(_Message):
     """Body of a message on the ``events`` queue: one job state change.
 
@@ -93,3 +127,10 @@ class JobEvent(_Message):
     # Imports: where the processor stored the downloaded original (the gallery keeps it).
     source_key: str | None = None
     renditions: list[Rendition] = Field(default_factory=list)
+    # Media outputs next to the HLS master (full keys; absent from older processors):
+    dash_manifest_key: str | None = None
+    audio_tracks: list[AudioTrackMessage] = Field(default_factory=list)
+    subtitles: list[TextTrackMessage] = Field(default_factory=list)
+    chapters: list[ChapterMessage] = Field(default_factory=list)
+    chapters_key: str | None = None  # WebVTT chapters track of the container's chapters
+    storyboard_key: str | None = None  # WebVTT thumbnails track (sprite sheets beside it)

@@ -74,6 +74,20 @@ class ProcessingConfig:
     max_fps: float = 60.0
     audio_bitrate: int = 128_000
     audio_channels: int = 2
+    # Loudness (EBU R128): measured on every track, normalised unless switched off.
+    loudness_normalization: bool = True
+    loudness_target: float = -14.0  # LUFS, integrated
+    loudness_true_peak: float = -1.0  # dBTP
+    # Subtitles: text tracks kept (as WebVTT) at most, and the size of one extracted file.
+    max_subtitle_tracks: int = 8
+    max_subtitle_bytes: int = 4 * 1024 * 1024
+    # Storyboard: one tile every 2-10 s (more on very long videos), at most this many sheets.
+    storyboard_tile_width: int = 160
+    storyboard_columns: int = 10
+    storyboard_rows: int = 10
+    storyboard_min_interval: float = 2.0
+    storyboard_max_interval: float = 10.0
+    storyboard_max_sheets: int = 5
     # Hostile-input limits, checked on the probe before anything is decoded.
     max_pixels: int = 4096 * 2304
     max_duration: float = 4 * 3600.0
@@ -107,6 +121,8 @@ class ProcessingConfig:
             ffprobe_path=settings.ffprobe_path,
             threads=settings.ffmpeg_threads,
             transcode_timeout=float(settings.transcode_timeout),
+            loudness_target=settings.loudness_target,
+            loudness_true_peak=settings.loudness_true_peak,
             # A source can only be as large as what uploads and imports let in.
             max_input_bytes=max(settings.upload_max_bytes, settings.import_max_bytes),
         )

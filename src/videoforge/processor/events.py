@@ -42,6 +42,14 @@ def completed_fields(job: Job, result: PipelineResult) -> dict[str, Any]:
         "metadata_key": output_key(job.id, result.metadata),
         "source_key": job.source_key,
         "renditions": [r.to_message(output_prefix(job.id)) for r in result.renditions],
+        "dash_manifest_key": (
+            output_key(job.id, result.dash_manifest) if result.dash_manifest else None
+        ),
+        "audio_tracks": [a.to_message(output_prefix(job.id)) for a in result.audio_tracks],
+        "subtitles": [t.to_message(output_prefix(job.id)) for t in result.subtitles],
+        "chapters": [{"start": c.start, "end": c.end, "title": c.title} for c in probe.chapters],
+        "chapters_key": output_key(job.id, result.chapters) if result.chapters else None,
+        "storyboard_key": output_key(job.id, result.storyboard) if result.storyboard else None,
     }
 
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from videoforge.infra.process import die_with_parent
 from videoforge.processor.config import ProcessingConfig
@@ -75,10 +76,25 @@ _FORBIDDEN = frozenset(
         "-format_whitelist",
         "-codec_whitelist",
         "-i",
+        # Subtitles and attachments: never read a character set from a file, never write
+        # out (or add) attachments such as fonts.
+        "-sub_charenc",
+        "-dump_attachment",
+        "-attach",
     }
 )
 # Source filters that open files or devices by themselves; our filtergraphs never need them.
-_FORBIDDEN_FILTERS = ("movie=", "amovie=", "movie,", "lavfi", "sendcmd", "zmq")
+# subtitles= and ass= (libass) open subtitle and font files by name.
+_FORBIDDEN_FILTERS = (
+    "movie=",
+    "amovie=",
+    "movie,",
+    "lavfi",
+    "sendcmd",
+    "zmq",
+    "subtitles=",
+    "ass=",
+)
 
 
 @dataclass(frozen=True)
@@ -119,11 +135,13 @@ def build_argv(
     inputs: Sequence[MediaInput],
     args: Sequence[str] = (),
     progress: bool = False,
+    log_level: Literal["error", "info"] = "error",
 ) -> list[str]:
     """Build the argv of one ffmpeg/ffprobe call with the hostile-input guards on.
 
     ``args`` are the output options (ffmpeg) or the report options (ffprobe); they go
-    after the inputs and may not contain any flag that weakens the guards.
+    after the inputs and may not contain any flag that weakens the guards. ``log_level``
+    ``info`` is for the runs whose result is a report on stderr (loudnorm's first pass).
     """
     for token in args:
         if token.split(":", 1)[0] in _FORBIDDEN:
@@ -133,9 +151,9 @@ def build_argv(
     if not inputs:
         raise ValueError("at least one input is required")
     if tool is Tool.FFPROBE:
-        argv = [config.ffprobe_path, "-hide_banner", "-loglevel", "error"]
+        argv = [config.ffprobe_path, "-hide_banner", "-loglevel", log_level]
     else:
-        argv = [config.ffmpeg_path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+        argv = [config.ffmpeg_path, "-hide_banner", "-nostdin", "-y", "-loglevel", log_level]
         if progress:
             argv += [
                 "-nostats",

@@ -4,7 +4,20 @@
 ``workdir/out``, named by deterministic relative keys (``hls/master.m3u8``,
 ``hls/720p/index.m3u8``, ``mp4/720p.mp4``, ``thumbnail.jpg``, ``preview.gif``,
 ``metadata.json``). The worker uploads each as ``outputs/{job_id}/{rel_key}``; playlists
-only use relative URIs, so they work wherever they are stored.
+and the manifest only use relative URIs, so they work wherever they are stored.
+
+The whole layout::
+
+    hls/master.m3u8              HLS master: video variants + AUDIO and SUBTITLES groups
+    hls/manifest.mpd             DASH (static, SegmentList) over the same fMP4 files
+    hls/{quality}/index.m3u8     one video rung (video only): init.mp4, seg_NNNNN.m4s
+    hls/audio-{n}/index.m3u8     source audio track n (AAC, loudness-normalised)
+    hls/subtitles/s{n}.vtt       source text subtitle track n as WebVTT ...
+    hls/subtitles/s{n}.m3u8      ... and its single-segment playlist
+    mp4/{quality}.mp4            download: the rung + the default audio track
+    chapters.vtt                 container chapters (WebVTT chapters), when there are any
+    storyboard/thumbnails.vtt    WebVTT thumbnails track -> storyboard/sprite_{n}.jpg#xywh=
+    thumbnail.jpg, preview.gif, metadata.json (probe, tracks, loudness, notes)
 
 Failures caused by the media raise :class:`MediaRejected` (permanent, with a stable
 code); :class:`PipelineCancelled` when the cancel event is set;
@@ -23,13 +36,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from videoforge.messages import Rendition
+from videoforge.messages import AudioTrackMessage, Rendition, TextTrackMessage
 from videoforge.processor import ffmpeg
+from videoforge.processor.audio import (
+    AudioRendition,
+    Loudness,
+    measure_args,
+    parse_measurements,
+    plan_audio,
+)
+from videoforge.processor.chapters import CHAPTERS_VTT, chapters_vtt
 from videoforge.processor.config import ProcessingConfig
+from videoforge.processor.dash import DASH_MANIFEST, dash_manifest
 from videoforge.processor.ffmpeg import (
     MediaInput,
     MediaRejected,
@@ -39,12 +61,29 @@ from videoforge.processor.ffmpeg import (
 )
 from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
+from videoforge.processor.storyboard import (
+    STORYBOARD_DIR,
+    STORYBOARD_VTT,
+    StoryboardPlan,
+    plan_storyboard,
+    storyboard_vtt,
+)
+from videoforge.processor.subtitles import (
+    SUBTITLES_DIR,
+    SubtitleRendition,
+    check_extracted,
+    dropped,
+    extract_args,
+    plan_subtitles,
+    subtitle_playlist,
+)
 from videoforge.processor.transcode import (
     MASTER_PLAYLIST,
     METADATA,
     PREVIEW,
     THUMBNAIL,
     VariantStats,
+    audio_stats,
     ladder_args,
     master_playlist,
     plan_stills,
@@ -69,6 +108,7 @@ ProgressCallback = Callable[[int], Awaitable[None]]
 
 # Share of the progress bar each step gets; the ladder is nearly all of the work.
 _PROBED = 2
+_MEASURED = 5
 _LADDER_END = 94
 _STILLS_END = 98
 _PROGRESS_KEEPALIVE = 5.0  # seconds
@@ -129,6 +169,54 @@ class RenditionInfo:
 
 
 @dataclass(frozen=True)
+class AudioInfo:
+    """One audio rendition as produced (for the event and the metadata document)."""
+
+    index: int
+    language: str | None
+    label: str
+    default: bool
+    playlist_key: str
+    bandwidth: int
+    loudness: dict[str, float] | None  # the source track's EBU R128 figures
+    normalization: str  # linear, dynamic, silent, off, unmeasured
+
+    def to_message(self, key_prefix: str = "") -> AudioTrackMessage:
+        return AudioTrackMessage(
+            index=self.index,
+            language=self.language,
+            label=self.label,
+            default=self.default,
+            playlist_key=key_prefix + self.playlist_key,
+        )
+
+
+@dataclass(frozen=True)
+class SubtitleInfo:
+    """One text track extracted from the source."""
+
+    index: int
+    language: str | None
+    label: str
+    default: bool
+    forced: bool
+    codec: str
+    vtt_key: str
+    playlist_key: str
+
+    def to_message(self, key_prefix: str = "") -> TextTrackMessage:
+        return TextTrackMessage(
+            index=self.index,
+            language=self.language,
+            label=self.label,
+            default=self.default,
+            forced=self.forced,
+            vtt_key=key_prefix + self.vtt_key,
+            playlist_key=key_prefix + self.playlist_key,
+        )
+
+
+@dataclass(frozen=True)
 class PipelineResult:
     """Everything :func:`process_file` made, plus what the probe learnt."""
 
@@ -140,6 +228,13 @@ class PipelineResult:
     preview: str
     metadata: str
     output_dir: Path
+    dash_manifest: str | None = None
+    audio_tracks: list[AudioInfo] = field(default_factory=list)
+    subtitles: list[SubtitleInfo] = field(default_factory=list)
+    chapters: str | None = None  # chapters.vtt, when the source has chapters
+    storyboard: str | None = None  # the thumbnails WebVTT track
+    storyboard_sheets: list[str] = field(default_factory=list)
+    notes: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def total_size(self) -> int:
@@ -188,15 +283,21 @@ async def process_file(
     *,
     on_progress: ProgressCallback | None = None,
     cancel: asyncio.Event | None = None,
+    loudness_normalization: bool | None = None,
 ) -> PipelineResult:
-    """Probe ``source``, then produce the ladder, HLS, MP4s, stills and metadata.
+    """Probe ``source``, then produce the ladder, HLS, DASH, MP4s, text tracks, stills,
+    storyboard and metadata.
 
     Outputs are written under ``workdir / "out"`` (replaced if present, so a retried job
     starts clean). ``on_progress`` receives 0-100, increasing, ending at 100.
+    ``loudness_normalization`` is the job's own choice (None: the config's).
     """
+    if loudness_normalization is not None:
+        config = config.with_overrides(loudness_normalization=loudness_normalization)
     progress = _Progress(on_progress)
     await progress.report(0)
     outdir = await asyncio.to_thread(_fresh_dir, workdir / "out")
+    notes: list[dict[str, object]] = []
 
     source = await asyncio.to_thread(_neutral_name, source, workdir)
     probe = await probe_file(source, config, cwd=workdir, cancel=cancel)
@@ -206,23 +307,31 @@ async def process_file(
     renditions = plan_ladder(
         probe.width, probe.height, probe.fps, config.rungs, max_fps=config.max_fps
     )
-    await asyncio.to_thread(_make_dirs, outdir, renditions)
+    measured: dict[int, Loudness] = {}
+    elapsed = 0.0  # of the transcode_timeout budget, shared by every run after the probe
+    if probe.audio_tracks and config.loudness_normalization:
+        measured, elapsed = await _measure_loudness(source, outdir, probe, config, cancel, notes)
+        await progress.report(_MEASURED)
+    audio = plan_audio(probe.audio_tracks, measured, config)
+    _check_cancel(cancel)
+    storyboard = plan_storyboard(probe.duration, probe.width, probe.height, config)
+    await asyncio.to_thread(_make_dirs, outdir, renditions, audio)
 
     async def ladder_progress(seconds: float) -> None:
         share = min(1.0, seconds / probe.duration)
-        await progress.report(_PROBED + share * (_LADDER_END - _PROBED))
+        await progress.report(_MEASURED + share * (_LADDER_END - _MEASURED))
 
     argv = ffmpeg.build_argv(
         config,
         Tool.FFMPEG,
         inputs=[MediaInput(source)],
-        args=ladder_args(renditions, probe, config),
+        args=ladder_args(renditions, probe, config, audio, storyboard),
         progress=True,
     )
     result = await ffmpeg.run_tool(
         argv,
         cwd=outdir,
-        time_limit=config.transcode_timeout,
+        time_limit=max(1.0, config.transcode_timeout - elapsed),
         config=config,
         cancel=cancel,
         on_progress_time=ladder_progress,
@@ -232,8 +341,19 @@ async def process_file(
     if result.returncode != 0:
         raise _tool_failure(result, argv, default="corrupt_media")
     await progress.report(_LADDER_END)
-    stats = await asyncio.to_thread(_collect_variants, outdir, renditions, probe)
-    _check_complete(probe, stats, result.stderr_tail)
+    stats = await asyncio.to_thread(_collect_variants, outdir, renditions)
+    audio_stats = await asyncio.to_thread(_collect_audio, outdir, audio)
+    _check_complete(probe, [*stats, *audio_stats], result.stderr_tail)
+    _check_cancel(cancel)
+    elapsed += result.elapsed
+
+    subtitles, subtitle_notes = plan_subtitles(probe.subtitle_tracks, config)
+    notes += subtitle_notes
+    if subtitles:
+        subtitles, spent = await _extract_subtitles(
+            source, outdir, subtitles, config, cancel, notes, config.transcode_timeout - elapsed
+        )
+        elapsed += spent
     _check_cancel(cancel)
 
     stills = plan_stills(probe, config)
@@ -243,11 +363,10 @@ async def process_file(
         inputs=[MediaInput(source, ("-ss", f"{stills.start:g}", "-t", f"{stills.window:g}"))],
         args=stills_args(stills, probe, config),
     )
-    remaining = max(1.0, config.transcode_timeout - result.elapsed)
     still_result = await ffmpeg.run_tool(
         stills_argv,
         cwd=outdir,
-        time_limit=remaining,
+        time_limit=max(1.0, config.transcode_timeout - elapsed),
         config=config,
         cancel=cancel,
         watch_dir=outdir,
@@ -256,18 +375,118 @@ async def process_file(
     if still_result.returncode != 0:
         raise _tool_failure(still_result, stills_argv, default="corrupt_media")
     await progress.report(_STILLS_END)
-    outputs, infos = await asyncio.to_thread(_finish, outdir, probe, renditions, stats, config)
-    await progress.report(100)
-    return PipelineResult(
-        probe=probe,
-        renditions=infos,
-        outputs=outputs,
-        master_playlist=MASTER_PLAYLIST,
-        thumbnail=THUMBNAIL,
-        preview=PREVIEW,
-        metadata=METADATA,
-        output_dir=outdir,
+    produced = _Produced(
+        renditions=list(zip(renditions, stats, strict=True)),
+        audio=list(zip(audio, audio_stats, strict=True)),
+        subtitles=subtitles,
+        storyboard=storyboard,
+        notes=notes,
     )
+    finished = await asyncio.to_thread(_finish, outdir, probe, produced, config)
+    await progress.report(100)
+    return finished
+
+
+async def _measure_loudness(
+    source: Path,
+    outdir: Path,
+    probe: ProbeResult,
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None,
+    notes: list[dict[str, object]],
+) -> tuple[dict[int, Loudness], float]:
+    """loudnorm's first pass over every audio track, in one audio-only run.
+
+    Measuring is never the reason a job fails: a track that cannot be measured is
+    encoded as it is, with a note (if its audio is really broken, the ladder says so).
+    """
+    argv = ffmpeg.build_argv(
+        config,
+        Tool.FFMPEG,
+        inputs=[MediaInput(source)],
+        args=measure_args(probe.audio_tracks, config),
+        log_level="info",  # loudnorm reports at the info level, on stderr
+    )
+    # The reports come last; keep enough of stderr for one per track.
+    report_config = config.with_overrides(
+        stderr_tail_bytes=max(config.stderr_tail_bytes, 2048 * (len(probe.audio_tracks) + 4))
+    )
+    result = await ffmpeg.run_tool(
+        argv,
+        cwd=outdir,
+        time_limit=config.transcode_timeout,
+        config=report_config,
+        cancel=cancel,
+    )
+    measured = parse_measurements(result.stderr_tail) if result.returncode == 0 else {}
+    for track in probe.audio_tracks:
+        if track.index not in measured:
+            notes.append(
+                {
+                    "kind": "audio",
+                    "track": track.index,
+                    "outcome": "not_normalized",
+                    "reason": "the loudness could not be measured",
+                }
+            )
+    return measured, result.elapsed
+
+
+async def _extract_subtitles(
+    source: Path,
+    outdir: Path,
+    planned: list[SubtitleRendition],
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None,
+    notes: list[dict[str, object]],
+    time_left: float,
+) -> tuple[list[SubtitleRendition], float]:
+    """Every planned track to WebVTT in one run; when that run fails, one run per track,
+    so one broken track costs only itself. Returns the tracks kept and the time spent."""
+    spent = 0.0
+
+    async def run(batch: list[SubtitleRendition]) -> bool:
+        nonlocal spent
+        argv = ffmpeg.build_argv(
+            config, Tool.FFMPEG, inputs=[MediaInput(source)], args=extract_args(batch)
+        )
+        result = await ffmpeg.run_tool(
+            argv,
+            cwd=outdir,
+            time_limit=max(1.0, min(config.probe_timeout * 5, time_left - spent)),
+            config=config,
+            cancel=cancel,
+            watch_dir=outdir,
+            max_output_bytes=config.max_output_bytes,
+        )
+        spent += result.elapsed
+        return result.returncode == 0
+
+    try:
+        batch_ok = await run(planned)
+    except MediaRejected as exc:  # a timeout or an absurd size: no subtitles
+        notes += [dropped(s, exc.message) for s in planned]
+        return [], spent
+    kept: list[SubtitleRendition] = []
+    for rendition in planned:
+        ok = batch_ok
+        if not ok:
+            try:
+                ok = await run([rendition])
+            except MediaRejected as exc:
+                notes.append(dropped(rendition, exc.message))
+                continue
+        reason = (
+            await asyncio.to_thread(check_extracted, outdir, rendition, config)
+            if ok
+            else "the track could not be converted"
+        )
+        if reason is None:
+            kept.append(rendition)
+        else:
+            (outdir / rendition.vtt_key).unlink(missing_ok=True)
+            notes.append(dropped(rendition, reason))
+    return kept, spent
 
 
 _NEUTRAL_NAME = "media-input"
@@ -300,25 +519,73 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _make_dirs(outdir: Path, renditions: list[PlannedRendition]) -> None:
+def _make_dirs(
+    outdir: Path, renditions: list[PlannedRendition], audio: list[AudioRendition]
+) -> None:
     for rendition in renditions:
         (outdir / rendition.hls_dir).mkdir(parents=True, exist_ok=True)
+    for track in audio:
+        (outdir / track.hls_dir).mkdir(parents=True, exist_ok=True)
+    (outdir / SUBTITLES_DIR).mkdir(parents=True, exist_ok=True)
+    (outdir / STORYBOARD_DIR).mkdir(exist_ok=True)
     (outdir / "mp4").mkdir(exist_ok=True)
 
 
+@dataclass
+class _Produced:
+    """What the runs made, before the playlists and documents are written."""
+
+    renditions: list[tuple[PlannedRendition, VariantStats]]
+    audio: list[tuple[AudioRendition, VariantStats]]
+    subtitles: list[SubtitleRendition]
+    storyboard: StoryboardPlan
+    notes: list[dict[str, object]]
+
+
 def _finish(
-    outdir: Path,
-    probe: ProbeResult,
-    renditions: list[PlannedRendition],
-    stats: list[VariantStats],
-    config: ProcessingConfig,
-) -> tuple[list[Output], list[RenditionInfo]]:
-    """Check the stills, write the master playlist and metadata, list every output."""
+    outdir: Path, probe: ProbeResult, produced: _Produced, config: ProcessingConfig
+) -> PipelineResult:
+    """Check the stills, write the playlists, manifest, text tracks and metadata, list
+    every output."""
     for still in (THUMBNAIL, PREVIEW):
         if not (outdir / still).is_file() or (outdir / still).stat().st_size == 0:
             raise MediaRejected("corrupt_media", "No picture could be decoded from the video.")
-    pairs = list(zip(renditions, stats, strict=True))
-    (outdir / MASTER_PLAYLIST).write_text(master_playlist(pairs))
+    for sub in produced.subtitles:
+        (outdir / sub.playlist_key).write_text(subtitle_playlist(sub, probe.duration))
+    (outdir / MASTER_PLAYLIST).write_text(
+        master_playlist(
+            produced.renditions,
+            produced.audio,
+            produced.subtitles,
+            audio_channels=config.audio_channels,
+        )
+    )
+    (outdir / DASH_MANIFEST).write_text(
+        dash_manifest(
+            outdir,
+            probe.duration,
+            produced.renditions,
+            produced.audio,
+            produced.subtitles,
+            min_buffer=config.hls_segment_seconds,
+            audio_channels=config.audio_channels,
+        )
+    )
+    chapters = CHAPTERS_VTT if probe.chapters else None
+    if chapters:
+        (outdir / chapters).write_text(chapters_vtt(probe.chapters))
+    storyboard: str | None = STORYBOARD_VTT
+    plan = produced.storyboard
+    for extra in sorted((outdir / STORYBOARD_DIR).glob("sprite_*.jpg")):
+        if extra.relative_to(outdir).as_posix() not in plan.sheet_keys:
+            extra.unlink()  # a rounding tile past the end: nothing points at it
+    if all((outdir / key).is_file() for key in plan.sheet_keys):
+        (outdir / STORYBOARD_VTT).write_text(storyboard_vtt(plan, probe.duration))
+    else:
+        storyboard = None
+        produced.notes.append(
+            {"kind": "storyboard", "outcome": "dropped", "reason": "sheets missing"}
+        )
     infos = [
         RenditionInfo(
             quality=r.quality,
@@ -332,33 +599,81 @@ def _finish(
             playlist_key=r.playlist_key,
             mp4_size=(outdir / r.mp4_key).stat().st_size,
         )
-        for r, s in pairs
+        for r, s in produced.renditions
     ]
-    (outdir / METADATA).write_text(json.dumps(_metadata(probe, infos), indent=2) + "\n")
+    audio_infos = [
+        AudioInfo(
+            index=a.track.index,
+            language=a.track.language,
+            label=a.label,
+            default=a.track.default,
+            playlist_key=a.playlist_key,
+            bandwidth=s.peak_bandwidth,
+            loudness=a.loudness.to_dict() if a.loudness else None,
+            normalization=a.mode(config),
+        )
+        for a, s in produced.audio
+    ]
+    subtitle_infos = [
+        SubtitleInfo(
+            index=sub.track.index,
+            language=sub.track.language,
+            label=sub.label,
+            default=sub.track.default,
+            forced=sub.track.forced,
+            codec=sub.track.codec,
+            vtt_key=sub.vtt_key,
+            playlist_key=sub.playlist_key,
+        )
+        for sub in produced.subtitles
+    ]
+    result = PipelineResult(
+        probe=probe,
+        renditions=infos,
+        outputs=[],
+        master_playlist=MASTER_PLAYLIST,
+        thumbnail=THUMBNAIL,
+        preview=PREVIEW,
+        metadata=METADATA,
+        output_dir=outdir,
+        dash_manifest=DASH_MANIFEST,
+        audio_tracks=audio_infos,
+        subtitles=subtitle_infos,
+        chapters=chapters,
+        storyboard=storyboard,
+        storyboard_sheets=plan.sheet_keys if storyboard else [],
+        notes=produced.notes,
+    )
+    (outdir / METADATA).write_text(json.dumps(_metadata(result, config), indent=2) + "\n")
     outputs = _list_outputs(outdir)
     if sum(output.size for output in outputs) > config.max_output_bytes:
         raise MediaRejected(
             "output_too_large",
             f"The outputs grew beyond the {config.max_output_bytes} byte limit.",
         )
-    return outputs, infos
+    return replace(result, outputs=outputs)
 
 
-def _collect_variants(
-    outdir: Path, renditions: list[PlannedRendition], probe: ProbeResult
-) -> list[VariantStats]:
+def _collect_variants(outdir: Path, renditions: list[PlannedRendition]) -> list[VariantStats]:
     stats: list[VariantStats] = []
     for rendition in renditions:
         mp4 = outdir / rendition.mp4_key
         if not mp4.is_file() or mp4.stat().st_size == 0:
             raise MediaRejected("corrupt_media", "No video could be decoded from the file.")
         try:
-            stats.append(variant_stats(outdir, rendition, probe.has_audio))
+            stats.append(variant_stats(outdir, rendition))
         except (OSError, ValueError):
             raise MediaRejected(
                 "corrupt_media", "No video could be decoded from the file."
             ) from None
     return stats
+
+
+def _collect_audio(outdir: Path, audio: list[AudioRendition]) -> list[VariantStats]:
+    try:
+        return [audio_stats(outdir, track) for track in audio]
+    except (OSError, ValueError):
+        raise MediaRejected("corrupt_media", "The audio could not be decoded.") from None
 
 
 def _check_complete(probe: ProbeResult, stats: list[VariantStats], stderr_tail: str) -> None:
@@ -376,19 +691,34 @@ def _check_complete(probe: ProbeResult, stats: list[VariantStats], stderr_tail: 
         )
 
 
-def _metadata(probe: ProbeResult, renditions: list[RenditionInfo]) -> dict[str, Any]:
+def _metadata(result: PipelineResult, config: ProcessingConfig) -> dict[str, Any]:
     return {
-        "version": 1,
-        "source": probe.to_dict(),
-        "renditions": [asdict(info) for info in renditions],
-        "hls_master": MASTER_PLAYLIST,
-        "thumbnail": THUMBNAIL,
-        "preview": PREVIEW,
+        "version": 2,
+        "source": result.probe.to_dict(),
+        "renditions": [asdict(info) for info in result.renditions],
+        "audio": [asdict(info) for info in result.audio_tracks],
+        "loudness": {
+            "normalization": config.loudness_normalization,
+            "target_lufs": config.loudness_target,
+            "true_peak_dbtp": config.loudness_true_peak,
+        },
+        "subtitles": [asdict(info) for info in result.subtitles],
+        "hls_master": result.master_playlist,
+        "dash_manifest": result.dash_manifest,
+        "chapters": result.chapters,
+        "storyboard": result.storyboard,
+        "storyboard_sheets": result.storyboard_sheets,
+        "thumbnail": result.thumbnail,
+        "preview": result.preview,
+        # Tracks that were skipped or dropped, and why: never a reason to fail the job.
+        "notes": result.notes,
     }
 
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".vtt": "text/vtt",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
@@ -407,6 +737,8 @@ def _list_outputs(outdir: Path) -> list[Output]:
         if parts[0] == "hls":
             kind = "hls"
             quality = parts[1] if len(parts) == 3 else None
+        elif parts[0] == STORYBOARD_DIR and path.suffix == ".jpg":
+            kind = "thumbnail"
         elif parts[0] == "mp4":
             kind, quality = "video", path.stem
         elif rel_key == THUMBNAIL:

@@ -4,7 +4,8 @@ The probe runs with the same guards as every other call (see :mod:`ffmpeg`), so 
 playlist disguised as a video fails here, as ``unsupported_format``, before anything
 outside the job directory is opened. :func:`probe_file` returns the display geometry
 (after rotation and sample aspect ratio), frame rate, codecs, audio presence and stream
-count, and raises :class:`MediaRejected` for bombs: too many pixels, too long, too many
+count, every audio and subtitle track and the container's chapters (see :mod:`tracks`),
+and raises :class:`MediaRejected` for bombs: too many pixels, too long, too many
 streams, absurd frame rates, empty, truncated or unidentifiable files.
 """
 
@@ -21,6 +22,14 @@ from typing import Any
 from videoforge.processor import ffmpeg
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.ffmpeg import MediaInput, MediaRejected, Tool
+from videoforge.processor.tracks import (
+    AudioTrack,
+    Chapter,
+    SubtitleTrack,
+    audio_tracks,
+    container_chapters,
+    subtitle_tracks,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class ProbeResult:
     audio_codec: str | None
     has_audio: bool
     stream_count: int
+    audio_tracks: tuple[AudioTrack, ...] = ()
+    subtitle_tracks: tuple[SubtitleTrack, ...] = ()
+    chapters: tuple[Chapter, ...] = ()
 
     @property
     def pixels(self) -> int:
@@ -139,7 +151,7 @@ async def probe_file(
         config,
         Tool.FFPROBE,
         inputs=[MediaInput(source)],
-        args=["-print_format", "json", "-show_format", "-show_streams"],
+        args=["-print_format", "json", "-show_format", "-show_streams", "-show_chapters"],
     )
     result = await ffmpeg.run_tool(
         argv,
@@ -224,4 +236,7 @@ def check_probe(
         audio_codec=str(audios[0].get("codec_name")) if audios else None,
         has_audio=bool(audios),
         stream_count=len(streams),
+        audio_tracks=audio_tracks(streams),
+        subtitle_tracks=subtitle_tracks(streams),
+        chapters=container_chapters(list(document.get("chapters") or []), duration),
     )

@@ -1,13 +1,17 @@
 """Build the ffmpeg work of the pipeline: the one-decode ladder, stills, and the playlists.
 
-The ladder is **one** ffmpeg run: the source is decoded once, ``split`` in a
-``-filter_complex`` into one scaled branch per rendition, and each branch is encoded once
-with libx264 (capped CRF, maxrate/bufsize, keyframes forced on the same 2 s grid in
-every branch so that HLS segments line up across renditions). Each encoded branch goes to
-the ``tee`` muxer, which writes the same packets twice: as an HLS fMP4 (CMAF) variant and
-as a ``+faststart`` MP4. We chose ``tee`` over a second ``-c copy`` pass because it needs
-no second read of the encoded files and keeps the whole ladder a single process, which
-is what progress, cancellation and the timeout act on.
+The ladder is **one** ffmpeg run with **one** output: the source is decoded once,
+``split`` in a ``-filter_complex`` into one scaled branch per rendition, and each branch
+is encoded once with libx264 (capped CRF, maxrate/bufsize, keyframes forced on the same
+2 s grid in every branch so that HLS segments line up across renditions). Every audio
+track is filtered (loudness, see :mod:`audio`) and encoded once. All those streams go to
+the ``tee`` muxer, whose slaves each pick their streams (``select``): one HLS fMP4 (CMAF)
+playlist per rung (video only), one per audio track (audio only), and one
+``+faststart`` MP4 per rung carrying the rung and the default audio track. We chose
+``tee`` over a second ``-c copy`` pass because it needs no second read of the encoded
+files and keeps the whole ladder a single process, which is what progress, cancellation
+and the timeout act on; and one tee output rather than one per rung because an encoded
+stream can be shared only within one output (that is how audio is encoded once).
 
 The thumbnail and animated preview come from a second, small run that decodes a few
 seconds around 20 % of the way in (first frames are often black title cards).
@@ -16,20 +20,30 @@ seconds around 20 % of the way in (first frames are often black title cards).
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from videoforge.processor.audio import AudioRendition, default_rendition, normalize_filter
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.ladder import PlannedRendition
 from videoforge.processor.probe import ProbeResult
+from videoforge.processor.storyboard import (
+    StoryboardPlan,
+    storyboard_filter,
+    storyboard_output_args,
+)
+from videoforge.processor.subtitles import SubtitleRendition
 
 MASTER_PLAYLIST = "hls/master.m3u8"
 THUMBNAIL = "thumbnail.jpg"
 PREVIEW = "preview.gif"
 METADATA = "metadata.json"
 AAC_LC = "mp4a.40.2"
+AUDIO_GROUP = "audio"
+SUBTITLES_GROUP = "subs"
 
 
 def _video_encoder_args(
@@ -81,31 +95,66 @@ def _branch_filter(rendition: PlannedRendition, probe: ProbeResult) -> str:
     return ",".join(steps)
 
 
-def _tee_target(rendition: PlannedRendition, config: ProcessingConfig) -> str:
+def _hls_slave(select: str, hls_dir: str, playlist_key: str, config: ProcessingConfig) -> str:
     hls = ":".join(
         [
+            f"select='{select}'",
             "f=hls",
             f"hls_time={config.hls_segment_seconds:g}",
             "hls_playlist_type=vod",
             "hls_segment_type=fmp4",
             "hls_flags=independent_segments",
             "hls_fmp4_init_filename=init.mp4",
-            f"hls_segment_filename={rendition.hls_dir}/seg_%05d.m4s",
+            f"hls_segment_filename={hls_dir}/seg_%05d.m4s",
+            # onfail=abort on every slave: by default a slave that fails to write (a
+            # full disk) is dropped and ffmpeg still exits 0, leaving an empty output
+            # to be mistaken for bad media.
+            "onfail=abort",
         ]
     )
-    # onfail=abort on both slaves: by default a slave that fails to write (a full disk)
-    # is dropped and ffmpeg still exits 0, leaving an empty output to be mistaken for
-    # bad media.
-    return (
-        f"[{hls}:onfail=abort]{rendition.playlist_key}"
-        f"|[f=mp4:movflags=+faststart:onfail=abort]{rendition.mp4_key}"
-    )
+    return f"[{hls}]{playlist_key}"
+
+
+def _tee_targets(
+    renditions: Sequence[PlannedRendition],
+    audio: Sequence[AudioRendition],
+    config: ProcessingConfig,
+) -> str:
+    """Every file the ladder writes, as slaves of ONE tee output.
+
+    Stream specifiers (``select``) refer to the tee output's own streams: ``v:i`` is
+    rung ``i``, ``a:j`` is audio rendition ``j``. Each stream is encoded once; the tee
+    hands the same packets to every slave that selects them, which is how the default
+    audio track reaches every MP4 without being encoded once per rung.
+    """
+    default = default_rendition(list(audio))
+    slaves = []
+    for i, rendition in enumerate(renditions):
+        slaves.append(_hls_slave(f"v\\:{i}", rendition.hls_dir, rendition.playlist_key, config))
+        mp4_select = f"v\\:{i}"
+        if default is not None:
+            mp4_select += f",a\\:{list(audio).index(default)}"
+        slaves.append(
+            f"[select='{mp4_select}':f=mp4:movflags=+faststart:onfail=abort]{rendition.mp4_key}"
+        )
+    for j, track in enumerate(audio):
+        slaves.append(_hls_slave(f"a\\:{j}", track.hls_dir, track.playlist_key, config))
+    return "|".join(slaves)
 
 
 def ladder_args(
-    renditions: Sequence[PlannedRendition], probe: ProbeResult, config: ProcessingConfig
+    renditions: Sequence[PlannedRendition],
+    probe: ProbeResult,
+    config: ProcessingConfig,
+    audio: Sequence[AudioRendition] = (),
+    storyboard: StoryboardPlan | None = None,
 ) -> list[str]:
-    """Output options of the single-decode ladder run (paths relative to the output dir)."""
+    """Output options of the single-decode ladder run (paths relative to the output dir).
+
+    One decode of the picture feeds every rung (``split``) and, when planned, the
+    storyboard sheets (a second consumer of the same decoded stream); each audio track
+    is filtered (loudness) and encoded once, for every rung.
+    """
     labels = [f"s{i}" for i in range(len(renditions))]
     # yadif only touches frames flagged interlaced (camcorder DV, broadcast TS): progressive
     # sources pass through untouched, interlaced ones are not scaled with their combing.
@@ -115,21 +164,33 @@ def ladder_args(
     ]
     for i, rendition in enumerate(renditions):
         graph.append(f"[{labels[i]}]{_branch_filter(rendition, probe)}[v{i}]")
+    for track in audio:
+        graph.append(
+            f"[0:a:{track.track.index}]{normalize_filter(track, config)}[a{track.track.index}]"
+        )
+    if storyboard is not None:
+        graph.append(storyboard_filter(storyboard))
     args = ["-filter_complex", ";".join(graph), "-map_metadata", "-1", "-map_chapters", "-1"]
+    args += [token for i in range(len(renditions)) for token in ("-map", f"[v{i}]")]
+    args += [token for t in audio for token in ("-map", f"[a{t.track.index}]")]
     for i, rendition in enumerate(renditions):
-        args += ["-map", f"[v{i}]"]
-        if probe.has_audio:
-            args += ["-map", "0:a:0", *_audio_args(config)]
-        args += [
-            *_video_encoder_args(rendition, config),
-            # The tee muxer has no global header of its own; mp4 and fMP4 need the
-            # parameter sets in the codec configuration (avcC), not only in-band.
-            "-flags",
-            "+global_header",
-            "-f",
-            "tee",
-            _tee_target(rendition, config),
-        ]
+        args += _video_encoder_args(rendition, config, f"v:{i}")
+    if audio:
+        args += _audio_args(config)
+    args += [
+        # Subtitles and data streams (and attachments, never mapped) stay out.
+        "-sn",
+        "-dn",
+        # The tee muxer has no global header of its own; mp4 and fMP4 need the
+        # parameter sets in the codec configuration (avcC), not only in-band.
+        "-flags",
+        "+global_header",
+        "-f",
+        "tee",
+        _tee_targets(renditions, audio, config),
+    ]
+    if storyboard is not None:
+        args += storyboard_output_args(storyboard)
     return args
 
 
@@ -203,12 +264,13 @@ _EXTINF = re.compile(r"^#EXTINF:([0-9.]+)")
 
 @dataclass(frozen=True)
 class VariantStats:
-    """Measured facts of one HLS variant, for its ``EXT-X-STREAM-INF`` line."""
+    """Measured facts of one HLS media playlist (a video rung or an audio rendition)."""
 
     peak_bandwidth: int
     average_bandwidth: int
     segments: tuple[str, ...]  # rel keys of the media segments, in order
-    codecs: str
+    durations: tuple[float, ...]  # seconds, one per segment
+    codecs: str  # of this stream alone
     duration: float  # seconds, the sum of the segment durations
 
 
@@ -222,10 +284,11 @@ def avc_codec_string(init_or_mp4: Path) -> str:
     return f"avc1.{profile:02x}{compat:02x}{level:02x}"
 
 
-def variant_stats(outdir: Path, rendition: PlannedRendition, has_audio: bool) -> VariantStats:
-    """Read a variant playlist and its segments; compute peak and average bandwidth."""
-    playlist = outdir / rendition.playlist_key
+def playlist_stats(outdir: Path, playlist_key: str, codecs: str) -> VariantStats:
+    """Read a media playlist and its segments; compute peak and average bandwidth."""
+    playlist = outdir / playlist_key
     base = playlist.parent
+    hls_dir = posixpath.dirname(playlist_key)
     init_size = (base / "init.mp4").stat().st_size
     durations: list[float] = []
     segments: list[str] = []
@@ -239,39 +302,111 @@ def variant_stats(outdir: Path, rendition: PlannedRendition, has_audio: bool) ->
             if "/" in line or ".." in line:
                 raise ValueError(f"unexpected segment URI {line!r}")
             durations.append(pending)
-            segments.append(f"{rendition.hls_dir}/{line}")
+            segments.append(f"{hls_dir}/{line}")
             pending = None
     if not segments:
-        raise ValueError(f"{rendition.playlist_key} lists no segments")
+        raise ValueError(f"{playlist_key} lists no segments")
     sizes = [(outdir / key).stat().st_size for key in segments]
     peak = max(
         (size * 8 / max(duration, 0.001) for size, duration in zip(sizes, durations, strict=True)),
         default=0.0,
     )
     average = (sum(sizes) + init_size) * 8 / max(sum(durations), 0.001)
-    codecs = avc_codec_string(base / "init.mp4")
-    if has_audio:
-        codecs += f",{AAC_LC}"
     return VariantStats(
         peak_bandwidth=math.ceil(max(peak, average)),
         average_bandwidth=math.ceil(average),
         segments=tuple(segments),
+        durations=tuple(durations),
         codecs=codecs,
         duration=sum(durations),
     )
 
 
-def master_playlist(entries: Sequence[tuple[PlannedRendition, VariantStats]]) -> str:
-    """The HLS master playlist; variant URIs are relative to ``hls/``."""
+def variant_stats(outdir: Path, rendition: PlannedRendition) -> VariantStats:
+    """The stats of one video rung's playlist (video only: audio is its own rendition)."""
+    return playlist_stats(
+        outdir, rendition.playlist_key, avc_codec_string(outdir / rendition.init_key)
+    )
+
+
+def audio_stats(outdir: Path, rendition: AudioRendition) -> VariantStats:
+    return playlist_stats(outdir, rendition.playlist_key, AAC_LC)
+
+
+def _quoted(value: str) -> str:
+    # Labels are cleaned when probed (no quotes, no line breaks); this is the last fence.
+    return '"' + value.replace('"', "'").replace("\n", " ").replace("\r", " ") + '"'
+
+
+def _unique(labels: Sequence[str]) -> list[str]:
+    """NAME must be unique within a group: repeat names get a number."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def master_playlist(
+    entries: Sequence[tuple[PlannedRendition, VariantStats]],
+    audio: Sequence[tuple[AudioRendition, VariantStats]] = (),
+    subtitles: Sequence[SubtitleRendition] = (),
+    audio_channels: int = 2,
+) -> str:
+    """The HLS master playlist; every URI is relative to ``hls/``.
+
+    Audio tracks are one ``TYPE=AUDIO`` group referenced by every variant (``AUDIO=``),
+    subtitles one ``TYPE=SUBTITLES`` group (``SUBTITLES=``). A variant's BANDWIDTH and
+    CODECS include the largest audio rendition it may be played with.
+    """
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for (track, _), name in zip(audio, _unique([t.label for t, _ in audio]), strict=True):
+        attrs = [
+            "TYPE=AUDIO",
+            f"GROUP-ID={_quoted(AUDIO_GROUP)}",
+            f"NAME={_quoted(name)}",
+        ]
+        if track.track.language:
+            attrs.append(f"LANGUAGE={_quoted(track.track.language)}")
+        attrs += [
+            f"DEFAULT={'YES' if track.track.default else 'NO'}",
+            "AUTOSELECT=YES",
+            f"CHANNELS={_quoted(str(audio_channels))}",
+            f"URI={_quoted(posixpath.relpath(track.playlist_key, 'hls'))}",
+        ]
+        lines.append("#EXT-X-MEDIA:" + ",".join(attrs))
+    for sub, name in zip(subtitles, _unique([s.label for s in subtitles]), strict=True):
+        attrs = [
+            "TYPE=SUBTITLES",
+            f"GROUP-ID={_quoted(SUBTITLES_GROUP)}",
+            f"NAME={_quoted(name)}",
+        ]
+        if sub.track.language:
+            attrs.append(f"LANGUAGE={_quoted(sub.track.language)}")
+        attrs += [
+            f"DEFAULT={'YES' if sub.track.default else 'NO'}",
+            # Forced tracks (signs, foreign dialogue) are picked without being asked for.
+            f"AUTOSELECT={'YES' if sub.track.forced or sub.track.default else 'NO'}",
+            f"FORCED={'YES' if sub.track.forced else 'NO'}",
+            f"URI={_quoted(posixpath.relpath(sub.playlist_key, 'hls'))}",
+        ]
+        lines.append("#EXT-X-MEDIA:" + ",".join(attrs))
+    audio_peak = max((stats.peak_bandwidth for _, stats in audio), default=0)
+    audio_average = max((stats.average_bandwidth for _, stats in audio), default=0)
     for rendition, stats in sorted(entries, key=lambda e: e[1].peak_bandwidth, reverse=True):
-        lines.append(
+        codecs = stats.codecs + (f",{AAC_LC}" if audio else "")
+        line = (
             "#EXT-X-STREAM-INF:"
-            f"BANDWIDTH={stats.peak_bandwidth},"
-            f"AVERAGE-BANDWIDTH={stats.average_bandwidth},"
+            f"BANDWIDTH={stats.peak_bandwidth + audio_peak},"
+            f"AVERAGE-BANDWIDTH={stats.average_bandwidth + audio_average},"
             f"RESOLUTION={rendition.width}x{rendition.height},"
             f"FRAME-RATE={rendition.fps:.3f},"
-            f'CODECS="{stats.codecs}"'
+            f'CODECS="{codecs}"'
         )
-        lines.append(f"{rendition.quality}/index.m3u8")
+        if audio:
+            line += f",AUDIO={_quoted(AUDIO_GROUP)}"
+        if subtitles:
+            line += f",SUBTITLES={_quoted(SUBTITLES_GROUP)}"
+        lines += [line, f"{rendition.quality}/index.m3u8"]
     return "\n".join(lines) + "\n"

@@ -50,6 +50,11 @@ def test_an_input_name_can_never_pick_a_protocol(tmp_path: Path) -> None:
         ["-i", "http://127.0.0.1/x"],
         ["-filter_complex", "movie=/etc/passwd[v]"],
         ["-filter_complex", "amovie=x.wav"],
+        ["-sub_charenc", "/etc/passwd"],
+        ["-dump_attachment:t", "font.ttf"],
+        ["-attach", "/etc/passwd"],
+        ["-filter_complex", "[0:v]subtitles=/etc/passwd[v]"],
+        ["-vf", "ass=/tmp/x.ass"],
     ],
 )
 def test_dangerous_output_options_are_refused(args: list[str], tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def test_transcode_prints_outputs_and_writes_them(
         "metadata.json",
         "mp4",
         "preview.gif",
+        "storyboard",
         "thumbnail.jpg",
     ]
 

@@ -181,14 +181,18 @@ async def test_landscape_ladder_hls_mp4_stills_and_metadata(
     assert progress == sorted(progress)  # never goes down (repeats only as keep-alive)
     assert len(progress) >= 4
 
-    # Exactly three processes (probe, ladder, stills) and the ladder decoded the source once.
-    assert [Path(argv[0]).name for argv in spawned] == ["ffprobe", "ffmpeg", "ffmpeg"]
+    # Exactly four processes (probe, loudness measurement, ladder, stills) and the ladder
+    # decoded the source once and encoded the audio once.
+    assert [Path(argv[0]).name for argv in spawned] == ["ffprobe", "ffmpeg", "ffmpeg", "ffmpeg"]
     for argv in spawned:
         assert_guarded(argv)
-    ladder = spawned[1]
+    measure, ladder = spawned[1], spawned[2]
+    assert "loudnorm=" in measure[measure.index("-filter_complex") + 1]
+    assert measure[-2:] == ["null", "-"]  # a measurement writes nothing
     assert ladder.count("-i") == 1
     assert "split=2" in ladder[ladder.index("-filter_complex") + 1]
     assert ladder.count("libx264") == 2
+    assert ladder.count("aac") == 1
 
 
 def rendition_cap(quality: str) -> int:
@@ -243,7 +247,7 @@ async def test_guards_are_on_every_call_the_pipeline_makes(
         await _result(clips.small, tmp_path)
     finally:
         remove()
-    assert len(seen) == 3
+    assert len(seen) == 4  # probe, loudness measurement, ladder, stills
     for argv in seen:
         assert_guarded(argv)
 
