@@ -23,13 +23,13 @@ from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra import metrics
-from videoforge.migrations import check_migrated
 from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.leader import leader_lock_from_env, run_as_leader
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.infra.storage import http as storage_http
 from videoforge.infra.storage.base import StorageError
+from videoforge.migrations import check_migrated
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery")
