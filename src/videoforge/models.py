@@ -11,6 +11,9 @@ import importlib
 MODEL_MODULES = (
     "videoforge.infra.queue.models",
     "videoforge.gallery.models",
+    "videoforge.gallery.comments.models",
+    "videoforge.gallery.ratings.models",
+    "videoforge.gallery.moderation.models",
     "videoforge.processor.models",
     "videoforge.gateway.models",
 )

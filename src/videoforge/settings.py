@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     admin_group: str = Field("admin", alias="ADMIN_GROUP")
 
     rate_limits: str | None = Field(None, alias="RATE_LIMITS")
+    #: Comments containing one of these (whole words, any case) wait for approval.
+    comment_blocked_words: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="COMMENT_BLOCKED_WORDS"
+    )
 
     # -- services -------------------------------------------------------------
     gallery_url: str | None = Field(None, alias="GALLERY_URL")
@@ -180,7 +184,13 @@ class Settings(BaseSettings):
         default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"
     )
 
-    @field_validator("cors_origins", "import_allowed_ports", "forwarded_allow_ips", mode="before")
+    @field_validator(
+        "cors_origins",
+        "import_allowed_ports",
+        "forwarded_allow_ips",
+        "comment_blocked_words",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -363,7 +373,7 @@ class Settings(BaseSettings):
 
 
 #: The rate-limited actions (names accepted in ``RATE_LIMITS``). The gateway counts
-#: them, except ``video_create``, which the gallery counts itself.
+#: them, except ``video_create``, ``comment`` and ``report``, which the gallery counts itself.
 RATE_LIMIT_ACTIONS = (
     "signup",
     "login",
@@ -372,6 +382,8 @@ RATE_LIMIT_ACTIONS = (
     "import",
     "view",
     "video_create",
+    "comment",
+    "report",
 )
 
 

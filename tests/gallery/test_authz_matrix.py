@@ -4,6 +4,7 @@ private x every endpoint, on SQLite and PostgreSQL. Each cell is an expected sta
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -197,3 +198,220 @@ async def test_upload_endpoints_require_login(client: httpx.AsyncClient) -> None
     ]:
         r = await client.post(path, json=body)
         assert r.status_code == 401, (path, r.text)
+
+
+# -- comments, ratings, reports and moderation ----------------------------------------
+# What a private video hides, its comments hide too (404, as the video itself); writing
+# needs a login (401) — checked after visibility, so a private video stays a 404.
+_SEE = {"anonymous": 200, "owner": 200, "other": 200, "admin": 200}
+_SEE_PRIVATE = {"anonymous": 404, "owner": 200, "other": 404, "admin": 200}
+
+
+def _writes(ok: int, *, anonymous: int = 401) -> dict[Visibility, dict[str, int]]:
+    """Anyone signed in who can see the video."""
+    return {
+        PUB: {"anonymous": anonymous, "owner": ok, "other": ok, "admin": ok},
+        UNL: {"anonymous": anonymous, "owner": ok, "other": ok, "admin": ok},
+        PRIV: {
+            "anonymous": 404 if anonymous == 401 else anonymous,
+            "owner": ok,
+            "other": 404,
+            "admin": ok,
+        },
+    }
+
+
+def _owner_or_admin(ok: int) -> dict[Visibility, dict[str, int]]:
+    return {
+        PUB: {"anonymous": 401, "owner": ok, "other": 403, "admin": ok},
+        UNL: {"anonymous": 401, "owner": ok, "other": 403, "admin": ok},
+        PRIV: {"anonymous": 404, "owner": ok, "other": 404, "admin": ok},
+    }
+
+
+_ALL = (PUB, UNL, PRIV)
+_ADMIN_ONLY = {"anonymous": 401, "owner": 403, "other": 403, "admin": 200}
+
+SOCIAL_MATRIX: dict[str, dict[Visibility, dict[str, int]]] = {
+    "list_comments": {PUB: _SEE, UNL: _SEE, PRIV: _SEE_PRIVATE},
+    "get_comment": {PUB: _SEE, UNL: _SEE, PRIV: _SEE_PRIVATE},
+    "replies": {PUB: _SEE, UNL: _SEE, PRIV: _SEE_PRIVATE},
+    "post_comment": {
+        # The login is checked first here (before the rate limit).
+        PUB: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        UNL: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        PRIV: {"anonymous": 401, "owner": 201, "other": 404, "admin": 201},
+    },
+    # The comment is the owner's: only its author edits it.
+    "edit_comment": {
+        PUB: {"anonymous": 401, "owner": 200, "other": 403, "admin": 403},
+        UNL: {"anonymous": 401, "owner": 200, "other": 403, "admin": 403},
+        PRIV: {"anonymous": 404, "owner": 200, "other": 404, "admin": 403},
+    },
+    "held_queue": _owner_or_admin(200),
+    # A held comment does not exist for anyone but its author and the video's owner.
+    "approve": {v: {"anonymous": 404, "owner": 200, "other": 404, "admin": 200} for v in _ALL},
+    "reject": {v: {"anonymous": 404, "owner": 200, "other": 404, "admin": 200} for v in _ALL},
+    "pin": _owner_or_admin(200),
+    "unpin": _owner_or_admin(200),
+    # A stranger's comment: its author would be allowed, others not.
+    "delete_comment": _owner_or_admin(204),
+    "rate": {
+        PUB: {"anonymous": 401, "owner": 200, "other": 200, "admin": 200},
+        UNL: {"anonymous": 401, "owner": 200, "other": 200, "admin": 200},
+        PRIV: {"anonymous": 401, "owner": 200, "other": 404, "admin": 200},
+    },
+    "report_video": {
+        PUB: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        UNL: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        PRIV: {"anonymous": 401, "owner": 201, "other": 404, "admin": 201},
+    },
+    "report_comment": {
+        PUB: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        UNL: {"anonymous": 401, "owner": 201, "other": 201, "admin": 201},
+        PRIV: {"anonymous": 401, "owner": 201, "other": 404, "admin": 201},
+    },
+    "moderation_queue": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "moderation_log": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "moderation_blocks": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "dismiss": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "moderation_delete_comment": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "block": {
+        v: {"anonymous": 401, "owner": 403, "other": 403, "admin": 201} for v in (PUB, UNL, PRIV)
+    },
+    "hide": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+    "unhide": {PUB: _ADMIN_ONLY, UNL: _ADMIN_ONLY, PRIV: _ADMIN_ONLY},
+}
+
+
+async def _seed_comment(infra: Any, video_id: uuid.UUID, author: str, **fields: Any) -> uuid.UUID:
+    from videoforge.gallery.comments.models import CommentStatus, GalleryComment
+    from videoforge.infra.db import session_scope
+
+    comment = GalleryComment(
+        id=uuid.uuid4(),
+        video_id=video_id,
+        author_id=author,
+        author_name=author,
+        text=fields.pop("text", "seeded"),
+        status=fields.pop("status", CommentStatus.APPROVED),
+        deleted=False,
+        pinned=False,
+        replies_count=0,
+        **fields,
+    )
+    async with session_scope(infra.sessions) as session:
+        session.add(comment)
+    return comment.id
+
+
+@pytest.mark.parametrize("visibility", [PUB, UNL, PRIV], ids=lambda v: v.value)
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_social_matrix(
+    client: httpx.AsyncClient,
+    users: Users,
+    seed_video: SeedVideo,
+    infra: Any,
+    visibility: Visibility,
+    caller: str,
+) -> None:
+    from videoforge.gallery.comments.models import CommentStatus
+
+    headers = _headers(users, caller)
+    video = await seed_video(users.owner_id, visibility=visibility)
+    owners = await _seed_comment(infra, video.id, users.owner_id, text="by the owner")
+    strangers = await _seed_comment(infra, video.id, "stranger")
+    reported = await _seed_comment(infra, video.id, "stranger")
+    held = await _seed_comment(infra, video.id, "stranger", status=CommentStatus.HELD)
+    rejected = await _seed_comment(infra, video.id, "stranger", status=CommentStatus.HELD)
+    await _seed_comment(infra, video.id, "stranger", parent_id=owners)
+    # An open report for the dismiss cell (filed by a fifth user, who can see it).
+    async with infra.sessions() as session:
+        from videoforge.gallery.moderation.models import (
+            GalleryReport,
+            ReportReason,
+            ReportStatus,
+            TargetType,
+        )
+
+        session.add(
+            GalleryReport(
+                id=uuid.uuid4(),
+                target_type=TargetType.VIDEO,
+                target_id=video.id,
+                video_id=video.id,
+                reporter_id="reporter",
+                reason=ReportReason.SPAM,
+                status=ReportStatus.OPEN,
+            )
+        )
+        await session.commit()
+    v = f"/api/gallery/videos/{video.id}"
+    c = "/api/gallery/comments"
+    m = "/api/gallery/moderation"
+
+    def expect(endpoint: str) -> int:
+        return SOCIAL_MATRIX[endpoint][visibility][caller]
+
+    calls: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("list_comments", "GET", f"{v}/comments", {}),
+        ("get_comment", "GET", f"{c}/{owners}", {}),
+        ("replies", "GET", f"{c}/{owners}/replies", {}),
+        ("post_comment", "POST", f"{v}/comments", {"json": {"text": "hi"}}),
+        ("edit_comment", "PATCH", f"{c}/{owners}", {"json": {"text": "edited"}}),
+        ("held_queue", "GET", f"{v}/comments", {"params": {"status": "held"}}),
+        ("approve", "POST", f"{c}/{held}/approve", {}),
+        ("reject", "POST", f"{c}/{rejected}/reject", {}),
+        ("pin", "POST", f"{c}/{owners}/pin", {}),
+        ("unpin", "POST", f"{c}/{owners}/unpin", {}),
+        ("rate", "PUT", f"{v}/rating", {"json": {"rating": "like"}}),
+        ("report_video", "POST", f"{v}/reports", {"json": {"reason": "spam"}}),
+        ("report_comment", "POST", f"{c}/{owners}/reports", {"json": {"reason": "hate"}}),
+        ("moderation_queue", "GET", f"{m}/reports", {}),
+        ("moderation_log", "GET", f"{m}/actions", {}),
+        ("moderation_blocks", "GET", f"{m}/blocks", {}),
+        ("dismiss", "POST", f"{m}/reports/video/{video.id}/dismiss", {}),
+        ("moderation_delete_comment", "POST", f"{m}/comments/{reported}/delete", {}),
+        ("block", "PUT", f"{m}/blocks/comment", {"params": {"user_id": "someone"}}),
+        ("delete_comment", "DELETE", f"{c}/{strangers}", {}),
+        ("hide", "POST", f"{m}/videos/{video.id}/hide", {}),
+        ("unhide", "POST", f"{m}/videos/{video.id}/unhide", {}),
+    ]
+    for endpoint, method, path, kwargs in calls:
+        r = await client.request(method, path, headers=headers, **kwargs)
+        assert r.status_code == expect(endpoint), (endpoint, r.text)
+        if r.status_code >= 400:
+            assert r.json()["error"]["code"], endpoint
+        if r.status_code == 404:
+            assert r.json()["error"]["code"] in ("video_not_found", "comment_not_found"), endpoint
+
+    # Nobody learns another user's rating, and the held comment was seen only by those
+    # who may see it.
+    r = await client.get(v, headers=users.other)
+    if r.status_code == 200:
+        assert r.json()["my_rating"] == ("like" if caller == "other" else None)
+
+
+async def test_missing_targets_are_404_for_social_endpoints(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    missing = uuid.uuid4()
+    for method, path, body in [
+        ("GET", f"/api/gallery/videos/{missing}/comments", None),
+        ("POST", f"/api/gallery/videos/{missing}/comments", {"text": "x"}),
+        ("PUT", f"/api/gallery/videos/{missing}/rating", {"rating": "like"}),
+        ("POST", f"/api/gallery/videos/{missing}/reports", {"reason": "spam"}),
+        ("GET", f"/api/gallery/comments/{missing}", None),
+        ("GET", f"/api/gallery/comments/{missing}/replies", None),
+        ("PATCH", f"/api/gallery/comments/{missing}", {"text": "x"}),
+        ("DELETE", f"/api/gallery/comments/{missing}", None),
+        ("POST", f"/api/gallery/comments/{missing}/pin", None),
+        ("POST", f"/api/gallery/comments/{missing}/approve", None),
+        ("POST", f"/api/gallery/comments/{missing}/reports", {"reason": "spam"}),
+        ("POST", f"/api/gallery/moderation/videos/{missing}/hide", None),
+        ("POST", f"/api/gallery/moderation/comments/{missing}/delete", None),
+    ]:
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        r = await client.request(method, path, headers=users.admin, **kwargs)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["error"]["code"] in ("video_not_found", "comment_not_found")

@@ -76,20 +76,51 @@ async def _search_after(url: str, word: str) -> list[str]:
 
 
 async def _insert_video(url: str, title: str) -> None:
-    from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
-    from videoforge.infra.db import session_factory, session_scope
+    import uuid
 
+    import sqlalchemy as sa
+
+    from videoforge.infra.db import utcnow
+
+    # Only the columns of the schema at 0006 (the ORM model would name later ones too).
+    table = sa.table(
+        "gallery_videos",
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "user_id",
+                "title",
+                "description",
+                "visibility",
+                "status",
+                "progress",
+                "renditions",
+                "views",
+                "version",
+                "created_at",
+                "updated_at",
+            )
+        ),
+    )
+    now = utcnow()
     engine = create_engine(url)
     try:
-        async with session_scope(session_factory(engine)) as session:
-            session.add(
-                GalleryVideo(
+        async with engine.begin() as conn:
+            await conn.execute(
+                table.insert().values(
+                    id=uuid.uuid4().hex,
                     user_id="u1",
                     title=title,
                     description="made before 0007",
-                    visibility=Visibility.PUBLIC,
-                    status=VideoStatus.READY,
-                    renditions=[],
+                    visibility="public",
+                    status="ready",
+                    progress=0,
+                    renditions="[]",
+                    views=0,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
     finally:

@@ -23,7 +23,10 @@ def is_owner_or_admin(video: GalleryVideo, principal: Principal | None) -> bool:
 
 def can_view(video: GalleryVideo, principal: Principal | None) -> bool:
     """Public and unlisted videos are visible to anyone with the id (unlisted ids are
-    random uuid4, so the id is the secret); private ones only to the owner and admins."""
+    random uuid4, so the id is the secret); private ones only to the owner and admins,
+    and so are videos a moderator hid (gallery.moderation)."""
+    if video.hidden:
+        return is_owner_or_admin(video, principal)
     if video.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
         return True
     return is_owner_or_admin(video, principal)
@@ -68,7 +71,9 @@ def listable_branches(principal: Principal | None) -> list[ColumnElement[bool]]:
     Kept as separate branches so a listing can run each on its own index (an ``OR``
     across two indexes cannot be read in order, and a page would sort every row)."""
     public_ready = and_(
-        GalleryVideo.visibility == Visibility.PUBLIC, GalleryVideo.status == VideoStatus.READY
+        GalleryVideo.visibility == Visibility.PUBLIC,
+        GalleryVideo.status == VideoStatus.READY,
+        GalleryVideo.hidden.is_(False),
     )
     if principal is None:
         return [public_ready]

@@ -22,6 +22,9 @@ from videoforge.gallery import views as view_counts
 from videoforge.gallery.access import ensure_owner_or_admin, not_found
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.models import GalleryVideoViewsDaily, VideoStatus, Visibility
+from videoforge.gallery.moderation.models import BlockScope
+from videoforge.gallery.moderation.service import ensure_not_blocked
+from videoforge.gallery.ratings.service import my_rating, my_ratings
 from videoforge.gallery.schemas import (
     DailyViews,
     MultipartAbort,
@@ -70,6 +73,10 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+#: For the domain routers (comments, moderation), which rate-limit per address too.
+client_ip = _client_ip
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
@@ -110,9 +117,13 @@ async def list_videos(
     )
     async with session_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
+        ratings = await my_ratings(session, [v.id for v in result.items], principal)
     # Presigning may cost a thread hop per URL (S3): do the page's items concurrently.
     items = await asyncio.gather(
-        *(service.to_read(v, principal, infra.storage) for v in result.items)
+        *(
+            service.to_read(v, principal, infra.storage, my_rating=ratings.get(v.id))
+            for v in result.items
+        )
     )
     return VideoPage(
         items=list(items),
@@ -144,6 +155,7 @@ async def create_video(
         user=principal.user_id,
     )
     async with session_scope(infra.sessions) as session:
+        await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
         video = await service.create_import(session, principal, body)
     return await service.to_read(video, principal, infra.storage)
 
@@ -156,8 +168,9 @@ async def get_video(
     original's key is only shown to them. The `ETag` is the version for `If-Match`."""
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
+        rating = await my_rating(session, video.id, principal)
     response.headers["ETag"] = _etag(video.version)
-    return await service.to_read(video, principal, infra.storage)
+    return await service.to_read(video, principal, infra.storage, my_rating=rating)
 
 
 @router.put("/api/gallery/videos/{video_id}", response_model=VideoRead, tags=["videos"])
@@ -169,13 +182,15 @@ async def update_video(
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> VideoRead:
-    """Change title, description or visibility (owner only); only the fields sent are
+    """Change title, description, visibility or `comment_policy` (`on`, `off`,
+    `held`) (owner only); only the fields sent are
     changed. With `If-Match` (412 when stale) or `version` (409 when stale) the edit
     only applies to the version the editor saw."""
     async with session_scope(infra.sessions) as session:
         video = await service.update_video(session, video_id, principal, body, if_match=if_match)
+        rating = await my_rating(session, video.id, principal)
     response.headers["ETag"] = _etag(video.version)
-    return await service.to_read(video, principal, infra.storage)
+    return await service.to_read(video, principal, infra.storage, my_rating=rating)
 
 
 @router.delete(
@@ -309,6 +324,7 @@ async def upload_url(infra: InfraDep, principal: User, body: UploadRequest) -> U
     presigned multipart part URLs (then `/api/upload/multipart/complete`). Either way,
     finish with `/api/upload/confirm`."""
     async with session_scope(infra.sessions) as session:
+        await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
         return await uploads.issue_upload(
             session, infra.storage, infra.cache, infra.settings, principal, body
         )

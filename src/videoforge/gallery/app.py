@@ -19,7 +19,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from videoforge.gallery import api, deletions
+from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.moderation import api as moderation_api
+from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra import metrics
@@ -114,6 +117,9 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
         )
 
     app.include_router(api.router)
+    app.include_router(comments_api.router)
+    app.include_router(ratings_api.router)
+    app.include_router(moderation_api.router)
     app.include_router(storage_http.router)
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])

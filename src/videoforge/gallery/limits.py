@@ -23,6 +23,10 @@ from videoforge.settings import Settings, parse_rate_limits
 log = structlog.get_logger("videoforge.gallery.limits")
 
 VIDEO_CREATE = "video_create"
+#: Posting a comment or a reply (gallery.comments), per user and per address.
+COMMENT = "comment"
+#: Reporting a video or a comment (gallery.moderation), per user and per address.
+REPORT = "report"
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,19 @@ class Rule:
 
 #: Above the gateway's own limits on jobs and imports (each import makes a placeholder),
 #: so this one only binds on placeholders made without them.
-DEFAULTS = {VIDEO_CREATE: Rule(window=3600, per_ip=None, per_user=100)}
+DEFAULTS = {
+    VIDEO_CREATE: Rule(window=3600, per_ip=None, per_user=100),
+    # A lively conversation, not a flood: 10 a minute per user, 30 per address (many
+    # people may share one address).
+    COMMENT: Rule(window=60, per_ip=30, per_user=10),
+    REPORT: Rule(window=3600, per_ip=60, per_user=30),
+}
+
+_MESSAGES = {
+    VIDEO_CREATE: "Too many videos created; try again later.",
+    COMMENT: "You are commenting too fast; try again in a moment.",
+    REPORT: "Too many reports; try again later.",
+}
 
 
 def rule_for(settings: Settings, action: str) -> Rule | None:
@@ -74,4 +90,5 @@ async def check(
             retry_after = max(retry_after, result.retry_after)
     if retry_after:
         log.info("rate_limited", action=action, retry_after=retry_after)
-        raise TooManyRequests("Too many videos created; try again later.", retry_after=retry_after)
+        message = _MESSAGES.get(action, "Too many requests; try again later.")
+        raise TooManyRequests(message, retry_after=retry_after)

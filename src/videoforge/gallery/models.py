@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy import (
     Enum as SAEnum,
@@ -41,6 +42,15 @@ class Visibility(StrEnum):
     PUBLIC = "public"
     UNLISTED = "unlisted"
     PRIVATE = "private"
+
+
+class CommentPolicy(StrEnum):
+    """Who may comment on a video: anyone signed in, nobody, or anyone but held for the
+    owner's approval."""
+
+    ON = "on"
+    OFF = "off"
+    HELD = "held"
 
 
 class UploadState(StrEnum):
@@ -113,6 +123,25 @@ class GalleryVideo(TimestampMixin, Base):
     last_event_at: Mapped[datetime | None] = mapped_column()
 
     views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Counters kept in step with gallery_ratings / gallery_comments by ``x = x + 1``
+    # updates in the transaction that changes those rows (gallery.ratings, .comments).
+    # Server defaults: rows inserted without them (bulk loads, older code) start at 0.
+    likes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    dislikes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    #: Visible comments: approved and not deleted, replies included.
+    comments_count: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
+    comment_policy: Mapped[CommentPolicy] = mapped_column(
+        _enum(CommentPolicy, "gallery_comment_policy"),
+        nullable=False,
+        default=CommentPolicy.ON,
+        server_default=CommentPolicy.ON.value,
+    )
+    #: Hidden by a moderator: only its owner and admins can see it (gallery.moderation).
+    hidden: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     # Optimistic concurrency for metadata edits (If-Match / ``version``).
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
@@ -121,6 +150,7 @@ class GalleryVideo(TimestampMixin, Base):
         Index("ix_gallery_videos_owner", "user_id", "created_at", "id"),
         Index("ix_gallery_videos_views", "visibility", "status", "views", "id"),
         Index("ix_gallery_videos_title", "visibility", "status", "title", "id"),
+        Index("ix_gallery_videos_likes", "visibility", "status", "likes", "id"),
     )
 
 

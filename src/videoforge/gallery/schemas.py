@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from videoforge.gallery.models import VideoStatus, Visibility
+from videoforge.gallery.models import CommentPolicy, VideoStatus, Visibility
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -29,6 +29,7 @@ class VideoSort(StrEnum):
     OLDEST = "oldest"
     MOST_VIEWED = "most_viewed"
     TITLE = "title"
+    LIKES = "likes"
 
 
 class VideoCreate(_Schema):
@@ -62,6 +63,8 @@ class VideoUpdate(_Schema):
     title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     visibility: Visibility | None = None
+    #: Who may comment: ``on``, ``off``, or ``held`` for the owner's approval.
+    comment_policy: CommentPolicy | None = None
     version: int | None = Field(None, ge=1, le=2**63 - 1)
 
     @field_validator("title", "description")
@@ -104,6 +107,15 @@ class VideoRead(BaseModel):
     preview_url: str | None
     renditions: list[RenditionRead]
     views: int
+    likes: int = 0
+    dislikes: int = 0
+    #: The caller's own rating (``like``/``dislike``); null when none or anonymous.
+    my_rating: str | None = None
+    #: Visible comments (approved, not deleted), replies included.
+    comments_count: int = 0
+    comment_policy: CommentPolicy = CommentPolicy.ON
+    #: Hidden by a moderator (then only its owner and admins see it).
+    hidden: bool = False
     version: int
     created_at: datetime
     updated_at: datetime

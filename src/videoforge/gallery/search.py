@@ -66,6 +66,7 @@ _SORTS: dict[VideoSort, tuple[InstrumentedAttribute[Any], bool]] = {
     VideoSort.OLDEST: (GalleryVideo.created_at, False),
     VideoSort.MOST_VIEWED: (GalleryVideo.views, True),
     VideoSort.TITLE: (GalleryVideo.title, False),
+    VideoSort.LIKES: (GalleryVideo.likes, True),
 }
 
 
@@ -137,8 +138,10 @@ def decode_cursor(sort: VideoSort, cursor: str) -> tuple[Any, uuid.UUID]:
         value = data["v"]
         if sort in (VideoSort.NEWEST, VideoSort.OLDEST):
             value = datetime.fromisoformat(value)
-        elif sort is VideoSort.MOST_VIEWED:
+        elif sort in (VideoSort.MOST_VIEWED, VideoSort.LIKES):
             value = int(value)
+            if not -(2**63) <= value < 2**63:  # beyond BIGINT: the database would refuse
+                raise ValueError("bad count")
         elif not isinstance(value, str):
             raise ValueError("bad title")
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
@@ -196,7 +199,7 @@ def _unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
     """The same ordering as ``column`` through an expression no index serves."""
     if column.key == "created_at":
         return column + text("interval '0'")
-    if column.key == "views":
+    if column.key in ("views", "likes"):
         return column + literal_column("0")
     return func.concat(column, "")
 

@@ -106,7 +106,7 @@ async def update_video(
     header_version = parse_if_match(if_match)
     expected = header_version if header_version is not None else data.version
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
-    for name in ("title", "visibility"):
+    for name in ("title", "visibility", "comment_policy"):
         if name in changes and changes[name] is None:
             raise UnprocessableEntity(f"{name} cannot be null.", code="validation_error")
     if changes.get("title") == "":
@@ -175,8 +175,10 @@ async def to_read(
     storage: Storage,
     *,
     url_ttl: int = LISTING_URL_TTL,
+    my_rating: str | None = None,
 ) -> VideoRead:
-    """The wire form; the original's key and file name only for the owner and admins."""
+    """The wire form; the original's key and file name only for the owner and admins.
+    ``my_rating`` is the caller's own rating (gallery.ratings), never anyone else's."""
     privileged = is_owner_or_admin(video, principal)
     return VideoRead(
         id=video.id,
@@ -210,6 +212,12 @@ async def to_read(
             for r in video.renditions or []
         ],
         views=video.views,
+        likes=video.likes,
+        dislikes=video.dislikes,
+        my_rating=my_rating if principal is not None else None,
+        comments_count=video.comments_count,
+        comment_policy=video.comment_policy,
+        hidden=video.hidden,
         version=video.version,
         created_at=video.created_at,
         updated_at=video.updated_at,

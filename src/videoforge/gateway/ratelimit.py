@@ -47,6 +47,9 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Rule:
     """Hits allowed every ``window`` seconds (None: no limit) for one client address
+    #: Also counted by the gallery (posting comments, reporting).
+    COMMENT = "comment"
+    REPORT = "report"
     (``per_ip``), one user from every address together (``per_user``) and one user from
     one address (``per_user_ip``)."""
 
