@@ -36,6 +36,8 @@ from aws_cdk import (
     Tags,
 )
 from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
@@ -126,6 +128,13 @@ class VideoForgeConfig:
     #: RETAIN keeps data (bucket, database snapshot, user pool) when the stack is deleted.
     retain_data: bool = True
     extra_environment: dict[str, str] = field(default_factory=dict)
+    #: Playback through CloudFront: the PEM public key of the key pair the gallery signs
+    #: CDN URLs with (its private key goes into the ``CdnPrivateKey`` secret the stack
+    #: creates). ``None``: no distribution; players fetch from S3 presigned URLs.
+    cdn_public_key_pem: str | None = None
+    #: How long CloudFront keeps segments, MP4s, stills and captions (never change once
+    #: written: output keys are per job).
+    cdn_media_ttl_days: int = 365
 
 
 def read_unit(name: str) -> str:
@@ -505,6 +514,88 @@ class VideoForgeStack(Stack):
             return ecs.ContainerImage.from_registry(self.config.image)
         return ecs.ContainerImage.from_asset(str(REPO_ROOT))
 
+    def _cdn(self) -> tuple[dict[str, str], dict[str, ecs.Secret]]:
+        """A CloudFront distribution in front of the private bucket (origin access
+        control), answering only URLs signed by the gallery's key (a key group). Returns
+        the gallery's environment and secrets for it (none without a CDN)."""
+        cfg = self.config
+        if cfg.cdn_public_key_pem is None:
+            return {}, {}
+        public_key = cloudfront.PublicKey(
+            self, "CdnPublicKey", encoded_key=cfg.cdn_public_key_pem,
+            comment="VideoForge gallery: signs playback URLs",
+        )  # fmt: skip
+        key_group = cloudfront.KeyGroup(self, "CdnKeyGroup", items=[public_key])
+        # Signed query strings (Expires, Signature, Key-Pair-Id) never enter the cache
+        # key: CloudFront checks and strips them, so every viewer shares one cached copy.
+        media = cloudfront.CachePolicy(
+            self,
+            "CdnMediaCachePolicy",
+            comment="Segments, MP4s, stills, captions: immutable per job",
+            default_ttl=Duration.days(cfg.cdn_media_ttl_days),
+            max_ttl=Duration.days(cfg.cdn_media_ttl_days),
+            min_ttl=Duration.days(1),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+        )
+        playlists = cloudfront.CachePolicy(
+            self,
+            "CdnPlaylistCachePolicy",
+            comment="Playlists and manifests: short-lived",
+            default_ttl=Duration.seconds(10),
+            max_ttl=Duration.seconds(60),
+            min_ttl=Duration.seconds(0),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+        )
+        cors = cloudfront.ResponseHeadersPolicy(
+            self,
+            "CdnCorsPolicy",
+            cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+                access_control_allow_credentials=False,
+                access_control_allow_headers=["Range"],
+                access_control_allow_methods=["GET", "HEAD"],
+                access_control_allow_origins=list(self.cors_origins) or ["*"],
+                origin_override=True,
+            ),
+        )
+        origin = origins.S3BucketOrigin.with_origin_access_control(self.bucket)
+
+        def behavior(policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=origin,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                cache_policy=policy,
+                response_headers_policy=cors,
+                trusted_key_groups=[key_group],
+            )
+
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Cdn",
+            comment="VideoForge playback",
+            default_behavior=behavior(media),
+            additional_behaviors={"*.m3u8": behavior(playlists), "*.mpd": behavior(playlists)},
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+        )
+        self.cdn_private_key = secretsmanager.Secret(
+            self,
+            "CdnPrivateKey",
+            description="VideoForge CLOUDFRONT_PRIVATE_KEY: put the PEM private key of "
+            "the key pair whose public key is cdn_public_key_pem",
+        )
+        self.cdn_private_key.grant_read(self.gallery_role)
+        environment = {
+            "CLOUDFRONT_URL": f"https://{self.distribution.distribution_domain_name}",
+            "CLOUDFRONT_KEY_PAIR_ID": public_key.public_key_id,
+        }
+        return environment, {
+            "CLOUDFRONT_PRIVATE_KEY": ecs.Secret.from_secrets_manager(self.cdn_private_key)
+        }
+
     def _services(self) -> None:
         cfg = self.config
         self.cluster = ecs.Cluster(
@@ -534,6 +625,7 @@ class VideoForgeStack(Stack):
         self._grant_gateway(self.gateway_role)
 
         gallery_url = f"http://gallery.videoforge.internal:{GALLERY_PORT}"
+        cdn_environment, cdn_secrets = self._cdn()
         self.gallery_service, self.gallery_tg = self._fargate_service(
             "Gallery",
             command=["gallery"],
@@ -541,7 +633,8 @@ class VideoForgeStack(Stack):
             role=self.gallery_role,
             image=image,
             namespace=namespace,
-            environment={},
+            environment=cdn_environment,
+            secrets=cdn_secrets,
         )
         self.gateway_service, self.gateway_tg = self._fargate_service(
             "Gateway",
@@ -625,6 +718,7 @@ class VideoForgeStack(Stack):
         namespace: servicediscovery.PrivateDnsNamespace,
         environment: dict[str, str],
         migrate_first: bool = False,
+        secrets: dict[str, ecs.Secret] | None = None,
     ) -> tuple[ecs.FargateService, elbv2.ApplicationTargetGroup]:
         cfg = self.config
         task = ecs.FargateTaskDefinition(
@@ -661,7 +755,7 @@ class VideoForgeStack(Stack):
             image=image,
             command=command,
             environment=env,
-            secrets=self._secrets(),
+            secrets={**self._secrets(), **(secrets or {})},
             port_mappings=[ecs.PortMapping(container_port=port, name=name.lower())],
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name.lower(), log_group=log_group),
             stop_timeout=Duration.seconds(60),

@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     s3_bucket_name: str | None = Field(None, alias="S3_BUCKET_NAME")
     s3_path_style: bool = Field(False, alias="S3_PATH_STYLE")
     s3_public_endpoint_url: str | None = Field(None, alias="S3_PUBLIC_ENDPOINT_URL")
+    #: Playback bytes through CloudFront (``infra.storage.cdn``): the distribution's URL,
+    #: its key pair (key group) id and the private key (PEM, or a file holding it).
+    cloudfront_url: str | None = Field(None, alias="CLOUDFRONT_URL")
+    cloudfront_key_pair_id: str | None = Field(None, alias="CLOUDFRONT_KEY_PAIR_ID")
+    cloudfront_private_key: str | None = Field(None, alias="CLOUDFRONT_PRIVATE_KEY")
+    cloudfront_private_key_file: Path | None = Field(None, alias="CLOUDFRONT_PRIVATE_KEY_FILE")
+    #: CDN URLs expire on multiples of this many seconds, so they can be shared and cached.
+    cloudfront_url_window: int = Field(300, alias="CLOUDFRONT_URL_WINDOW", ge=1, le=86400)
     sqs_queue_url: str | None = Field(None, alias="SQS_QUEUE_URL")
     sqs_events_queue_url: str | None = Field(None, alias="SQS_EVENTS_QUEUE_URL")
     queue_max_receives: int = Field(5, alias="QUEUE_MAX_RECEIVES", ge=1)
@@ -234,7 +242,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "aws_endpoint_url", "gallery_url", "gateway_url", "public_url", "cognito_jwks_url"
+        "aws_endpoint_url",
+        "gallery_url",
+        "gateway_url",
+        "public_url",
+        "cognito_jwks_url",
+        "cloudfront_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -272,6 +285,20 @@ class Settings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set to a secret value in production")
             if len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if self.cloudfront_url:
+            if not self.s3_bucket_name:
+                raise ValueError(
+                    "CLOUDFRONT_URL needs S3_BUCKET_NAME: the CDN's origin is the bucket"
+                )
+            if not self.cloudfront_key_pair_id:
+                raise ValueError(
+                    "CLOUDFRONT_URL needs CLOUDFRONT_KEY_PAIR_ID (the public key's id)"
+                )
+            if bool(self.cloudfront_private_key) == bool(self.cloudfront_private_key_file):
+                raise ValueError(
+                    "CLOUDFRONT_URL needs one of CLOUDFRONT_PRIVATE_KEY (PEM) or "
+                    "CLOUDFRONT_PRIVATE_KEY_FILE"
+                )
         if self.sqs_queue_url and not self.sqs_events_queue_url:
             raise ValueError(
                 "SQS_EVENTS_QUEUE_URL must be set with SQS_QUEUE_URL: the processor reports "
@@ -280,6 +307,17 @@ class Settings(BaseSettings):
         if bool(self.cognito_user_pool_id) != bool(self.cognito_client_id):
             raise ValueError("COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together")
         return self
+
+    def cloudfront_private_key_pem(self) -> bytes:
+        """The CDN signing key's PEM bytes (``SettingsError`` when it cannot be read)."""
+        if self.cloudfront_private_key:
+            # Secrets stores and env files often flatten newlines to a literal "\n".
+            return self.cloudfront_private_key.replace("\\n", "\n").encode()
+        assert self.cloudfront_private_key_file is not None
+        try:
+            return self.cloudfront_private_key_file.read_bytes()
+        except OSError as exc:
+            raise SettingsError(f"CLOUDFRONT_PRIVATE_KEY_FILE: cannot read it: {exc}") from None
 
     def require_safe_to_listen(self) -> None:
         """Refuse to serve HTTP off loopback with a published secret or without

@@ -41,6 +41,19 @@ def stack_module() -> ModuleType:
     return _load_stack_module()
 
 
+def _cdn_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+CDN_PUBLIC_KEY = _cdn_public_key()
+
+
 @pytest.fixture(scope="session")
 def template(stack_module: ModuleType) -> Any:
     """The synthesised template (synthesis starts jsii's Node process: ~10-30 s, once)."""
@@ -51,7 +64,9 @@ def template(stack_module: ModuleType) -> Any:
     stack = stack_module.VideoForgeStack(
         app,
         "VideoForge",
-        config=stack_module.VideoForgeConfig(image=IMAGE, worker_package="videoforge==1.2.3"),
+        config=stack_module.VideoForgeConfig(
+            image=IMAGE, worker_package="videoforge==1.2.3", cdn_public_key_pem=CDN_PUBLIC_KEY
+        ),
     )
     return Template.from_stack(stack)
 
@@ -179,7 +194,8 @@ def test_task_definitions_use_seed_names_and_secrets(resources: dict[str, Any]) 
             assert names - aliases - RUNTIME_VARS == set(), names - aliases
             assert {"DB_HOST", "S3_BUCKET_NAME", "SQS_QUEUE_URL", "REDIS_URL"} <= names
             assert {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"} <= names
-            assert secrets == {"DB_USER", "DB_PASSWORD", "JWT_SECRET"}
+            cdn = {"CLOUDFRONT_PRIVATE_KEY"} if "gallery" in container["Command"] else set()
+            assert secrets == {"DB_USER", "DB_PASSWORD", "JWT_SECRET"} | cdn
             env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
             assert env["VIDEOFORGE_ENV"] == "production"
             if set(container["Command"]) & {"gateway", "gallery"}:
@@ -520,3 +536,60 @@ def test_access_tokens_carry_the_display_name(resources: dict[str, Any]) -> None
         and p["FunctionName"] == {"Fn::GetAtt": [fn_id, "Arn"]}
         for p in permissions
     )
+
+
+def test_playback_goes_through_a_signed_cdn_in_front_of_the_private_bucket(
+    resources: dict[str, Any],
+) -> None:
+    _, dist = _one(resources, "AWS::CloudFront::Distribution")
+    config = dist["DistributionConfig"]
+    (origin,) = config["Origins"]
+    # Origin access control: CloudFront signs its reads; the bucket stays private.
+    assert "OriginAccessControlId" in origin
+    assert origin["S3OriginConfig"].get("OriginAccessIdentity", "") == ""
+    _, oac = _one(resources, "AWS::CloudFront::OriginAccessControl")
+    assert oac["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+    _, key = _one(resources, "AWS::CloudFront::PublicKey")
+    assert key["PublicKeyConfig"]["EncodedKey"] == CDN_PUBLIC_KEY
+    key_group_id, _ = _one(resources, "AWS::CloudFront::KeyGroup")
+    behaviors = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    for behavior in behaviors:
+        # Only URLs signed with the gallery's key are answered.
+        assert behavior["TrustedKeyGroups"] == [{"Ref": key_group_id}]
+        assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    policies = _of_type(resources, "AWS::CloudFront::CachePolicy")
+    by_id = {name: props["CachePolicyConfig"] for name, props in policies.items()}
+
+    def policy(behavior: dict[str, Any]) -> dict[str, Any]:
+        return by_id[behavior["CachePolicyId"]["Ref"]]
+
+    media = policy(config["DefaultCacheBehavior"])
+    assert media["DefaultTTL"] >= 30 * 86400  # segments are immutable per job
+    for found in by_id.values():
+        # Signed query strings are never part of the cache key.
+        params = found["ParametersInCacheKeyAndForwardedToOrigin"]
+        assert params["QueryStringsConfig"]["QueryStringBehavior"] == "none"
+    short = {b["PathPattern"]: policy(b) for b in config["CacheBehaviors"]}
+    assert set(short) == {"*.m3u8", "*.mpd"}
+    assert all(p["DefaultTTL"] <= 60 for p in short.values())
+    # The bucket lets this distribution (and nothing public) read it.
+    bucket_policies = _of_type(resources, "AWS::S3::BucketPolicy")
+    statements = [st for p in bucket_policies.values() for st in p["PolicyDocument"]["Statement"]]
+    assert any(
+        st.get("Principal", {}).get("Service") == "cloudfront.amazonaws.com"
+        and st["Action"] == "s3:GetObject"
+        for st in statements
+    )
+    # The gallery signs for that distribution with that key.
+    for props in _of_type(resources, "AWS::ECS::TaskDefinition").values():
+        for container in props["ContainerDefinitions"]:
+            env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+            if "gallery" in container["Command"]:
+                assert "CLOUDFRONT_URL" in env
+                assert env["CLOUDFRONT_KEY_PAIR_ID"] == {
+                    "Ref": next(
+                        n for n, r in resources.items() if r["Type"] == "AWS::CloudFront::PublicKey"
+                    )
+                }
+            else:
+                assert "CLOUDFRONT_URL" not in env

@@ -40,6 +40,7 @@ REDACTED_KEYS = frozenset(
         "cookie",
         "jwt_secret",
         "db_password",
+        "cloudfront_private_key",
     }
 )
 REDACTED = "[redacted]"

@@ -46,10 +46,15 @@ __all__ = [
 
 
 def build_storage(settings: Settings) -> Storage:
-    """S3Storage when ``S3_BUCKET_NAME`` is set, LocalStorage in the data dir otherwise.
+    """S3Storage when ``S3_BUCKET_NAME`` is set (with CloudFront URLs for playback when
+    ``CLOUDFRONT_URL`` is), LocalStorage in the data dir otherwise.
 
     Builds clients only; nothing connects until the first call (or :meth:`check`).
     """
     if settings.storage_backend is StorageBackend.S3:
+        if settings.cloudfront_url:
+            from videoforge.infra.storage.cdn import CloudFrontStorage
+
+            return CloudFrontStorage.from_settings(settings)
         return S3Storage.from_settings(settings)
     return LocalStorage.from_settings(settings)
