@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -29,6 +30,7 @@ import pytest
 import structlog
 import structlog.testing
 from argon2 import PasswordHasher
+from sqlalchemy import exc as sa_exc
 
 from videoforge import migrations
 from videoforge.gallery import views
@@ -39,7 +41,12 @@ from videoforge.gateway.deps import GatewayOptions
 from videoforge.gateway.gallery_client import GalleryClient
 from videoforge.gateway.ratelimit import Action, RateLimiter
 from videoforge.infra.cache.redis import RedisCache
-from videoforge.infra.db import create_engine, session_factory, session_scope
+from videoforge.infra.db import (
+    create_engine,
+    is_connection_error,
+    session_factory,
+    session_scope,
+)
 from videoforge.infra.errors import CacheUnavailable
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.settings import Settings
@@ -509,3 +516,54 @@ async def test_a_database_bug_is_still_a_500(tmp_path: Path) -> None:
         r = await stack.gallery.get("/api/gallery/videos")
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "internal_error"
+
+
+def _from_asyncpg(**connect: Any) -> BaseException:
+    """What asyncpg really raises when it cannot connect (refused, timed out)."""
+
+    async def attempt() -> BaseException:
+        try:
+            await asyncpg.connect(host="127.0.0.1", user="postgres", **connect)
+        except (OSError, TimeoutError) as exc:
+            return exc
+        raise AssertionError("connected")
+
+    return asyncio.run(attempt())
+
+
+def _sqlite_error(message: str) -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+
+@pytest.mark.parametrize(
+    ("make", "outage"),
+    [
+        (lambda: asyncpg.CannotConnectNowError("the database system is starting up"), True),
+        (lambda: asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
+        (lambda: asyncpg.AdminShutdownError("terminating connection"), True),
+        (lambda: asyncpg.TooManyConnectionsError("too many clients"), True),
+        (
+            lambda: sa_exc.DBAPIError(
+                "SELECT 1", {}, Exception("closed"), connection_invalidated=True
+            ),
+            True,
+        ),
+        (lambda: sa_exc.DBAPIError("SELECT 1", {}, Exception("syntax")), False),
+        (lambda: sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed")), True),
+        (lambda: sa_exc.OperationalError("SELECT 1", {}, Exception("server closed")), True),
+        (lambda: sa_exc.TimeoutError("QueuePool limit reached"), True),
+        (lambda: _sqlite_error("database is locked"), True),
+        (lambda: _sqlite_error("no such table: gallery_videos"), False),
+        (lambda: _from_asyncpg(port=_free_port()), True),
+        (lambda: _from_asyncpg(port=_free_port(), timeout=1e-9), True),
+        # The same errors from anywhere else are not the database's.
+        (lambda: ConnectionRefusedError(111, "Connect call failed"), False),
+        (lambda: ValueError("a bug"), False),
+    ],
+)
+def test_which_database_errors_are_outages(make: Any, outage: bool) -> None:
+    assert is_connection_error(make()) is outage
+    # Under another error (a rollback that failed after the first one): still found.
+    wrapped = RuntimeError("rollback failed")
+    wrapped.__context__ = make()
+    assert is_connection_error(wrapped) is outage
