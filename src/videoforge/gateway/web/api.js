@@ -379,3 +379,54 @@ export async function jobEventsUrl(id) {
   const token = await freshAccessToken();
   return withQuery(`/api/jobs/${encodeURIComponent(id)}/events`, { access_token: token });
 }
+
+// ------------------------------------------------------------------ comments, ratings
+const enc = encodeURIComponent;
+
+/** Top-level comments {items, next_cursor, comment_policy, comments_count}. */
+export const listComments = (videoId, { sort = "newest", cursor = null, limit = 20, status = null } = {}) =>
+  request("GET", `/api/gallery/videos/${enc(videoId)}/comments`, {
+    query: { sort, limit, ...(cursor ? { cursor } : {}), ...(status ? { status } : {}) },
+  });
+
+export const listReplies = (commentId, { cursor = null, limit = 20 } = {}) =>
+  request("GET", `/api/gallery/comments/${enc(commentId)}/replies`, {
+    query: { limit, ...(cursor ? { cursor } : {}) },
+  });
+
+export const postComment = (videoId, { text, parentId = null }) =>
+  request("POST", `/api/gallery/videos/${enc(videoId)}/comments`, {
+    body: parentId ? { text, parent_id: parentId } : { text },
+  });
+
+export const editComment = (id, text) => request("PATCH", `/api/gallery/comments/${enc(id)}`, { body: { text } });
+export const deleteComment = (id) => request("DELETE", `/api/gallery/comments/${enc(id)}`);
+export const pinComment = (id, pinned) =>
+  request("POST", `/api/gallery/comments/${enc(id)}/${pinned ? "pin" : "unpin"}`, { body: {} });
+export const reviewComment = (id, approve) =>
+  request("POST", `/api/gallery/comments/${enc(id)}/${approve ? "approve" : "reject"}`, { body: {} });
+
+/** rating: "like" | "dislike" | "none"; answers {likes, dislikes, my_rating}. */
+export const rateVideo = (videoId, rating) =>
+  request("PUT", `/api/gallery/videos/${enc(videoId)}/rating`, { body: { rating } });
+
+/** kind: "video" | "comment". */
+export const report = (kind, id, { reason, note = null }) =>
+  request("POST", `/api/gallery/${kind === "video" ? "videos" : "comments"}/${enc(id)}/reports`, {
+    body: note ? { reason, note } : { reason },
+  });
+
+// ------------------------------------------------------------------ moderation (admins)
+export const moderationReports = ({ page = 1, perPage = 20 } = {}) =>
+  request("GET", "/api/gallery/moderation/reports", { query: { page, per_page: perPage } });
+export const dismissReports = (targetType, targetId) =>
+  request("POST", `/api/gallery/moderation/reports/${enc(targetType)}/${enc(targetId)}/dismiss`, { body: {} });
+export const setVideoHidden = (videoId, hidden) =>
+  request("POST", `/api/gallery/moderation/videos/${enc(videoId)}/${hidden ? "hide" : "unhide"}`, { body: {} });
+export const moderatorDeleteComment = (commentId) =>
+  request("POST", `/api/gallery/moderation/comments/${enc(commentId)}/delete`, { body: {} });
+/** scope: "comment" | "upload". */
+export const blockUser = (userId, scope) =>
+  request("PUT", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId }, body: {} });
+export const moderationActions = ({ cursor = null, limit = 50 } = {}) =>
+  request("GET", "/api/gallery/moderation/actions", { query: { limit, ...(cursor ? { cursor } : {}) } });

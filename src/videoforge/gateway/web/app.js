@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { loginView, signupView } from "./auth.js";
 import { toast } from "./dom.js";
 import { galleryView } from "./gallery.js";
+import { moderationView } from "./moderation.js";
 import { myVideosView } from "./my-videos.js";
 import { navigate, route, start } from "./router.js";
 import { watchView } from "./watch.js";
@@ -14,11 +15,12 @@ route("/signup", signupView);
 route("/my", myVideosView);
 route("/watch/:id", watchView);
 route("/account", accountView);
+route("/moderation", moderationView);
 
 function updateHeader() {
   const signedIn = api.user() !== null;
   for (const el of document.querySelectorAll("[data-auth]")) {
-    el.hidden = (el.dataset.auth === "user") !== signedIn;
+    el.hidden = el.dataset.auth === "admin" ? !api.user()?.is_admin : (el.dataset.auth === "user") !== signedIn;
   }
   const name = document.getElementById("account-name");
   const user = api.user();

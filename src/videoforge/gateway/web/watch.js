@@ -3,6 +3,7 @@ import * as api from "./api.js";
 import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
+import { commentsSection, ratingBar, reportButton } from "./comments.js";
 import { attachPlayer } from "./player.js";
 import { navigate } from "./router.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
@@ -126,6 +127,11 @@ export async function watchView(main, { id }, _query, ctx) {
   });
   const stage = h("div", { class: "player" }, videoEl);
   const viewsEl = h("span", { class: "views" }, formatViews(video.views));
+  const commentsCountEl = h("span", { class: "watch__comments-count" });
+  const showCommentsCount = (n) => {
+    commentsCountEl.textContent = `${n.toLocaleString()} ${n === 1 ? "comment" : "comments"}`;
+  };
+  showCommentsCount(Number(video.comments_count) || 0);
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
   const descEl = h("p", { class: "watch__description" }, video.description || "");
@@ -180,6 +186,8 @@ export async function watchView(main, { id }, _query, ctx) {
         "div",
         { class: "watch__bar" },
         h("div", { class: "quality" }, h("label", { for: qualityId }, "Quality"), qualitySelect),
+        ratingBar(video),
+        me && !isOwner ? reportButton("video", video.id) : null,
         actions,
       ),
       titleEl,
@@ -188,12 +196,14 @@ export async function watchView(main, { id }, _query, ctx) {
         { class: "watch__meta" },
         ownerLink(video, "watch__owner"),
         viewsEl,
+        commentsCountEl,
         h("span", {}, timeEl(video.created_at)),
         visLabel && video.visibility !== "public" ? h("span", { class: `badge badge--${video.visibility}` }, visLabel) : null,
       ),
       descEl,
       shareBox(video),
       isOwner && video.status === "ready" ? analyticsPanel(video.id) : null,
+      commentsSection(video, ctx, { onCount: showCommentsCount }),
       moreFromUploader(video, ctx),
     ),
   );

@@ -1,0 +1,261 @@
+"""Comments, ratings and reports on the watch page, and the admins' moderation page, in
+a real Chromium against a real ``videoforge serve``.
+
+Videos here are public import placeholders made over the API (``POST
+/api/gallery/videos``): the watch page shows its comments and ratings whatever the
+processing status, so no transcoding is needed. Hostile comment text must come out as
+text: no script runs, no dialog opens, no element is made from it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+DESKTOP = {"width": 1280, "height": 800}
+HOSTILE = [
+    "<script>alert('script')</script>",
+    "<img src=x onerror=\"alert('onerror')\">",
+    "javascript:alert('js')",
+]
+LINK = "https://example.com/docs?a=1&b=2"
+
+
+class ApiUser:
+    def __init__(self, base: str, email: str) -> None:
+        self.email = email
+        self.http = httpx.Client(base_url=base, timeout=30)
+        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+        assert resp.status_code == 201, resp.text
+        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+        self.id = str(resp.json()["user"]["id"])
+
+    def video(self, title: str) -> dict[str, Any]:
+        resp = self.http.post(
+            "/api/gallery/videos",
+            json={
+                "title": title,
+                "visibility": "public",
+                "source_url": "https://example.com/clip.mp4",
+            },
+        )
+        assert resp.status_code == 201, resp.text
+        return dict(resp.json())
+
+
+@pytest.fixture
+def accounts(platform: Any) -> Iterator[dict[str, ApiUser]]:
+    token = uuid.uuid4().hex[:8]
+    users = {
+        name: ApiUser(platform.url, f"{name}-{token}@example.com")
+        for name in ("owner", "viewer", "admin")
+    }
+    _grant_admin(platform, users["admin"].email)
+    try:
+        yield users
+    finally:
+        for user in users.values():
+            user.http.close()
+
+
+def _grant_admin(platform: Any, email: str) -> None:
+    """`videoforge users grant-admin` on the platform's data directory (what an operator
+    does); the account's next log-in carries the admin group."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
+    }
+    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
+    exe = Path(sys.executable).with_name("videoforge")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "videoforge"]
+    done = subprocess.run(
+        [*cmd, "users", "grant-admin", email], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _page(browser: Any, problems: list[str]) -> Any:
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(f"error: {e}"))
+    # An alert from any payload would be a stored XSS.
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    return page
+
+
+def _log_in(page: Any, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_function("() => location.pathname !== '/login'")
+
+
+def test_comments_replies_and_hostile_text(
+    platform: Any, browser: Any, accounts: dict[str, ApiUser], screenshots: Path
+) -> None:
+    base = platform.url
+    video = accounts["owner"].video("Comment target")
+    problems: list[str] = []
+    page = _page(browser, problems)
+    try:
+        _log_in(page, base, accounts["viewer"].email)
+        page.goto(f"{base}/watch/{video['id']}")
+        section = page.locator("section.comments")
+        section.get_by_text("No comments yet.").wait_for()
+        box = section.get_by_placeholder("Add a comment…")
+        for text in [*HOSTILE, f"Read {LINK}. Thanks"]:
+            box.fill(text)
+            section.get_by_role("button", name="Comment", exact=True).click()
+            shown = section.locator("li.comment .comment__text", has_text=text.split(" ")[0])
+            shown.first.wait_for()
+        page.locator(".comments__title", has_text="4 comments").wait_for()
+        page.locator(".watch__comments-count", has_text="4 comments").wait_for(state="attached")
+
+        texts = page.locator("ol.comment-list > li.comment > .comment__text")
+        assert texts.count() == 4
+        shown = texts.all_inner_texts()
+        for payload in HOSTILE:
+            assert payload in shown, (payload, shown)
+        # Nothing became markup: no script or img inside comments, one link, to https.
+        assert page.locator(".comments script, .comments img").count() == 0
+        links = page.locator(".comments .comment__text a")
+        assert links.count() == 1
+        assert links.get_attribute("href") == LINK
+        assert links.get_attribute("rel") == "nofollow ugc noopener"
+        assert links.inner_text() == LINK  # the full stop after it is not part of it
+        assert page.locator('.comments a[href^="javascript"]').count() == 0
+
+        # A reply, shown in the thread; after a reload behind "View 1 reply".
+        first = page.locator("ol.comment-list > li.comment", has_text="Read https").first
+        first.locator('[data-action="reply"]').first.click()
+        first.get_by_placeholder("Add a reply…").fill("A reply to myself")
+        first.locator(".comment__reply").get_by_role("button", name="Reply", exact=True).click()
+        first.locator("li.comment--reply", has_text="A reply to myself").wait_for()
+        page.reload()
+        thread = page.locator("ol.comment-list > li.comment", has_text="Read https").first
+        thread.get_by_role("button", name="View 1 reply").click()
+        thread.locator("li.comment--reply", has_text="A reply to myself").wait_for()
+        page.locator(".comments__title", has_text="5 comments").wait_for()
+
+        # Edit one's own comment.
+        script_id = page.locator(
+            "ol.comment-list > li.comment", has_text="<script>"
+        ).first.get_attribute("data-comment-id")
+        # By id: once the editor opens, the text is in a textarea, not the item's text.
+        script = page.locator(f'li.comment[data-comment-id="{script_id}"]')
+        script.locator('[data-action="edit"]').click()
+        script.get_by_role("textbox").fill("Edited to plain words")
+        script.get_by_role("button", name="Save").click()
+        page.locator("li.comment", has_text="Edited to plain words").locator(
+            ".comment__edited"
+        ).wait_for()
+        page.screenshot(path=str(screenshots / "comments-hostile-text.png"), full_page=True)
+        assert problems == [], problems
+    finally:
+        page.context.close()
+
+
+def test_like_toggling(platform: Any, browser: Any, accounts: dict[str, ApiUser]) -> None:
+    base = platform.url
+    video = accounts["owner"].video("Rate me")
+    problems: list[str] = []
+    page = _page(browser, problems)
+    try:
+        _log_in(page, base, accounts["viewer"].email)
+        page.goto(f"{base}/watch/{video['id']}")
+        like = page.locator('[data-rating="like"]')
+        dislike = page.locator('[data-rating="dislike"]')
+        like.wait_for()
+        assert like.get_attribute("aria-pressed") == "false"
+
+        def state() -> tuple[str | None, str, str | None, str]:
+            return (
+                like.get_attribute("aria-pressed"),
+                like.locator(".rating__count").inner_text(),
+                dislike.get_attribute("aria-pressed"),
+                dislike.locator(".rating__count").inner_text(),
+            )
+
+        def after(click: Any, expected: tuple[str, str, str, str]) -> None:
+            click.click()
+            page.wait_for_function(
+                "([a, b]) => {"
+                " const q = (r) => document.querySelector(`[data-rating=${r}]`);"
+                " return q('like').getAttribute('aria-pressed') === a"
+                " && q('dislike').getAttribute('aria-pressed') === b; }",
+                arg=[expected[0], expected[2]],
+            )
+            assert state() == expected
+
+        after(like, ("true", "1", "false", "0"))
+        after(dislike, ("false", "0", "true", "1"))
+        after(dislike, ("false", "0", "false", "0"))
+        after(like, ("true", "1", "false", "0"))
+        # The caller's own rating survives a reload; the server agrees.
+        page.reload()
+        page.locator('[data-rating="like"][aria-pressed="true"]').wait_for()
+        stored = accounts["viewer"].http.get(f"/api/gallery/videos/{video['id']}").json()
+        assert (stored["likes"], stored["dislikes"], stored["my_rating"]) == (1, 0, "like")
+        other = accounts["admin"].http.get(f"/api/gallery/videos/{video['id']}").json()
+        assert other["my_rating"] is None
+        assert problems == [], problems
+    finally:
+        page.context.close()
+
+
+def test_a_report_reaches_the_admin_queue(
+    platform: Any, browser: Any, accounts: dict[str, ApiUser], screenshots: Path
+) -> None:
+    base = platform.url
+    title = f"Reported {uuid.uuid4().hex[:6]}"
+    video = accounts["owner"].video(title)
+    problems: list[str] = []
+    viewer = _page(browser, problems)
+    admin = _page(browser, problems)
+    try:
+        _log_in(viewer, base, accounts["viewer"].email)
+        viewer.goto(f"{base}/watch/{video['id']}")
+        viewer.locator('.watch__bar [data-action="report"]').click()
+        dialog = viewer.locator("dialog.dialog")
+        dialog.get_by_label("Spam or misleading").check()
+        dialog.get_by_label("Anything else").fill("<b>not bold</b> reupload of my clip")
+        dialog.get_by_role("button", name="Report").click()
+        viewer.get_by_text("The moderators will look at it.").wait_for()
+
+        _log_in(admin, base, accounts["admin"].email)
+        admin.get_by_role("link", name="Moderation").click()
+        card = admin.locator("li.report-card", has_text=title)
+        card.wait_for()
+        assert "1 report" in card.inner_text()
+        assert "Spam or misleading \u00d7 1" in card.inner_text()  # x: the times sign
+        note = card.locator(".report-card__notes li")
+        assert note.inner_text() == "<b>not bold</b> reupload of my clip"
+        assert card.locator("b").count() == 0
+        admin.screenshot(path=str(screenshots / "moderation-queue.png"), full_page=True)
+
+        # Hide it: gone for the viewer, and the action is in the log.
+        card.locator('[data-action="hide"]').click()
+        admin.locator("dialog.dialog").get_by_role("button", name="Hide video").click()
+        admin.locator("li.report-card", has_text=title).wait_for(state="detached")
+        admin.locator(".moderation-log", has_text="hide video").wait_for()
+        gone = accounts["viewer"].http.get(f"/api/gallery/videos/{video['id']}")
+        assert gone.status_code == 404
+        assert accounts["owner"].http.get(f"/api/gallery/videos/{video['id']}").json()["hidden"]
+        assert problems == [], problems
+    finally:
+        viewer.context.close()
+        admin.context.close()
