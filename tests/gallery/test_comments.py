@@ -4,6 +4,8 @@ counts on the video; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -130,6 +132,13 @@ async def test_sorts_and_cursor_pages(
         r = await client.get(_comments(video.id), params={"cursor": bad})
         assert r.status_code in (400, 422), r.text
         assert r.json()["error"]["code"] in ("invalid_cursor", "validation_error")
+    # Well-formed but out of range once in UTC (year 0): refused, not a database error.
+    raw = json.dumps({"k": "top:newest", "t": "0001-01-01T00:00:00+05:00", "i": "0" * 32})
+    r = await client.get(
+        _comments(video.id), params={"cursor": base64.urlsafe_b64encode(raw.encode()).decode()}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid_cursor"
     r = await client.get(_comments(video.id), params={"limit": 0})
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"

@@ -258,6 +258,9 @@ async def test_blocked_accounts(
     assert r.status_code == 422
     r = await client.put(block, headers=users.admin)  # no user_id
     assert r.status_code == 422
+    for bad in ("a\x00b", "\n", "x" * 256):
+        r = await client.put(block, params={"user_id": bad}, headers=users.admin)
+        assert r.status_code == 422, bad
 
     log = (
         await client.get(

@@ -4,6 +4,8 @@ exact counts under concurrent requests, and the ``likes`` sort; on SQLite and Po
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -161,6 +163,12 @@ async def test_most_liked_sort(
         if not cursor:
             break
     assert seen == expected
+    for value in (float("inf"), 10**30, "many"):
+        raw = json.dumps({"s": "likes", "v": value, "i": videos[0].id.hex})
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+        r = await client.get("/api/gallery/videos", params={"sort": "likes", "cursor": cursor})
+        assert r.status_code == 400, (value, r.text)
+        assert r.json()["error"]["code"] == "invalid_cursor"
     r = await client.get("/api/gallery/videos", params={"sort": "likes", "cursor": "bogus"})
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_cursor"

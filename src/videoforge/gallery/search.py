@@ -32,6 +32,7 @@ from sqlalchemy import (
     tuple_,
     union,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -54,6 +55,12 @@ COUNT_CAP = 10_000
 #: throw away every row before the page (0.5 s at 100,000 rows for a signed-in
 #: listing): cursors go on from there at the cost of one page.
 MAX_OFFSET = COUNT_CAP
+
+#: A listing reads plain rows of the video's columns, not ORM objects: a page of them
+#: is built without the identity map and attribute instrumentation (about a fifth of
+#: a listing request's Python time at 20 rows), and every field reads the same.
+VIDEO_COLUMNS = tuple(GalleryVideo.__table__.c)
+VideoRow = Row[Any]
 
 #: The stored, GIN-indexed document (migration 0007): title and description as a tsvector.
 PG_DOCUMENT = "gallery_videos.search_document"
@@ -88,7 +95,7 @@ class ListParams:
 
 @dataclass(frozen=True)
 class ListResult:
-    items: list[GalleryVideo]
+    items: list[VideoRow]
     total: int | None
     page: int | None
     next_cursor: str | None
@@ -144,7 +151,7 @@ def decode_cursor(sort: VideoSort, cursor: str) -> tuple[Any, uuid.UUID]:
                 raise ValueError("bad count")
         elif not isinstance(value, str):
             raise ValueError("bad title")
-    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise BadRequest(
             "The cursor is invalid (or was made for another sort).", code="invalid_cursor"
         ) from None
@@ -249,7 +256,7 @@ def build_listing(
     wanted = params.per_page + 1  # one extra row tells whether there is a next page
     if len(branches) == 1:
         stmt = (
-            select(GalleryVideo)
+            select(*VIDEO_COLUMNS)
             .where(branches[0], *filters, *keyset)
             .order_by(*order)
             .offset(offset)
@@ -268,7 +275,7 @@ def build_listing(
         ]
         ids = union(*(select(part.c.id) for part in parts)).subquery()
         stmt = (
-            select(GalleryVideo)
+            select(*VIDEO_COLUMNS)
             .where(GalleryVideo.id.in_(select(ids.c.id)))
             .order_by(*order)
             .offset(offset)
@@ -301,13 +308,13 @@ async def list_videos(
         if hits <= FEW_HITS:
             query = build_listing(dialect, principal, params, from_matches=True)
     offset = ((query.page or 1) - 1) * params.per_page
-    rows: list[GalleryVideo] = []
+    rows: list[VideoRow] = []
     # A page past the end (a search with no hit, above all) needs no page query. On
     # PostgreSQL that query can be the costly part: the planner walks the sort index
     # testing every row's document when it overestimates the hits (0.3 s at a million
     # rows for a word found nowhere, while the count uses the GIN index).
     if total is None or not exact or offset < total:
-        rows = list((await session.execute(query.page_stmt)).scalars())
+        rows = list((await session.execute(query.page_stmt)).all())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None

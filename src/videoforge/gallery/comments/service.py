@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,8 +74,9 @@ def decode_cursor(kind: str, cursor: str) -> After:
         created = datetime.fromisoformat(data["t"])
         if created.tzinfo is None:
             raise ValueError("naive")
-        return After(created_at=created, id=uuid.UUID(hex=data["i"]))
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        # In UTC now: an offset that moves the time out of range fails here, not in SQL.
+        return After(created_at=created.astimezone(UTC), id=uuid.UUID(hex=data["i"]))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, binascii.Error):
         raise BadRequest(
             "The cursor is invalid (or was made for another list or sort).",
             code="invalid_cursor",

@@ -31,7 +31,8 @@ from videoforge.infra.openapi import error_responses
 router = APIRouter(responses=error_responses())
 
 Admin = Annotated[Principal, Depends(require_admin)]
-UserId = Annotated[str, Query(min_length=1, max_length=255)]
+#: Account ids come from tokens: printable, no control characters (PostgreSQL refuses NUL).
+UserId = Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def _report(report: GalleryReport) -> ReportRead:
