@@ -125,7 +125,7 @@ def _search_filter(dialect: str, words: list[str]) -> ColumnElement[bool]:
     return GalleryVideo.id.in_(ids.columns(literal_column("video_id")))
 
 
-def encode_cursor(sort: VideoSort, video: GalleryVideo) -> str:
+def encode_cursor(sort: VideoSort, video: GalleryVideo | VideoRow) -> str:
     column, _ = _SORTS[sort]
     value: Any = getattr(video, column.key)
     if isinstance(value, datetime):

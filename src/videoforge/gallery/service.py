@@ -6,8 +6,12 @@ commits. Storage clean-up after a delete runs once the deletion is committed.
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
+import weakref
 from datetime import timedelta
+from typing import cast
 
 import structlog
 from sqlalchemy import CursorResult, delete, select, update
@@ -22,6 +26,7 @@ from videoforge.gallery.access import (
 )
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
+from videoforge.gallery.search import VideoRow
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
@@ -159,18 +164,42 @@ async def delete_video(
     )
 
 
+#: Stills' URLs in listings expire on multiples of this: within a window every caller
+#: gets the same URL for a thumbnail (so browsers and CDNs can cache it), signed once.
+STILL_URL_WINDOW = 600
+_STILL_URLS_MAX = 20_000
+#: Per store (a test process builds many; an id() could be reused by the next one).
+_still_urls: weakref.WeakKeyDictionary[Storage, dict[tuple[str, int], str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _presign(storage: Storage, key: str | None, ttl: int) -> str | None:
+    """A URL for a still valid at least ``ttl`` (at most one window more), the same one
+    for every caller within a window."""
     if not key:
         return None
+    now = time.time()
+    expires_at = int(math.ceil((now + ttl) / STILL_URL_WINDOW) * STILL_URL_WINDOW)
+    signed = _still_urls.setdefault(storage, {})
+    cached = signed.get((key, expires_at))
+    if cached is not None:
+        return cached
     try:
-        return await storage.presign_get(key, expires_in=ttl)
+        url = await storage.presign_get(key, expires_in=expires_at - int(now))
     except StorageError:
         log.warning("presign_failed", key=key)
         return None
+    if len(signed) >= _STILL_URLS_MAX:
+        # Entries of past windows are worthless: drop the oldest half (insertion order).
+        for stale in list(signed)[: _STILL_URLS_MAX // 2]:
+            del signed[stale]
+    signed[(key, expires_at)] = url
+    return url
 
 
 async def to_read(
-    video: GalleryVideo,
+    video: GalleryVideo | VideoRow,
     principal: Principal | None,
     storage: Storage,
     *,
@@ -179,7 +208,7 @@ async def to_read(
 ) -> VideoRead:
     """The wire form; the original's key and file name only for the owner and admins.
     ``my_rating`` is the caller's own rating (gallery.ratings), never anyone else's."""
-    privileged = is_owner_or_admin(video, principal)
+    privileged = is_owner_or_admin(cast(GalleryVideo, video), principal)
     return VideoRead(
         id=video.id,
         user_id=video.user_id,
