@@ -67,6 +67,15 @@ class AuthBackend(StrEnum):
     COGNITO = "cognito"
 
 
+class EmailConfirmation(StrEnum):
+    """``EMAIL_CONFIRMATION``: whether local sign-ups confirm their address by mail."""
+
+    ON = "on"
+    OFF = "off"
+    #: On when SMTP is configured (mail then reaches people), off otherwise.
+    AUTO = "auto"
+
+
 class Settings(BaseSettings):
     """Every setting of every service. Field names map to the seed's env variables."""
 
@@ -165,6 +174,32 @@ class Settings(BaseSettings):
     comment_blocked_words: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="COMMENT_BLOCKED_WORDS"
     )
+
+    # -- mail (local accounts: password reset, address confirmation) ----------
+    #: Unset: no SMTP; mail is written as .eml files into ``<data dir>/mail/``.
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    #: Unset: 465 with ``SMTP_TLS``, else 587.
+    smtp_port: int | None = Field(None, alias="SMTP_PORT", ge=1, le=65535)
+    smtp_user: str | None = Field(None, alias="SMTP_USER")
+    smtp_password: str | None = Field(None, alias="SMTP_PASSWORD")
+    #: Unset: STARTTLS whenever the server offers it; true: required; false: never.
+    smtp_starttls: bool | None = Field(None, alias="SMTP_STARTTLS")
+    #: TLS from the first byte (SMTPS, usually port 465) instead of STARTTLS.
+    smtp_tls: bool = Field(False, alias="SMTP_TLS")
+    smtp_timeout: float = Field(20.0, alias="SMTP_TIMEOUT", gt=0)
+    mail_from: str | None = Field(None, alias="MAIL_FROM", max_length=320)
+    email_confirmation: EmailConfirmation = Field(
+        EmailConfirmation.AUTO, alias="EMAIL_CONFIRMATION"
+    )
+    #: How long a password-reset link works (seconds).
+    password_reset_ttl: int = Field(3600, alias="PASSWORD_RESET_TTL", ge=60)
+    #: How long an address-confirmation link works (seconds).
+    email_confirmation_ttl: int = Field(48 * 3600, alias="EMAIL_CONFIRMATION_TTL", ge=60)
+
+    # -- storage accounting -----------------------------------------------------
+    #: Bytes each user may keep in storage (originals and every output); unset: no limit.
+    #: Admins can set a per-user value that overrides it.
+    storage_quota_bytes: int | None = Field(None, alias="STORAGE_QUOTA_BYTES", ge=0)
 
     # -- services -------------------------------------------------------------
     gallery_url: str | None = Field(None, alias="GALLERY_URL")
@@ -384,6 +419,18 @@ class Settings(BaseSettings):
         return AuthBackend.COGNITO if self.cognito_user_pool_id else AuthBackend.LOCAL
 
     @property
+    def confirms_email(self) -> bool:
+        """Whether local sign-ups must confirm their address (``EMAIL_CONFIRMATION``)."""
+        if self.email_confirmation is EmailConfirmation.AUTO:
+            return bool(self.smtp_host)
+        return self.email_confirmation is EmailConfirmation.ON
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where mail goes as .eml files when no SMTP server is configured."""
+        return self.data_dir / "mail"
+
+    @property
     def storage_dir(self) -> Path:
         return self.data_dir / "objects"
 
@@ -422,6 +469,9 @@ RATE_LIMIT_ACTIONS = (
     "video_create",
     "comment",
     "report",
+    "password_forgot",
+    "confirm_resend",
+    "email_change",
 )
 
 

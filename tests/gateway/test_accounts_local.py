@@ -40,6 +40,10 @@ async def test_signup_logs_in_and_me_answers(gw: Gateway) -> None:
         "display_name": None,
         "groups": [],
         "is_admin": False,
+        "pending_email": None,
+        # The fake gallery has no usage endpoint: /me degrades to unknown, not an error.
+        "storage_used_bytes": None,
+        "storage_quota_bytes": None,
     }
     async with session_scope(gw.infra.sessions) as session:
         account = (await session.execute(select(Account))).scalar_one()

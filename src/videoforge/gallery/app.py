@@ -24,6 +24,7 @@ from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
+from videoforge.gallery.usage import api as usage_api
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra import metrics
 from videoforge.infra.errors import error_body
@@ -117,6 +118,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
         )
 
     app.include_router(api.router)
+    app.include_router(usage_api.router)
     app.include_router(comments_api.router)
     app.include_router(ratings_api.router)
     app.include_router(moderation_api.router)

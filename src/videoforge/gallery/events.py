@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.gallery import deletions
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
+from videoforge.gallery.usage import service as usage
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
@@ -189,6 +190,11 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
         seq=event.seq,
         status=event.status.value,
     )
+    if event.status.is_final and outcome in (Applied.APPLIED, Applied.STALE):
+        # A job ended: what the video holds in storage changed. Measured before the
+        # message is deleted, so a storage error brings the event (and this) back.
+        assert event.video_id is not None
+        await usage.measure_video(infra.sessions, infra.storage, event.video_id)
     await infra.queues.events.delete(message.receipt)
     if pending:
         done = await deletions.carry_out(infra.sessions, infra.storage, pending)

@@ -109,6 +109,9 @@ class GalleryVideo(TimestampMixin, Base):
     video_codec: Mapped[str | None] = mapped_column(String(64))
     audio_codec: Mapped[str | None] = mapped_column(String(64))
     file_size: Mapped[int | None] = mapped_column(BigInteger)
+    #: Every byte the video holds in storage (original, outputs, captions), measured
+    #: by listing them (gallery.usage); null until first measured.
+    storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
     thumbnail_key: Mapped[str | None] = mapped_column(String(1024))
     preview_key: Mapped[str | None] = mapped_column(String(1024))
     hls_master_key: Mapped[str | None] = mapped_column(String(1024))

@@ -103,6 +103,9 @@ class VideoRead(BaseModel):
     video_codec: str | None
     audio_codec: str | None
     file_size: int | None
+    #: Bytes the video holds in storage (original, renditions, stills, captions): for
+    #: its owner and admins only; null for everyone else and until first measured.
+    storage_bytes: int | None = None
     thumbnail_url: str | None
     preview_url: str | None
     renditions: list[RenditionRead]

@@ -229,6 +229,7 @@ async def to_read(
         video_codec=video.video_codec,
         audio_codec=video.audio_codec,
         file_size=video.file_size,
+        storage_bytes=video.storage_bytes if privileged else None,
         thumbnail_url=await _presign(storage, video.thumbnail_key, url_ttl),
         preview_url=await _presign(storage, video.preview_key, url_ttl),
         renditions=[

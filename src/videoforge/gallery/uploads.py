@@ -44,6 +44,7 @@ from videoforge.gallery.schemas import (
     UploadTicket,
 )
 from videoforge.gallery.sniff import SNIFF_BYTES, sniff_container
+from videoforge.gallery.usage.service import ensure_room
 from videoforge.infra.auth import Principal
 from videoforge.infra.cache.base import Cache
 from videoforge.infra.db import session_scope, utcnow
@@ -157,6 +158,8 @@ async def issue_upload(
             f"Files can be at most {settings.upload_max_bytes} bytes.", code="upload_too_large"
         )
     await _rate_limit(cache, principal.user_id)
+    # Before any URL exists: an upload that would not fit is refused up front.
+    await ensure_room(session, settings, principal.user_id, request.size)
 
     key = new_original_key(principal.user_id)
     ttl = settings.upload_url_ttl
@@ -571,6 +574,8 @@ async def _claim_and_copy(
         original_filename=upload.filename,
         content_type=upload.content_type,
         file_size=info.size,
+        # The original is all it holds until processing (then gallery.usage measures).
+        storage_bytes=info.size,
         renditions=[],
     )
     session.add(video)

@@ -14,7 +14,7 @@ import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from argon2 import PasswordHasher
@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
-from videoforge.gateway.models import Account, RefreshToken, RevokeReason
+from videoforge.gateway import recovery
+from videoforge.gateway.models import Account, RefreshToken, RevokeReason, TokenPurpose
 from videoforge.gateway.schemas import (
     PASSWORD_MIN_LENGTH,
     AuthResponse,
@@ -39,9 +40,13 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     Unauthorized,
     UnprocessableEntity,
 )
+
+if TYPE_CHECKING:
+    from videoforge.gateway.local_recovery import LocalRecovery
 
 log = structlog.get_logger("videoforge.gateway.accounts")
 
@@ -51,9 +56,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 class AuthProvider(Protocol):
     """What the auth endpoints need from an identity provider (local or Cognito)."""
 
-    async def signup(self, data: SignupRequest) -> AuthResponse: ...
+    async def signup(self, data: SignupRequest, *, base_url: str = "") -> AuthResponse: ...
 
-    async def confirm(self, data: ConfirmRequest) -> None: ...
+    async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None: ...
 
     async def login(self, data: LoginRequest) -> AuthResponse: ...
 
@@ -198,12 +203,21 @@ class LocalAccounts:
         *,
         hasher: PasswordHasher | None = None,
         admin_group: str = "admin",
+        mail: recovery.AccountMail | None = None,
+        confirm_email: bool = False,
+        confirm_ttl: int = 48 * 3600,
     ) -> None:
         self.sessions = sessions
         self.issuer = issuer
         self.hasher = hasher or PasswordHasher()
         self.admin_group = admin_group
         self._dummy_hash: str | None = None
+        #: Sign-ups confirm their address by mail (``EMAIL_CONFIRMATION``).
+        self.mail = mail
+        self.confirm_email = confirm_email and mail is not None
+        self.confirm_ttl = confirm_ttl
+        #: The mailed-link flows (set by the app when it builds them).
+        self.recovery: LocalRecovery | None = None
 
     # -- hashing (CPU-bound: off the event loop) --------------------------------
     async def _hash(self, password: str) -> str:
@@ -298,8 +312,9 @@ class LocalAccounts:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- AuthProvider --------------------------------------------------------------
-    async def signup(self, data: SignupRequest) -> AuthResponse:
-        """Create an account and log it in.
+    async def signup(self, data: SignupRequest, *, base_url: str = "") -> AuthResponse:
+        """Create an account and log it in (with e-mail confirmation on: create it
+        unconfirmed and mail a link, see :meth:`_signup_unconfirmed`).
 
         A registered address is answered 409 ``email_taken``. Without e-mail
         confirmation that cannot be hidden: the answer for a free address is a working
@@ -315,6 +330,8 @@ class LocalAccounts:
         display_name = (data.display_name or "").strip() or None
         await check_password_policy(data.password, email=email, display_name=display_name)
         password_hash = await self._hash(data.password)
+        if self.confirm_email:
+            return await self._signup_unconfirmed(email, display_name, password_hash, base_url)
         try:
             async with session_scope(self.sessions) as session:
                 if await self._by_email(session, email) is not None:
@@ -331,11 +348,54 @@ class LocalAccounts:
         log.info("account_created", user_id=response.user.id)
         return response
 
-    async def confirm(self, data: ConfirmRequest) -> None:
-        """Local accounts need no confirmation step."""
-        raise BadRequest(
-            "Local accounts do not need a confirmation code.", code="confirmation_not_needed"
+    async def _signup_unconfirmed(
+        self, email: str, display_name: str | None, password_hash: str, base_url: str
+    ) -> AuthResponse:
+        """An unconfirmed account and a mailed link to confirm it.
+
+        A registered address gets the same answer (201, ``confirmation_required``, a
+        random id in place of the account's) and its owner is mailed a notice instead,
+        so a stranger learns nothing; the existing account does not change."""
+        assert self.mail is not None
+        mail = self.mail
+        token: str | None = None
+        try:
+            async with session_scope(self.sessions) as session:
+                if await self._by_email(session, email) is None:
+                    account = Account(
+                        email=email,
+                        display_name=display_name,
+                        password_hash=password_hash,
+                        email_confirmed=False,
+                    )
+                    session.add(account)
+                    await session.flush()
+                    user_id = str(account.id)
+                    token = await recovery.issue_token(
+                        session, account.id, TokenPurpose.CONFIRM_EMAIL, email, self.confirm_ttl
+                    )
+        except IntegrityError:
+            token = None  # the same address signed up at the same moment: it is taken
+        if token is None:
+            log.info("signup_address_taken")
+            user_id = str(uuid.uuid4())
+            mail.already_registered(email, base_url)
+        else:
+            log.info("account_created", user_id=user_id, confirmed=False)
+            mail.confirm_address(email, base_url, token, self.confirm_ttl)
+        return AuthResponse(
+            user=UserRead(id=user_id, email=email, display_name=display_name),
+            confirmation_required=True,
         )
+
+    async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None:
+        """Use a mailed confirmation link (sign-up address or address change)."""
+        if data.token is None or self.recovery is None:
+            raise BadRequest(
+                "Local accounts confirm with the link's token, not a code.",
+                code="confirmation_not_needed",
+            )
+        await self.recovery.confirm_token(data.token, base_url=base_url)
 
     async def login(self, data: LoginRequest) -> AuthResponse:
         """Check the password (rehashing when the parameters changed) and issue tokens.
@@ -363,6 +423,13 @@ class LocalAccounts:
             account = await session.get(Account, account_id, populate_existing=True)
             if account is None:
                 raise invalid_credentials()
+            if self.confirm_email and account.email_confirmed is False:
+                # Only after the password: the refusal must not tell strangers anything.
+                raise Forbidden(
+                    "Confirm your e-mail address first: use the link we sent you, or ask "
+                    "for a new one.",
+                    code="email_not_confirmed",
+                )
             # Only replace the hash we verified: a password changed meanwhile wins.
             if rehashed is not None and account.password_hash == stored:
                 account.password_hash = rehashed
@@ -449,7 +516,9 @@ class LocalAccounts:
             account = await self._by_id(session, principal.user_id)
             if account is None:
                 raise _revoked()
-            return self.user_read(account)
+            read = self.user_read(account)
+            read.pending_email = await recovery.pending_email(session, account.id)
+            return read
 
     # -- operator commands -------------------------------------------------------------
     async def set_admin(self, email: str, admin: bool) -> bool:

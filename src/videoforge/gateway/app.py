@@ -22,12 +22,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 import videoforge
-from videoforge.gateway import auth_api, events, jobs_api, proxy
+from videoforge.gateway import account_api, auth_api, events, jobs_api, proxy
 from videoforge.gateway.accounts import AuthProvider, LocalAccounts
 from videoforge.gateway.deps import GatewayOptions, GatewayState
 from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.mail import MailOutbox, build_mailer
 from videoforge.gateway.proxy import GalleryProxy
 from videoforge.gateway.ratelimit import RateLimiter, RateLimits
+from videoforge.gateway.recovery import AccountMail, AccountRecovery
 from videoforge.gateway.schemas import HealthResponse
 from videoforge.infra import metrics
 from videoforge.infra.auth import TokenIssuer
@@ -145,18 +147,41 @@ def _build_state(
 ) -> GatewayState:
     issuer: TokenIssuer | None = None
     accounts: AuthProvider
+    recovery: AccountRecovery
+    mailer = build_mailer(settings)
+    mail = AccountMail(MailOutbox(mailer))
     if settings.auth_backend is AuthBackend.COGNITO:
         from videoforge.gateway.cognito_accounts import CognitoAccounts
+        from videoforge.gateway.cognito_recovery import CognitoRecovery
         from videoforge.infra.cognito import CognitoClient
 
-        accounts = CognitoAccounts(CognitoClient.from_settings(settings), infra.verifier)
+        cognito = CognitoAccounts(CognitoClient.from_settings(settings), infra.verifier)
+        accounts, recovery = cognito, CognitoRecovery(cognito, mail)
     else:
+        from videoforge.gateway.local_recovery import LocalRecovery
+
         issuer = infra.issuer or TokenIssuer.from_settings(settings)
-        accounts = LocalAccounts(
+        local = LocalAccounts(
             infra.sessions,
             issuer,
             hasher=options.password_hasher,
             admin_group=settings.admin_group,
+            mail=mail,
+            confirm_email=settings.confirms_email,
+            confirm_ttl=settings.email_confirmation_ttl,
+        )
+        recovery = LocalRecovery(
+            local,
+            mail,
+            reset_ttl=settings.password_reset_ttl,
+            confirm_ttl=settings.email_confirmation_ttl,
+        )
+        accounts = local
+        # A single-machine operator reads the mail there (reset links included).
+        log.info(
+            "account_mail",
+            to=mailer.describe(),
+            email_confirmation=settings.confirms_email,
         )
     gallery_proxy: GalleryProxy | None = None
     if settings.gallery_url:
@@ -179,6 +204,8 @@ def _build_state(
         issuer=issuer,
         gallery=gallery_client,
         proxy=gallery_proxy,
+        recovery=recovery,
+        mail=mail,
     )
 
 
@@ -211,6 +238,9 @@ def create_app(
         try:
             yield
         finally:
+            state: GatewayState | None = getattr(app.state, "gateway", None)
+            if state is not None and state.mail is not None:
+                await state.mail.drain()
             for client in owned:
                 await client.aclose()
             if built is not None:
@@ -239,6 +269,7 @@ def create_app(
         app.state.gateway = _build_state(settings, infra, opts, gallery_client, owned)
 
     app.include_router(auth_api.router)
+    app.include_router(account_api.router)
     app.include_router(auth_api.well_known)
     app.include_router(events.router)
     app.include_router(jobs_api.router)

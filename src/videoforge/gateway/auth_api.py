@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from videoforge.gateway.account_api import with_usage
 from videoforge.gateway.accounts import normalise_email
 from videoforge.gateway.deps import GatewayState, gateway_state
 from videoforge.gateway.ratelimit import Action, client_ip
@@ -26,6 +27,7 @@ from videoforge.gateway.schemas import (
 )
 from videoforge.infra.auth import Principal, bearer_token, require_principal
 from videoforge.infra.errors import NotFound, UnprocessableEntity
+from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import error_responses
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=error_responses())
@@ -43,19 +45,25 @@ def _email_subject(raw: str) -> str:
 async def signup(
     body: SignupRequest, request: Request, gw: GatewayState = Depends(gateway_state)
 ) -> AuthResponse:
-    """Create an account. Local accounts are logged in at once; with Cognito the answer
-    says ``confirmation_required`` until the e-mailed code is sent to ``/confirm``."""
+    """Create an account. Local accounts are logged in at once, unless e-mail
+    confirmation is on (``EMAIL_CONFIRMATION``): then, as with Cognito, the answer says
+    ``confirmation_required`` until the mailed link (or code) is sent to ``/confirm``,
+    and an address that is registered already gets exactly the same answer."""
     await gw.limiter.check(Action.SIGNUP, ip=client_ip(request), user=_email_subject(body.email))
-    return await gw.accounts.signup(body)
+    return await gw.accounts.signup(body, base_url=public_base_url(request, gw.settings.public_url))
 
 
 @router.post("/confirm", response_model=OkResponse)
 async def confirm(
     body: ConfirmRequest, request: Request, gw: GatewayState = Depends(gateway_state)
 ) -> OkResponse:
-    """Confirm a sign-up with the code sent by e-mail (Cognito only)."""
-    await gw.limiter.check(Action.LOGIN, ip=client_ip(request), user=_email_subject(body.email))
-    await gw.accounts.confirm(body)
+    """Confirm an address: Cognito with ``email`` and the mailed ``code``, local
+    accounts with the mailed link's ``token`` (a sign-up, or an address change). A used
+    or expired link is 410 ``token_used`` / ``token_expired``, an unknown one 400
+    ``token_invalid``."""
+    subject = _email_subject(body.email) if body.email else (body.token or "")[:64]
+    await gw.limiter.check(Action.LOGIN, ip=client_ip(request), user=subject)
+    await gw.accounts.confirm(body, base_url=public_base_url(request, gw.settings.public_url))
     return OkResponse()
 
 
@@ -109,10 +117,10 @@ async def me(
     principal: Principal = Depends(require_principal),
     gw: GatewayState = Depends(gateway_state),
 ) -> UserRead:
-    """The signed-in user."""
+    """The signed-in user, with the storage their videos use and their quota."""
     token = bearer_token(request)
     assert token is not None
-    return await gw.accounts.me(principal, token)
+    return await with_usage(gw, request, await gw.accounts.me(principal, token))
 
 
 @well_known.get("/.well-known/jwks.json")

@@ -92,7 +92,7 @@ class CognitoAccounts:
             expires_in=tokens.expires_in,
         )
 
-    async def signup(self, data: SignupRequest) -> AuthResponse:
+    async def signup(self, data: SignupRequest, *, base_url: str = "") -> AuthResponse:
         """Register in the pool; the user confirms with the e-mailed code, then logs in.
 
         A stranger must not learn which addresses are registered: for an address that
@@ -122,11 +122,13 @@ class CognitoAccounts:
             confirmation_required=True,
         )
 
-    async def confirm(self, data: ConfirmRequest) -> None:
+    async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None:
         """Confirm a sign-up with the code Cognito sent.
 
         An unknown address and an account confirmed already get the answer of a wrong
         code, so that confirming does not tell which addresses are registered either."""
+        if data.email is None or data.code is None:
+            raise _invalid_code()  # a local account's link token means nothing here
         try:
             await self.client.confirm_sign_up(normalise_email(data.email), data.code.strip())
         except CognitoError as exc:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from videoforge.gateway.accounts import AuthProvider
     from videoforge.gateway.gallery_client import GalleryClient
     from videoforge.gateway.proxy import GalleryProxy
+    from videoforge.gateway.recovery import AccountMail, AccountRecovery
     from videoforge.infra.auth import TokenIssuer
 
 
@@ -50,6 +51,10 @@ class GatewayState:
     issuer: TokenIssuer | None = None
     gallery: GalleryClient | None = None
     proxy: GalleryProxy | None = None
+    #: Password reset, confirmation mail, profile edits, deletion (local or Cognito).
+    recovery: AccountRecovery | None = None
+    #: Mail (and the work that leads to it) done after the answer.
+    mail: AccountMail | None = None
 
 
 def gateway_state(request: Request) -> GatewayState:

@@ -46,6 +46,12 @@ class GalleryVideo:
     title: str | None = None
 
 
+@dataclass(frozen=True)
+class StorageUsage:
+    used_bytes: int
+    quota_bytes: int | None
+
+
 # Gallery answers passed on to our client with the same status and code.
 _RELAYED: dict[int, type[AppError]] = {
     400: BadRequest,
@@ -140,6 +146,36 @@ class GalleryClient:
         if response.status_code not in (200, 201):
             raise _relay(response)
         return _video(response.json())
+
+    async def usage(self, *, token: str, request_id: str | None = None) -> StorageUsage:
+        """What the caller's videos hold in storage, and their quota (None: no quota)."""
+        response = await self._request(
+            "GET", "/api/gallery/me/usage", token=token, request_id=request_id
+        )
+        if response.status_code != 200:
+            raise _relay(response)
+        try:
+            data = response.json()
+            quota = data.get("quota_bytes")
+            return StorageUsage(
+                used_bytes=int(data["used_bytes"]),
+                quota_bytes=int(quota) if quota is not None else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamUnavailable("The gallery sent an answer we do not understand.") from None
+
+    async def delete_my_videos(self, *, token: str, request_id: str | None = None) -> int:
+        """Delete every video of the caller (and, through the gallery's deletion outbox,
+        their objects); returns how many. The gallery deletes only the token's owner's."""
+        response = await self._request(
+            "DELETE", "/api/gallery/me/videos", token=token, request_id=request_id
+        )
+        if response.status_code != 200:
+            raise _relay(response)
+        try:
+            return int(response.json()["deleted"])
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamUnavailable("The gallery sent an answer we do not understand.") from None
 
     async def ping(self) -> None:
         """Raise :class:`UpstreamUnavailable` unless the gallery's health check answers."""

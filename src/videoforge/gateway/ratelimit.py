@@ -39,17 +39,22 @@ class Action(StrEnum):
     JOB_CREATE = "job_create"
     IMPORT = "import"
     VIEW = "view"
+    #: Mail to an address: "user" is the address (or the account), so one address
+    #: cannot be flooded from many clients, nor many addresses from one.
+    PASSWORD_FORGOT = "password_forgot"  # noqa: S105 - an action name, not a secret
+    CONFIRM_RESEND = "confirm_resend"
+    EMAIL_CHANGE = "email_change"
     #: Counted by the gallery itself (it has no rule here), so that it holds whichever
     #: way the request arrives; named here so ``RATE_LIMITS`` may set it.
     VIDEO_CREATE = "video_create"
+    #: Also counted by the gallery (posting comments, reporting).
+    COMMENT = "comment"
+    REPORT = "report"
 
 
 @dataclass(frozen=True)
 class Rule:
     """Hits allowed every ``window`` seconds (None: no limit) for one client address
-    #: Also counted by the gallery (posting comments, reporting).
-    COMMENT = "comment"
-    REPORT = "report"
     (``per_ip``), one user from every address together (``per_user``) and one user from
     one address (``per_user_ip``)."""
 
@@ -69,6 +74,9 @@ def _default_rules() -> dict[Action, Rule]:
         Action.JOB_CREATE: Rule(window=3600, per_ip=300, per_user=100),
         Action.IMPORT: Rule(window=3600, per_ip=60, per_user=30),
         Action.VIEW: Rule(window=60, per_ip=120, per_user=60),
+        Action.PASSWORD_FORGOT: Rule(window=3600, per_ip=20, per_user=5),
+        Action.CONFIRM_RESEND: Rule(window=3600, per_ip=20, per_user=5),
+        Action.EMAIL_CHANGE: Rule(window=3600, per_ip=20, per_user=5),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PASSWORD_MIN_LENGTH = 8
 # Argon2 accepts any length, but hashing megabytes on request is a cheap denial of service.
@@ -25,8 +25,17 @@ class LoginRequest(_In):
 
 
 class ConfirmRequest(_In):
-    email: str = Field(min_length=1, max_length=320)
-    code: str = Field(min_length=1, max_length=64)
+    """Cognito: ``email`` and the mailed ``code``. Local accounts: the link's ``token``."""
+
+    email: str | None = Field(None, min_length=1, max_length=320)
+    code: str | None = Field(None, min_length=1, max_length=64)
+    token: str | None = Field(None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConfirmRequest:
+        if self.token is None and (self.email is None or self.code is None):
+            raise ValueError("send either token, or email and code")
+        return self
 
 
 class RefreshRequest(_In):
@@ -50,6 +59,12 @@ class UserRead(BaseModel):
     display_name: str | None = None
     groups: list[str] = Field(default_factory=list)
     is_admin: bool = False
+    #: An address change waiting for its confirmation link (local accounts).
+    pending_email: str | None = None
+    #: What the user's videos hold in storage, and their quota (null: none). Only
+    #: ``GET``/``PATCH /api/auth/me`` fill them in (the gateway asks the gallery).
+    storage_used_bytes: int | None = None
+    storage_quota_bytes: int | None = None
 
 
 class AuthResponse(BaseModel):
@@ -74,3 +89,46 @@ class OkResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class EmailRequest(_In):
+    """``/password/forgot`` and ``/confirm/resend``."""
+
+    email: str = Field(min_length=1, max_length=320)
+
+
+class PasswordResetRequest(_In):
+    """Local accounts: the link's ``token``. Cognito: ``email`` and the mailed ``code``."""
+
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    token: str | None = Field(None, min_length=1, max_length=256)
+    email: str | None = Field(None, min_length=1, max_length=320)
+    code: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PasswordResetRequest:
+        if self.token is None and (self.email is None or self.code is None):
+            raise ValueError("send either token, or email and code")
+        return self
+
+
+class MeUpdate(_In):
+    """``PATCH /api/auth/me``: fields left out stay as they are. A new ``email`` needs
+    ``current_password`` and takes effect once its confirmation link is used."""
+
+    display_name: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, min_length=3, max_length=320)
+    current_password: str | None = Field(None, min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
+class AccountDeleteRequest(_In):
+    """``DELETE /api/auth/me``: the current password, as confirmation."""
+
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
+class AcceptedResponse(BaseModel):
+    """A request that may send mail: the same answer whatever the address."""
+
+    ok: bool = True
+    message: str

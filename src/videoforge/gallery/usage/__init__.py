@@ -1,0 +1,1 @@
+"""Storage accounting: the bytes each video holds in storage, per-user totals and quotas."""

@@ -1,0 +1,239 @@
+"""Storage accounting: each video's ``storage_bytes`` and each user's total agree with
+the object store's own listing after an upload, processing, a retry, a re-process and
+deletes; quotas refuse uploads at upload-URL time; admins list usage and set quotas;
+deleting all of a user's videos removes their objects and nobody else's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from videoforge.gallery.events import consume_once
+from videoforge.infra.db import utcnow
+from videoforge.infra.runtime import Infra
+from videoforge.messages import JobEvent, JobStatus, Rendition
+
+from .conftest import Users
+
+
+@pytest.fixture
+def settings_extra() -> dict[str, Any]:
+    return {"STORAGE_QUOTA_BYTES": 10_000_000}
+
+
+async def _listed(infra: Infra, *prefixes: str) -> int:
+    """The object store's own count of the bytes under the prefixes."""
+    total = 0
+    for prefix in prefixes:
+        async for info in infra.storage.list(prefix):
+            total += info.size
+    return total
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], data: bytes
+) -> dict[str, Any]:
+    ticket = await client.post(
+        "/api/upload/url",
+        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(data)},
+        headers=headers,
+    )
+    assert ticket.status_code == 201, ticket.text
+    single = ticket.json()["single"]
+    posted = await client.post(
+        single["url"], data=single["fields"], files={"file": ("clip.mp4", data, "video/mp4")}
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    confirmed = await client.post(
+        "/api/upload/confirm", json={"key": ticket.json()["key"]}, headers=headers
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    return dict(confirmed.json())
+
+
+async def _process(
+    infra: Infra, video: dict[str, Any], job: uuid.UUID, *, sizes: dict[str, int], seq: int = 1
+) -> None:
+    """What a processor does: outputs into storage, then COMPLETED on the events queue
+    (which carries no sizes), applied by the gallery's consumer."""
+    for name, size in sizes.items():
+        await infra.storage.put_bytes(
+            f"outputs/{job}/{name}", b"o" * size, content_type="application/octet-stream"
+        )
+    event = JobEvent(
+        job_id=job,
+        video_id=uuid.UUID(video["id"]),
+        user_id=video["user_id"],
+        seq=seq,
+        status=JobStatus.COMPLETED,
+        at=utcnow() + timedelta(seconds=seq),
+        width=64,
+        height=48,
+        hls_master_key=f"outputs/{job}/hls/master.m3u8",
+        thumbnail_key=f"outputs/{job}/thumbnail.jpg",
+        renditions=[
+            Rendition(
+                quality="48p",
+                width=64,
+                height=48,
+                bandwidth=1000,
+                mp4_key=f"outputs/{job}/48p.mp4",
+                playlist_key=f"outputs/{job}/hls/48p/index.m3u8",
+            )
+        ],
+    )
+    await infra.queues.events.send(event.dumps())
+    assert await consume_once(infra, wait_seconds=0.1) == 1
+
+
+async def _video(client: httpx.AsyncClient, video_id: str, headers: dict[str, str]) -> Any:
+    r = await client.get(f"/api/gallery/videos/{video_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _usage(client: httpx.AsyncClient, headers: dict[str, str]) -> Any:
+    r = await client.get("/api/gallery/me/usage", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_numbers_match_the_store_through_upload_processing_retry_reprocess_and_delete(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    video = await _upload(client, users.owner, tiny_mp4)
+    original_dir = video["s3_key"].rsplit("/", 1)[0] + "/"
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == len(tiny_mp4)
+    assert (await _usage(client, users.owner))["used_bytes"] == len(tiny_mp4)
+
+    first = uuid.uuid4()
+    outputs = {"hls/master.m3u8": 300, "48p.mp4": 5000, "thumbnail.jpg": 700, "hls/48p/0.m4s": 4000}
+    await _process(infra, video, first, sizes=outputs)
+    expected = await _listed(infra, original_dir, f"outputs/{first}/")
+    assert expected == len(tiny_mp4) + sum(outputs.values())
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
+
+    # The same event again (at-least-once delivery) changes nothing.
+    await _process(infra, video, first, sizes=outputs)
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
+
+    # A re-process: a second job's outputs are stored beside the first's until deleted.
+    second = uuid.uuid4()
+    await _process(infra, video, second, sizes={"48p.mp4": 6000, "hls/master.m3u8": 310})
+    expected = await _listed(infra, original_dir, f"outputs/{first}/", f"outputs/{second}/")
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
+    usage = await _usage(client, users.owner)
+    assert usage["used_bytes"] == expected
+    assert usage["quota_bytes"] == 10_000_000
+    assert usage["videos"] == 1
+
+    # Others never see the number (a public video, seen by another user and anonymously).
+    made_public = await client.put(
+        f"/api/gallery/videos/{video['id']}", json={"visibility": "public"}, headers=users.owner
+    )
+    assert made_public.status_code == 200, made_public.text
+    assert (await _video(client, video["id"], users.other))["storage_bytes"] is None
+    assert (await _video(client, video["id"], {}))["storage_bytes"] is None
+
+    deleted = await client.delete(f"/api/gallery/videos/{video['id']}", headers=users.owner)
+    assert deleted.status_code == 204
+    assert await _listed(infra, original_dir, "outputs/") == 0
+    assert (await _usage(client, users.owner))["used_bytes"] == 0
+
+
+async def test_an_upload_over_the_quota_is_refused_with_the_room_left(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    await _upload(client, users.owner, tiny_mp4)
+    room = 10_000_000 - len(tiny_mp4)
+    over = await client.post(
+        "/api/upload/url",
+        json={"filename": "big.mp4", "content_type": "video/mp4", "size": room + 1},
+        headers=users.owner,
+    )
+    assert over.status_code == 413
+    error = over.json()["error"]
+    assert error["code"] == "quota_exceeded"
+    assert "left" in error["message"]
+    assert error["details"]["available_bytes"] == room
+
+    # An upload handed out reserves its room until confirmed (or expired).
+    fits = await client.post(
+        "/api/upload/url",
+        json={"filename": "ok.mp4", "content_type": "video/mp4", "size": room},
+        headers=users.owner,
+    )
+    assert fits.status_code == 201, fits.text
+    again = await client.post(
+        "/api/upload/url",
+        json={"filename": "one-more.mp4", "content_type": "video/mp4", "size": 1},
+        headers=users.owner,
+    )
+    assert again.json()["error"]["code"] == "quota_exceeded"
+    # Another user has their own room.
+    other = await client.post(
+        "/api/upload/url",
+        json={"filename": "x.mp4", "content_type": "video/mp4", "size": room},
+        headers=users.other,
+    )
+    assert other.status_code == 201
+
+
+async def test_admins_set_quotas_and_list_usage(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    await _upload(client, users.owner, tiny_mp4)
+    path = f"/api/gallery/admin/users/{users.owner_id}/quota"
+    refused = await client.put(path, json={"quota_bytes": 1}, headers=users.owner)
+    assert refused.status_code == 403
+    assert (await client.get("/api/gallery/admin/usage", headers=users.owner)).status_code == 403
+
+    tight = await client.put(path, json={"quota_bytes": len(tiny_mp4) + 10}, headers=users.admin)
+    assert tight.status_code == 200, tight.text
+    assert tight.json()["quota_bytes"] == len(tiny_mp4) + 10
+    assert tight.json()["quota_is_custom"] is True
+    over = await client.post(
+        "/api/upload/url",
+        json={"filename": "b.mp4", "content_type": "video/mp4", "size": 11},
+        headers=users.owner,
+    )
+    assert over.json()["error"]["code"] == "quota_exceeded"
+
+    listing = await client.get("/api/gallery/admin/usage", headers=users.admin)
+    assert listing.status_code == 200
+    row = next(i for i in listing.json()["items"] if i["user_id"] == users.owner_id)
+    assert row["used_bytes"] == len(tiny_mp4)
+    assert row["videos"] == 1
+
+    back = await client.put(path, json={"quota_bytes": None}, headers=users.admin)
+    assert back.json()["quota_bytes"] == 10_000_000
+    assert back.json()["quota_is_custom"] is False
+    bad = await client.put(path, json={"quota_bytes": -1}, headers=users.admin)
+    assert bad.status_code == 422
+
+
+async def test_deleting_all_of_a_users_videos_removes_their_objects_only(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    mine = [await _upload(client, users.owner, tiny_mp4) for _ in range(2)]
+    theirs = await _upload(client, users.other, tiny_mp4)
+    job = uuid.uuid4()
+    await _process(infra, mine[0], job, sizes={"48p.mp4": 100})
+    assert await _listed(infra, f"outputs/{job}/") == 100
+
+    r = await client.delete("/api/gallery/me/videos", headers=users.owner)
+    assert r.status_code == 200
+    assert r.json() == {"deleted": 2}
+    for video in mine:
+        assert await infra.storage.head(video["s3_key"]) is None
+    assert await _listed(infra, f"outputs/{job}/", f"originals/{users.owner_id}/") == 0
+    assert await infra.storage.head(theirs["s3_key"]) is not None
+    assert (await _usage(client, users.owner))["used_bytes"] == 0
+    assert (await client.delete("/api/gallery/me/videos", headers=users.owner)).json() == {
+        "deleted": 0
+    }
+    assert (await client.delete("/api/gallery/me/videos")).status_code == 401
