@@ -11,6 +11,7 @@ import importlib
 MODEL_MODULES = (
     "videoforge.infra.queue.models",
     "videoforge.gallery.models",
+    "videoforge.gallery.captions.models",
     "videoforge.gallery.usage.models",
     "videoforge.gallery.comments.models",
     "videoforge.gallery.ratings.models",

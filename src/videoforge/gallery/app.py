@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from videoforge.gallery import api, deletions
+from videoforge.gallery.captions import api as captions_api
 from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.moderation import api as moderation_api
@@ -120,6 +121,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(usage_api.router)
     app.include_router(comments_api.router)
+    app.include_router(captions_api.router)
     app.include_router(ratings_api.router)
     app.include_router(moderation_api.router)
     app.include_router(storage_http.router)

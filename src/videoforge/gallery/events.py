@@ -10,7 +10,8 @@ UPDATE that only matches when the event is news:
   not older than the last applied event — a superseded job's late events are dropped.
 
 Status mapping: PENDING/DOWNLOADING/PROCESSING/UPLOADING -> ``processing`` (+progress);
-COMPLETED -> ``ready`` with metadata, thumbnail, preview and renditions; FAILED ->
+COMPLETED -> ``ready`` with metadata, thumbnail, preview, renditions and the media
+outputs beside them (DASH, audio and text tracks, chapters, storyboard); FAILED ->
 ``failed`` with the reason; CANCELLED -> back to ``ready`` when an earlier job left
 playable outputs, else ``uploaded`` (the video can be processed again).
 """
@@ -84,6 +85,7 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
         if event.width and event.height:
             values["resolution"] = f"{event.width}x{event.height}"
         values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
+        values["media"] = media_outputs(event)
         if event.source_key and video.s3_key is None:
             values["s3_key"] = event.source_key  # an import: the processor stored the original
     elif event.status is JobStatus.FAILED:
@@ -93,6 +95,19 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     else:
         values.update(progress=event.progress, failure_reason=None)
     return values
+
+
+def media_outputs(event: JobEvent) -> dict[str, Any]:
+    """What sits beside the HLS master (``GalleryVideo.media``); empty lists and nulls
+    from a processor older than these outputs."""
+    return {
+        "dash_manifest_key": event.dash_manifest_key,
+        "audio_tracks": [a.model_dump(mode="json") for a in event.audio_tracks],
+        "subtitles": [t.model_dump(mode="json") for t in event.subtitles],
+        "chapters": [c.model_dump(mode="json") for c in event.chapters],
+        "chapters_key": event.chapters_key,
+        "storyboard_key": event.storyboard_key,
+    }
 
 
 def _is_news(event: JobEvent) -> ColumnElement[bool]:

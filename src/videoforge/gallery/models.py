@@ -117,6 +117,9 @@ class GalleryVideo(TimestampMixin, Base):
     hls_master_key: Mapped[str | None] = mapped_column(String(1024))
     metadata_key: Mapped[str | None] = mapped_column(String(1024))
     renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    #: The outputs beside the HLS master, from the COMPLETED event (``MediaOutputs``'s
+    #: fields: DASH manifest, audio tracks, extracted subtitles, chapters, storyboard).
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Event application state (idempotence): the job whose events we follow now, the
     # last applied sequence number of that job, its last applied status and when.

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
+from videoforge.gallery.captions.schemas import AudioTrackRead, CaptionRead, ChapterRead
 from videoforge.gallery.models import CommentPolicy, VideoStatus, Visibility
 
 TITLE_MAX = 200
@@ -147,11 +148,24 @@ class StreamRendition(BaseModel):
 
 
 class StreamUrls(BaseModel):
-    """Short-lived playback URLs; ``original`` only for the owner."""
+    """Short-lived playback URLs; ``original`` only for the owner.
+
+    ``hls`` and ``dash`` are manifests served (and signed) by the gallery over the same
+    CMAF segments; their alternate audio renditions are listed in ``audio_tracks``.
+    ``captions`` are WebVTT files (also in both manifests), ``chapters_url`` a WebVTT
+    chapters track of ``chapters``, ``storyboard`` a WebVTT thumbnails track whose cues
+    point into signed sprite sheets (``…sprite_0.jpg?…#xywh=x,y,w,h``).
+    """
 
     video_id: uuid.UUID
     hls: str | None
+    dash: str | None = None
     renditions: list[StreamRendition]
+    audio_tracks: list[AudioTrackRead] = Field(default_factory=list)
+    captions: list[CaptionRead] = Field(default_factory=list)
+    chapters: list[ChapterRead] = Field(default_factory=list)
+    chapters_url: str | None = None
+    storyboard: str | None = None
     thumbnail: str | None
     preview: str | None
     original: str | None

@@ -24,6 +24,7 @@ from videoforge.gallery.access import (
     ensure_visible,
     is_owner_or_admin,
 )
+from videoforge.gallery.captions.service import captions_prefix
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
 from videoforge.gallery.search import VideoRow
@@ -160,7 +161,8 @@ async def delete_video(
         session,
         reason="video_deleted",
         keys=[video.s3_key] if video.s3_key else [],
-        prefixes=sorted(f"outputs/{job}/" for job in jobs),
+        # The owner's uploaded captions (their rows go with the video's, by cascade).
+        prefixes=[*sorted(f"outputs/{job}/" for job in jobs), captions_prefix(video.id)],
     )
 
 

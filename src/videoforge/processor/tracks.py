@@ -42,14 +42,31 @@ def clean_label(value: Any, limit: int = LABEL_MAX) -> str | None:
     return kept or None
 
 
+# ISO 639-2 (bibliographic and terminology) codes of common languages -> ISO 639-1.
+# Containers carry three letters (Matroska, MP4); BCP 47 wants the shortest code, and
+# players and owners (captions) say "en", not "eng".
+_CODES = (
+    "eng=en fre=fr fra=fr ger=de deu=de spa=es ita=it por=pt dut=nl nld=nl rus=ru "
+    "jpn=ja chi=zh zho=zh kor=ko ara=ar hin=hi ben=bn pol=pl tur=tr swe=sv nor=no "
+    "nob=nb nno=nn dan=da fin=fi cze=cs ces=cs slo=sk slk=sk hun=hu rum=ro ron=ro "
+    "gre=el ell=el heb=he ukr=uk bul=bg hrv=hr srp=sr slv=sl cat=ca baq=eu eus=eu "
+    "glg=gl vie=vi tha=th ind=id may=ms msa=ms per=fa fas=fa urd=ur tam=ta tel=te "
+    "est=et lav=lv lit=lt ice=is isl=is wel=cy cym=cy gle=ga"
+)
+_TWO_LETTER = {code: short for code, _, short in (p.partition("=") for p in _CODES.split(" "))}
+
+
 def clean_language(value: Any) -> str | None:
-    """A lower-case language tag (``en``, ``eng``, ``pt-br``), or None (``und`` included)."""
+    """A lower-case language tag (``en``, ``pt-br``; ``eng`` becomes ``en``), or None
+    (``und`` included)."""
     if value is None:
         return None
     tag = str(value).strip().lower().replace("_", "-")
     if tag in ("", "und", "unk", "zxx", "mis", "mul") or not _LANGUAGE.match(tag):
         return None
-    return tag
+    primary, _, rest = tag.partition("-")
+    primary = _TWO_LETTER.get(primary, primary)
+    return f"{primary}-{rest}" if rest else primary
 
 
 @dataclass(frozen=True)

@@ -153,14 +153,14 @@ def test_master_has_an_audio_group_and_a_subtitles_group(produced: PipelineResul
     audio = [m for m in master.media if m.type == "AUDIO"]
     subs = [m for m in master.media if m.type == "SUBTITLES"]
     assert [(m.language, m.name, m.default, m.uri) for m in audio] == [
-        ("eng", "English", "NO", "audio-0/index.m3u8"),
+        ("en", "English", "NO", "audio-0/index.m3u8"),
         # The title's quote and line break are gone: it cannot break out of the attribute.
-        ("fra", "Français x", "YES", "audio-1/index.m3u8"),
+        ("fr", "Français x", "YES", "audio-1/index.m3u8"),
     ]
     assert {m.group_id for m in audio} == {"audio"}
     assert [(m.language, m.name, m.uri) for m in subs] == [
-        ("eng", "eng", "subtitles/s0.m3u8"),
-        ("fra", "Sous-titres", "subtitles/s1.m3u8"),
+        ("en", "en", "subtitles/s0.m3u8"),
+        ("fr", "Sous-titres", "subtitles/s1.m3u8"),
     ]
     assert master.playlists
     for variant in master.playlists:
@@ -190,7 +190,7 @@ def test_video_playlists_carry_no_audio_and_mp4s_carry_the_default_track(
         mp4 = streams(out / rendition.mp4_key)
         assert [s["codec_type"] for s in mp4] == ["video", "audio"]
     default = next(a for a in produced.audio_tracks if a.default)
-    assert default.language == "fra"  # the source's default disposition, not the first
+    assert default.language == "fr"  # the source's default disposition, not the first
     # The MP4's audio is the default (loud, French) track, normalised like the rendition.
     mp4 = out / produced.renditions[0].mp4_key
     assert integrated_loudness(mp4) == pytest.approx(CONFIG.loudness_target, abs=1.0)
@@ -206,15 +206,15 @@ def test_quiet_and_loud_tracks_both_come_out_at_the_target(
         measured[track.language] = integrated_loudness(joined_file)
         assert track.loudness is not None
         assert track.normalization == "linear"
-    assert measured["eng"] == pytest.approx(CONFIG.loudness_target, abs=1.0)
-    assert measured["fra"] == pytest.approx(CONFIG.loudness_target, abs=1.0)
+    assert measured["en"] == pytest.approx(CONFIG.loudness_target, abs=1.0)
+    assert measured["fr"] == pytest.approx(CONFIG.loudness_target, abs=1.0)
     # The metadata document records the source's figures (really quiet, really loud).
     metadata = json.loads((out / produced.metadata).read_text())
     by_language = {a["language"]: a for a in metadata["audio"]}
-    assert by_language["eng"]["loudness"]["integrated"] < -35
-    assert by_language["fra"]["loudness"]["integrated"] > -13
-    assert by_language["fra"]["loudness"]["true_peak"] < 0.5
-    assert by_language["eng"]["loudness"]["lra"] >= 0
+    assert by_language["en"]["loudness"]["integrated"] < -35
+    assert by_language["fr"]["loudness"]["integrated"] > -13
+    assert by_language["fr"]["loudness"]["true_peak"] < 0.5
+    assert by_language["en"]["loudness"]["lra"] >= 0
     assert metadata["loudness"] == {
         "normalization": True,
         "target_lufs": -14.0,
@@ -232,7 +232,7 @@ async def test_normalisation_can_be_switched_off_per_job(tmp_path: Path) -> None
         remove()
     assert [Path(a[0]).name for a in seen] == ["ffprobe", "ffmpeg", "ffmpeg", "ffmpeg"]
     assert not any("loudnorm" in token for argv in seen for token in argv)  # not measured
-    quiet = next(t for t in result.audio_tracks if t.language == "eng")
+    quiet = next(t for t in result.audio_tracks if t.language == "en")
     assert quiet.normalization == "off"
     level = integrated_loudness(joined(result.output_dir, quiet.playlist_key, tmp_path / "q.mp4"))
     assert level < -35  # left as quiet as it was
@@ -241,8 +241,8 @@ async def test_normalisation_can_be_switched_off_per_job(tmp_path: Path) -> None
 def test_subtitles_are_webvtt_with_the_source_text(produced: PipelineResult) -> None:
     out = produced.output_dir
     by_language = {s.language: s for s in produced.subtitles}
-    english = (out / by_language["eng"].vtt_key).read_text()
-    french = (out / by_language["fra"].vtt_key).read_text()
+    english = (out / by_language["en"].vtt_key).read_text()
+    french = (out / by_language["fr"].vtt_key).read_text()
     assert english.startswith("WEBVTT")
     assert "Hello <b>world</b>" in english
     assert "Second line" in english
@@ -250,7 +250,7 @@ def test_subtitles_are_webvtt_with_the_source_text(produced: PipelineResult) -> 
     assert "Bonjour <i>monde</i>" in french  # ASS markup converted, not kept
     assert "Deuxième ligne" in french
     assert "\\fn" not in french
-    assert by_language["fra"].label == "Sous-titres"
+    assert by_language["fr"].label == "Sous-titres"
     assert produced.notes == []
 
 
@@ -293,7 +293,7 @@ def test_dash_manifest_names_the_same_files_and_reads_back(produced: PipelineRes
     sets = root.findall("d:Period/d:AdaptationSet", NS)
     kinds = [s.get("contentType") for s in sets]
     assert kinds == ["video", "audio", "audio", "text", "text"]
-    assert [s.get("lang") for s in sets[1:]] == ["eng", "fra", "eng", "fra"]
+    assert [s.get("lang") for s in sets[1:]] == ["en", "fr", "en", "fr"]
     referenced: set[str] = set()
     for representation in root.iter(f"{{{NS['d']}}}Representation"):
         for element in representation.iter():
@@ -332,7 +332,7 @@ def test_dash_manifest_names_the_same_files_and_reads_back(produced: PipelineRes
 
 def test_image_subtitles_are_skipped_with_a_note() -> None:
     tracks = (
-        SubtitleTrack(0, "hdmv_pgs_subtitle", "eng", None, False, False),
+        SubtitleTrack(0, "hdmv_pgs_subtitle", "en", None, False, False),
         SubtitleTrack(1, "dvd_subtitle", None, None, False, False),
         SubtitleTrack(2, "subrip", "deu", None, False, False),
         SubtitleTrack(3, "eia_608", None, None, False, False),
@@ -353,7 +353,7 @@ async def test_a_broken_track_is_dropped_and_the_others_kept(
     source = next(produced.output_dir.parent.parent.glob("source.mkv"))
     out = tmp_path / "out"
     (out / "hls/subtitles").mkdir(parents=True)
-    good = SubtitleRendition(SubtitleTrack(0, "subrip", "eng", None, False, False))
+    good = SubtitleRendition(SubtitleTrack(0, "subrip", "en", None, False, False))
     broken = SubtitleRendition(SubtitleTrack(7, "subrip", "deu", None, False, False))  # absent
     notes: list[dict[str, object]] = []
     kept, _ = await _extract_subtitles(source, out, [good, broken], CONFIG, None, notes, 60)
