@@ -261,3 +261,38 @@ def test_login_refresh_and_logout(platform: Any, context: Any, screenshots: Path
     page.get_by_role("link", name="My videos").click()
     page.wait_for_url(re.compile(r"/login\?expired=1"))
     page.get_by_text("Your session has ended. Please log in again.").first.wait_for()
+
+
+def test_a_completion_whose_answer_was_lost_is_not_a_failed_upload(
+    platform: Any, context: Any, clip_factory: Any, clips_dir: Path
+) -> None:
+    base = platform.url
+    token = uuid.uuid4().hex[:10]
+    clip = clip_factory(clips_dir / f"Lost answer {token}.mp4", pad_bytes=7 * MiB)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_up(page, base, f"lost-{token}@example.com")
+
+    completed: list[int] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        response = route.fetch()  # the gallery completes the upload...
+        completed.append(response.status)
+        if len(completed) == 1:
+            route.abort("connectionreset")  # ...and the page never hears of it
+        else:
+            route.fulfill(response=response)
+
+    page.route(re.compile(r"/api/upload/multipart/complete$"), lose_the_first_answer)
+    page.locator(".dropzone input[type=file]").set_input_files(str(clip))
+    paused = page.locator('li.upload[data-state="paused"]')
+    paused.wait_for(timeout=60_000)
+    # Resuming completes again: a 409 upload_already_completed, which the page takes for
+    # what it is (the object is whole), and the upload is confirmed.
+    paused.get_by_role("button", name="Resume").click()
+    page.wait_for_selector('li.upload[data-state="done"]', timeout=60_000)
+    assert completed[0] in (200, 204)
+    assert completed[1:] == [409]
+    page.locator("li.video-row", has_text=f"Lost answer {token}").wait_for()
+    assert errors == []

@@ -409,7 +409,13 @@ export class Upload extends EventTarget {
     const parts = Object.entries(rec.done)
       .map(([n, etag]) => ({ partNumber: Number(n), etag }))
       .sort((a, b) => a.partNumber - b.partNumber);
-    await api.completeMultipart({ key: rec.key, uploadId: rec.uploadId, parts });
+    try {
+      await api.completeMultipart({ key: rec.key, uploadId: rec.uploadId, parts });
+    } catch (err) {
+      // Completed already (the answer to an earlier try was lost): the object is whole,
+      // so go on to confirm instead of failing a finished upload.
+      if (!(err instanceof api.ApiError && err.code === "upload_already_completed")) throw err;
+    }
     this._forget();
     this._progress(this.size);
     return rec.key;
