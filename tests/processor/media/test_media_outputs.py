@@ -486,3 +486,26 @@ async def test_every_call_on_a_source_with_tracks_is_guarded(
     assert subtitles.count("-dn") == 2
     assert subtitles.count("-vn") == 2
     assert not any(token.startswith("-sub_charenc") for argv in seen for token in argv)
+
+
+@pytest.mark.parametrize(("container", "codec"), [("mp4", "mov_text"), ("mkv", "webvtt")])
+async def test_mov_text_and_webvtt_tracks_are_extracted(
+    tmp_path: Path, container: str, codec: str
+) -> None:
+    (tmp_path / "a.srt").write_text(SRT)
+    source = tmp_path / f"source.{container}"
+    run(
+        "-loglevel", "error",
+        "-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=2",
+        "-i", str(tmp_path / "a.srt"), "-map", "0:v", "-map", "1",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:s", codec,
+        "-metadata:s:s:0", "language=spa", str(source),
+    )  # fmt: skip
+    result = await process_file(source, tmp_path / "job", CONFIG)
+    assert [(s.codec, s.language) for s in result.subtitles] == [(codec, "es")]
+    text = (result.output_dir / result.subtitles[0].vtt_key).read_text()
+    assert "Second line" in text
+    assert result.audio_tracks == []  # no audio at all: no group, no measurement
+    master = m3u8.load(str(result.output_dir / result.master_playlist))
+    assert [m.type for m in master.media] == ["SUBTITLES"]
+    assert master.playlists[0].stream_info.audio is None
