@@ -255,9 +255,11 @@ def serve(settings: Settings) -> None:
     """Run the all-in-one platform until Ctrl-C / SIGTERM."""
     import uvicorn
 
+    from videoforge.infra import tracing
     from videoforge.infra.logging import configure_logging
 
     configure_logging(settings, service="embedded")
+    tracing.configure("embedded")
     lock = DataDirLock(settings.data_dir)
     try:
         lock_fd = lock.acquire()

@@ -94,9 +94,10 @@ def test_upgrade_downgrade_round_trip(empty_database: str) -> None:
 
 
 def test_queue_migration_matches_the_model(empty_database: str) -> None:
-    """0001 creates exactly what the QueueMessageRow model describes (types, index,
-    constraints): autogenerate finds nothing to add for the queue table."""
-    migrations.upgrade(empty_database, "0001")
+    """The migrations (0001, and 0012's attributes column) create exactly what the
+    QueueMessageRow model describes (types, index, constraints): autogenerate finds
+    nothing to add for the queue table."""
+    migrations.upgrade(empty_database)
 
     def diff(conn: Connection) -> list[object]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from videoforge.gallery import deletions
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.usage import service as usage
+from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
@@ -239,10 +240,12 @@ async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS
         max_messages=EVENT_BATCH, wait_seconds=wait_seconds
     )
     for message in messages:
-        try:
-            await handle_message(infra, message)
-        except Exception:
-            log.exception("event_apply_failed", message_id=message.message_id)
+        # The processor sent it inside the job's trace: its application belongs there too.
+        with tracing.consumer_span("apply job event", message.attributes):
+            try:
+                await handle_message(infra, message)
+            except Exception:
+                log.exception("event_apply_failed", message_id=message.message_id)
     return len(messages)
 
 

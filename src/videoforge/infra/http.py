@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
-from videoforge.infra import metrics
+from videoforge.infra import metrics, tracing
 from videoforge.infra.errors import NotFound, Unauthorized, error_body, install_error_handlers
 from videoforge.infra.forwarded import ForwardedHeadersMiddleware
 from videoforge.settings import Settings
@@ -318,6 +318,7 @@ def install_common(
     """
     install_error_handlers(app)
     app.state.service_name = service
+    tracing.instrument_app(app)
 
     # add_middleware puts each new one outside the previous: add innermost first.
     app.add_middleware(UnhandledErrorMiddleware, fastapi_app=app)
@@ -417,6 +418,7 @@ def run_app(factory: str, *, settings: Settings, service: str) -> None:
     from videoforge.infra.logging import configure_logging
 
     configure_logging(settings, service=service)
+    tracing.configure(service)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

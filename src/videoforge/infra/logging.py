@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from videoforge.infra import tracing
 from videoforge.settings import Environment, Settings
 
 __all__ = ["configure_logging", "resolve_format"]
@@ -123,6 +124,7 @@ def configure_logging(
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        tracing.log_ids,
         _add_service(service),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

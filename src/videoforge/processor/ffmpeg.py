@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from videoforge.infra import tracing
 from videoforge.infra.process import die_with_parent
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.resources import LocalResourceError, machine_failure, verify
@@ -263,6 +264,41 @@ def launch_argv(argv: list[str]) -> list[str]:
 
 
 async def run_tool(
+    argv: list[str],
+    *,
+    cwd: Path,
+    time_limit: float,
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None = None,
+    on_progress_time: ProgressTime | None = None,
+    watch_dir: Path | None = None,
+    max_output_bytes: int | None = None,
+    max_stdout_bytes: int = 32 * 1024 * 1024,
+) -> RunResult:
+    """:func:`_run_tool` in a trace span named after the tool, with its wall time and
+    exit status (the ladder's ffmpeg, the probe's ffprobe, the stills' ffmpeg...)."""
+    started = time.monotonic()
+    with tracing.span(Path(argv[0]).name, **{"process.command_args.count": len(argv)}) as span:
+        try:
+            result = await _run_tool(
+                argv,
+                cwd=cwd,
+                time_limit=time_limit,
+                config=config,
+                cancel=cancel,
+                on_progress_time=on_progress_time,
+                watch_dir=watch_dir,
+                max_output_bytes=max_output_bytes,
+                max_stdout_bytes=max_stdout_bytes,
+            )
+        finally:
+            # Also for a run stopped by a limit, a cancel or a full disk.
+            span.set_attribute("videoforge.wall_seconds", round(time.monotonic() - started, 3))
+        span.set_attribute("process.exit.code", result.returncode)
+        return result
+
+
+async def _run_tool(
     argv: list[str],
     *,
     cwd: Path,

@@ -56,6 +56,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage, ReceiptInvalid
 from videoforge.jobs.models import AssetType, Job, MediaAsset
@@ -362,7 +363,12 @@ class Worker:
                 log.error("poison_message", reason="bad_message", error=str(exc)[:500])
                 await self._delete(message)
                 return
-            with structlog.contextvars.bound_contextvars(job_id=str(job_message.job_id)):
+            with (
+                structlog.contextvars.bound_contextvars(job_id=str(job_message.job_id)),
+                tracing.consumer_span(
+                    "process job", message.attributes, job_id=str(job_message.job_id)
+                ),
+            ):
                 await self._handle_job(job_message.job_id, message)
 
     async def _handle_job(self, job_id: uuid.UUID, message: QueueMessage) -> None:
@@ -490,19 +496,22 @@ class Worker:
 
     async def _pipeline(self, run: JobRun, job: Job, workdir: Path) -> None:
         source = workdir / "source"
-        source_key = await self._download(run, job, source)
+        with tracing.span("download"):
+            source_key = await self._download(run, job, source)
         run.check()
         job = await self._advance(
             run, S.DOWNLOADING, S.PROCESSING, {"source_key": source_key} if source_key else None
         )
         await events.publish(self.infra.queues, job)
 
-        result = await self._transcode(run, source, workdir)
+        with tracing.span("transcode"):
+            result = await self._transcode(run, source, workdir)
         run.check()
         job = await self._advance(run, S.PROCESSING, S.UPLOADING, {"progress": 100})
         await events.publish(self.infra.queues, job)
 
-        await self._guard(run, self._upload(job, result.outputs))
+        with tracing.span("upload", outputs=len(result.outputs)):
+            await self._guard(run, self._upload(job, result.outputs))
         run.check()
         job = await self._complete(run, result)
         JOBS_FINISHED.labels(state=str(S.COMPLETED)).inc()
@@ -1122,6 +1131,7 @@ def run(settings: Settings) -> None:
     from videoforge.migrations import NotMigrated
 
     configure_logging(settings, service="processor")
+    tracing.configure("processor")
     try:
         asyncio.run(serve(settings))
     except NotMigrated as exc:

@@ -7,7 +7,8 @@ queue's dead-letter queue instead of being delivered again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -26,6 +27,8 @@ class QueueMessage:
     body: str
     receipt: str
     receive_count: int
+    #: What travels beside the body: the sender's trace context (``traceparent``).
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -33,7 +36,8 @@ class Queue(Protocol):
     name: str
 
     async def send(self, body: str, *, delay_seconds: int = 0) -> str:
-        """Enqueue; returns the message id."""
+        """Enqueue; returns the message id. The current trace context goes with it, in
+        the message's attributes (``infra.tracing``)."""
 
     async def receive(
         self,

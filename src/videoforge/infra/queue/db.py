@@ -16,6 +16,7 @@ makes the claim a conditional update: a row someone else claimed first is not ma
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 import uuid
@@ -39,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueError, QueueMessage, ReceiptInvalid
 from videoforge.infra.queue.models import QUEUE_NAME_MAX, QueueMessageRow
@@ -141,12 +143,14 @@ class DatabaseQueue:
         check_send_args(body, delay_seconds)
         message_id = uuid.uuid4()
         now = utcnow()
+        carried = tracing.inject()
         async with self._scope() as session:
             await session.execute(
                 insert(QueueMessageRow).values(
                     message_id=message_id,
                     queue=self.name,
                     body=body,
+                    attributes=json.dumps(carried) if carried else None,
                     created_at=now,
                     visible_at=now + timedelta(seconds=delay_seconds),
                     receive_count=0,
@@ -216,7 +220,7 @@ class DatabaseQueue:
                 ),
                 receipt_token=token,
             )
-            .returning(m.id, m.message_id, m.body, m.receive_count, m.queue)
+            .returning(m.id, m.message_id, m.body, m.receive_count, m.queue, m.attributes)
             .execution_options(synchronize_session=False)
         )
         async with self._scope() as session:
@@ -239,6 +243,7 @@ class DatabaseQueue:
                     body=row.body,
                     receipt=f"{row.id}.{token}",
                     receive_count=row.receive_count,
+                    attributes=_attributes(row.attributes),
                 )
             )
         return delivered, dead
@@ -308,7 +313,7 @@ class DatabaseQueue:
         valid for ``DatabaseQueue("{name}-dlq", ...)``'s delete."""
         m = QueueMessageRow
         stmt = (
-            select(m.id, m.message_id, m.body, m.receive_count, m.receipt_token)
+            select(m.id, m.message_id, m.body, m.receive_count, m.receipt_token, m.attributes)
             .where(m.queue == self.dead_letter_queue)
             .order_by(m.id)
             .limit(max(1, max_messages))
@@ -321,9 +326,20 @@ class DatabaseQueue:
                 body=row.body,
                 receipt=f"{row.id}.{row.receipt_token}",
                 receive_count=row.receive_count,
+                attributes=_attributes(row.attributes),
             )
             for row in rows
         ]
+
+
+def _attributes(stored: str | None) -> dict[str, str]:
+    if not stored:
+        return {}
+    try:
+        loaded = json.loads(stored)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def _rowcount(result: object) -> int:

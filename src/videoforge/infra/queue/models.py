@@ -34,6 +34,8 @@ class QueueMessageRow(Base):
     message_id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4, unique=True)
     queue: Mapped[str] = mapped_column(String(QUEUE_NAME_MAX))
     body: Mapped[str] = mapped_column(Text())
+    #: What travels beside the body (the sender's trace context), as JSON; NULL: none.
+    attributes: Mapped[str | None] = mapped_column(Text(), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     visible_at: Mapped[datetime]
     receive_count: Mapped[int] = mapped_column(default=0)

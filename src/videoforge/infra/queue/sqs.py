@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from videoforge.infra import tracing
 from videoforge.infra.queue.base import QueueError, QueueMessage, ReceiptInvalid
 from videoforge.infra.queue.db import (
     DLQ_SUFFIX,
@@ -86,11 +87,16 @@ class SqsQueue:
     async def send(self, body: str, *, delay_seconds: int = 0) -> str:
         """Enqueue ``body``, invisible for ``delay_seconds``; returns the message id."""
         check_send_args(body, delay_seconds)
+        attributes = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in tracing.inject().items()
+        }
         response = await self._call(
             self._client.send_message,
             QueueUrl=self.queue_url,
             MessageBody=body,
             DelaySeconds=delay_seconds,
+            **({"MessageAttributes": attributes} if attributes else {}),
         )
         return str(response["MessageId"])
 
@@ -129,6 +135,7 @@ class SqsQueue:
             WaitTimeSeconds=wait,
             VisibilityTimeout=visibility,
             AttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["traceparent", "tracestate"],
         )
         return [_to_message(raw) for raw in response.get("Messages", [])]
 
@@ -204,11 +211,17 @@ class SqsQueue:
 
 def _to_message(raw: MessageTypeDef) -> QueueMessage:
     attributes = raw.get("Attributes", {})
+    carried = {
+        name: value["StringValue"]
+        for name, value in raw.get("MessageAttributes", {}).items()
+        if "StringValue" in value
+    }
     return QueueMessage(
         message_id=raw["MessageId"],
         body=raw["Body"],
         receipt=raw["ReceiptHandle"],
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        attributes=carried,
     )
 
 
