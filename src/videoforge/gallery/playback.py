@@ -38,13 +38,14 @@ from videoforge.gallery.access import is_owner
 from videoforge.gallery.captions.chapters import description_chapters
 from videoforge.gallery.captions.models import GalleryCaption
 from videoforge.gallery.captions.schemas import AudioTrackRead, ChapterRead
-from videoforge.gallery.captions.service import caption_tracks, vtt_document
+from videoforge.gallery.captions.service import caption_tracks
 from videoforge.gallery.models import GalleryVideo, VideoStatus
 from videoforge.gallery.schemas import StreamRendition, StreamUrls
 from videoforge.infra.auth import Principal
 from videoforge.infra.errors import Conflict, Forbidden, NotFound
 from videoforge.infra.secrets import KeyPurpose, purpose_key
 from videoforge.infra.storage.base import ObjectNotFound, Storage
+from videoforge.infra.webvtt import vtt_document
 from videoforge.settings import Settings
 
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from videoforge.infra.webvtt import vtt_document
 from videoforge.processor.tracks import Chapter
-from videoforge.processor.webvtt import vtt_document
 
 CHAPTERS_VTT = "chapters.vtt"
 
 
 def chapters_vtt(chapters: Sequence[Chapter]) -> str:
     # Titles come from the uploader's file: escaped, so they are text and never markup.
-    return vtt_document(((c.start, c.end, c.title) for c in chapters), escape=True)
+    return vtt_document((c.start, c.end, c.title) for c in chapters)

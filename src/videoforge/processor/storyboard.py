@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from videoforge.infra.webvtt import vtt_document
 from videoforge.processor.config import ProcessingConfig
-from videoforge.processor.webvtt import vtt_document
 
 STORYBOARD_DIR = "storyboard"
 STORYBOARD_VTT = f"{STORYBOARD_DIR}/thumbnails.vtt"
@@ -109,4 +109,4 @@ def storyboard_vtt(plan: StoryboardPlan, duration: float) -> str:
         cues.append(
             (start, end, f"sprite_{sheet}.jpg#xywh={x},{y},{plan.tile_width},{plan.tile_height}")
         )
-    return vtt_document(cues)
+    return vtt_document(cues, escape=False)  # our own "sprite_N.jpg#xywh=" payloads

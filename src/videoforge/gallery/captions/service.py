@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pysubs2
@@ -26,6 +25,7 @@ from videoforge.gallery.captions.schemas import CaptionRead, CaptionSource
 from videoforge.gallery.models import GalleryVideo
 from videoforge.infra.errors import NotFound, PayloadTooLarge, UnprocessableEntity
 from videoforge.infra.storage.base import Storage
+from videoforge.infra.webvtt import vtt_document
 
 CAPTION_MAX_BYTES = 512 * 1024
 MAX_CUES = 20_000
@@ -75,29 +75,6 @@ class ParsedCaption:
 
 def _invalid(message: str) -> UnprocessableEntity:
     return UnprocessableEntity(message, code="invalid_caption")
-
-
-def _timestamp(seconds: float) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
-
-
-def _cue_text(text: str) -> str:
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    lines = [" ".join(line.split()) for line in escaped.splitlines()]
-    # A blank line would end the cue and "-->" would start another: neither survives.
-    return "\n".join(line.replace("-->", "->") for line in lines if line) or " "
-
-
-def vtt_document(cues: Iterable[tuple[float, float, str]]) -> str:
-    """A WebVTT file of plain-text cues (escaped)."""
-    parts = ["WEBVTT", ""]
-    for start, end, text in cues:
-        parts += [f"{_timestamp(start)} --> {_timestamp(end)}", _cue_text(text), ""]
-    return "\n".join(parts) + "\n"
 
 
 def _seconds(stamp: str) -> float:

@@ -1,4 +1,5 @@
-"""Writing WebVTT: the one format of every text track the processor publishes."""
+"""Writing WebVTT, the format of every text track we publish (subtitles, captions,
+chapters, storyboard thumbnails): timestamps and plain-text cue payloads."""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ def vtt_timestamp(seconds: float) -> str:
 
 
 def cue_text(text: str) -> str:
-    """Cue payload as plain text: no markup, no blank line (which would end the cue),
-    no ``-->`` (which would start one)."""
+    """A cue payload as plain text: markup characters escaped, no blank line (which
+    would end the cue) and no ``-->`` (which would start one)."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    lines = [" ".join(line.split()) for line in escaped.splitlines()]
+    lines = [" ".join(line.split()).replace("--&gt;", "-&gt;") for line in escaped.splitlines()]
     return "\n".join(line for line in lines if line) or " "
 
 
-def vtt_document(cues: Iterable[tuple[float, float, str]], *, escape: bool = False) -> str:
-    """A WebVTT file of ``(start, end, payload)`` cues; ``escape`` for untrusted text."""
+def vtt_document(cues: Iterable[tuple[float, float, str]], *, escape: bool = True) -> str:
+    """A WebVTT file of ``(start, end, payload)`` cues. ``escape=False`` only for payloads
+    we wrote ourselves that are not text (storyboard ``sprite_0.jpg#xywh=...``)."""
     parts = ["WEBVTT", ""]
     for start, end, payload in cues:
         parts += [
