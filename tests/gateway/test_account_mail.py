@@ -104,6 +104,7 @@ async def _signup_and_confirm(gw: Gateway, inbox: Inbox, address: str) -> None:
     assert signup.status_code == 201, signup.text
     assert signup.json()["confirmation_required"] is True
     assert signup.json()["access_token"] is None
+    assert signup.json()["confirmation"] == "link"
     link, token = link_in(await inbox.wait_for(address))
     assert link.startswith("https://videos.example/confirm-email?token=")
     confirmed = await gw.client.post("/api/auth/confirm", json={"token": token})

@@ -386,6 +386,7 @@ class LocalAccounts:
         return AuthResponse(
             user=UserRead(id=user_id, email=email, display_name=display_name),
             confirmation_required=True,
+            confirmation="link",
         )
 
     async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None:

@@ -120,6 +120,7 @@ class CognitoAccounts:
         return AuthResponse(
             user=UserRead(id=sub, email=email, display_name=display_name),
             confirmation_required=True,
+            confirmation="code",
         )
 
     async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None:

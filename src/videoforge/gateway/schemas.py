@@ -80,6 +80,8 @@ class AuthResponse(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int | None = None
     confirmation_required: bool = False
+    #: How to confirm: ``link`` (a mailed link, local accounts) or ``code`` (Cognito).
+    confirmation: str | None = None
 
 
 class OkResponse(BaseModel):

@@ -236,7 +236,9 @@ export async function signup({ email, password, displayName }) {
     body: { email, password, ...(displayName ? { display_name: displayName } : {}) },
     auth: false,
   });
-  if (body.confirmation_required || !body.access_token) return { confirmationRequired: true };
+  if (body.confirmation_required || !body.access_token) {
+    return { confirmationRequired: true, confirmation: body.confirmation || "code" };
+  }
   await finishLogin(body);
   return { user: currentUser };
 }
@@ -244,6 +246,43 @@ export async function signup({ email, password, displayName }) {
 /** Confirm a sign-up with the code sent by e-mail (Cognito). */
 export const confirmSignup = ({ email, code }) =>
   request("POST", "/api/auth/confirm", { body: { email, code }, auth: false });
+
+/** Ask for a password-reset mail (always "accepted": the server never says whether the
+ * address has an account). */
+export const forgotPassword = (email) =>
+  request("POST", "/api/auth/password/forgot", { body: { email }, auth: false });
+
+/** Set a new password with a mailed link's token. */
+export const resetPassword = ({ token, password }) =>
+  request("POST", "/api/auth/password/reset", { body: { token, password }, auth: false });
+
+/** Use a mailed confirmation link (sign-up address, or a new address). */
+export const confirmEmail = (token) =>
+  request("POST", "/api/auth/confirm", { body: { token }, auth: false });
+
+/** Ask for the confirmation mail again. */
+export const resendConfirmation = (email) =>
+  request("POST", "/api/auth/confirm/resend", { body: { email }, auth: false });
+
+/** The signed-in user afresh, with storage figures ({storage_used_bytes, ...}). */
+export async function me() {
+  currentUser = { ...(currentUser || {}), ...(await request("GET", "/api/auth/me")) };
+  emit("profile");
+  return currentUser;
+}
+
+/** Change the display name and/or ask to move to a new address (needs the password). */
+export async function updateMe(changes) {
+  currentUser = { ...(currentUser || {}), ...(await request("PATCH", "/api/auth/me", { body: changes })) };
+  emit("profile");
+  return currentUser;
+}
+
+/** Delete the account and everything of it; the session ends. */
+export async function deleteAccount(password) {
+  await request("DELETE", "/api/auth/me", { body: { password } });
+  clearSession("deleted");
+}
 
 /** Change the password; every other session ends and this one gets fresh tokens. */
 export async function changePassword({ currentPassword, newPassword }) {

@@ -6,6 +6,7 @@ import { toast } from "./dom.js";
 import { galleryView } from "./gallery.js";
 import { moderationView } from "./moderation.js";
 import { myVideosView } from "./my-videos.js";
+import { confirmEmailView, forgotView, resetView } from "./recovery.js";
 import { navigate, route, start } from "./router.js";
 import { watchView } from "./watch.js";
 
@@ -15,6 +16,9 @@ route("/signup", signupView);
 route("/my", myVideosView);
 route("/watch/:id", watchView);
 route("/account", accountView);
+route("/forgot", forgotView);
+route("/reset", resetView);
+route("/confirm-email", confirmEmailView);
 route("/moderation", moderationView);
 
 function updateHeader() {

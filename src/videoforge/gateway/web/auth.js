@@ -1,6 +1,7 @@
 // Log-in and sign-up pages.
 import * as api from "./api.js";
 import { h, uid } from "./dom.js";
+import { checkMailNotice } from "./recovery.js";
 import { navigate } from "./router.js";
 
 /**
@@ -73,6 +74,7 @@ function authForm({ mode, query }) {
     }),
     error,
     submit,
+    isSignup ? null : h("p", { class: "auth-form__aside" }, h("a", { href: "/forgot", "data-forgot": "" }, "Forgot your password?")),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -98,7 +100,9 @@ function authForm({ mode, query }) {
       if (isSignup) {
         const result = await api.signup({ email, password, displayName: String(data.get("display_name") || "").trim() });
         if (result.confirmationRequired) {
-          form.replaceWith(confirmForm({ email, password, query }));
+          form.replaceWith(
+            result.confirmation === "link" ? checkMailNotice(email) : confirmForm({ email, password, query }),
+          );
           return;
         }
       } else {
@@ -107,6 +111,7 @@ function authForm({ mode, query }) {
       navigate(safeNext(query), { replace: true });
     } catch (err) {
       error.textContent = err.message || "Something went wrong. Please try again.";
+      if (err.code === "email_not_confirmed") error.replaceChildren(err.message, " ", checkMailNotice(email));
       error.hidden = false;
       form.elements.password.focus();
     } finally {
@@ -163,7 +168,9 @@ function authPage(main, query, mode) {
     : h("p", {}, "New here? ", h("a", { href: `/signup${query.toString() ? `?${query}` : ""}` }, "Create an account"));
   const notice = query.get("expired")
     ? h("p", { class: "notice", role: "status" }, "Your session has ended. Please log in again.")
-    : null;
+    : query.get("reset")
+      ? h("p", { class: "notice", role: "status" }, "Your password is changed. Log in with the new one.")
+      : null;
   main.append(
     h(
       "section",
