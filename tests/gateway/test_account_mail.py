@@ -257,6 +257,8 @@ async def test_display_name_and_address_change_confirmed_by_the_new_address(
     named = await gw.client.patch("/api/auth/me", json={"display_name": "Mover"}, headers=auth)
     assert named.status_code == 200, named.text
     assert named.json()["display_name"] == "Mover"
+    nul = await gw.client.patch("/api/auth/me", json={"display_name": "a\x00b"}, headers=auth)
+    assert nul.status_code == 422
 
     no_password = await gw.client.patch(
         "/api/auth/me", json={"email": "moved@example.com"}, headers=auth

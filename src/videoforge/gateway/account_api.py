@@ -38,7 +38,13 @@ from videoforge.jobs.transitions import RUNNING_STATUSES
 
 log = structlog.get_logger("videoforge.gateway.account_api")
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], responses=error_responses(502))
+#: The common refusals, and: 410 (a used or expired link), 502 (the gallery, asked for
+#: storage figures or to delete videos, did not answer).
+router = APIRouter(
+    prefix="/api/auth",
+    tags=["auth"],
+    responses={**error_responses(), **error_responses(410, 502)},
+)
 
 _CHECK_MAIL = (
     "If an account uses this address, we have sent it a mail. Check your inbox (and the "

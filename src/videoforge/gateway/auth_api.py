@@ -53,7 +53,7 @@ async def signup(
     return await gw.accounts.signup(body, base_url=public_base_url(request, gw.settings.public_url))
 
 
-@router.post("/confirm", response_model=OkResponse)
+@router.post("/confirm", response_model=OkResponse, responses=error_responses(410))
 async def confirm(
     body: ConfirmRequest, request: Request, gw: GatewayState = Depends(gateway_state)
 ) -> OkResponse:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import unicodedata
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PASSWORD_MIN_LENGTH = 8
 # Argon2 accepts any length, but hashing megabytes on request is a cheap denial of service.
@@ -121,6 +123,15 @@ class MeUpdate(_In):
     display_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, min_length=3, max_length=320)
     current_password: str | None = Field(None, min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+    @field_validator("display_name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        # Control characters (NUL above all: PostgreSQL refuses it in text) have no place
+        # in a name shown to others.
+        if value is not None and any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class AccountDeleteRequest(_In):
