@@ -92,6 +92,9 @@ async def test_stream_follows_progress_and_ends(gw: Gateway) -> None:
         first = await _next_event(out)
         assert first["event"] == "status"
         assert json.loads(first["data"])["status"] == "PENDING"
+        # Waiting alone in the queue: first in line, with an estimate.
+        assert json.loads(first["data"])["queue_position"] == 1
+        assert json.loads(first["data"])["eta_seconds"] > 0
 
         await _advance(gw, job_id, JobStatus.PENDING, JobStatus.DOWNLOADING)
         downloading = await _next_event(out)
@@ -107,6 +110,8 @@ async def test_stream_follows_progress_and_ends(gw: Gateway) -> None:
             assert event["event"] == "progress"
             data = json.loads(event["data"])
             assert (data["status"], data["progress"]) == ("PROCESSING", value)
+            assert data["queue_position"] is None  # running, no longer queued
+            assert data["eta_seconds"] is not None
 
         # Idle: heartbeats keep the connection alive.
         comment = await asyncio.wait_for(out.get(), timeout=5)
@@ -119,6 +124,7 @@ async def test_stream_follows_progress_and_ends(gw: Gateway) -> None:
         assert done["event"] == "status"
         assert json.loads(done["data"])["status"] == "COMPLETED"
         assert json.loads(done["data"])["progress"] == 100
+        assert json.loads(done["data"])["eta_seconds"] == 0
         end = await _next_event(out)
         assert end["event"] == "end"
         assert json.loads(end["data"]) == {"status": "COMPLETED"}

@@ -57,7 +57,7 @@ async def _principal(request: Request, gw: GatewayState, access_token: str | Non
 async def _snapshot(gw: GatewayState, job_id: uuid.UUID, *, full: bool) -> JobRead:
     async with session_scope(gw.infra.sessions) as session:
         job = await get_job(session, job_id)
-        return await job_read(session, job) if full else JobRead.model_validate(job)
+        return await job_read(session, job, with_assets=full)
 
 
 @router.get("/{job_id}/events")
@@ -83,7 +83,7 @@ async def job_events(
 
     async def stream() -> AsyncIterator[str]:
         started = last_beat = time.monotonic()
-        last: tuple[str, int, int] | None = None
+        last: tuple[str, int, int, int | None] | None = None
         yield f"retry: {RECONNECT_MS}\n\n"
         while True:
             try:
@@ -93,7 +93,8 @@ async def job_events(
                 log.warning("job_events_read_failed", job_id=str(job_id), exc_info=True)
                 yield format_event("error", json.dumps({"code": "stream_interrupted"}))
                 return
-            state = (str(job.status), job.progress, job.event_seq)
+            # A queued job moving up is news too (its ETA rides along on every event).
+            state = (str(job.status), job.progress, job.event_seq, job.queue_position)
             final = job.status.is_final
             if state != last:
                 kind = "status" if last is None or last[0] != state[0] else "progress"

@@ -59,6 +59,12 @@ class JobRead(BaseModel):
     finished_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    #: Seconds until the job is done: measured workers' speed, the job's own progress
+    #: and, while it waits, the work queued ahead of it (0 once completed; None when
+    #: it failed, was cancelled, or nothing is known yet).
+    eta_seconds: float | None = None
+    #: 1 for the next job a worker takes; None unless the job is waiting in the queue.
+    queue_position: int | None = None
     assets: list[MediaAssetRead] = Field(default_factory=list)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, NotFound
 from videoforge.infra.queue.base import Queues
+from videoforge.jobs.estimates import estimate, estimate_all
 from videoforge.jobs.models import (
     IDEMPOTENCY_KEY_LEN,
     INPUT_SOURCE_LEN,
@@ -206,7 +207,19 @@ async def list_jobs(
     rows = list((await session.execute(stmt)).scalars())
     items = rows[:limit]
     next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
-    return JobPage(items=[JobRead.model_validate(j) for j in items], next_cursor=next_cursor)
+    found = await estimate_all(session, items)
+    return JobPage(
+        items=[
+            JobRead.model_validate(j).model_copy(
+                update={
+                    "eta_seconds": _rounded(found[j.id].eta_seconds),
+                    "queue_position": found[j.id].queue_position,
+                }
+            )
+            for j in items
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
@@ -293,11 +306,21 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows.all()}
 
 
-async def job_read(session: AsyncSession, job: Job) -> JobRead:
-    """``JobRead`` of a job with its assets."""
-    read = JobRead.model_validate(job)
-    assets = await list_assets(session, job.id)
-    return read.model_copy(update={"assets": [MediaAssetRead.model_validate(a) for a in assets]})
+async def job_read(session: AsyncSession, job: Job, *, with_assets: bool = True) -> JobRead:
+    """``JobRead`` of a job with its ETA and queue position (and its assets)."""
+    found = await estimate(session, job)
+    update: dict[str, Any] = {
+        "eta_seconds": _rounded(found.eta_seconds),
+        "queue_position": found.queue_position,
+    }
+    if with_assets:
+        assets = await list_assets(session, job.id)
+        update["assets"] = [MediaAssetRead.model_validate(a) for a in assets]
+    return JobRead.model_validate(job).model_copy(update=update)
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def job_event(job: Job, **extra: Any) -> JobEvent:

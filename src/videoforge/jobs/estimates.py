@@ -1,0 +1,119 @@
+"""ETA and queue position of jobs, from the jobs table (the decisions are in eta.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from videoforge.infra.db import utcnow
+from videoforge.jobs import eta
+from videoforge.jobs.models import Job
+from videoforge.messages import JobStatus
+
+#: Recent completed jobs the throughput is measured on.
+HISTORY = 50
+#: Queued jobs read one by one; past them, the work ahead is the average times the count.
+QUEUE_WINDOW = 2000
+_RUNNING = (JobStatus.DOWNLOADING, JobStatus.PROCESSING, JobStatus.UPLOADING)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    eta_seconds: float | None
+    queue_position: int | None
+
+
+def _seconds(start: datetime | None, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds()) if start is not None else 0.0
+
+
+async def _throughput(session: AsyncSession) -> eta.Throughput:
+    rows = await session.execute(
+        select(Job.duration, Job.height, Job.started_at, Job.finished_at)
+        .where(Job.status == JobStatus.COMPLETED, Job.started_at.is_not(None))
+        .order_by(Job.finished_at.desc())
+        .limit(HISTORY)
+    )
+    return eta.Throughput.measure(
+        [
+            eta.Done(duration=d, height=h, seconds=_seconds(s, f))
+            for d, h, s, f in rows.all()
+            if f is not None
+        ]
+    )
+
+
+async def estimate_all(session: AsyncSession, jobs: Sequence[Job]) -> dict[uuid.UUID, Estimate]:
+    """An estimate for each of ``jobs`` (one read of the queue for them all)."""
+    out: dict[uuid.UUID, Estimate] = {}
+    live = [job for job in jobs if not job.status.is_final]
+    for job in jobs:
+        if job.status.is_final:
+            out[job.id] = Estimate(eta_seconds=0.0 if job.status is JobStatus.COMPLETED else None,
+                                   queue_position=None)  # fmt: skip
+    if not live:
+        return out
+    now = utcnow()
+    throughput = await _throughput(session)
+    running_rows = (
+        await session.execute(
+            select(Job.id, Job.progress, Job.duration, Job.height, Job.started_at).where(
+                Job.status.in_(_RUNNING)
+            )
+        )
+    ).all()
+    running = {
+        row.id: eta.Running(
+            progress=row.progress,
+            duration=row.duration,
+            height=row.height,
+            elapsed=_seconds(row.started_at, now),
+        )
+        for row in running_rows
+    }
+    for job in live:
+        if job.id in running:
+            out[job.id] = Estimate(eta.remaining(running[job.id], throughput), None)
+    waiting = [job for job in live if job.status is JobStatus.PENDING]
+    if waiting:
+        order = func.coalesce(Job.enqueued_at, Job.created_at)
+        queue = (
+            await session.execute(
+                select(Job.id, Job.duration, Job.height, order.label("at"))
+                .where(Job.status == JobStatus.PENDING)
+                .order_by(order, Job.id)
+                .limit(QUEUE_WINDOW)
+            )
+        ).all()
+        index = {row.id: i for i, row in enumerate(queue)}
+        queued = [eta.Waiting(duration=row.duration, height=row.height) for row in queue]
+        for job in waiting:
+            position = index.get(job.id)
+            if position is None:  # deeper than the window: count, and assume the average
+                at = job.enqueued_at or job.created_at
+                position = int(
+                    (
+                        await session.execute(
+                            select(func.count()).where(Job.status == JobStatus.PENDING, order < at)
+                        )
+                    ).scalar_one()
+                )
+                ahead = queued * (position // max(1, len(queued)) + 1)
+                ahead = ahead[:position]
+            else:
+                ahead = queued[:position]
+            own = eta.Waiting(duration=job.duration, height=job.height)
+            seconds = eta.queued_eta(own, ahead, list(running.values()), throughput)
+            out[job.id] = Estimate(eta_seconds=seconds, queue_position=position + 1)
+    for job in live:
+        out.setdefault(job.id, Estimate(None, None))
+    return out
+
+
+async def estimate(session: AsyncSession, job: Job) -> Estimate:
+    return (await estimate_all(session, [job]))[job.id]
