@@ -39,15 +39,30 @@ log = structlog.get_logger("videoforge.gallery")
 LISTING_URL_TTL = 6 * 3600
 
 
-async def load_video(session: AsyncSession, video_id: uuid.UUID) -> GalleryVideo | None:
-    return await session.get(GalleryVideo, video_id, populate_existing=True)
+async def load_video(
+    session: AsyncSession, video_id: uuid.UUID, *, keep: bool = False
+) -> GalleryVideo | None:
+    """The video, fresh from the database. ``keep`` holds it until the transaction ends
+    (``FOR KEY SHARE``; SQLite's writers take turns anyway), for writes of rows that
+    hang off it (comments, ratings, reports): a concurrent delete of the video then
+    waits for them, or they find it gone (404), instead of failing on the foreign key
+    or deadlocking with the delete's cascade."""
+    if not keep:
+        return await session.get(GalleryVideo, video_id, populate_existing=True)
+    stmt = (
+        select(GalleryVideo)
+        .where(GalleryVideo.id == video_id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_visible(
-    session: AsyncSession, video_id: uuid.UUID, principal: Principal | None
+    session: AsyncSession, video_id: uuid.UUID, principal: Principal | None, *, keep: bool = False
 ) -> GalleryVideo:
-    """The video if the caller may see it; 404 otherwise."""
-    return ensure_visible(await load_video(session, video_id), principal)
+    """The video if the caller may see it; 404 otherwise (``keep``: see load_video)."""
+    return ensure_visible(await load_video(session, video_id, keep=keep), principal)
 
 
 async def create_import(

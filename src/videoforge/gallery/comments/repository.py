@@ -57,14 +57,13 @@ def _rowcount(result: Any) -> int:
 
 
 async def get(
-    session: AsyncSession, comment_id: uuid.UUID, *, lock: bool = False, share: bool = False
+    session: AsyncSession, comment_id: uuid.UUID, *, lock: bool = False
 ) -> GalleryComment | None:
     """The comment (fresh from the database). ``lock`` holds it against concurrent
-    changes (FOR UPDATE), ``share`` against its deletion (FOR SHARE); SQLite needs
-    neither, its writers take turns."""
+    changes (FOR UPDATE); SQLite needs none, its writers take turns."""
     stmt = select(GalleryComment).where(GalleryComment.id == comment_id)
-    if lock or share:
-        stmt = stmt.with_for_update(read=share and not lock)
+    if lock:
+        stmt = stmt.with_for_update()
     stmt = stmt.execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 

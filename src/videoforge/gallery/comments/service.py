@@ -148,15 +148,24 @@ async def visible_comment(
     principal: Principal | None,
     *,
     lock: bool = False,
-    share: bool = False,
 ) -> tuple[GalleryComment, GalleryVideo]:
-    """The comment and its video, if the caller may see both; 404 otherwise."""
-    comment = await repository.get(session, comment_id, lock=lock, share=share)
+    """The comment and its video, if the caller may see both; 404 otherwise.
+
+    ``lock`` is for changes: the video is held first (FOR KEY SHARE), then the comment
+    (FOR UPDATE). Every write takes its rows in that order — the video, the comments,
+    the video's counters — as the video's deletion does (the video, then its comments
+    by cascade), so two requests never wait on each other in a circle.
+    """
+    comment = await repository.get(session, comment_id)
     if comment is None:
         raise comment_not_found()
-    video = await videos.load_video(session, comment.video_id)
+    video = await videos.load_video(session, comment.video_id, keep=lock)
     if video is None or not can_view(video, principal):
         raise comment_not_found()
+    if lock:
+        comment = await repository.get(session, comment_id, lock=True)
+        if comment is None:
+            raise comment_not_found()
     if video.comment_policy is CommentPolicy.OFF and not is_owner_or_admin(video, principal):
         raise comment_not_found()
     if comment.status is CommentStatus.REJECTED:
@@ -241,7 +250,7 @@ async def create_comment(
 ) -> tuple[GalleryComment, GalleryVideo]:
     """A new comment or reply by the caller; held when the video holds comments or
     the text contains a blocked word."""
-    video = await videos.get_visible(session, video_id, principal)
+    video = await videos.get_visible(session, video_id, principal, keep=True)
     await _ensure_may_comment(session, principal)
     if video.comment_policy is CommentPolicy.OFF:
         raise Forbidden("Comments are turned off for this video.", code="comments_disabled")
@@ -251,7 +260,7 @@ async def create_comment(
         # a placeholder) instead of removing the row the reply points to. FOR UPDATE,
         # not FOR SHARE: two replies would otherwise both hold a share lock and then
         # both wait to update the thread's reply count.
-        parent, _ = await visible_comment(session, data.parent_id, principal)
+        parent, _ = await visible_comment(session, data.parent_id, principal, lock=True)
         if parent.video_id != video.id:
             raise comment_not_found()
         # One level of nesting, as YouTube: a reply to a reply joins its thread.

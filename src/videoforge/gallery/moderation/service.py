@@ -58,7 +58,7 @@ async def report_video(
     session: AsyncSession, video_id: uuid.UUID, principal: Principal, data: ReportCreate
 ) -> GalleryReport:
     """Report a video the caller can see (404 otherwise); once per open report."""
-    video = await videos.get_visible(session, video_id, principal)
+    video = await videos.get_visible(session, video_id, principal, keep=True)
     return await _add_report(
         session,
         GalleryReport(
@@ -80,7 +80,7 @@ async def report_comment(
     session: AsyncSession, comment_id: uuid.UUID, principal: Principal, data: ReportCreate
 ) -> GalleryReport:
     """Report a comment the caller can see (404 otherwise); once per open report."""
-    comment, _ = await comments.visible_comment(session, comment_id, principal)
+    comment, _ = await comments.visible_comment(session, comment_id, principal, lock=True)
     if comment.deleted:
         raise comments.comment_not_found()
     return await _add_report(

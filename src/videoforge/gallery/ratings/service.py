@@ -30,7 +30,7 @@ async def rate(
     session: AsyncSession, video_id: uuid.UUID, principal: Principal, choice: RatingChoice
 ) -> tuple[GalleryVideo, RatingValue | None]:
     """Set the caller's rating (``none`` removes it); the video with fresh counts."""
-    video = await videos.get_visible(session, video_id, principal)
+    video = await videos.get_visible(session, video_id, principal, keep=True)
     user = principal.user_id
     if choice is RatingChoice.NONE:
         old = await repository.remove(session, video.id, user)
