@@ -93,6 +93,18 @@ class FakeGallery:
         async def health() -> dict[str, str]:
             return {"status": "ok"}
 
+        @app.delete("/api/gallery/me/videos")
+        async def delete_my_videos(request: Request) -> Response:
+            # Only the caller's own videos, like the real gallery's endpoint.
+            principal = await self._principal(request)
+            if principal is None:
+                raise Unauthorized("Log in first.")
+            mine = [k for k, v in self.videos.items() if v.user_id == principal.user_id]
+            for key in mine:
+                del self.videos[key]
+            self.hits["delete_my_videos"] += 1
+            return JSONResponse({"deleted": len(mine)})
+
         @app.get("/api/gallery/videos/{video_id}")
         async def get_video(video_id: uuid.UUID, request: Request) -> Response:
             self.hits["get_video"] += 1

@@ -12,9 +12,12 @@ mail arrives, and its code expiry (moto has none).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from .conftest import Gateway
+import pytest
+
+from .conftest import Gateway, GatewayFactory, make_settings
 from .test_cognito import PASSWORD, _signup_confirmed, gw, pool  # noqa: F401 - fixtures
 
 NEW_PASSWORD = "Purple-tractor-77-rain"
@@ -105,3 +108,43 @@ async def test_delete_needs_the_password_and_the_gallery(gw: Gateway) -> None:  
         "/api/auth/login", json={"email": "cog-del@example.com", "password": PASSWORD}
     )
     assert login.status_code == 200
+
+
+@pytest.fixture
+async def gwg(
+    make_gateway: GatewayFactory,
+    tmp_path: Path,
+    sqlite_url: str,
+    moto_endpoint: str,
+    pool: dict[str, Any],  # noqa: F811
+) -> Gateway:
+    settings = make_settings(
+        tmp_path,
+        sqlite_url,
+        COGNITO_USER_POOL_ID=pool["pool_id"],
+        COGNITO_CLIENT_ID=pool["client_id"],
+        AWS_ENDPOINT_URL=moto_endpoint,
+        COGNITO_JWKS_URL=f"{moto_endpoint}/{pool['pool_id']}/.well-known/jwks.json",
+    )
+    return await make_gateway(settings)
+
+
+async def test_delete_removes_the_videos_first_and_relays_the_pools_answer(gwg: Gateway) -> None:
+    """The caller's videos go first (the gallery, as the caller), then the pool user
+    (DeleteUser with the caller's access token). moto does not implement DeleteUser (it
+    answers 500), so what is tested of the last step is that such an answer is a clear
+    503 and that repeating the request is harmless; the pool user's removal itself is not
+    testable here."""
+    tokens = await _signup_confirmed(gwg, "cog-gone@example.com")
+    auth = gwg.bearer(tokens["access_token"])
+    me = (await gwg.client.get("/api/auth/me", headers=auth)).json()
+    gwg.gallery.add_video(me["id"])
+    other = gwg.gallery.add_video("someone-else")
+    for _ in range(2):
+        answer = await gwg.client.request(
+            "DELETE", "/api/auth/me", json={"password": PASSWORD}, headers=auth
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "idp_unavailable"
+        assert list(gwg.gallery.videos) == [other.id]
+    assert gwg.gallery.hits["delete_my_videos"] == 2
