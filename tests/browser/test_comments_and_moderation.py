@@ -10,6 +10,7 @@ text: no script runs, no dialog opens, no element is made from it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -84,6 +85,29 @@ def _grant_admin(platform: Any, email: str) -> None:
         [*cmd, "users", "grant-admin", email], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _seed_comments(platform: Any, video_id: str, texts: list[str]) -> None:
+    """Comments written straight into the platform's database (SQLite), a minute apart:
+    posting them would spend the per-address comment limit the other tests need."""
+    db = sqlite3.connect(platform.data_dir / "videoforge.db", timeout=30)
+    try:
+        with db:
+            for n, text in enumerate(texts):
+                at = f"2026-01-01 00:{n:02d}:00.000000"
+                db.execute(
+                    "INSERT INTO gallery_comments (id, video_id, parent_id, author_id,"
+                    " author_name, text, status, hold_reason, deleted, pinned, replies_count,"
+                    " edited_at, created_at, updated_at) VALUES (?, ?, NULL, 'seeded',"
+                    " 'Seeded', ?, 'approved', NULL, 0, 0, 0, NULL, ?, ?)",
+                    (uuid.uuid4().hex, uuid.UUID(video_id).hex, text, at, at),
+                )
+            db.execute(
+                "UPDATE gallery_videos SET comments_count = comments_count + ? WHERE id = ?",
+                (len(texts), uuid.UUID(video_id).hex),
+            )
+    finally:
+        db.close()
 
 
 def _page(browser: Any, problems: list[str]) -> Any:
@@ -259,3 +283,64 @@ def test_a_report_reaches_the_admin_queue(
     finally:
         viewer.context.close()
         admin.context.close()
+
+
+def test_owner_holds_approves_pins_and_pages(
+    platform: Any, browser: Any, accounts: dict[str, ApiUser]
+) -> None:
+    """The video's owner turns on approval, approves a held comment from the queue and
+    pins a comment; a long list pages with "Load more comments"."""
+    base = platform.url
+    video = accounts["owner"].video("Owner controls")
+    _seed_comments(platform, video["id"], [f"filler {n}" for n in range(22)])
+    problems: list[str] = []
+    owner = _page(browser, problems)
+    viewer = _page(browser, problems)
+    try:
+        _log_in(owner, base, accounts["owner"].email)
+        owner.goto(f"{base}/watch/{video['id']}")
+        comments = owner.locator("section.comments")
+        comments.locator("li.comment").first.wait_for()
+        assert comments.locator("ol.comment-list > li.comment").count() == 20
+        comments.get_by_role("button", name="Load more comments").click()
+        owner.wait_for_function(
+            "() => document.querySelectorAll('section.comments ol.comment-list > li.comment')"
+            ".length === 22"
+        )
+        assert comments.get_by_role("button", name="Load more comments").is_hidden()
+        comments.get_by_label("Comments", exact=True).select_option("held")
+        owner.get_by_text("Comment setting saved.").wait_for()
+
+        _log_in(viewer, base, accounts["viewer"].email)
+        viewer.goto(f"{base}/watch/{video['id']}")
+        viewer.get_by_text("reviewed by its owner before they show").wait_for()
+        viewer.get_by_placeholder("Add a comment…").fill("Please let me in")
+        viewer.get_by_role("button", name="Comment", exact=True).click()
+        viewer.get_by_text("will show once the video's owner approves it").wait_for()
+        held = viewer.locator("li.comment", has_text="Please let me in")
+        held.locator(".badge--held").wait_for()
+
+        owner.reload()
+        queue = owner.locator(".comments__queue")
+        queue.get_by_text("Held for review (1)").wait_for()
+        queue.locator("li.comment", has_text="Please let me in").locator(
+            '[data-action="approve"]'
+        ).click()
+        owner.get_by_text("Comment approved.").wait_for()
+        queue.wait_for(state="hidden")
+        approved = accounts["admin"].http.get(f"/api/gallery/videos/{video['id']}/comments")
+        assert approved.json()["items"][0]["text"] == "Please let me in"
+
+        # Pin the oldest filler: it moves to the top with its badge.
+        owner.locator("section.comments").get_by_label("Sort").select_option("oldest")
+        first = owner.locator("section.comments ol.comment-list > li.comment").first
+        first.get_by_text("filler 0").wait_for()
+        first.locator('[data-action="pin"]').click()
+        owner.get_by_label("Sort").select_option("newest")
+        top = owner.locator("section.comments ol.comment-list > li.comment").first
+        top.locator(".badge--pinned").wait_for()
+        assert "filler 0" in top.inner_text()
+        assert problems == [], problems
+    finally:
+        owner.context.close()
+        viewer.context.close()
