@@ -237,3 +237,34 @@ async def test_deleting_all_of_a_users_videos_removes_their_objects_only(
         "deleted": 0
     }
     assert (await client.delete("/api/gallery/me/videos")).status_code == 401
+
+
+async def test_deleting_all_of_a_user_also_takes_their_ratings_and_comments_elsewhere(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    theirs = await _upload(client, users.other, tiny_mp4)
+    public = await client.put(
+        f"/api/gallery/videos/{theirs['id']}", json={"visibility": "public"}, headers=users.other
+    )
+    assert public.status_code == 200, public.text
+    base = f"/api/gallery/videos/{theirs['id']}"
+    liked = await client.put(f"{base}/rating", json={"rating": "like"}, headers=users.owner)
+    assert liked.status_code == 200, liked.text
+    thread = await client.post(f"{base}/comments", json={"text": "Nice one"}, headers=users.owner)
+    assert thread.status_code == 201, thread.text
+    reply = await client.post(
+        f"{base}/comments",
+        json={"text": "Thanks!", "parent_id": thread.json()["id"]},
+        headers=users.other,
+    )
+    assert reply.status_code == 201, reply.text
+    before = await _video(client, theirs["id"], users.other)
+    assert (before["likes"], before["comments_count"]) == (1, 2)
+
+    assert (await client.delete("/api/gallery/me/videos", headers=users.owner)).status_code == 200
+    after = await _video(client, theirs["id"], users.other)
+    assert after["likes"] == 0
+    assert after["comments_count"] == 1  # the reply stays, under a placeholder
+    listed = (await client.get(f"{base}/comments", headers=users.other)).json()
+    texts = [c["text"] for c in listed["items"]]
+    assert "Nice one" not in texts

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery.comments.models import GalleryComment
 from videoforge.gallery.models import GalleryUpload, GalleryVideo, GalleryVideoJob, UploadState
+from videoforge.gallery.ratings.models import GalleryRating
 from videoforge.gallery.usage.models import GalleryUserQuota
 from videoforge.infra.db import utcnow
 
@@ -127,3 +129,37 @@ async def videos_of(session: AsyncSession, user_id: str) -> list[uuid.UUID]:
 
 async def drop_quota(session: AsyncSession, user_id: str) -> None:
     await session.execute(delete(GalleryUserQuota).where(GalleryUserQuota.user_id == user_id))
+
+
+async def rated_by(session: AsyncSession, user_id: str) -> list[uuid.UUID]:
+    return list(
+        (
+            await session.execute(
+                select(GalleryRating.video_id).where(GalleryRating.user_id == user_id)
+            )
+        ).scalars()
+    )
+
+
+async def comments_by(session: AsyncSession, user_id: str) -> list[uuid.UUID]:
+    """The user's live comments, replies first (a thread's placeholder then goes with
+    its last reply instead of staying behind)."""
+    rows = await session.execute(
+        select(GalleryComment.id)
+        .where(GalleryComment.author_id == user_id, GalleryComment.deleted.is_(False))
+        .order_by(GalleryComment.parent_id.is_(None), GalleryComment.created_at)
+    )
+    return list(rows.scalars())
+
+
+#: Shown in place of the author of a comment left by a deleted account.
+DELETED_AUTHOR = "deleted account"
+
+
+async def anonymise_comments(session: AsyncSession, user_id: str) -> None:
+    await session.execute(
+        update(GalleryComment)
+        .where(GalleryComment.author_id == user_id)
+        .values(author_name=DELETED_AUTHOR)
+        .execution_options(synchronize_session=False)
+    )

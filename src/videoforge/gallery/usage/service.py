@@ -12,17 +12,21 @@ takes its bytes with the row.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery import service as videos
+from videoforge.gallery.comments import service as comments
+from videoforge.gallery.ratings import repository as ratings_repository
+from videoforge.gallery.ratings.models import RatingValue
 from videoforge.gallery.usage import repository
 from videoforge.gallery.usage.schemas import UsageRead
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope
-from videoforge.infra.errors import AppError
+from videoforge.infra.errors import AppError, NotFound
 from videoforge.infra.storage.base import Storage
 from videoforge.settings import Settings
 
@@ -117,11 +121,27 @@ async def ensure_room(session: AsyncSession, settings: Settings, user_id: str, s
 
 
 async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[int, list[int]]:
-    """Delete every video of the caller (and their quota row); returns (how many, the
-    outbox rows to carry out after the commit)."""
+    """Delete everything of the caller in the gallery, for their account's deletion:
+    every video (comments and ratings on them go with it), their ratings and comments
+    on other videos (counters kept right), and their quota row. Returns (videos deleted,
+    the outbox rows to carry out after the commit). Reports they filed and moderation
+    records stay: they are the moderators' history, and name no one but by id."""
+    user = principal.user_id
     pending: list[int] = []
-    ids = await repository.videos_of(session, principal.user_id)
+    ids = await repository.videos_of(session, user)
     for video_id in ids:
         pending += await videos.delete_video(session, video_id, principal)
-    await repository.drop_quota(session, principal.user_id)
+    for video_id in await repository.rated_by(session, user):
+        old = await ratings_repository.remove(session, video_id, user)
+        if old is RatingValue.LIKE:
+            await ratings_repository.count(session, video_id, likes=-1, dislikes=0)
+        elif old is RatingValue.DISLIKE:
+            await ratings_repository.count(session, video_id, likes=0, dislikes=-1)
+    for comment_id in await repository.comments_by(session, user):
+        # The comments domain's own deletion: placeholders for threads, counters.
+        with contextlib.suppress(NotFound):  # gone meanwhile (a thread's last reply)
+            await comments.delete_comment(session, comment_id, principal)
+    # What the author could no longer see (a video made private since) stays, nameless.
+    await repository.anonymise_comments(session, user)
+    await repository.drop_quota(session, user)
     return len(ids), pending
