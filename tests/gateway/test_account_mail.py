@@ -313,3 +313,26 @@ async def test_without_smtp_mail_is_written_to_the_data_directory(
     )
     assert reset.status_code == 200
     assert (await _login(gw, "solo@example.com", NEW_PASSWORD)).status_code == 200
+
+
+async def test_an_address_change_to_a_taken_address_answers_the_same_and_tells_its_owner(
+    gw: Gateway, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, _ = smtp
+    await _signup_and_confirm(gw, inbox, "holder@example.com")
+    await _signup_and_confirm(gw, inbox, "mover@example.com")
+    tokens = (await _login(gw, "mover@example.com", DEFAULT_PASSWORD)).json()
+    auth = gw.bearer(tokens["access_token"])
+    taken = await gw.client.patch(
+        "/api/auth/me",
+        json={"email": "holder@example.com", "current_password": DEFAULT_PASSWORD},
+        headers=auth,
+    )
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["pending_email"] == "holder@example.com"
+    me = (await gw.client.get("/api/auth/me", headers=auth)).json()
+    assert me["pending_email"] == "holder@example.com"
+    notice = await inbox.wait_for("holder@example.com", count=2)
+    assert "already has an account" in body_of(notice)
+    assert "token=" not in body_of(notice)
+    assert (await _login(gw, "mover@example.com", DEFAULT_PASSWORD)).status_code == 200

@@ -207,22 +207,22 @@ class LocalRecovery:
             taken = False
             if new_email is not None:
                 taken = await recovery.account_by_email(session, new_email) is not None
-                if not taken:
-                    token = await recovery.issue_token(
-                        session, account.id, TokenPurpose.CHANGE_EMAIL, new_email, self.confirm_ttl
-                    )
+                # Issued for a taken address too (and never sent): the answer, and
+                # ``pending_email`` afterwards, must not tell the caller it is taken.
+                token = await recovery.issue_token(
+                    session, account.id, TokenPurpose.CHANGE_EMAIL, new_email, self.confirm_ttl
+                )
             await session.flush()
             read = self.accounts.user_read(account)
             read.pending_email = await recovery.pending_email(session, account.id)
         if new_email is not None:
-            # The answer is the same either way: the caller learns whether the address
-            # is taken no sooner than its owner reads the mail.
+            assert token is not None
+            # The owner of a taken address is told instead; the caller learns it no
+            # sooner than that owner reads the mail.
             if taken:
                 self.mail.change_address_taken(new_email, base_url)
             else:
-                assert token is not None
                 self.mail.change_address(new_email, base_url, token, self.confirm_ttl)
-                read.pending_email = new_email
             log.info("email_change_requested", user_id=principal.user_id)
         return read
 
