@@ -24,6 +24,7 @@ Importing this module has no side effects; ``app.py`` instantiates the stack.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,13 @@ COGNITO_TRIGGERS_DIR = Path(__file__).resolve().parent / "cognito_triggers"
 GALLERY_PORT = 5000
 GATEWAY_PORT = 3000
 WORKER_METRICS_PORT = 9100
+#: Where processes send traces: the ADOT collector beside each task (ECS) and the
+#: CloudWatch agent on each worker instance, both relaying to X-Ray.
+OTLP_ENDPOINT = "http://127.0.0.1:4318"
+ADOT_COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
+#: The worker's journal lines, exported to a file the CloudWatch agent ships.
+WORKER_LOG_FILE = "/var/log/videoforge/worker.log"
+CLOUDWATCH_AGENT_DEB = "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
 LIFECYCLE_HOOK_NAME = "videoforge-graceful-scale-in"
 #: Seconds the worker may spend finishing a job after SIGTERM (SHUTDOWN_GRACE_SECONDS).
 WORKER_SHUTDOWN_GRACE_SECONDS = 600
@@ -135,6 +143,23 @@ class VideoForgeConfig:
     #: How long CloudFront keeps segments, MP4s, stills and captions (never change once
     #: written: output keys are per job).
     cdn_media_ttl_days: int = 365
+
+
+#: Copies the worker's journal (JSON lines) to a file for the CloudWatch agent, which
+#: reads files, not the journal; journalctl -u videoforge-worker still shows them too.
+JOURNAL_EXPORT_UNIT = f"""[Unit]
+Description=VideoForge: export the worker's journal for the CloudWatch agent
+After=videoforge-worker.service
+
+[Service]
+ExecStart=/bin/sh -c 'exec journalctl -f -o cat -u videoforge-worker -u videoforge-lifecycle \\
+  >> {WORKER_LOG_FILE}'
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 def read_unit(name: str) -> str:
@@ -748,6 +773,9 @@ class VideoForgeStack(Stack):
             # One process per vCPU of the task (Fargate shows the host's cores to
             # os.cpu_count, not the task's share), at least one.
             "WEB_CONCURRENCY": str(max(1, cfg.service_cpu // 1024)),
+            # Traces to the collector sidecar (infra/tracing.py turns tracing on).
+            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+            "OTEL_SERVICE_NAME": f"videoforge-{name.lower()}",
             **environment,
         }
         container = task.add_container(
@@ -759,6 +787,19 @@ class VideoForgeStack(Stack):
             port_mappings=[ecs.PortMapping(container_port=port, name=name.lower())],
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name.lower(), log_group=log_group),
             stop_timeout=Duration.seconds(60),
+        )
+        # The ADOT collector: receives OTLP from the service on localhost and sends
+        # the traces to X-Ray (its ECS default configuration does exactly that).
+        task.add_container(
+            f"{name}Otel",
+            image=ecs.ContainerImage.from_registry(ADOT_COLLECTOR_IMAGE),
+            command=["--config=/etc/ecs/ecs-default-config.yaml"],
+            essential=False,
+            memory_reservation_mib=64,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="otel", log_group=log_group),
+        )
+        role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess")
         )
         if migrate_first:
             migrate = task.add_container(
@@ -933,6 +974,9 @@ class VideoForgeStack(Stack):
             "DB_SECRET_ARN": self.db_secret.secret_arn,
             "JWT_SECRET_ARN": self.jwt_secret.secret_arn,
             "LIFECYCLE_HOOK_NAME": LIFECYCLE_HOOK_NAME,
+            # Traces to the CloudWatch agent on this instance (infra/tracing.py).
+            "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+            "OTEL_SERVICE_NAME": "videoforge-processor",
         }
         env_file = "\n".join(f"{key}={value}" for key, value in env.items())
         files = {
@@ -942,6 +986,11 @@ class VideoForgeStack(Stack):
             ),
             "/opt/videoforge/bin/videoforge-secrets-env": read_unit("videoforge-secrets-env.py"),
             "/opt/videoforge/bin/videoforge-lifecycle": read_unit("videoforge-lifecycle.py"),
+            "/etc/systemd/system/videoforge-journal-export.service": JOURNAL_EXPORT_UNIT,
+            "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json": json.dumps(
+                self._cloudwatch_agent_config(), indent=2
+            )
+            + "\n",
         }
         user_data = ec2.UserData.for_linux(shebang="#!/bin/bash")
         user_data.add_commands(
@@ -967,8 +1016,44 @@ class VideoForgeStack(Stack):
             "chmod 0755 /opt/videoforge/bin/*",
             "systemctl daemon-reload",
             "systemctl enable --now videoforge-worker.service videoforge-lifecycle.service",
+            # Logs and traces: the journal export, then the CloudWatch agent shipping both.
+            "install -d -m 0755 /var/log/videoforge",
+            "systemctl enable --now videoforge-journal-export.service",
+            f"curl -fsSL -o /tmp/amazon-cloudwatch-agent.deb {CLOUDWATCH_AGENT_DEB}",
+            "dpkg -i -E /tmp/amazon-cloudwatch-agent.deb",
+            "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config "
+            "-m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json",
         )
         return user_data
+
+    def _cloudwatch_agent_config(self) -> dict[str, object]:
+        """The agent ships the worker's JSON log lines to its log group and relays the
+        worker's OTLP traces (127.0.0.1:4318) to X-Ray."""
+        return {
+            "agent": {"run_as_user": "root"},
+            "logs": {
+                "logs_collected": {
+                    "files": {
+                        "collect_list": [
+                            {
+                                "file_path": WORKER_LOG_FILE,
+                                "log_group_name": self.worker_logs.log_group_name,
+                                "log_stream_name": "{instance_id}",
+                                "retention_in_days": -1,
+                            }
+                        ]
+                    }
+                }
+            },
+            "traces": {
+                "traces_collected": {
+                    "otlp": {
+                        "grpc_endpoint": "127.0.0.1:4317",
+                        "http_endpoint": "127.0.0.1:4318",
+                    }
+                }
+            },
+        }
 
     def _package_install(self, role: iam.Role) -> list[str]:
         venv = "/opt/videoforge/venv/bin"
@@ -1022,7 +1107,16 @@ class VideoForgeStack(Stack):
             managed_policies=[
                 # Shell access through Session Manager instead of SSH keys.
                 iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore"),
+                # The CloudWatch agent: the worker's logs, and its traces to X-Ray.
+                iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy"),
+                iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
             ],
+        )
+        self.worker_logs = logs.LogGroup(
+            self,
+            "WorkerLogs",
+            retention=cfg.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self._grant_worker(self.worker_role)
         user_data = self._worker_user_data(self._package_install(self.worker_role))

@@ -20,7 +20,15 @@ STACK_FILE = REPO / "deploy" / "aws" / "videoforge_stack.py"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/videoforge:1.2.3"
 
 # Environment variables a deployment may set that are not VideoForge settings.
-RUNTIME_VARS = {"FORWARDED_ALLOW_IPS", "DB_SECRET_ARN", "JWT_SECRET_ARN", "LIFECYCLE_HOOK_NAME"}
+RUNTIME_VARS = {
+    "FORWARDED_ALLOW_IPS",
+    "DB_SECRET_ARN",
+    "JWT_SECRET_ARN",
+    "LIFECYCLE_HOOK_NAME",
+    # Read by the OpenTelemetry SDK itself (infra/tracing.py), not by Settings.
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+}
 # Settings the ops work asked for that may not be in Settings yet (see the ops report).
 PENDING_SETTINGS = {"METRICS_PORT"}
 
@@ -84,6 +92,11 @@ def _one(resources: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
     found = _of_type(resources, kind)
     assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
     return next(iter(found.items()))
+
+
+def _app_containers(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task's VideoForge containers (not its collector sidecar)."""
+    return [c for c in task["ContainerDefinitions"] if "aws-otel-collector" not in c["Image"]]
 
 
 def _flatten(value: Any) -> str:
@@ -186,7 +199,7 @@ def test_task_definitions_use_seed_names_and_secrets(resources: dict[str, Any]) 
     aliases = {f.alias for f in Settings.model_fields.values() if f.alias}
     commands: set[str] = set()
     for props in _of_type(resources, "AWS::ECS::TaskDefinition").values():
-        for container in props["ContainerDefinitions"]:
+        for container in _app_containers(props):
             assert container["Image"] == IMAGE
             commands.update(container["Command"])
             names = {e["Name"] for e in container.get("Environment", [])}
@@ -480,7 +493,7 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     images = {
         json.dumps(c["Image"])
         for p in _of_type(resources, "AWS::ECS::TaskDefinition").values()
-        for c in p["ContainerDefinitions"]
+        for c in _app_containers(p)
     }
     assert len(images) == 1
     assert "cdk-hnb659fds-container-assets" in images.pop()
@@ -491,7 +504,7 @@ def test_cdk_app_synthesises_with_default_assets(tmp_path: Path) -> None:
     (cors,) = bucket["CorsConfiguration"]["CorsRules"]
     assert cors["AllowedOrigins"] == ["https://videos.example.org"]
     for props in _of_type(resources, "AWS::ECS::TaskDefinition").values():
-        for container in props["ContainerDefinitions"]:
+        for container in _app_containers(props):
             env = {e["Name"]: e["Value"] for e in container["Environment"]}
             assert env["PUBLIC_URL"] == "https://videos.example.org"
             assert env["CORS_ORIGINS"] == "https://videos.example.org"
@@ -593,3 +606,58 @@ def test_playback_goes_through_a_signed_cdn_in_front_of_the_private_bucket(
                 }
             else:
                 assert "CLOUDFRONT_URL" not in env
+
+
+def test_traces_go_to_x_ray_from_every_task_and_worker(
+    resources: dict[str, Any], stack_module: ModuleType
+) -> None:
+    roles = _of_type(resources, "AWS::IAM::Role")
+
+    def managed(role_ref: dict[str, Any]) -> str:
+        role = roles[role_ref["Fn::GetAtt"][0]]
+        return json.dumps(role.get("ManagedPolicyArns", []))
+
+    services = [
+        t for t in _of_type(resources, "AWS::ECS::TaskDefinition").values()
+        if {"gateway", "gallery"} & {c for a in _app_containers(t) for c in a["Command"]}
+    ]  # fmt: skip
+    assert len(services) == 2
+    for task in services:
+        sidecars = [c for c in task["ContainerDefinitions"] if c not in _app_containers(task)]
+        (collector,) = sidecars
+        assert collector["Image"] == stack_module.ADOT_COLLECTOR_IMAGE
+        assert collector["Command"] == ["--config=/etc/ecs/ecs-default-config.yaml"]
+        assert collector["Essential"] is False
+        for app in _app_containers(task):
+            env = {e["Name"]: e["Value"] for e in app.get("Environment", [])}
+            assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+            assert env["OTEL_SERVICE_NAME"].startswith("videoforge-")
+        assert "AWSXRayDaemonWriteAccess" in managed(task["TaskRoleArn"])
+
+    _, lt = _one(resources, "AWS::EC2::LaunchTemplate")
+    script = _flatten(lt["LaunchTemplateData"]["UserData"])
+    assert "amazon-cloudwatch-agent-ctl -a fetch-config" in script
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318" in script
+    config = json.loads(
+        script.split("amazon-cloudwatch-agent.json <<'VIDEOFORGE_EOF'\n")[1].split(
+            "VIDEOFORGE_EOF"
+        )[0]
+    )
+    assert config["traces"]["traces_collected"]["otlp"]["http_endpoint"] == "127.0.0.1:4318"
+    (files,) = config["logs"]["logs_collected"]["files"]["collect_list"]
+    assert files["file_path"] == stack_module.WORKER_LOG_FILE
+    assert "videoforge-journal-export.service" in script
+    worker_role = next(
+        r
+        for r in roles.values()
+        if "ec2.amazonaws.com" in json.dumps(r["AssumeRolePolicyDocument"])
+    )
+    policies = json.dumps(worker_role["ManagedPolicyArns"])
+    assert "CloudWatchAgentServerPolicy" in policies
+    assert "AWSXRayDaemonWriteAccess" in policies
+
+
+def test_every_log_group_has_a_retention(resources: dict[str, Any]) -> None:
+    groups = _of_type(resources, "AWS::Logs::LogGroup")
+    assert len(groups) >= 4  # gateway, gallery, sweep, workers
+    assert all(props.get("RetentionInDays") for props in groups.values()), groups
