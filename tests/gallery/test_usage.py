@@ -268,3 +268,34 @@ async def test_deleting_all_of_a_user_also_takes_their_ratings_and_comments_else
     listed = (await client.get(f"{base}/comments", headers=users.other)).json()
     texts = [c["text"] for c in listed["items"]]
     assert "Nice one" not in texts
+
+
+async def test_a_failed_attempt_and_its_retry_are_counted_as_stored(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    video = await _upload(client, users.owner, tiny_mp4)
+    original_dir = video["s3_key"].rsplit("/", 1)[0] + "/"
+    job = uuid.uuid4()
+    # The first attempt stored part of its outputs, then failed.
+    await infra.storage.put_bytes(
+        f"outputs/{job}/48p.mp4", b"p" * 2000, content_type="application/octet-stream"
+    )
+    failed = JobEvent(
+        job_id=job,
+        video_id=uuid.UUID(video["id"]),
+        user_id=video["user_id"],
+        seq=1,
+        status=JobStatus.FAILED,
+        at=utcnow(),
+        error="disk full",
+    )
+    await infra.queues.events.send(failed.dumps())
+    assert await consume_once(infra, wait_seconds=0.1) == 1
+    seen = await _video(client, video["id"], users.owner)
+    assert seen["status"] == "failed"
+    assert seen["storage_bytes"] == len(tiny_mp4) + 2000  # what is there counts
+    # The retry (same job, later seq) overwrites the same keys and adds the rest.
+    await _process(infra, video, job, sizes={"48p.mp4": 1500, "hls/master.m3u8": 100}, seq=2)
+    expected = await _listed(infra, original_dir, f"outputs/{job}/")
+    assert expected == len(tiny_mp4) + 1600
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
