@@ -89,9 +89,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run a Video Processor worker: consume the jobs queue and transcode."""
-    from videoforge.processor.main import run_worker
+    from videoforge.processor.worker import run
 
-    run_worker(_settings(MAX_CONCURRENT_JOBS=concurrency))
+    run(_settings(MAX_CONCURRENT_JOBS=concurrency))
 
 
 @app.command()
@@ -112,7 +112,7 @@ def transcode(
     outdir: Annotated[Path, typer.Argument(metavar="OUTDIR", help="Where outputs go.")],
 ) -> None:
     """Run the processing pipeline on a local file (no queue, database or object store)."""
-    from videoforge.processor.main import transcode_file
+    from videoforge.processor.transcode_cli import transcode_file
 
     code = transcode_file(_settings(), input_path, outdir)
     raise typer.Exit(code)

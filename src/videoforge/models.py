@@ -11,12 +11,12 @@ import importlib
 MODEL_MODULES = (
     "videoforge.infra.queue.models",
     "videoforge.gallery.models",
-    "videoforge.gallery.captions.models",
     "videoforge.gallery.usage.models",
+    "videoforge.gallery.captions.models",
     "videoforge.gallery.comments.models",
     "videoforge.gallery.ratings.models",
     "videoforge.gallery.moderation.models",
-    "videoforge.processor.models",
+    "videoforge.jobs.models",
     "videoforge.gateway.models",
 )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from videoforge.processor.pipeline import transcode_file_cli
+from videoforge.processor.transcode_cli import transcode_file
 from videoforge.settings import load_settings
 
 
@@ -19,7 +19,7 @@ def test_transcode_prints_outputs_and_writes_them(
 ) -> None:
     settings = load_settings(VIDEOFORGE_DATA_DIR=str(tmp_path / "data"), FFMPEG_THREADS=1)
     outdir = tmp_path / "out"
-    assert transcode_file_cli(settings, clips.landscape, outdir) == 0
+    assert transcode_file(settings, clips.landscape, outdir) == 0
     printed = capsys.readouterr().out
     listed = {line.split("\t")[0] for line in printed.splitlines() if "\t" in line}
     on_disk = {p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file()}
@@ -57,5 +57,5 @@ def test_refused_input_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert "unsupported_format" in done.stderr
     assert "root:" not in done.stdout + done.stderr
-    missing = transcode_file_cli(load_settings(), tmp_path / "nope.mp4", tmp_path / "o")
+    missing = transcode_file(load_settings(), tmp_path / "nope.mp4", tmp_path / "o")
     assert missing == 2
