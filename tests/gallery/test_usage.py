@@ -299,3 +299,25 @@ async def test_a_failed_attempt_and_its_retry_are_counted_as_stored(
     expected = await _listed(infra, original_dir, f"outputs/{job}/")
     assert expected == len(tiny_mp4) + 1600
     assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
+
+
+async def test_captions_count_while_they_exist(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    video = await _upload(client, users.owner, tiny_mp4)
+    original_dir = video["s3_key"].rsplit("/", 1)[0] + "/"
+    body = b"WEBVTT\n\n00:00:00.000 --> 00:00:00.400\nHello there\n"
+    put = await client.put(
+        f"/api/gallery/videos/{video['id']}/captions/en",
+        content=body,
+        headers={**users.owner, "Content-Type": "text/vtt"},
+    )
+    assert put.status_code in (200, 201), put.text
+    expected = await _listed(infra, original_dir, f"captions/{video['id']}/")
+    assert expected > len(tiny_mp4)
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == expected
+    gone = await client.delete(
+        f"/api/gallery/videos/{video['id']}/captions/en", headers=users.owner
+    )
+    assert gone.status_code == 204
+    assert (await _video(client, video["id"], users.owner))["storage_bytes"] == len(tiny_mp4)

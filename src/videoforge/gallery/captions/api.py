@@ -15,6 +15,7 @@ from videoforge.gallery.access import ensure_owner_or_admin
 from videoforge.gallery.api import InfraDep, MaybeUser
 from videoforge.gallery.captions import service as captions
 from videoforge.gallery.captions.schemas import CaptionList, CaptionRead, CaptionSource
+from videoforge.gallery.usage import service as usage
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import PayloadTooLarge, UnsupportedMediaType
 from videoforge.infra.openapi import ErrorBody, error_responses
@@ -130,6 +131,8 @@ async def put_caption(
                 caption.key, expires_in=infra.settings.stream_url_ttl
             ),
         )
+    # The video's storage figure includes its captions (gallery.usage).
+    await usage.measure_video(infra.sessions, infra.storage, video_id)
     return read
 
 
@@ -163,4 +166,5 @@ async def delete_caption(
         video = ensure_owner_or_admin(await service.load_video(session, video_id), principal)
         pending = await captions.delete_caption(session, video, tag)
     await deletions.carry_out(infra.sessions, infra.storage, pending)
+    await usage.measure_video(infra.sessions, infra.storage, video_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
