@@ -267,6 +267,13 @@ def serve(settings: Settings) -> None:
         raise SystemExit(f"error: {exc}") from None
     url = f"http://{_connect_host(settings.host)}:{settings.port}/"
     print(f"VideoForge is starting at {url}  (data in {settings.data_dir.resolve()})", flush=True)
+    if not settings.smtp_host:
+        # The operator's only way to hand someone a password-reset link without mail.
+        print(
+            f"No SMTP_HOST: account mail (password resets, confirmations) is written to "
+            f"{settings.mail_dir.resolve()}",
+            flush=True,
+        )
     try:
         uvicorn.run(
             build_app(settings, lock_fd=lock_fd),

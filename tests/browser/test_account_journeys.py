@@ -86,6 +86,8 @@ def test_forgot_password_mail_reset_and_log_in(platform: Any, page: Any, screens
     page.get_by_role("button", name="Send me a link").click()
     page.get_by_text("If an account uses this address").wait_for()
 
+    # The operator was told at start where mail goes.
+    assert f"written to {(platform.data_dir / 'mail').resolve()}" in platform.log_path.read_text()
     body = _mail_to(platform.data_dir, address).get_body(preferencelist=("plain",))
     assert body is not None
     match = re.search(r"(http://\S+/reset\?token=\S+)", str(body.get_content()))
