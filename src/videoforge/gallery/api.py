@@ -229,7 +229,14 @@ async def record_view(
     per address (429). `counted: true` means the view is stored. 503 `unavailable` with
     `Retry-After` while the cache or the database is down: nothing was counted."""
     client_ip = _client_ip(request)
-    await view_counts.check_rate(infra.cache, client_ip)
+    await limits.check(
+        infra.cache,
+        infra.settings,
+        limits.VIEW,
+        ip=client_ip,
+        user=principal.user_id if principal else None,
+        fail_open=True,
+    )
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
     playback.ensure_ready(video)
@@ -397,16 +404,23 @@ async def hls_playlist(
     tags=["uploads"],
     responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
 )
-async def upload_url(infra: InfraDep, principal: User, body: UploadRequest) -> UploadTicket:
+async def upload_url(
+    request: Request, infra: InfraDep, principal: User, body: UploadRequest
+) -> UploadTicket:
     """A presigned upload for a new original. Files up to the multipart threshold get
     one form POST whose policy limits the size to the declared size; larger files get
     presigned multipart part URLs (then `/api/upload/multipart/complete`). Either way,
-    finish with `/api/upload/confirm`."""
+    finish with `/api/upload/confirm`. Rate-limited per user and address (429)."""
+    await limits.check(
+        infra.cache,
+        infra.settings,
+        limits.UPLOAD_URL,
+        ip=_client_ip(request),
+        user=principal.user_id,
+    )
     async with session_scope(infra.sessions) as session:
         await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
-        return await uploads.issue_upload(
-            session, infra.storage, infra.cache, infra.settings, principal, body
-        )
+        return await uploads.issue_upload(session, infra.storage, infra.settings, principal, body)
 
 
 @router.post(

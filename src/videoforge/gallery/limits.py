@@ -1,5 +1,9 @@
 """Rate limits the gallery counts itself, in the shared cache.
 
+Every limit on a gallery action is counted here, once, whichever way the request came
+(through the gateway's proxy, or straight to the embedded server): upload URLs, views,
+placeholder videos, comments, reports. The gateway forwards those requests uncounted.
+
 Creating a placeholder video (``POST /api/gallery/videos``) is limited here rather
 than at the gateway: the request reaches the gallery through the gateway's proxy, from
 the gateway's own import call, or (embedded) straight from the one-port server, and
@@ -17,12 +21,16 @@ from dataclasses import dataclass
 import structlog
 
 from videoforge.infra.cache.base import Cache
-from videoforge.infra.errors import TooManyRequests
+from videoforge.infra.errors import CacheUnavailable, TooManyRequests
 from videoforge.settings import Settings, parse_rate_limits
 
 log = structlog.get_logger("videoforge.gallery.limits")
 
 VIDEO_CREATE = "video_create"
+#: Issuing upload URLs (each reserves storage until it is swept), per user and address.
+UPLOAD_URL = "upload_url"
+#: Posting a view, per address (and per user when signed in); fails open (see check).
+VIEW = "view"
 #: Posting a comment or a reply (gallery.comments), per user and per address.
 COMMENT = "comment"
 #: Reporting a video or a comment (gallery.moderation), per user and per address.
@@ -42,6 +50,8 @@ class Rule:
 #: so this one only binds on placeholders made without them.
 DEFAULTS = {
     VIDEO_CREATE: Rule(window=3600, per_ip=None, per_user=100),
+    UPLOAD_URL: Rule(window=3600, per_ip=300, per_user=200),
+    VIEW: Rule(window=60, per_ip=120, per_user=60),
     # A lively conversation, not a flood: 10 a minute per user, 30 per address (many
     # people may share one address).
     COMMENT: Rule(window=60, per_ip=30, per_user=10),
@@ -50,6 +60,8 @@ DEFAULTS = {
 
 _MESSAGES = {
     VIDEO_CREATE: "Too many videos created; try again later.",
+    UPLOAD_URL: "Too many uploads started; try again later.",
+    VIEW: "Too many views from this address.",
     COMMENT: "You are commenting too fast; try again in a moment.",
     REPORT: "Too many reports; try again later.",
 }
@@ -71,12 +83,31 @@ def _subject(value: str) -> str:
 
 
 async def check(
-    cache: Cache, settings: Settings, action: str, *, ip: str, user: str | None
+    cache: Cache,
+    settings: Settings,
+    action: str,
+    *,
+    ip: str,
+    user: str | None,
+    fail_open: bool = False,
 ) -> None:
-    """Count one hit of ``action``; 429 ``rate_limited`` with ``Retry-After`` when over."""
+    """Count one hit of ``action``; 429 ``rate_limited`` with ``Retry-After`` when over.
+
+    With the cache down it fails closed (503, as every cache error) unless ``fail_open``:
+    views, whose dedup needs the cache anyway and answers 503 itself.
+    """
     rule = rule_for(settings, action)
     if rule is None:
         return
+    try:
+        await _count(cache, action, rule, ip=ip, user=user)
+    except CacheUnavailable:
+        if not fail_open:
+            raise
+        log.warning("rate_limit_skipped", action=action, reason="cache_unavailable")
+
+
+async def _count(cache: Cache, action: str, rule: Rule, *, ip: str, user: str | None) -> None:
     checks = [
         (f"gallery:rl:{action}:ip:{_subject(ip)}", rule.per_ip),
         (f"gallery:rl:{action}:user:{_subject(user)}" if user else "", rule.per_user),

@@ -46,7 +46,6 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.sniff import SNIFF_BYTES, sniff_container
 from videoforge.gallery.usage.service import ensure_room
 from videoforge.infra.auth import Principal
-from videoforge.infra.cache.base import Cache
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     AppError,
@@ -54,7 +53,6 @@ from videoforge.infra.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
-    TooManyRequests,
     UnsupportedMediaType,
 )
 from videoforge.infra.storage.base import (
@@ -73,9 +71,6 @@ log = structlog.get_logger("videoforge.gallery.uploads")
 
 MAX_PARTS = 10_000
 MiB = 1024 * 1024
-#: Upload URLs per user per hour (each one reserves storage until it is swept).
-UPLOAD_URL_LIMIT = 60
-UPLOAD_URL_WINDOW = 3600
 DEFAULT_VISIBILITY = VideoVisibility.PRIVATE
 #: After a session's last URL expires, how long a write begun before may still land
 #: (a slow form POST); the upload key is deleted again once this has passed too.
@@ -128,20 +123,9 @@ def part_length(size: int, part_size: int, part_number: int) -> int:
     return min(part_size, size - part_size * (part_number - 1))
 
 
-async def _rate_limit(cache: Cache, user_id: str) -> None:
-    result = await cache.hit(
-        f"gallery:upload-url:{user_id}", limit=UPLOAD_URL_LIMIT, window=UPLOAD_URL_WINDOW
-    )
-    if not result.allowed:
-        raise TooManyRequests(
-            "Too many uploads started; try again later.", retry_after=result.retry_after
-        )
-
-
 async def issue_upload(
     session: AsyncSession,
     storage: Storage,
-    cache: Cache,
     settings: Settings,
     principal: Principal,
     request: UploadRequest,
@@ -157,7 +141,6 @@ async def issue_upload(
         raise PayloadTooLarge(
             f"Files can be at most {settings.upload_max_bytes} bytes.", code="upload_too_large"
         )
-    await _rate_limit(cache, principal.user_id)
     # Before any URL exists: an upload that would not fit is refused up front.
     await ensure_room(session, settings, principal.user_id, request.size)
 

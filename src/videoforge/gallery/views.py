@@ -35,17 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery.models import GalleryVideo, GalleryVideoViewsDaily, GalleryViewLog
 from videoforge.infra.auth import Principal
-from videoforge.infra.cache.base import Cache
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.infra.errors import CacheUnavailable, TooManyRequests, unavailable_from
+from videoforge.infra.errors import CacheUnavailable, unavailable_from
 from videoforge.infra.runtime import Infra
 
 log = structlog.get_logger("videoforge.gallery.views")
 
 VIEW_WINDOW_SECONDS = 30 * 60
-#: View calls per client address per minute (a player calls once per play).
-VIEW_RATE_LIMIT = 120
-VIEW_RATE_WINDOW = 60
 #: The cache hash earlier versions buffered counts in (drained into the log).
 PENDING_VIEWS = "gallery:views:pending"
 FLUSH_INTERVAL_SECONDS = 5.0
@@ -79,25 +75,6 @@ def viewer_id(principal: Principal | None, client_ip: str) -> str:
     if principal is not None:
         return "u:" + hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
     return "a:" + hashlib.sha256(client_subject(client_ip).encode()).hexdigest()[:32]
-
-
-async def check_rate(cache: Cache, client_ip: str) -> None:
-    """429 past :data:`VIEW_RATE_LIMIT` calls per address per minute.
-
-    Fails open when the cache is down: the dedup in :func:`record_view` needs the cache
-    as well and answers 503 then, so no view is counted unchecked.
-    """
-    try:
-        result = await cache.hit(
-            f"gallery:views:rate:{client_subject(client_ip)}",
-            limit=VIEW_RATE_LIMIT,
-            window=VIEW_RATE_WINDOW,
-        )
-    except CacheUnavailable:
-        log.warning("views_rate_limit_skipped", reason="cache_unavailable")
-        return
-    if not result.allowed:
-        raise TooManyRequests("Too many views from this address.", retry_after=result.retry_after)
 
 
 class ViewLog:

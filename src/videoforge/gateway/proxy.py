@@ -19,9 +19,8 @@ from starlette.background import BackgroundTask
 
 from videoforge.gateway.deps import GatewayState, gateway_state, request_id
 from videoforge.gateway.gallery_client import UpstreamUnavailable
-from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.infra.auth import optional_principal
-from videoforge.infra.errors import NotFound, Unauthorized
+from videoforge.gateway.ratelimit import client_ip
+from videoforge.infra.errors import NotFound
 
 log = structlog.get_logger("videoforge.gateway.proxy")
 
@@ -123,28 +122,10 @@ class GalleryProxy:
 router = APIRouter(include_in_schema=False)
 
 
-async def _rate_limit(request: Request, gw: GatewayState) -> None:
-    path, method = request.url.path, request.method
-    action: Action | None = None
-    if method == "POST" and path.rstrip("/") == "/api/upload/url":
-        action = Action.UPLOAD_URL
-    elif method == "POST" and _VIEWS_PATH.match(path):
-        action = Action.VIEW
-    if action is None:
-        return
-    try:
-        principal = await optional_principal(request)
-    except Unauthorized:
-        principal = None  # the gallery answers the bad token; we only count
-    await gw.limiter.check(
-        action, ip=client_ip(request), user=principal.user_id if principal else None
-    )
-
-
 async def _proxy(request: Request, gw: GatewayState) -> Response:
     if gw.proxy is None:
         raise NotFound("Not found.", code="not_found")
-    await _rate_limit(request, gw)
+    # Gallery actions are rate-limited by the gallery itself (once, on every path).
     return await gw.proxy.forward(request)
 
 

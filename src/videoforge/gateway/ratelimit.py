@@ -35,17 +35,17 @@ log = structlog.get_logger("videoforge.gateway.ratelimit")
 class Action(StrEnum):
     SIGNUP = "signup"
     LOGIN = "login"
-    UPLOAD_URL = "upload_url"
     JOB_CREATE = "job_create"
     IMPORT = "import"
-    VIEW = "view"
     #: Mail to an address: "user" is the address (or the account), so one address
     #: cannot be flooded from many clients, nor many addresses from one.
     PASSWORD_FORGOT = "password_forgot"  # noqa: S105 - an action name, not a secret
     CONFIRM_RESEND = "confirm_resend"
     EMAIL_CHANGE = "email_change"
-    #: Counted by the gallery itself (it has no rule here), so that it holds whichever
-    #: way the request arrives; named here so ``RATE_LIMITS`` may set it.
+    #: Counted by the gallery itself (no rule here), so that each holds once, whichever
+    #: way the request arrives (gallery/limits.py); named so ``RATE_LIMITS`` may set them.
+    UPLOAD_URL = "upload_url"
+    VIEW = "view"
     VIDEO_CREATE = "video_create"
     #: Also counted by the gallery (posting comments, reporting).
     COMMENT = "comment"
@@ -70,10 +70,8 @@ def _default_rules() -> dict[Action, Rule]:
         Action.SIGNUP: Rule(window=3600, per_ip=20, per_user=5),
         # Ten tries per account from one address; five such addresses to reach the cap.
         Action.LOGIN: Rule(window=300, per_ip=30, per_user=50, per_user_ip=10),
-        Action.UPLOAD_URL: Rule(window=3600, per_ip=300, per_user=200),
         Action.JOB_CREATE: Rule(window=3600, per_ip=300, per_user=100),
         Action.IMPORT: Rule(window=3600, per_ip=60, per_user=30),
-        Action.VIEW: Rule(window=60, per_ip=120, per_user=60),
         Action.PASSWORD_FORGOT: Rule(window=3600, per_ip=20, per_user=5),
         Action.CONFIRM_RESEND: Rule(window=3600, per_ip=20, per_user=5),
         Action.EMAIL_CHANGE: Rule(window=3600, per_ip=20, per_user=5),
@@ -133,11 +131,10 @@ def _subject(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-#: Actions allowed without a limit while the cache is down (docs/operations.md, §9).
-#: Every other action fails closed (503 ``unavailable``): log-in and sign-up must never
-#: lose their brute-force limits. A view is only counted by the gallery, whose dedup
-#: needs the cache too, so letting the call through counts nothing unchecked.
-FAIL_OPEN = frozenset({Action.VIEW})
+#: Actions allowed without a limit while the cache is down (docs/operations.md, §9):
+#: none of the gateway's. Log-in and sign-up must never lose their brute-force limits;
+#: views, the one action that fails open, are counted by the gallery (gallery/limits.py).
+FAIL_OPEN: frozenset[Action] = frozenset()
 
 
 class RateLimiter:
