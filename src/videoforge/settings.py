@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     #: EBU R128 target of every audio rendition (two-pass linear loudnorm).
     loudness_target: float = Field(-14.0, alias="LOUDNESS_TARGET", ge=-70, le=-5)
     loudness_true_peak: float = Field(-1.0, alias="LOUDNESS_TRUE_PEAK", ge=-9, le=0)
+    #: A compatible H.264 source with keyframes at most this far apart (seconds) is copied
+    #: as the top rung, not re-encoded; 0 re-encodes everything.
+    remux_max_gop_seconds: float = Field(4.0, alias="REMUX_MAX_GOP_SECONDS", ge=0, le=60)
     shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
     import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
     import_timeout: float = Field(1800.0, alias="IMPORT_TIMEOUT", gt=0)

@@ -101,6 +101,11 @@ class ProcessingConfig:
     transcode_timeout: float = 3600.0
     max_output_bytes: int = 40 * 1024**3
     hls_segment_seconds: float = 4.0
+    # Remux ("quick transcode", remux.py): a compatible H.264 source whose keyframes are at
+    # most this many seconds apart is copied as the top rung instead of encoded. 0 turns
+    # it off; that is the default here so that a config built by hand (tests, the bench)
+    # encodes everything unless asked, while the service's REMUX_MAX_GOP_SECONDS is 4 s.
+    remux_max_gop_seconds: float = 0.0
     rungs: tuple[Rung, ...] = DEFAULT_RUNGS
     # Thumbnail and animated preview.
     thumbnail_width: int = 640
@@ -123,6 +128,7 @@ class ProcessingConfig:
             transcode_timeout=float(settings.transcode_timeout),
             loudness_target=settings.loudness_target,
             loudness_true_peak=settings.loudness_true_peak,
+            remux_max_gop_seconds=settings.remux_max_gop_seconds,
             # A source can only be as large as what uploads and imports let in.
             max_input_bytes=max(settings.upload_max_bytes, settings.import_max_bytes),
         )

@@ -53,6 +53,11 @@ class ProbeResult:
     audio_tracks: tuple[AudioTrack, ...] = ()
     subtitle_tracks: tuple[SubtitleTrack, ...] = ()
     chapters: tuple[Chapter, ...] = ()
+    # What the remux decision (remux.py) needs to know of the video stream.
+    video_profile: str | None = None  # "High", "Main", "Constrained Baseline"...
+    pix_fmt: str | None = None
+    field_order: str | None = None  # "progressive", "tt", ... (None: not reported)
+    video_bit_rate: int | None = None  # bits/s of the video stream, when the container says
 
     @property
     def pixels(self) -> int:
@@ -221,6 +226,7 @@ def check_probe(
         )
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     bit_rate = _number(fmt.get("bit_rate"))
+    video_bit_rate = _number(video.get("bit_rate"))
     return ProbeResult(
         format_name=str(fmt.get("format_name") or ""),
         duration=duration,
@@ -239,4 +245,8 @@ def check_probe(
         audio_tracks=audio_tracks(streams),
         subtitle_tracks=subtitle_tracks(streams),
         chapters=container_chapters(list(document.get("chapters") or []), duration),
+        video_profile=str(video["profile"]) if video.get("profile") else None,
+        pix_fmt=str(video["pix_fmt"]) if video.get("pix_fmt") else None,
+        field_order=str(video["field_order"]) if video.get("field_order") else None,
+        video_bit_rate=int(video_bit_rate) if video_bit_rate else None,
     )
