@@ -300,3 +300,35 @@ async def test_metrics_report_jobs_by_state_and_queue_depth(gw: Gateway) -> None
     assert pending, scrape.text[:2000]
     assert float(pending[0].rsplit(" ", 1)[1]) >= 1
     assert any(ln.startswith("videoforge_queue_depth{") for ln in lines)
+
+
+async def test_loudness_normalization_is_the_jobs_choice(gw: Gateway) -> None:
+    """``loudness_normalization`` is on unless the body turns it off, and the row keeps
+    it for the worker."""
+    user = await gw.signup("loud@example.com")
+    auth = gw.bearer(user["access_token"])
+    plain, quiet = (
+        gw.gallery.add_video(user["user"]["id"]),
+        gw.gallery.add_video(user["user"]["id"]),
+    )
+    default = await gw.client.post("/api/jobs", json={"video_id": str(plain.id)}, headers=auth)
+    off = await gw.client.post(
+        "/api/jobs",
+        json={"video_id": str(quiet.id), "loudness_normalization": False},
+        headers=auth,
+    )
+    assert default.status_code == off.status_code == 201, off.text
+    assert default.json()["loudness_normalization"] is True
+    assert off.json()["loudness_normalization"] is False
+    async with session_scope(gw.infra.sessions) as session:
+        rows = {
+            str(job.video_id): job.loudness_normalization
+            for job in (await session.execute(select(Job))).scalars()
+        }
+    assert rows == {str(plain.id): True, str(quiet.id): False}
+    bad = await gw.client.post(
+        "/api/jobs",
+        json={"video_id": str(plain.id), "loudness_normalization": "maybe"},
+        headers=auth,
+    )
+    assert bad.status_code == 422

@@ -56,6 +56,9 @@ class JobCreate(BaseModel):
     source_url: str | None = Field(None, max_length=URL_MAX)
     title: str | None = Field(None, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=5000)
+    #: EBU R128 loudness normalisation of the audio (turn off for music whose dynamics
+    #: must stay as mastered).
+    loudness_normalization: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> JobCreate:
@@ -213,6 +216,7 @@ async def create(
             input_source=input_source,
             video_id=video_id,
             idempotency_key=key,
+            loudness_normalization=body.loudness_normalization,
         )
         created = JobRead.model_validate(job)
     # After the commit: a rolled-back job is never sent; a lost send is re-sent by the sweep.

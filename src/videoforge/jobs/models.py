@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +87,11 @@ class Job(TimestampMixin, Base):
     video_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
     input_source: Mapped[str] = mapped_column(String(INPUT_SOURCE_LEN), nullable=False)
     output_format: Mapped[str] = mapped_column(String(16), nullable=False, default="hls")
+    #: The owner's choice for this video: EBU R128 loudness normalisation of its audio
+    #: (off for music or recordings whose dynamics must stay as they are).
+    loudness_normalization: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
     status: Mapped[JobStatus] = mapped_column(
         _status_enum(), nullable=False, default=JobStatus.PENDING
     )

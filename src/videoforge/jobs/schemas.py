@@ -37,6 +37,7 @@ class JobRead(BaseModel):
     video_id: uuid.UUID | None = None
     input_source: str
     output_format: str
+    loudness_normalization: bool = True
     status: JobStatus
     progress: int = Field(ge=0, le=100)
     error_code: str | None = None

@@ -67,6 +67,7 @@ async def create_job(
     video_id: uuid.UUID | None = None,
     output_format: str = "hls",
     idempotency_key: str | None = None,
+    loudness_normalization: bool = True,
 ) -> Job:
     """Create a ``PENDING`` job (flushed, not committed); call :func:`enqueue` after commit.
 
@@ -96,6 +97,7 @@ async def create_job(
         video_id=video_id,
         input_source=input_source,
         output_format=output_format,
+        loudness_normalization=loudness_normalization,
         status=JobStatus.PENDING,
         progress=0,
         attempts=0,

@@ -505,7 +505,7 @@ class Worker:
         await events.publish(self.infra.queues, job)
 
         with tracing.span("transcode"):
-            result = await self._transcode(run, source, workdir)
+            result = await self._transcode(run, job, source, workdir)
         run.check()
         job = await self._advance(run, S.PROCESSING, S.UPLOADING, {"progress": 100})
         await events.publish(self.infra.queues, job)
@@ -564,8 +564,11 @@ class Worker:
         log.info("source_imported", key=key)
         return key
 
-    async def _transcode(self, run: JobRun, source: Path, workdir: Path) -> PipelineResult:
-        """Run the media pipeline (outputs under ``workdir/out``), progress throttled."""
+    async def _transcode(
+        self, run: JobRun, job: Job, source: Path, workdir: Path
+    ) -> PipelineResult:
+        """Run the media pipeline (outputs under ``workdir/out``) with the job's own
+        choices, progress throttled."""
         from videoforge.processor.pipeline import process_file
 
         last_value = -1
@@ -582,7 +585,12 @@ class Worker:
         started = time.monotonic()
         try:
             return await process_file(
-                source, workdir, self.processing_config, on_progress=on_progress, cancel=run.cancel
+                source,
+                workdir,
+                self.processing_config,
+                on_progress=on_progress,
+                cancel=run.cancel,
+                loudness_normalization=job.loudness_normalization,
             )
         finally:
             TRANSCODE_SECONDS.observe(time.monotonic() - started)
