@@ -24,8 +24,10 @@ Importing this module has no side effects; ``app.py`` instantiates the stack.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,11 @@ from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO_ROOT / "deploy" / "systemd"
+if importlib.util.find_spec("videoforge") is None:  # cdk run from a checkout, not installed
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+# The paths the gallery answers are the code's own fact, not a copy of it.
+from videoforge.paths import load_balancer_patterns  # noqa: E402
+
 COGNITO_TRIGGERS_DIR = Path(__file__).resolve().parent / "cognito_triggers"
 
 GALLERY_PORT = 5000
@@ -89,7 +96,7 @@ UBUNTU_AMI_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 )
 # Paths the gallery answers; everything else is the gateway's.
-GALLERY_PATHS = ["/api/gallery/*", "/api/upload/*"]
+GALLERY_PATHS = load_balancer_patterns()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from videoforge.infra.process import die_with_parent
+from videoforge.paths import is_gallery_path
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.embedded")
@@ -36,14 +37,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Paths the gallery answers; everything else is the gateway's (as the ALB routes in AWS).
-GALLERY_PREFIXES = ("/api/gallery", "/api/upload", "/storage")
 SWEEP_INTERVAL_SECONDS = 15 * 60
 WORKER_RESTART_DELAY_SECONDS = 2.0
-
-
-def is_gallery_path(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in GALLERY_PREFIXES)
 
 
 @dataclass
@@ -146,6 +141,7 @@ def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
     from videoforge import migrations
     from videoforge.gallery import api as gallery_api
     from videoforge.gallery.app import create_app as create_gallery
+    from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
     from videoforge.gateway.app import create_app as create_gateway
     from videoforge.gateway.gallery_client import GalleryClient
     from videoforge.infra.runtime import build_infra
@@ -175,6 +171,7 @@ def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
         state["tasks"] = [
             asyncio.create_task(gallery_api.run_event_consumer(infra, stop), name="events"),
             asyncio.create_task(gallery_api.run_view_flusher(infra, stop), name="views"),
+            asyncio.create_task(run_lifecycle_delivery(infra, stop), name="lifecycle-events"),
             asyncio.create_task(_periodic_sweep(settings, stop), name="sweep"),
             asyncio.create_task(supervisor.run(stop), name="workers"),
         ]

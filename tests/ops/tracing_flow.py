@@ -24,7 +24,6 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from videoforge import migrations
-from videoforge.embedded import is_gallery_path
 from videoforge.gallery.app import create_app as create_gallery
 from videoforge.gallery.events import consume_once
 from videoforge.gateway.app import create_app as create_gateway
@@ -32,6 +31,7 @@ from videoforge.gateway.gallery_client import GalleryClient
 from videoforge.infra import tracing
 from videoforge.infra.logging import configure_logging
 from videoforge.infra.runtime import build_infra
+from videoforge.paths import is_gallery_path
 from videoforge.processor.worker import Worker
 from videoforge.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Forwarding ``/api/gallery/*``, ``/api/upload/*`` and ``/storage/*`` to the gallery.
+"""Forwarding the gallery's paths (``videoforge.paths``) to the gallery.
 
 Distributed setups give clients one origin: the gateway streams the request body to
 the gallery and the answer back, chunk by chunk (uploads to the local object store can
@@ -21,6 +21,7 @@ from videoforge.gateway.deps import GatewayState, gateway_state, request_id
 from videoforge.gateway.gallery_client import UpstreamUnavailable
 from videoforge.gateway.ratelimit import client_ip
 from videoforge.infra.errors import NotFound
+from videoforge.paths import GALLERY_PREFIXES
 
 log = structlog.get_logger("videoforge.gateway.proxy")
 
@@ -129,19 +130,10 @@ async def _proxy(request: Request, gw: GatewayState) -> Response:
     return await gw.proxy.forward(request)
 
 
-@router.api_route("/api/gallery/{path:path}", methods=PROXY_METHODS)
-async def proxy_gallery(request: Request, gw: GatewayState = Depends(gateway_state)) -> Response:
+async def proxy_to_gallery(request: Request, gw: GatewayState = Depends(gateway_state)) -> Response:
     """Forwarded to the gallery."""
     return await _proxy(request, gw)
 
 
-@router.api_route("/api/upload/{path:path}", methods=PROXY_METHODS)
-async def proxy_upload(request: Request, gw: GatewayState = Depends(gateway_state)) -> Response:
-    """Forwarded to the gallery."""
-    return await _proxy(request, gw)
-
-
-@router.api_route("/storage/{path:path}", methods=PROXY_METHODS)
-async def proxy_storage(request: Request, gw: GatewayState = Depends(gateway_state)) -> Response:
-    """Forwarded to the gallery (the embedded object store's signed URLs)."""
-    return await _proxy(request, gw)
+for _prefix in GALLERY_PREFIXES:
+    router.add_api_route(f"{_prefix}/{{path:path}}", proxy_to_gallery, methods=PROXY_METHODS)
