@@ -25,9 +25,9 @@ import videoforge
 from videoforge.gateway import account_api, auth_api, events, jobs_api, proxy
 from videoforge.gateway.accounts import AuthProvider, LocalAccounts
 from videoforge.gateway.deps import GatewayOptions, GatewayState
+from videoforge.gateway.forwarding import GalleryProxy
 from videoforge.gateway.gallery_client import GalleryClient
 from videoforge.gateway.mail import MailOutbox, build_mailer
-from videoforge.gateway.proxy import GalleryProxy
 from videoforge.gateway.ratelimit import RateLimiter, RateLimits
 from videoforge.gateway.recovery import AccountMail, AccountRecovery
 from videoforge.gateway.schemas import HealthResponse
@@ -240,7 +240,8 @@ def create_app(
         finally:
             state: GatewayState | None = getattr(app.state, "gateway", None)
             if state is not None and state.mail is not None:
-                await state.mail.drain()
+                # Mail in flight gets a moment (lost otherwise: it can be asked for again).
+                await state.mail.drain(seconds=4)
             for client in owned:
                 await client.aclose()
             if built is not None:
