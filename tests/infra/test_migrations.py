@@ -93,6 +93,9 @@ def test_upgrade_downgrade_round_trip(empty_database: str) -> None:
     assert _expected_tables() <= _tables(empty_database)
 
 
+# On SQLite, autogenerate cannot compare the gallery's PostgreSQL-only lower(title) index
+# (0013) and warns; this test compares the queue table only.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_queue_migration_matches_the_model(empty_database: str) -> None:
     """The migrations (0001, and 0012's attributes column) create exactly what the
     QueueMessageRow model describes (types, index, constraints): autogenerate finds

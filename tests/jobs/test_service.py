@@ -182,7 +182,7 @@ async def test_retry_rules(sessions: async_sessionmaker[AsyncSession]) -> None:
             job.id,
             expected=S.DOWNLOADING,
             target=S.FAILED,
-            values={"error_code": "corrupt_media", "error_text": "broken"},
+            values={"error_code": "gave_up", "error_text": "storage unreachable"},
         )
     async with session_scope(sessions) as session:
         retried = await retry_job(session, job.id)

@@ -53,6 +53,7 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import ErrorBody, error_responses
 from videoforge.infra.runtime import Infra
@@ -110,6 +111,12 @@ async def list_videos(
     10,000; page numbers reach the first 10,000 videos, `page_too_deep` past them) or
     with `cursor` (the `next_cursor` of the previous page; stable and fast however
     deep)."""
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        # A range that cannot hold anything is a mistake in the request, not an empty page.
+        raise UnprocessableEntity(
+            "min_duration must not be greater than max_duration.",
+            code="invalid_duration_range",
+        )
     params = search.ListParams(
         q=q,
         owner=owner,

@@ -12,8 +12,9 @@ UPDATE that only matches when the event is news:
 Status mapping: PENDING/DOWNLOADING/PROCESSING/UPLOADING -> ``processing`` (+progress);
 COMPLETED -> ``ready`` with metadata, thumbnail, preview, renditions and the media
 outputs beside them (DASH, audio and text tracks, chapters, storyboard); FAILED ->
-``failed`` with the reason; CANCELLED -> back to ``ready`` when an earlier job left
-playable outputs, else ``uploaded`` (the video can be processed again).
+``failed`` with the reason; CANCELLED -> back to ``ready`` (progress 100) when an
+earlier job left playable outputs, else ``uploaded`` (progress 0: the video can be
+processed again).
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     elif event.status is JobStatus.FAILED:
         values["failure_reason"] = (event.error or "Processing failed.")[:2000]
     elif event.status is JobStatus.CANCELLED:
-        values["failure_reason"] = None
+        # A cancelled run leaves no half-progress behind: back to a playable video (100)
+        # or to one not processed yet (0), never "uploaded" at 24%.
+        values.update(progress=100 if status is VideoStatus.READY else 0, failure_reason=None)
     else:
         values.update(progress=event.progress, failure_reason=None)
     return values

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    func,
 )
 from sqlalchemy import (
     Enum as SAEnum,
@@ -155,7 +156,15 @@ class GalleryVideo(TimestampMixin, Base):
         Index("ix_gallery_videos_listing", "visibility", "status", "created_at", "id"),
         Index("ix_gallery_videos_owner", "user_id", "created_at", "id"),
         Index("ix_gallery_videos_views", "visibility", "status", "views", "id"),
-        Index("ix_gallery_videos_title", "visibility", "status", "title", "id"),
+        # Titles sort case-insensitively, by lower(title) (migration 0013). PostgreSQL
+        # indexes the expression; SQLite (small, local catalogues) keeps the plain
+        # column index, as SQLAlchemy cannot reflect its expression indexes.
+        Index("ix_gallery_videos_title", "visibility", "status", "title", "id").ddl_if(
+            dialect="sqlite"
+        ),
+        Index(
+            "ix_gallery_videos_title_lower", "visibility", "status", func.lower(title), "id"
+        ).ddl_if(dialect="postgresql"),
         Index("ix_gallery_videos_likes", "visibility", "status", "likes", "id"),
     )
 

@@ -175,6 +175,9 @@ async def rewrite_playlist(ctx: PlaylistContext, key: str, text: str) -> str:
 
 
 def ensure_ready(video: GalleryVideo) -> None:
+    # A failed video will never become playable by waiting: say so, with its own code.
+    if video.status is VideoStatus.FAILED:
+        raise Conflict("This video failed to process and cannot be played.", code="video_failed")
     if video.status is not VideoStatus.READY:
         raise Conflict("The video is not ready to play yet.", code="video_not_ready")
 

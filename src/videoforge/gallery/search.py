@@ -77,6 +77,14 @@ _SORTS: dict[VideoSort, tuple[InstrumentedAttribute[Any], bool]] = {
 }
 
 
+def _sort_key(sort: VideoSort, value: Any) -> Any:
+    """What the rows are ordered by: titles case-insensitively ("apple" beside "Apple",
+    not after "Zebra"), through the lower(title) index of migration 0013. The cursor
+    keeps the raw title and the database lowers both sides, so SQLite's ASCII lower()
+    and PostgreSQL's collation-aware one each agree with their own ordering."""
+    return func.lower(value) if sort is VideoSort.TITLE else value
+
+
 @dataclass(frozen=True)
 class ListParams:
     q: str | None = None
@@ -163,9 +171,9 @@ def _after(sort: VideoSort, value: Any, last_id: uuid.UUID) -> ColumnElement[boo
     # OR into a bitmap scan of every earlier row, while (a, id) < (x, y) is a plain
     # index range (SQLite has row values too).
     column, descending = _SORTS[sort]
-    keys = tuple_(column, GalleryVideo.id)
+    keys = tuple_(_sort_key(sort, column), GalleryVideo.id)
     bound = tuple_(
-        bindparam(None, value, type_=column.type),
+        _sort_key(sort, bindparam(None, value, type_=column.type)),
         bindparam(None, last_id, type_=GalleryVideo.id.type),
     )
     return keys < bound if descending else keys > bound
@@ -208,7 +216,7 @@ def _unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
         return column + text("interval '0'")
     if column.key in ("views", "likes"):
         return column + literal_column("0")
-    return func.concat(column, "")
+    return func.lower(func.concat(column, ""))
 
 
 def build_listing(
@@ -226,7 +234,7 @@ def build_listing(
         raise BadRequest("Use either page or cursor, not both.", code="invalid_pagination")
     filters = build_filters(dialect, principal, params)
     column, descending = _SORTS[params.sort]
-    key: Any = _unindexed(column) if from_matches else column
+    key: Any = _unindexed(column) if from_matches else _sort_key(params.sort, column)
     order = (key.desc(), GalleryVideo.id.desc()) if descending else (key.asc(), GalleryVideo.id)
     branches = listable_branches(principal)
     keyset: list[ColumnElement[bool]] = []

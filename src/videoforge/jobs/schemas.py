@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from videoforge.jobs.failures import is_retryable
 from videoforge.jobs.models import AssetType
 from videoforge.messages import JobStatus
 
@@ -67,6 +68,13 @@ class JobRead(BaseModel):
     #: 1 for the next job a worker takes; None unless the job is waiting in the queue.
     queue_position: int | None = None
     assets: list[MediaAssetRead] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def retryable(self) -> bool:
+        """True when ``POST /api/jobs/{id}/retry`` can help: failed for a reason that
+        may pass, or cancelled (never for media or a link that was refused)."""
+        return is_retryable(self.status, self.error_code)
 
 
 class JobPage(BaseModel):

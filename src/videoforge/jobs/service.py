@@ -23,6 +23,7 @@ from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, NotFound
 from videoforge.infra.queue.base import Queues
 from videoforge.jobs.estimates import estimate, estimate_all
+from videoforge.jobs.failures import is_permanent_failure
 from videoforge.jobs.models import (
     IDEMPOTENCY_KEY_LEN,
     INPUT_SOURCE_LEN,
@@ -265,13 +266,20 @@ async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
 
 async def retry_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
     """Put a ``FAILED`` or ``CANCELLED`` job back to ``PENDING`` (error cleared, attempts
-    kept); ``Conflict`` (``job_not_retryable``) otherwise. Call :func:`enqueue` (and
+    kept); ``Conflict`` (``job_not_retryable``) otherwise, and ``not_retryable`` for a
+    permanent failure (:mod:`.failures`). Call :func:`enqueue` (and
     :func:`publish_job_event`) after commit."""
     job = await get_job(session, job_id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(
             f"only failed or cancelled jobs can be retried (job is {job.status})",
             code="job_not_retryable",
+        )
+    if job.status is JobStatus.FAILED and is_permanent_failure(job.error_code):
+        # The media or the link was refused: another run would fail the same way.
+        raise Conflict(
+            f"Retrying cannot help: {job.error_text or 'the file or link was refused'}",
+            code="not_retryable",
         )
     won = await transition(
         session,
