@@ -15,8 +15,8 @@ from videoforge.settings import Settings
 
 if TYPE_CHECKING:
     from videoforge.gateway.accounts import AuthProvider
+    from videoforge.gateway.forwarding import GalleryProxy
     from videoforge.gateway.gallery_client import GalleryClient
-    from videoforge.gateway.proxy import GalleryProxy
     from videoforge.gateway.recovery import AccountMail, AccountRecovery
     from videoforge.infra.auth import TokenIssuer
 
