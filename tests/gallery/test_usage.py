@@ -321,3 +321,22 @@ async def test_captions_count_while_they_exist(
     )
     assert gone.status_code == 204
     assert (await _video(client, video["id"], users.owner))["storage_bytes"] == len(tiny_mp4)
+
+
+async def test_imports_need_some_room(
+    client: httpx.AsyncClient, infra: Infra, users: Users, tiny_mp4: bytes
+) -> None:
+    await _upload(client, users.owner, tiny_mp4)
+    full = await client.put(
+        f"/api/gallery/admin/users/{users.owner_id}/quota",
+        json={"quota_bytes": len(tiny_mp4)},
+        headers=users.admin,
+    )
+    assert full.status_code == 200
+    body = {"title": "x", "source_url": "https://media.example.com/x.mp4"}
+    refused = await client.post("/api/gallery/videos", json=body, headers=users.owner)
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "quota_exceeded"
+    assert "full" in refused.json()["error"]["message"]
+    other = await client.post("/api/gallery/videos", json=body, headers=users.other)
+    assert other.status_code == 201, other.text

@@ -50,6 +50,7 @@ from videoforge.gallery.schemas import (
     VideoUpdate,
     ViewRecorded,
 )
+from videoforge.gallery.usage import service as usage
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
@@ -170,6 +171,7 @@ async def create_video(
     )
     async with session_scope(infra.sessions) as session:
         await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
+        await usage.ensure_not_full(session, infra.settings, principal.user_id)
         video = await service.create_import(session, principal, body)
     return await service.to_read(video, principal, infra.storage)
 

@@ -120,6 +120,22 @@ async def ensure_room(session: AsyncSession, settings: Settings, user_id: str, s
         )
 
 
+async def ensure_not_full(session: AsyncSession, settings: Settings, user_id: str) -> None:
+    """413 ``quota_exceeded`` when the user has no room left at all (for URL imports,
+    whose size is known only once downloaded: they need some room to start)."""
+    quota, _ = await effective_quota(session, settings, user_id)
+    if quota is None:
+        return
+    used, _ = await repository.used_by(session, user_id)
+    taken = used + await repository.reserved_by(session, user_id)
+    if taken >= quota:
+        raise QuotaExceeded(
+            f"Your storage is full ({human_bytes(taken)} of {human_bytes(quota)}). Delete "
+            "videos to make room, or ask an administrator for more.",
+            details={"quota_bytes": quota, "used_bytes": taken, "available_bytes": 0},
+        )
+
+
 async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[int, list[int]]:
     """Delete everything of the caller in the gallery, for their account's deletion:
     every video (comments and ratings on them go with it), their ratings and comments
