@@ -10,7 +10,10 @@ import concurrent.futures
 import email
 import email.policy
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -187,3 +190,57 @@ def test_deleting_the_account_removes_it_and_its_videos(
     with pytest.raises(urllib.error.HTTPError) as gone:
         _api(platform, "GET", f"/api/gallery/videos/{video['id']}")
     assert gone.value.code == 404
+
+
+def _grant_admin(platform: Any, address: str) -> None:
+    """`videoforge users grant-admin` on the platform's data directory, as an operator."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
+    }
+    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "videoforge", "users", "grant-admin", address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_admin_sets_a_users_quota_and_their_next_upload_is_refused(
+    platform: Any, page: Any, clip_factory: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    _, session = _signup(platform, "filled")
+    clip = clip_factory(tmp_path / "c.mp4", seconds=1, size="64x48").read_bytes()
+    _upload(platform, session["access_token"], clip)
+    user_id = session["user"]["id"]
+    admin, _ = _signup(platform, "storage-admin")
+    _grant_admin(platform, admin)
+
+    _log_in(page, platform.url, admin, PASSWORD)
+    page.get_by_role("button", name="Log out").wait_for()
+    page.goto(f"{platform.url}/account")
+    page.get_by_role("link", name="Storage per user").click()
+    page.wait_for_url(f"{platform.url}/admin/storage")
+    row = page.locator(f"tr[data-user='{user_id}']")
+    row.wait_for()
+    row.get_by_role("spinbutton").fill("0")
+    row.get_by_role("button", name="Set").click()
+    page.get_by_text("Quota set to").wait_for()
+    page.screenshot(path=str(screenshots / "storage-admin.png"))
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _api(
+            platform,
+            "POST",
+            "/api/upload/url",
+            {"filename": "more.mp4", "content_type": "video/mp4", "size": 1000},
+            token=session["access_token"],
+        )
+    assert refused.value.code == 413
+    error = json.loads(refused.value.read())["error"]
+    assert error["code"] == "quota_exceeded"
+    assert "left" in error["message"]

@@ -58,8 +58,9 @@ async def usage_list(
                 videos=count,
                 quota_bytes=own if own is not None else default,
                 quota_is_custom=own is not None,
+                owner_name=name,
             )
-            for user, used, count, own in rows
+            for user, used, count, own, name in rows
         ]
     )
 

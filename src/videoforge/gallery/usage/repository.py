@@ -99,23 +99,27 @@ async def set_quota(session: AsyncSession, user_id: str, quota: int | None, admi
 
 async def usage_rows(
     session: AsyncSession, *, limit: int, offset: int
-) -> list[tuple[str, int, int, int | None]]:
-    """(user, bytes, videos, own quota) for every user with videos or a quota, the
-    largest first. (Per user, not per video: a few thousand rows even on a big site.)"""
+) -> list[tuple[str, int, int, int | None, str | None]]:
+    """(user, bytes, videos, own quota, a public name) for every user with videos or a
+    quota, the largest first. (Per user, not per video: a few thousand rows even on a
+    big site.)"""
     sums = await session.execute(
-        select(GalleryVideo.user_id, func.sum(_BYTES), func.count(GalleryVideo.id)).group_by(
-            GalleryVideo.user_id
-        )
+        select(
+            GalleryVideo.user_id,
+            func.sum(_BYTES),
+            func.count(GalleryVideo.id),
+            func.max(GalleryVideo.owner_name),
+        ).group_by(GalleryVideo.user_id)
     )
     own = await session.execute(select(GalleryUserQuota.user_id, GalleryUserQuota.quota_bytes))
     quotas = {str(user): int(quota) for user, quota in own}
-    rows = {str(user): (int(used or 0), int(count)) for user, used, count in sums}
+    rows = {str(user): (int(used or 0), int(count), name) for user, used, count, name in sums}
     for user in quotas:
-        rows.setdefault(user, (0, 0))
+        rows.setdefault(user, (0, 0, None))
     ordered = sorted(rows.items(), key=lambda item: (-item[1][0], item[0]))
     return [
-        (user, used, count, quotas.get(user))
-        for user, (used, count) in ordered[offset : offset + limit]
+        (user, used, count, quotas.get(user), name)
+        for user, (used, count, name) in ordered[offset : offset + limit]
     ]
 
 

@@ -16,6 +16,8 @@ class UsageRead(BaseModel):
     #: Whether ``quota_bytes`` is this user's own (set by an admin) or the default.
     quota_is_custom: bool = False
     videos: int = 0
+    #: The public name on the user's videos (admins' listing only; never an address).
+    owner_name: str | None = None
 
 
 class UsagePage(BaseModel):

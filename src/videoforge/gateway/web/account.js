@@ -102,7 +102,9 @@ function facts(user) {
     h("dd", { "data-field": "display-name" }, user.display_name || "—"),
     h("dt", {}, "Storage used"),
     h("dd", { "data-field": "storage" }, storageText(user)),
-    user.is_admin ? [h("dt", {}, "Role"), h("dd", {}, "Administrator")] : null,
+    user.is_admin
+      ? [h("dt", {}, "Role"), h("dd", {}, "Administrator · ", h("a", { href: "/admin/storage" }, "Storage per user"))]
+      : null,
   );
 }
 

@@ -8,6 +8,7 @@ import { moderationView } from "./moderation.js";
 import { myVideosView } from "./my-videos.js";
 import { confirmEmailView, forgotView, resetView } from "./recovery.js";
 import { navigate, route, start } from "./router.js";
+import { storageAdminView } from "./storage-admin.js";
 import { watchView } from "./watch.js";
 
 route("/", galleryView);
@@ -19,6 +20,7 @@ route("/account", accountView);
 route("/forgot", forgotView);
 route("/reset", resetView);
 route("/confirm-email", confirmEmailView);
+route("/admin/storage", storageAdminView);
 route("/moderation", moderationView);
 
 function updateHeader() {
