@@ -19,6 +19,7 @@ from videoforge.gallery.models import GalleryVideo, GalleryViewLog
 from videoforge.infra.cache.memory import MemoryCache
 from videoforge.infra.cache.redis import RedisCache
 from videoforge.infra.db import create_engine, session_factory, utcnow
+from videoforge.infra.forwarded import client_block
 from videoforge.infra.runtime import Infra
 from videoforge.settings import Settings
 
@@ -226,11 +227,11 @@ async def test_rotating_user_agents_or_ipv6_interface_ids_do_not_inflate_views(
 
 
 def test_client_subject() -> None:
-    assert views.client_subject("192.0.2.1") == "192.0.2.1"
-    assert views.client_subject("::ffff:192.0.2.1") == "192.0.2.1"
-    assert views.client_subject("2001:db8::1") == "2001:db8::/64"
-    assert views.client_subject("2001:db8:0:0:ffff:ffff:ffff:ffff") == "2001:db8::/64"
-    assert views.client_subject("testclient") == "testclient"
+    assert client_block("192.0.2.1") == "192.0.2.1"
+    assert client_block("::ffff:192.0.2.1") == "192.0.2.1"
+    assert client_block("2001:db8::1") == "2001:db8::/64"
+    assert client_block("2001:db8:0:0:ffff:ffff:ffff:ffff") == "2001:db8::/64"
+    assert client_block("testclient") == "testclient"
     assert views.viewer_id(None, "2001:db8::1") == views.viewer_id(None, "2001:db8::2")
     assert views.viewer_id(None, "2001:db8::1") != views.viewer_id(None, "2001:db8:0:1::1")
 

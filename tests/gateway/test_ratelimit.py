@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from videoforge.gateway.deps import GatewayOptions
-from videoforge.gateway.ratelimit import Action, RateLimiter, RateLimits, Rule, client_block
+from videoforge.gateway.ratelimit import Action, RateLimiter, RateLimits, Rule
 from videoforge.infra.cache.memory import MemoryCache
 from videoforge.infra.errors import TooManyRequests
+from videoforge.infra.forwarded import client_block
 from videoforge.infra.runtime import Infra
 
 from .conftest import CHEAP_HASHER, Gateway, GatewayFactory, make_settings

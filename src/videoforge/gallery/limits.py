@@ -22,6 +22,7 @@ import structlog
 
 from videoforge.infra.cache.base import Cache
 from videoforge.infra.errors import CacheUnavailable, TooManyRequests
+from videoforge.infra.forwarded import client_block
 from videoforge.settings import Settings, parse_rate_limits
 
 log = structlog.get_logger("videoforge.gallery.limits")
@@ -109,7 +110,7 @@ async def check(
 
 async def _count(cache: Cache, action: str, rule: Rule, *, ip: str, user: str | None) -> None:
     checks = [
-        (f"gallery:rl:{action}:ip:{_subject(ip)}", rule.per_ip),
+        (f"gallery:rl:{action}:ip:{_subject(client_block(ip))}", rule.per_ip),
         (f"gallery:rl:{action}:user:{_subject(user)}" if user else "", rule.per_user),
     ]
     retry_after = 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import uuid
 from collections import Counter, defaultdict
 from datetime import date, datetime
@@ -37,6 +36,7 @@ from videoforge.gallery.models import GalleryVideo, GalleryVideoViewsDaily, Gall
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import CacheUnavailable, unavailable_from
+from videoforge.infra.forwarded import client_block
 from videoforge.infra.runtime import Infra
 
 log = structlog.get_logger("videoforge.gallery.views")
@@ -51,21 +51,6 @@ FLUSH_BATCH_SIZE = 1000
 LOG_BATCH_SIZE = 500
 
 
-def client_subject(client_ip: str) -> str:
-    """The address a client is known by: IPv4 as is, IPv6 as its /64 (one subscriber's
-    block; its interface half is the client's to change at will), IPv4-mapped IPv6 as
-    the IPv4 address. Anything that is not an address (a test client) as given."""
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return client_ip
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
 def viewer_id(principal: Principal | None, client_ip: str) -> str:
     """Who is watching: the user, or (anonymous) a digest of the client's address.
 
@@ -74,7 +59,7 @@ def viewer_id(principal: Principal | None, client_ip: str) -> str:
     """
     if principal is not None:
         return "u:" + hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
-    return "a:" + hashlib.sha256(client_subject(client_ip).encode()).hexdigest()[:32]
+    return "a:" + hashlib.sha256(client_block(client_ip).encode()).hexdigest()[:32]
 
 
 class ViewLog:

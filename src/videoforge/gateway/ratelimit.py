@@ -18,7 +18,6 @@ usually holds.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -27,6 +26,7 @@ from fastapi import Request
 
 from videoforge.infra.cache.base import Cache
 from videoforge.infra.errors import CacheUnavailable, TooManyRequests
+from videoforge.infra.forwarded import client_block
 from videoforge.settings import Settings, parse_rate_limits
 
 log = structlog.get_logger("videoforge.gateway.ratelimit")
@@ -110,20 +110,6 @@ class RateLimits:
 def client_ip(request: Request) -> str:
     """The peer address (uvicorn rewrites it from X-Forwarded-For for trusted proxies)."""
     return request.client.host if request.client else "unknown"
-
-
-def client_block(ip: str) -> str:
-    """The unit an address is counted in: an IPv4 address (IPv4-mapped IPv6 unwrapped),
-    or the /64 of an IPv6 address — one host there can use any of 2^64 addresses."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 def _subject(value: str) -> str:

@@ -105,3 +105,19 @@ def public_base_url(request: Request, public_url: str | None) -> str:
     if forwarded:
         return f"{request.url.scheme}://{forwarded}"
     return str(request.base_url).rstrip("/")
+
+
+def client_block(ip: str) -> str:
+    """The unit a client address is counted in (rate limits, anonymous views): an IPv4
+    address as is (IPv4-mapped IPv6 unwrapped), an IPv6 address as its /64 — one
+    subscriber's block, whose interface half the client may change at will. Anything
+    that is not an address (a test client) as given."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
