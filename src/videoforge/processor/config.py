@@ -106,6 +106,12 @@ class ProcessingConfig:
     # it off; that is the default here so that a config built by hand (tests, the bench)
     # encodes everything unless asked, while the service's REMUX_MAX_GOP_SECONDS is 4 s.
     remux_max_gop_seconds: float = 0.0
+    # Lower rungs scale the rung above them instead of the full-size source (ladder.py's
+    # cascade); docs/benchmarks.md has the cost and SSIM figures behind the default.
+    cascade_scaling: bool = False
+    # Run the stills beside the ladder when it leaves a core idle (transcode.py's
+    # stills_can_overlap); off in a config built by hand, on in the service's.
+    overlap_stills: bool = False
     rungs: tuple[Rung, ...] = DEFAULT_RUNGS
     # Thumbnail and animated preview.
     thumbnail_width: int = 640
@@ -129,6 +135,7 @@ class ProcessingConfig:
             loudness_target=settings.loudness_target,
             loudness_true_peak=settings.loudness_true_peak,
             remux_max_gop_seconds=settings.remux_max_gop_seconds,
+            overlap_stills=True,
             # A source can only be as large as what uploads and imports let in.
             max_input_bytes=max(settings.upload_max_bytes, settings.import_max_bytes),
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from videoforge.processor.config import Rung
 
@@ -31,6 +31,12 @@ class PlannedRendition:
     max_bitrate: int  # bits/s
     bufsize: int  # bits
     profile: str
+    # Where this rung's pictures come from: None scales the decoded source; an index
+    # scales the frames of that (larger) rung of the same ladder, a cascade (see
+    # plan_ladder's ``cascade``).
+    scale_from: int | None = None
+    # The source's own video packets, copied (remux.py decided): no decode, no encode.
+    copy: bool = False
 
     @property
     def hls_dir(self) -> str:
@@ -73,10 +79,14 @@ def plan_ladder(
     rungs: Sequence[Rung],
     *,
     max_fps: float = 60.0,
+    cascade: bool = False,
 ) -> list[PlannedRendition]:
     """The renditions to produce for a ``width`` x ``height`` (display size) source.
 
-    Ordered from the largest to the smallest; never empty for a positive size.
+    Ordered from the largest to the smallest; never empty for a positive size. With
+    ``cascade`` each rung scales the frames of the rung above it (``scale_from``) instead
+    of the full-size source, when that rung runs at the source's frame rate or at its
+    own rate divided by an integer (so the frames taken are the ones the source would give).
     """
     if width <= 0 or height <= 0:
         raise ValueError("the source must have a positive size")
@@ -99,7 +109,19 @@ def plan_ladder(
         smallest = min(rungs, key=lambda r: r.long * r.short)
         size = (_even_floor(width), _even_floor(height))
         planned.append(_rendition(SOURCE_QUALITY, size, fps, smallest, max_fps))
+    if cascade:
+        planned = [
+            replace(r, scale_from=i - 1) if i and _nests(planned[i - 1].fps, r.fps) else r
+            for i, r in enumerate(planned)
+        ]
     return planned
+
+
+def _nests(upper_fps: float, fps: float) -> bool:
+    # Every rate is the source's divided by an integer; the lower one can be taken from
+    # the upper one's frames when it divides it too (60 -> 30, not 50 -> 30).
+    ratio = upper_fps / fps
+    return abs(ratio - round(ratio)) < 1e-3
 
 
 def _rendition(

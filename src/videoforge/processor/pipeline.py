@@ -30,7 +30,9 @@ ffmpeg says so, whatever its exit code). Anything else (ffmpeg killed by the OS,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +61,13 @@ from videoforge.processor.ffmpeg import (
 )
 from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
+from videoforge.processor.remux import (
+    RemuxDecision,
+    RemuxReason,
+    decide_remux,
+    keyframe_scan_args,
+    parse_keyframe_scan,
+)
 from videoforge.processor.storyboard import (
     STORYBOARD_DIR,
     STORYBOARD_VTT,
@@ -86,6 +95,7 @@ from videoforge.processor.transcode import (
     master_playlist,
     plan_stills,
     stills_args,
+    stills_can_overlap,
     variant_stats,
 )
 
@@ -231,6 +241,8 @@ class PipelineResult:
     storyboard: str | None = None  # the thumbnails WebVTT track
     storyboard_sheets: list[str] = field(default_factory=list)
     notes: list[dict[str, object]] = field(default_factory=list)
+    # Whether the top rung is the source's own video (remux.py), and why (or why not).
+    remux: dict[str, object] | None = None
 
     @property
     def total_size(self) -> int:
@@ -301,7 +313,12 @@ async def process_file(
     _check_cancel(cancel)
 
     renditions = plan_ladder(
-        probe.width, probe.height, probe.fps, config.rungs, max_fps=config.max_fps
+        probe.width,
+        probe.height,
+        probe.fps,
+        config.rungs,
+        max_fps=config.max_fps,
+        cascade=config.cascade_scaling,
     )
     measured: dict[int, Loudness] = {}
     elapsed = 0.0  # of the transcode_timeout budget, shared by every run after the probe
@@ -309,6 +326,12 @@ async def process_file(
         measured, elapsed = await _measure_loudness(source, outdir, probe, config, cancel, notes)
         await progress.report(_MEASURED)
     audio = plan_audio(probe.audio_tracks, measured, config)
+    remux = decide_remux(probe, renditions[0], config.remux_max_gop_seconds)
+    if remux.reason is RemuxReason.UNSCANNED:
+        remux, spent = await _scan_keyframes(source, outdir, probe, renditions[0], config, cancel)
+        elapsed += spent
+    if remux.remux:
+        renditions[0] = replace(renditions[0], copy=True)
     _check_cancel(cancel)
     storyboard = plan_storyboard(probe.duration, probe.width, probe.height, config)
     await asyncio.to_thread(_make_dirs, outdir, renditions, audio)
@@ -321,37 +344,9 @@ async def process_file(
         config,
         Tool.FFMPEG,
         inputs=[MediaInput(source)],
-        args=ladder_args(renditions, probe, config, audio, storyboard),
+        args=ladder_args(renditions, probe, config, audio, storyboard, remux.keyframes),
         progress=True,
     )
-    result = await ffmpeg.run_tool(
-        argv,
-        cwd=outdir,
-        time_limit=max(1.0, config.transcode_timeout - elapsed),
-        config=config,
-        cancel=cancel,
-        on_progress_time=ladder_progress,
-        watch_dir=outdir,
-        max_output_bytes=config.max_output_bytes,
-    )
-    if result.returncode != 0:
-        raise _tool_failure(result, argv, default="corrupt_media")
-    await progress.report(_LADDER_END)
-    stats = await asyncio.to_thread(_collect_variants, outdir, renditions)
-    audio_stats = await asyncio.to_thread(_collect_audio, outdir, audio)
-    _check_complete(probe, [*stats, *audio_stats], result.stderr_tail)
-    _check_cancel(cancel)
-    elapsed += result.elapsed
-
-    subtitles, subtitle_notes = plan_subtitles(probe.subtitle_tracks, config)
-    notes += subtitle_notes
-    if subtitles:
-        subtitles, spent = await _extract_subtitles(
-            source, outdir, subtitles, config, cancel, notes, config.transcode_timeout - elapsed
-        )
-        elapsed += spent
-    _check_cancel(cancel)
-
     stills = plan_stills(probe, config)
     stills_argv = ffmpeg.build_argv(
         config,
@@ -359,17 +354,58 @@ async def process_file(
         inputs=[MediaInput(source, ("-ss", f"{stills.start:g}", "-t", f"{stills.window:g}"))],
         args=stills_args(stills, probe, config),
     )
-    still_result = await ffmpeg.run_tool(
-        stills_argv,
-        cwd=outdir,
-        time_limit=max(1.0, config.transcode_timeout - elapsed),
-        config=config,
-        cancel=cancel,
-        watch_dir=outdir,
-        max_output_bytes=config.max_output_bytes,
+    # Both within what is left of the job's budget, from the same start.
+    time_left = max(1.0, config.transcode_timeout - elapsed)
+    ladder_run = asyncio.create_task(
+        ffmpeg.run_tool(
+            argv,
+            cwd=outdir,
+            time_limit=time_left,
+            config=config,
+            cancel=cancel,
+            on_progress_time=ladder_progress,
+            watch_dir=outdir,
+            max_output_bytes=config.max_output_bytes,
+        )
     )
-    if still_result.returncode != 0:
-        raise _tool_failure(still_result, stills_argv, default="corrupt_media")
+    stills_run = (
+        asyncio.create_task(_run_stills(stills_argv, outdir, config, cancel, time_left))
+        if config.overlap_stills and stills_can_overlap(_usable_cpus(), config.threads)
+        else None
+    )
+    try:
+        result = await ladder_run
+        if result.returncode != 0:
+            raise _tool_failure(result, argv, default="corrupt_media")
+        await progress.report(_LADDER_END)
+        stats = await asyncio.to_thread(_collect_variants, outdir, renditions)
+        audio_stats = await asyncio.to_thread(_collect_audio, outdir, audio)
+        _check_complete(probe, [*stats, *audio_stats], result.stderr_tail)
+        _check_cancel(cancel)
+        elapsed += result.elapsed
+
+        subtitles, subtitle_notes = plan_subtitles(probe.subtitle_tracks, config)
+        notes += subtitle_notes
+        if subtitles:
+            subtitles, spent = await _extract_subtitles(
+                source, outdir, subtitles, config, cancel, notes, config.transcode_timeout - elapsed
+            )
+            elapsed += spent
+        _check_cancel(cancel)
+        if stills_run is None:
+            await _run_stills(
+                stills_argv, outdir, config, cancel, max(1.0, config.transcode_timeout - elapsed)
+            )
+        else:
+            await stills_run
+    finally:
+        # A failed, cancelled or refused ladder stops the stills run with it (and the
+        # reverse cannot happen: the stills' error waits for the ladder's end).
+        for task in (ladder_run, stills_run):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     await progress.report(_STILLS_END)
     produced = _Produced(
         renditions=list(zip(renditions, stats, strict=True)),
@@ -377,10 +413,75 @@ async def process_file(
         subtitles=subtitles,
         storyboard=storyboard,
         notes=notes,
+        remux=remux,
     )
     finished = await asyncio.to_thread(_finish, outdir, probe, produced, config)
     await progress.report(100)
     return finished
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+async def _run_stills(
+    argv: list[str],
+    outdir: Path,
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None,
+    time_limit: float,
+) -> None:
+    """The thumbnail and preview run; raises what its failure means."""
+    result = await ffmpeg.run_tool(
+        argv,
+        cwd=outdir,
+        time_limit=time_limit,
+        config=config,
+        cancel=cancel,
+        watch_dir=outdir,
+        max_output_bytes=config.max_output_bytes,
+    )
+    if result.returncode != 0:
+        raise _tool_failure(result, argv, default="corrupt_media")
+
+
+async def _scan_keyframes(
+    source: Path,
+    outdir: Path,
+    probe: ProbeResult,
+    top: PlannedRendition,
+    config: ProcessingConfig,
+    cancel: asyncio.Event | None,
+) -> tuple[RemuxDecision, float]:
+    """Read the video's packets (demuxed, not decoded) for the remux decision.
+
+    Bounded like the probe (``probe_timeout``, a stdout cap): a scan that cannot finish
+    is never the reason a job fails, the source is then encoded like any other.
+    Returns the decision and the seconds spent.
+    """
+    argv = ffmpeg.build_argv(
+        config, Tool.FFPROBE, inputs=[MediaInput(source)], args=keyframe_scan_args()
+    )
+    try:
+        result = await ffmpeg.run_tool(
+            argv,
+            cwd=outdir,
+            time_limit=config.probe_timeout,
+            config=config,
+            cancel=cancel,
+            # ~30 bytes a packet: four hours at 60 fps fit.
+            max_stdout_bytes=64 * 1024 * 1024,
+        )
+    except MediaRejected as exc:  # over the time limit or the output cap
+        return RemuxDecision(False, RemuxReason.SCAN_FAILED, exc.message), config.probe_timeout
+    scan = parse_keyframe_scan(result.stdout.decode("ascii", "replace"))
+    if result.returncode != 0 or scan is None:
+        decision = RemuxDecision(False, RemuxReason.SCAN_FAILED, "the packets could not be read")
+        return decision, result.elapsed
+    return decide_remux(probe, top, config.remux_max_gop_seconds, scan), result.elapsed
 
 
 async def _measure_loudness(
@@ -536,6 +637,7 @@ class _Produced:
     subtitles: list[SubtitleRendition]
     storyboard: StoryboardPlan
     notes: list[dict[str, object]]
+    remux: RemuxDecision | None = None
 
 
 def _finish(
@@ -639,6 +741,7 @@ def _finish(
         storyboard=storyboard,
         storyboard_sheets=plan.sheet_keys if storyboard else [],
         notes=produced.notes,
+        remux=produced.remux.to_dict() if produced.remux else None,
     )
     (outdir / METADATA).write_text(json.dumps(_metadata(result, config), indent=2) + "\n")
     outputs = _list_outputs(outdir)
@@ -708,6 +811,7 @@ def _metadata(result: PipelineResult, config: ProcessingConfig) -> dict[str, Any
         "preview": result.preview,
         # Tracks that were skipped or dropped, and why: never a reason to fail the job.
         "notes": result.notes,
+        "remux": result.remux,
     }
 
 

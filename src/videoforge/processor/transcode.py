@@ -30,6 +30,7 @@ from videoforge.processor.audio import AudioRendition, default_rendition, normal
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.ladder import PlannedRendition
 from videoforge.processor.probe import ProbeResult
+from videoforge.processor.remux import keyframe_list
 from videoforge.processor.storyboard import (
     StoryboardPlan,
     storyboard_filter,
@@ -47,8 +48,15 @@ SUBTITLES_GROUP = "subs"
 
 
 def _video_encoder_args(
-    rendition: PlannedRendition, config: ProcessingConfig, stream: str = "v"
+    rendition: PlannedRendition,
+    config: ProcessingConfig,
+    stream: str = "v",
+    keyframes: Sequence[float] = (),
 ) -> list[str]:
+    if rendition.copy:
+        return [f"-c:{stream}", "copy"]
+    if keyframes:
+        return _encoder_on_source_keyframes(rendition, config, stream, keyframes)
     gop = max(1, round(rendition.fps * config.gop_seconds))
     args = [
         f"-c:{stream}",
@@ -79,13 +87,53 @@ def _video_encoder_args(
     return args
 
 
+def _encoder_on_source_keyframes(
+    rendition: PlannedRendition,
+    config: ProcessingConfig,
+    stream: str,
+    keyframes: Sequence[float],
+) -> list[str]:
+    """The encoder of a rung beside a copied one: keyframes exactly at the source's
+    keyframe times and nowhere else, so that its HLS segmenter cuts where the copied
+    rung's does (at the first keyframe past each ``hls_time``). The GOP limit is set past
+    the longest interval the remux decision allows, so x264 never adds one of its own."""
+    gop = max(1, math.ceil(rendition.fps * (config.remux_max_gop_seconds + 1.0)))
+    args = [
+        f"-c:{stream}",
+        "libx264",
+        f"-preset:{stream}",
+        config.preset,
+        f"-profile:{stream}",
+        rendition.profile,
+        f"-crf:{stream}",
+        str(rendition.crf),
+        f"-maxrate:{stream}",
+        str(rendition.max_bitrate),
+        f"-bufsize:{stream}",
+        str(rendition.bufsize),
+        f"-g:{stream}",
+        str(gop),
+        f"-sc_threshold:{stream}",
+        "0",
+        f"-force_key_frames:{stream}",
+        keyframe_list(keyframes),
+    ]
+    if config.threads > 0:
+        args += ["-threads", str(config.threads)]
+    return args
+
+
 def _audio_args(config: ProcessingConfig) -> list[str]:
     return ["-c:a", "aac", "-b:a", str(config.audio_bitrate), "-ac", str(config.audio_channels)]
 
 
-def _branch_filter(rendition: PlannedRendition, probe: ProbeResult) -> str:
+def _branch_filter(
+    rendition: PlannedRendition, probe: ProbeResult, input_fps: float | None = None
+) -> str:
+    """Scale (and thin out the frame rate of) the pictures a rung gets: the decoded
+    source's, or in a cascade those of the rung above (``input_fps`` is then its rate)."""
     steps = []
-    if rendition.fps + 1e-3 < probe.fps:
+    if rendition.fps + 1e-3 < (input_fps if input_fps is not None else probe.fps):
         steps.append(f"fps={rendition.fps:g}")
     steps += [
         f"scale={rendition.width}:{rendition.height}:flags=bicubic",
@@ -148,33 +196,32 @@ def ladder_args(
     config: ProcessingConfig,
     audio: Sequence[AudioRendition] = (),
     storyboard: StoryboardPlan | None = None,
+    keyframes: Sequence[float] = (),
 ) -> list[str]:
     """Output options of the single-decode ladder run (paths relative to the output dir).
 
     One decode of the picture feeds every rung (``split``) and, when planned, the
     storyboard sheets (a second consumer of the same decoded stream); each audio track
-    is filtered (loudness) and encoded once, for every rung.
+    is filtered (loudness) and encoded once, for every rung. A rung planned as a ``copy``
+    takes the source's video packets as they are; ``keyframes`` (the source's keyframe
+    times, given with a copied rung) are then where every encoded rung puts its own.
     """
-    labels = [f"s{i}" for i in range(len(renditions))]
-    # yadif only touches frames flagged interlaced (camcorder DV, broadcast TS): progressive
-    # sources pass through untouched, interlaced ones are not scaled with their combing.
-    graph = [
-        f"[0:v:0]yadif=deint=interlaced,split={len(renditions)}"
-        + "".join(f"[{label}]" for label in labels)
-    ]
-    for i, rendition in enumerate(renditions):
-        graph.append(f"[{labels[i]}]{_branch_filter(rendition, probe)}[v{i}]")
+    if any(r.copy for r in renditions) and not keyframes:
+        raise ValueError("a copied rung needs the source's keyframe times")
+    graph = _video_graph(renditions, probe)
     for track in audio:
         graph.append(
             f"[0:a:{track.track.index}]{normalize_filter(track, config)}[a{track.track.index}]"
         )
     if storyboard is not None:
         graph.append(storyboard_filter(storyboard))
-    args = ["-filter_complex", ";".join(graph), "-map_metadata", "-1", "-map_chapters", "-1"]
-    args += [token for i in range(len(renditions)) for token in ("-map", f"[v{i}]")]
+    args = ["-filter_complex", ";".join(graph)] if graph else []
+    args += ["-map_metadata", "-1", "-map_chapters", "-1"]
+    for i, rendition in enumerate(renditions):
+        args += ["-map", "0:v:0" if rendition.copy else f"[v{i}]"]
     args += [token for t in audio for token in ("-map", f"[a{t.track.index}]")]
     for i, rendition in enumerate(renditions):
-        args += _video_encoder_args(rendition, config, f"v:{i}")
+        args += _video_encoder_args(rendition, config, f"v:{i}", keyframes)
     if audio:
         args += _audio_args(config)
     args += [
@@ -192,6 +239,46 @@ def ladder_args(
     if storyboard is not None:
         args += storyboard_output_args(storyboard)
     return args
+
+
+def _video_graph(renditions: Sequence[PlannedRendition], probe: ProbeResult) -> list[str]:
+    """The picture's part of the filtergraph: ``[v{i}]`` for every encoded rung.
+
+    Each rung scales the decoded source, or the frames of the rung it is planned to
+    scale from (a cascade: ``split`` after that rung's own scale). A rung that scales
+    from a copied rung scales the decoded source: they are the same pictures.
+    """
+
+    def parent(r: PlannedRendition) -> int | None:
+        if r.scale_from is None or renditions[r.scale_from].copy:
+            return None
+        return r.scale_from
+
+    encoded = [i for i, r in enumerate(renditions) if not r.copy]
+    # Who consumes each node's pictures: the source ("src") and every encoded rung.
+    feeds: dict[int | str, list[str]] = {
+        "src": [f"s{i}" for i in encoded if parent(renditions[i]) is None]
+    }
+    for i in encoded:
+        feeds[i] = [f"v{i}", *(f"s{j}" for j in encoded if parent(renditions[j]) == i)]
+
+    def fan_out(node: int | str) -> str:
+        labels = feeds[node]
+        if len(labels) == 1:
+            return f"[{labels[0]}]"
+        return f",split={len(labels)}" + "".join(f"[{label}]" for label in labels)
+
+    graph: list[str] = []
+    if feeds["src"]:
+        # yadif only touches frames flagged interlaced (camcorder DV, broadcast TS):
+        # progressive sources pass through untouched, interlaced ones are not scaled
+        # with their combing.
+        graph.append("[0:v:0]yadif=deint=interlaced" + fan_out("src"))
+    for i in encoded:
+        up = parent(renditions[i])
+        input_fps = None if up is None else renditions[up].fps
+        graph.append(f"[s{i}]{_branch_filter(renditions[i], probe, input_fps)}" + fan_out(i))
+    return graph
 
 
 @dataclass(frozen=True)
@@ -219,6 +306,17 @@ def plan_stills(probe: ProbeResult, config: ProcessingConfig) -> StillsPlan:
     tw, th = fit(config.thumbnail_width)
     pw, ph = fit(config.preview_width)
     return StillsPlan(round(start, 3), round(window, 3), tw, th, pw, ph)
+
+
+def stills_can_overlap(cpus: int, threads: int) -> bool:
+    """Run the stills beside the ladder (not after it) when the ladder leaves a core idle.
+
+    ``threads`` is FFMPEG_THREADS: with 0 every encoder may use every core, so there is
+    nothing to spare; with N the ladder's encoders each keep to N threads (ffmpeg runs
+    its encoders one after the other), and a machine with more cores than that has room
+    for the stills run's decode, scale and GIF palette.
+    """
+    return threads > 0 and cpus > threads
 
 
 def stills_args(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) -> list[str]:
