@@ -91,6 +91,33 @@ async def test_conflicting_edits_are_detected(
     assert (await client.get(url)).json()["title"] == winner
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({}, {"title": "x", "version": 2**63}, 422, "validation_error"),
+        ({"If-Match": '"9223372036854775808"'}, {"title": "x"}, 422, "invalid_if_match"),
+        ({"If-Match": '"' + "9" * 40 + '"'}, {"title": "x"}, 422, "invalid_if_match"),
+        ({"If-Match": b'"\xb2"'}, {"title": "x"}, 400, "invalid_if_match"),  # "²" isdigit()
+        ({"If-Match": '""'}, {"title": "x"}, 400, "invalid_if_match"),
+    ],
+)
+async def test_versions_no_video_can_have_are_refused_not_500(
+    client: httpx.AsyncClient,
+    users: Users,
+    seed_video: SeedVideo,
+    headers: dict[str, str | bytes],
+    body: dict[str, object],
+    status: int,
+    code: str,
+) -> None:
+    video = await seed_video(users.owner_id, title="kept")
+    url = f"/api/gallery/videos/{video.id}"
+    r = await client.put(url, json=body, headers={**users.owner, **headers})
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    assert (await client.get(url)).json()["title"] == "kept"
+
+
 async def test_create_for_import_validates(client: httpx.AsyncClient, users: Users) -> None:
     r = await client.post(
         "/api/gallery/videos",
