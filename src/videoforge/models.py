@@ -16,6 +16,8 @@ MODEL_MODULES = (
     "videoforge.gallery.comments.models",
     "videoforge.gallery.ratings.models",
     "videoforge.gallery.moderation.models",
+    "videoforge.gallery.lifecycle.models",
+    "videoforge.gallery.webhooks.models",
     "videoforge.jobs.models",
     "videoforge.gateway.models",
 )

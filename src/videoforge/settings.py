@@ -201,6 +201,23 @@ class Settings(BaseSettings):
     #: Admins can set a per-user value that overrides it.
     storage_quota_bytes: int | None = Field(None, alias="STORAGE_QUOTA_BYTES", ge=0)
 
+    # -- events for integrations (webhooks, EventBridge) -------------------------
+    #: The EventBridge bus the gallery publishes lifecycle events to; unset: none.
+    eventbridge_bus_name: str | None = Field(
+        None, alias="EVENTBRIDGE_BUS_NAME", min_length=1, max_length=256
+    )
+    #: Seconds one webhook delivery may take (connect, send, answer).
+    webhook_timeout: float = Field(10.0, alias="WEBHOOK_TIMEOUT", gt=0, le=60)
+    #: Ports a webhook URL may use (as IMPORT_ALLOWED_PORTS for imports).
+    webhook_allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 443], alias="WEBHOOK_ALLOWED_PORTS"
+    )
+    #: Retries: the first after about this many seconds, doubling (with jitter) up to
+    #: WEBHOOK_RETRY_MAX_SECONDS, until WEBHOOK_RETRY_BUDGET_SECONDS after the event.
+    webhook_retry_base_seconds: float = Field(30.0, alias="WEBHOOK_RETRY_BASE_SECONDS", gt=0)
+    webhook_retry_max_seconds: float = Field(3600.0, alias="WEBHOOK_RETRY_MAX_SECONDS", gt=0)
+    webhook_retry_budget_seconds: float = Field(86400.0, alias="WEBHOOK_RETRY_BUDGET_SECONDS", gt=0)
+
     # -- services -------------------------------------------------------------
     gallery_url: str | None = Field(None, alias="GALLERY_URL")
     gateway_url: str | None = Field(None, alias="GATEWAY_URL")
@@ -233,6 +250,7 @@ class Settings(BaseSettings):
     @field_validator(
         "cors_origins",
         "import_allowed_ports",
+        "webhook_allowed_ports",
         "forwarded_allow_ips",
         "comment_blocked_words",
         mode="before",

@@ -1,7 +1,8 @@
 """The Gallery service's FastAPI app.
 
 ``create_app(settings)`` builds its own backends in the lifespan (checks migrations,
-runs the events consumer and view flusher, flushes buffered views on shutdown).
+runs the events consumer, view flusher and lifecycle events delivery, flushes buffered
+views on shutdown).
 ``create_app(settings, infra)`` uses the given backends as they are and runs no
 background loops — for tests and for the all-in-one server, which runs them itself.
 """
@@ -22,11 +23,13 @@ from videoforge.gallery import api, deletions
 from videoforge.gallery.captions import api as captions_api
 from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
 from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.usage import api as usage_api
 from videoforge.gallery.views import flush_views, run_view_flusher
+from videoforge.gallery.webhooks import api as webhooks_api
 from videoforge.infra import metrics
 from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
@@ -59,7 +62,11 @@ def _lifespan(
             app.state.infra = infra
 
             async def background(stop: asyncio.Event) -> None:
-                await asyncio.gather(run_event_consumer(infra, stop), run_view_flusher(infra, stop))
+                await asyncio.gather(
+                    run_event_consumer(infra, stop),
+                    run_view_flusher(infra, stop),
+                    run_lifecycle_delivery(infra, stop),
+                )
 
             # Once per service instance, however many processes serve it.
             tasks = [
@@ -124,6 +131,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(captions_api.router)
     app.include_router(ratings_api.router)
     app.include_router(moderation_api.router)
+    app.include_router(webhooks_api.router)
     app.include_router(storage_http.router)
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])

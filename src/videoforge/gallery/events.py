@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.gallery import deletions
+from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.usage import service as usage
 from videoforge.infra import tracing
@@ -159,6 +160,7 @@ async def apply_event(session: AsyncSession, event: JobEvent) -> Applied:
     if video.user_id != event.user_id:
         log.warning("event_owner_mismatch", job_id=str(event.job_id), video_id=str(video.id))
         return Applied.IGNORED
+    before = (video.job_id, video.job_status, video.progress)
     stmt = (
         update(GalleryVideo)
         .where(GalleryVideo.id == video.id, _is_news(event))
@@ -175,6 +177,8 @@ async def apply_event(session: AsyncSession, event: JobEvent) -> Applied:
     if result.rowcount != 1:
         return Applied.STALE
     await _remember_job(session, event)
+    # In this transaction: the integrations' events commit with the change (outbox).
+    await lifecycle.job_event_applied(session, before, video, event)
     await session.flush()
     return Applied.APPLIED
 

@@ -25,6 +25,7 @@ from videoforge.gallery.access import (
     is_owner_or_admin,
 )
 from videoforge.gallery.captions.service import captions_prefix
+from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
 from videoforge.gallery.search import VideoRow
@@ -82,6 +83,7 @@ async def create_import(
     )
     session.add(video)
     await session.flush()
+    await lifecycle.video_created(session, video)
     return video
 
 
@@ -172,6 +174,7 @@ async def delete_video(
     if video.job_id is not None:
         jobs.add(video.job_id)
     await session.execute(delete(GalleryVideo).where(GalleryVideo.id == video.id))
+    await lifecycle.video_deleted(session, video)
     return await deletions.schedule(
         session,
         reason="video_deleted",

@@ -29,6 +29,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery import deletions
+from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryUpload, GalleryVideo, UploadState, VideoStatus
 from videoforge.gallery.models import Visibility as VideoVisibility
 from videoforge.gallery.schemas import (
@@ -563,6 +564,7 @@ async def _claim_and_copy(
     )
     session.add(video)
     await session.flush()
+    await lifecycle.video_created(session, video)
     await session.execute(
         update(GalleryUpload).where(GalleryUpload.key == upload.key).values(video_id=video.id)
     )

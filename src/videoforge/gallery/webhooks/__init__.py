@@ -1,0 +1,1 @@
+"""Outgoing webhooks: users' endpoints, signed deliveries with retries, the delivery log."""
