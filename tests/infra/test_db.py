@@ -150,3 +150,39 @@ async def test_sqlite_concurrent_writers_do_not_deadlock(sqlite_url: str) -> Non
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_busy_pooled_connections_are_not_pinged_idle_ones_are_and_get_replaced(
+    postgres_url: str, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    from videoforge.infra import db
+
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.5)
+    engine = create_engine(postgres_url, pool_size=1)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def counting_ping(dbapi_conn: object) -> bool:
+        pings.append(dbapi_conn)
+        return bool(real_ping(dbapi_conn))
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counting_ping)
+    try:
+        for _ in range(5):  # back to back: no round trip beside the query
+            async with engine.connect() as conn:
+                pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert pings == []
+        # The server drops the pooled connection while it idles (a restart, a timeout).
+        admin = await asyncpg.connect(postgres_admin_url)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.7)
+        async with engine.connect() as conn:  # pinged, found dead, replaced: no error
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
+        assert len(pings) >= 1
+    finally:
+        await engine.dispose()
