@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 import videoforge
-from videoforge.gateway import account_api, auth_api, events, jobs_api, proxy
+from videoforge.gateway import account_api, auth_api, jobs_api, proxy, stream
 from videoforge.gateway.accounts import AuthProvider, LocalAccounts
 from videoforge.gateway.deps import GatewayOptions, GatewayState
 from videoforge.gateway.forwarding import GalleryProxy
@@ -272,7 +272,7 @@ def create_app(
     app.include_router(auth_api.router)
     app.include_router(account_api.router)
     app.include_router(auth_api.well_known)
-    app.include_router(events.router)
+    app.include_router(stream.router)
     app.include_router(jobs_api.router)
     app.include_router(proxy.router)
     app.include_router(_health_router())

@@ -64,7 +64,7 @@ from videoforge.jobs.service import count_by_status, is_url_source
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.migrations import check_migrated
-from videoforge.processor import events
+from videoforge.processor import publisher
 from videoforge.processor.fetch import FetchRejected, fetch_to_file
 from videoforge.processor.ffmpeg import MediaRejected
 from videoforge.processor.keys import import_key, output_key, output_prefix
@@ -461,7 +461,7 @@ class Worker:
     async def _execute(self, run: JobRun, job: Job) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(run), name=f"heartbeat-{run.job_id}")
         try:
-            await events.publish(self.infra.queues, job)
+            await publisher.publish(self.infra.queues, job)
             try:
                 # Inside the try: on a full disk even making the directory fails.
                 run.workdir = make_workdir(self.settings.work_dir, run.job_id)
@@ -502,13 +502,13 @@ class Worker:
         job = await self._advance(
             run, S.DOWNLOADING, S.PROCESSING, {"source_key": source_key} if source_key else None
         )
-        await events.publish(self.infra.queues, job)
+        await publisher.publish(self.infra.queues, job)
 
         with tracing.span("transcode"):
             result = await self._transcode(run, job, source, workdir)
         run.check()
         job = await self._advance(run, S.PROCESSING, S.UPLOADING, {"progress": 100})
-        await events.publish(self.infra.queues, job)
+        await publisher.publish(self.infra.queues, job)
 
         with tracing.span("upload", outputs=len(result.outputs)):
             await self._guard(run, self._upload(job, result.outputs))
@@ -516,7 +516,7 @@ class Worker:
         job = await self._complete(run, result)
         JOBS_FINISHED.labels(state=str(S.COMPLETED)).inc()
         log.info("job_completed", outputs=len(result.outputs))
-        await events.publish(self.infra.queues, job, **events.completed_fields(job, result))
+        await publisher.publish(self.infra.queues, job, **publisher.completed_fields(job, result))
         await self._delete(run.message)
 
     # ------------------------------------------------------------------ steps
@@ -610,7 +610,7 @@ class Worker:
             run.stop(StopReason.CLAIM_LOST)
             return
         if job is not None:
-            await events.publish(self.infra.queues, job)
+            await publisher.publish(self.infra.queues, job)
 
     async def _upload(self, job: Job, outputs: list[Output]) -> None:
         """Upload every output (bounded parallelism; one failure cancels the rest)."""
@@ -725,7 +725,7 @@ class Worker:
             return
         JOBS_FINISHED.labels(state=str(S.FAILED)).inc()
         log.warning("job_failed", error_code=code, error=text)
-        await events.publish(self.infra.queues, job)
+        await publisher.publish(self.infra.queues, job)
         await self._delete(run.message)
         await self._drop_outputs(run.job_id)
 
@@ -745,7 +745,7 @@ class Worker:
                 return
             JOBS_FINISHED.labels(state=str(S.CANCELLED)).inc()
             log.info("job_cancelled")
-            await events.publish(self.infra.queues, job)
+            await publisher.publish(self.infra.queues, job)
             await self._delete(run.message)
             await self._drop_outputs(run.job_id)
         elif reason is StopReason.SHUTDOWN:
@@ -780,7 +780,7 @@ class Worker:
         )
         if job is not None:
             JOBS_FINISHED.labels(state=str(S.FAILED)).inc()
-            await events.publish(self.infra.queues, job)
+            await publisher.publish(self.infra.queues, job)
             await self._drop_outputs(run.job_id)
         # Not deleted: the next receive moves it to the dead-letter queue for operators.
         await self._release(run.message)
@@ -880,7 +880,7 @@ class Worker:
             return
         JOB_REQUEUES.labels(reason=why).inc()
         log.info("job_requeued", why=why, delay=delay)
-        await events.publish(self.infra.queues, job)
+        await publisher.publish(self.infra.queues, job)
         if fresh_message:
             try:
                 await self.queue.send(JobMessage(job_id=run.job_id).dumps(), delay_seconds=delay)

@@ -21,7 +21,7 @@ from videoforge.processor.keys import output_key, output_prefix
 if TYPE_CHECKING:
     from videoforge.processor.pipeline import PipelineResult
 
-log = structlog.get_logger("videoforge.processor.events")
+log = structlog.get_logger("videoforge.processor.publisher")
 
 PUBLISH_ATTEMPTS = 3
 

@@ -30,7 +30,7 @@ from videoforge.infra.openapi import error_responses
 from videoforge.jobs import JobRead, get_job
 from videoforge.jobs.service import job_read
 
-log = structlog.get_logger("videoforge.gateway.events")
+log = structlog.get_logger("videoforge.gateway.stream")
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses())
 
 #: How long EventSource waits before reconnecting after the stream drops (ms).
