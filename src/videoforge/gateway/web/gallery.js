@@ -115,6 +115,17 @@ export function galleryView(main, _params, query, ctx) {
       return;
     }
     if (seq !== loadSeq || !ctx.isCurrent()) return;
+    const last = Math.max(1, page.pages || 1);
+    if (page.items.length === 0 && page.pages !== null && state.page > last) {
+      // A page past the end (an old link, a hand-edited URL): show the last page rather
+      // than "Page 99 of 2", and say so.
+      const asked = state.page;
+      state = { ...state, page: last };
+      history.replaceState(null, "", toSearch(state));
+      await load();
+      if (seq + 1 === loadSeq && ctx.isCurrent()) status.prepend(`There is no page ${asked}; showing page ${last}. `);
+      return;
+    }
     grid.removeAttribute("aria-busy");
     replace(grid, page.items.map((v) => videoCard(v)));
     const named = page.items.map(ownerOf).find(Boolean);
@@ -130,6 +141,11 @@ export function galleryView(main, _params, query, ctx) {
           : state.owner
             ? "This uploader has no public videos."
             : "No videos yet. Be the first to upload one!";
+      if (!state.q && !state.owner && state.page <= 1) {
+        // An empty site: the way to fill it, for signed-in and new users alike (/my asks
+        // for a log-in first when needed).
+        status.append(" ", h("a", { class: "button button--primary empty-cta", href: "/my#upload" }, "Upload a video"));
+      }
     } else if (page.total !== null) {
       const count = `${page.total.toLocaleString("en-US")}${page.totalExact ? "" : "+"}`;
       const noun = page.total === 1 && page.totalExact ? "video" : "videos";

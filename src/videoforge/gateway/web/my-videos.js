@@ -3,6 +3,7 @@
 import * as api from "./api.js";
 import { confirmDialog, formatDuration, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
+import { describeJob, describeVideoWithoutJob } from "./job-status.js";
 import { isFinal, watchJob } from "./jobs-live.js";
 import { navigate } from "./router.js";
 import { uploadPanel } from "./upload-panel.js";
@@ -10,34 +11,17 @@ import { mediaBox } from "./video-card.js";
 
 const PER_PAGE = 20;
 
-const JOB_LABELS = {
-  PENDING: "Queued",
-  DOWNLOADING: "Preparing",
-  PROCESSING: "Processing",
-  UPLOADING: "Publishing",
-  COMPLETED: "Finishing",
-  FAILED: "Failed",
-  CANCELLED: "Cancelled",
-};
-
 // Where focus goes when the pressed action disappears from a rebuilt row.
 const FOCUS_COUNTERPART = { cancel: "retry", retry: "cancel", process: "cancel" };
 
-/** What a row shows: {status, label, progress|null, error|null}. The video's own status wins. */
+/** What a row shows. While a video has a job, the job alone says how processing
+ * goes (job-status.js explains why); the gallery's status speaks only for a video
+ * without a known job. The two are never merged. */
 function describe(video, job) {
-  if (video.status === "ready") return { status: "ready", label: "Ready", progress: null, error: null };
-  if (video.status === "failed" && !(job && !isFinal(job.status))) {
-    return { status: "failed", label: "Failed", progress: null, error: video.failure_reason || job?.error_text || "Processing failed." };
-  }
-  if (job) {
-    const s = String(job.status).toUpperCase();
-    if (s === "FAILED") return { status: "failed", label: "Failed", progress: null, error: job.error_text || video.failure_reason || "Processing failed." };
-    if (s === "CANCELLED") return { status: "cancelled", label: "Cancelled", progress: null, error: null };
-    if (job.cancel_requested) return { status: "processing", label: "Cancelling…", progress: null, error: null, cancelling: true };
-    return { status: "processing", label: JOB_LABELS[s] ?? "Processing", progress: s === "PENDING" ? null : Number(job.progress) || 0, error: null };
-  }
-  if (video.status === "processing") return { status: "processing", label: "Processing", progress: Number(video.progress) || 0, error: null };
-  return { status: "uploaded", label: "Not processed yet", progress: null, error: null };
+  const d = job ? describeJob(job) : describeVideoWithoutJob(video);
+  // The row's coarse state (data-status, badge colour): every live phase is "processing".
+  const status = ["ready", "failed", "cancelled", "uploaded"].includes(d.phase) ? d.phase : "processing";
+  return { ...d, status };
 }
 
 // ------------------------------------------------------------------ video list
@@ -90,7 +74,8 @@ export async function myVideosView(main, _params, query, ctx) {
     if (d.status === "ready") actions.push(h("a", { class: "button button--small", href: watchHref, dataset: { action: "watch" } }, "Watch"));
     if (job && !isFinal(job.status) && !d.cancelling) {
       actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "cancel" }, onclick: () => jobAction(video, "cancel") }, "Cancel"));
-    } else if (d.status === "failed" || d.status === "cancelled") {
+    } else if (job && d.retryable) {
+      // Only where another run can succeed: never for media or a link refused for good.
       actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "retry" }, onclick: () => jobAction(video, "retry") }, "Retry"));
     } else if (d.status === "uploaded") {
       actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "process" }, onclick: () => jobAction(video, "start") }, "Start processing"));
@@ -112,6 +97,7 @@ export async function myVideosView(main, _params, query, ctx) {
           "p",
           { class: "video-row__meta" },
           h("span", { class: `badge badge--status badge--${d.status}` }, d.label),
+          d.detail ? h("span", { class: "video-row__detail" }, d.detail) : null,
           vis ? h("span", { class: `badge badge--${video.visibility}` }, vis[1]) : null,
           video.duration ? h("span", {}, formatDuration(video.duration)) : null,
           h("span", {}, formatViews(video.views)),
@@ -174,7 +160,8 @@ export async function myVideosView(main, _params, query, ctx) {
   }
 
   // The gallery applies job events asynchronously: after a job ends, poll the video until
-  // its status catches up (ready/failed), briefly.
+  // it catches up, briefly, for what only the gallery has (thumbnail, duration). The
+  // status shown stays the job's.
   function settle(videoId, attempt = 0) {
     clearTimeout(pollers.get(videoId));
     const delay = attempt < 10 ? 1000 : 3000;
@@ -213,10 +200,6 @@ export async function myVideosView(main, _params, query, ctx) {
         watchers.delete(job.id);
       }
       jobs.set(video.id, updated);
-      if (kind !== "cancel") {
-        // A retried/started job: the video will go back through processing.
-        videos.set(video.id, { ...videos.get(video.id), status: "processing", failure_reason: null, progress: 0 });
-      }
       refreshRow(video.id);
       follow(videos.get(video.id));
       toast(kind === "cancel" ? "Cancelling…" : "Processing started.");

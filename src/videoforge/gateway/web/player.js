@@ -27,12 +27,15 @@ function loadHlsJs() {
 }
 
 const byHeightDesc = (a, b) => (b.height || 0) - (a.height || 0);
-/** "720p", or "Source (240p)" for a rung named otherwise. */
-function labelOf(r) {
+/** "720p", or "Mobile (360p)" for a rung named otherwise. The number is the short side,
+ * as the ladder's rungs count it: a 360x640 portrait rendition is 360p, not 640p. The
+ * `quality` keys themselves stay what the processor named them. */
+export function labelOf(r) {
   const q = String(r.quality || "");
   if (/^\d+p$/.test(q)) return q;
   const name = q ? q[0].toUpperCase() + q.slice(1) : "Source";
-  return r.height ? `${name} (${r.height}p)` : name;
+  const short = r.width && r.height ? Math.min(r.width, r.height) : r.height;
+  return short ? `${name} (${short}p)` : name;
 }
 
 /**

@@ -4,6 +4,8 @@
 import * as api from "./api.js";
 import { formatBytes, h, randomId, replace, toast, uid } from "./dom.js";
 import { VISIBILITIES } from "./edit-dialog.js";
+import { describeJob } from "./job-status.js";
+import { watchJob } from "./jobs-live.js";
 import { discardPending, pendingUploads, uploads, UploadState } from "./upload.js";
 
 const VISIBILITY_KEY = "vf.upload_visibility";
@@ -14,28 +16,66 @@ const UPLOAD_LABELS = {
   [UploadState.PAUSED]: "Paused",
   [UploadState.CONFIRMING]: "Checking the file…",
   [UploadState.STARTING]: "Starting processing…",
-  [UploadState.DONE]: "Uploaded — processing has started",
+  [UploadState.DONE]: "Uploaded",
   [UploadState.FAILED]: "Failed",
   [UploadState.CANCELLED]: "Cancelled",
 };
 
-function uploadRow(upload) {
+function uploadRow(upload, disposers) {
   const progressId = uid("up");
   const bar = h("progress", { id: progressId, max: 100, value: upload.percent, "aria-label": `Upload progress of ${upload.file.name}` });
   const pct = h("span", { class: "upload__pct" }, `${upload.percent}%`);
   const status = h("p", { class: "upload__status", "aria-live": "polite" });
   const actions = h("div", { class: "upload__actions" });
+  const jobLine = h("p", { class: "upload__job", "aria-live": "polite" });
   const li = h(
     "li",
     { class: "upload", dataset: { state: upload.state } },
     h("div", { class: "upload__head" }, h("span", { class: "upload__name" }, upload.file.name), h("span", { class: "muted" }, formatBytes(upload.size))),
     h("div", { class: "upload__bar" }, bar, pct),
     status,
+    jobLine,
     actions,
   );
+  // After the upload the row follows its processing job (the job is the source of truth:
+  // see job-status.js): queued with its place, downloading, processing with % and ETA,
+  // then a link to watch, or the reason it failed.
+  let job = null;
+  let stopWatching = null;
+  const renderJob = () => {
+    if (!job) return;
+    const d = describeJob(job);
+    li.dataset.job = d.phase;
+    const parts = [h("span", { class: `badge badge--status badge--${d.phase === "ready" ? "ready" : d.phase === "failed" ? "failed" : "processing"}` }, d.label)];
+    if (d.detail) parts.push(h("span", { class: "upload__detail" }, d.detail));
+    if (d.phase === "ready" && job.video_id) {
+      parts.push(h("a", { href: `/watch/${encodeURIComponent(job.video_id)}`, class: "upload__watch" }, "Watch now"));
+    }
+    if (d.error) parts.push(h("span", { class: "form-error upload__reason" }, d.error));
+    replace(jobLine, parts);
+    if (d.progress !== null) {
+      bar.value = d.progress;
+      bar.setAttribute("aria-label", `Processing progress of ${upload.file.name}`);
+      pct.textContent = `${d.progress}%`;
+    } else if (d.phase === "ready") {
+      bar.value = 100;
+      pct.textContent = "100%";
+    }
+  };
+  const follow = () => {
+    if (stopWatching || !upload.job) return;
+    job = upload.job;
+    renderJob();
+    stopWatching = watchJob(job.id, (update) => {
+      job = { ...job, ...update };
+      renderJob();
+    });
+    disposers.add(stopWatching);
+  };
   const renderState = () => {
     li.dataset.state = upload.state;
     status.textContent = upload.error ? `${UPLOAD_LABELS[upload.state]}: ${upload.error}` : UPLOAD_LABELS[upload.state];
+    if (upload.state === UploadState.DONE) follow();
     const buttons = [];
     if ([UploadState.QUEUED, UploadState.UPLOADING, UploadState.PAUSED].includes(upload.state)) {
       if (upload.state === UploadState.PAUSED) {
@@ -53,6 +93,7 @@ function uploadRow(upload) {
           class: "button button--small button--ghost",
           onclick: () => {
             uploads.uploads = uploads.uploads.filter((u) => u !== upload);
+            stopWatching?.();
             li.remove();
           },
         }, "Dismiss"),
@@ -61,6 +102,7 @@ function uploadRow(upload) {
     replace(actions, buttons);
   };
   const renderProgress = () => {
+    if (job) return; // the bar shows processing now
     bar.value = upload.percent;
     pct.textContent = `${upload.percent}%`;
   };
@@ -89,6 +131,7 @@ export function uploadPanel(onUploaded) {
   visSelect.addEventListener("change", () => localStorage.setItem(VISIBILITY_KEY, visSelect.value));
   const list = h("ul", { class: "upload-list", "aria-label": "Uploads" });
   const pendingBox = h("div", { class: "pending" });
+  const disposers = new Set(); // the rows' job watchers, stopped when the page goes
 
   const addFiles = (files) => {
     const accepted = [...files].filter((f) => f.size > 0);
@@ -99,7 +142,7 @@ export function uploadPanel(onUploaded) {
         continue;
       }
       const upload = uploads.add(file, { userId: me.id, visibility: visSelect.value });
-      list.prepend(uploadRow(upload));
+      list.prepend(uploadRow(upload, disposers));
     }
     renderPending();
   };
@@ -173,7 +216,7 @@ export function uploadPanel(onUploaded) {
               return;
             }
             const upload = uploads.add(file, { userId: me.id, visibility: p.visibility || visSelect.value, title: p.title });
-            list.prepend(uploadRow(upload));
+            list.prepend(uploadRow(upload, disposers));
             renderPending();
           });
           return h(
@@ -200,7 +243,7 @@ export function uploadPanel(onUploaded) {
   const importForm = importFromUrl(onUploaded);
 
   // Uploads started before navigating away are still running: show them again.
-  for (const upload of uploads.uploads) list.append(uploadRow(upload));
+  for (const upload of uploads.uploads) list.append(uploadRow(upload, disposers));
   renderPending();
 
   const section = h(
@@ -212,7 +255,13 @@ export function uploadPanel(onUploaded) {
     list,
     importForm,
   );
-  return { section, dispose: () => uploads.removeEventListener("change", onChange) };
+  return {
+    section,
+    dispose: () => {
+      uploads.removeEventListener("change", onChange);
+      for (const stop of disposers) stop();
+    },
+  };
 }
 
 function importFromUrl(onImported) {

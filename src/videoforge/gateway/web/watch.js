@@ -5,6 +5,7 @@ import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { commentsSection, ratingBar, reportButton } from "./comments.js";
 import { attachPlayer } from "./player.js";
+import { linkify } from "./linkify.js";
 import { navigate } from "./router.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
 
@@ -134,7 +135,7 @@ export async function watchView(main, { id }, _query, ctx) {
   showCommentsCount(Number(video.comments_count) || 0);
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
-  const descEl = h("p", { class: "watch__description" }, video.description || "");
+  const descEl = h("p", { class: "watch__description" }, linkify(video.description || ""));
   descEl.hidden = !video.description;
 
   const actions = isOwner
