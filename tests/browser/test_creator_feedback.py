@@ -272,7 +272,9 @@ def test_a_damaged_file_says_why_and_offers_no_retry(
         context.close()
 
 
-def test_a_forbidden_import_link_is_an_error_in_the_form(platform: Any, browser: Any) -> None:
+def test_a_forbidden_import_link_is_an_error_in_the_form_and_pages_past_the_end(
+    platform: Any, browser: Any
+) -> None:
     base = platform.url
     user = ApiUser(base, f"feedback-import-{uuid.uuid4().hex[:8]}@example.com")
     context, page, errors = _open(browser)
@@ -290,6 +292,12 @@ def test_a_forbidden_import_link_is_an_error_in_the_form(platform: Any, browser:
         assert page.locator("li.video-row").count() == 0
         videos = user.http.get("/api/gallery/videos", params={"owner": "me"}).json()["items"]
         assert videos == []
+
+        # A page of "My videos" past the end says so instead of "Page 9 of 1".
+        page.goto(f"{base}/my?page=9")
+        page.locator(".results-status", has_text="There is no page 9.").wait_for()
+        assert page.get_by_role("link", name="Go to page 1").get_attribute("href") == "/my?page=1"
+        assert "Page 9 of" not in page.locator("main").inner_text()
         assert errors == []
     finally:
         user.close()

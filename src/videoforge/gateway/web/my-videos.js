@@ -258,7 +258,12 @@ export async function myVideosView(main, _params, query, ctx) {
       follow(video);
     }
     status.textContent = result.items.length ? "" : page > 1 ? "No videos on this page." : "You have no videos yet. Upload one above.";
-    if (page > 1 || result.hasNext) {
+    if (result.items.length === 0 && result.pages && page > result.pages) {
+      // Past the last page (a stale link): say so and link the last one, rather than a
+      // pager reading "Page 9 of 2".
+      status.textContent = `There is no page ${page}. `;
+      status.append(h("a", { href: `/my?page=${result.pages}` }, `Go to page ${result.pages}`));
+    } else if (page > 1 || result.hasNext) {
       pager.append(
         page > 1 ? h("a", { class: "button button--ghost", href: `/my?page=${page - 1}`, rel: "prev" }, "← Previous") : h("span", { class: "button button--ghost", "aria-disabled": "true" }, "← Previous"),
         h("span", { class: "pager__label" }, result.pages ? `Page ${page} of ${result.pages}` : `Page ${page}`),
