@@ -16,6 +16,9 @@
   (TLS), a private versioned encrypted S3 bucket with browser-upload CORS, SQS jobs and
   events queues each with a dead-letter queue and an alarm on its depth, a Cognito user
   pool + app client + ``admin`` group.
+- Events for integrations: the ``videoforge-events`` EventBridge bus the gallery puts
+  lifecycle events on (``EVENTBRIDGE_BUS_NAME``), with an example rule sending
+  ``video.failed`` to the alarms topic.
 - IAM: one role per service with only what it uses. The processor reads
   ``originals/*`` and writes ``outputs/*``; it can never delete an original.
 
@@ -78,6 +81,8 @@ WORKER_METRICS_PORT = 9100
 #: Where processes send traces: the ADOT collector beside each task (ECS) and the
 #: CloudWatch agent on each worker instance, both relaying to X-Ray.
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
+#: The EventBridge bus the gallery publishes lifecycle events to (EVENTBRIDGE_BUS_NAME).
+EVENT_BUS_NAME = "videoforge-events"
 ADOT_COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
 #: The worker's journal lines, exported to a file the CloudWatch agent ships.
 WORKER_LOG_FILE = "/var/log/videoforge/worker.log"
@@ -200,6 +205,7 @@ class VideoForgeStack(Stack):
 
         self._network()
         self._alarms_topic()
+        self._event_bus()
         self._data(removal)
         self._identity(removal)
         self._load_balancer()
@@ -253,6 +259,20 @@ class VideoForgeStack(Stack):
         for sg, name in ((self.services_sg, "services"), (self.workers_sg, "workers")):
             self.db_sg.add_ingress_rule(sg, ec2.Port.tcp(5432), f"{name} to PostgreSQL")
             self.redis_sg.add_ingress_rule(sg, ec2.Port.tcp(6379), f"{name} to Redis")
+
+    def _event_bus(self) -> None:
+        """The bus the gallery publishes lifecycle events to (Source ``videoforge``,
+        DetailType the event type, Detail the envelope webhooks receive), and an example
+        rule on it: every ``video.failed`` goes to the operations alarms topic."""
+        self.event_bus = events.EventBus(self, "LifecycleEvents", event_bus_name=EVENT_BUS_NAME)
+        events.Rule(
+            self,
+            "VideoFailedToAlarms",
+            event_bus=self.event_bus,
+            description="Example integration: failed videos to the operations alarms topic",
+            event_pattern=events.EventPattern(source=["videoforge"], detail_type=["video.failed"]),
+            targets=[targets.SnsTopic(self.alarms)],
+        )
 
     def _alarms_topic(self) -> None:
         self.alarms = sns.Topic(self, "OpsAlarms", display_name="VideoForge alarms")
@@ -654,6 +674,8 @@ class VideoForgeStack(Stack):
             description="VideoForge gateway: creates jobs (sends to the jobs queue)",
         )
         self._grant_gallery(self.gallery_role)
+        # The lifecycle events' delivery loop (gallery/lifecycle) puts them on the bus.
+        self.event_bus.grant_put_events_to(self.gallery_role)
         self._grant_gateway(self.gateway_role)
 
         gallery_url = f"http://gallery.videoforge.internal:{GALLERY_PORT}"
@@ -665,7 +687,7 @@ class VideoForgeStack(Stack):
             role=self.gallery_role,
             image=image,
             namespace=namespace,
-            environment=cdn_environment,
+            environment={**cdn_environment, "EVENTBRIDGE_BUS_NAME": self.event_bus.event_bus_name},
             secrets=cdn_secrets,
         )
         self.gateway_service, self.gateway_tg = self._fargate_service(

@@ -661,3 +661,51 @@ def test_every_log_group_has_a_retention(resources: dict[str, Any]) -> None:
     groups = _of_type(resources, "AWS::Logs::LogGroup")
     assert len(groups) >= 4  # gateway, gallery, sweep, workers
     assert all(props.get("RetentionInDays") for props in groups.values()), groups
+
+
+def test_lifecycle_events_go_to_a_bus_only_the_gallery_can_put_on(
+    resources: dict[str, Any],
+) -> None:
+    bus_id, bus = _one(resources, "AWS::Events::EventBus")
+    assert bus["Name"] == "videoforge-events"
+    bus_arn = {"Fn::GetAtt": [bus_id, "Arn"]}
+
+    gallery = _role_statements(resources, "GalleryTaskRole")
+    assert any(
+        st["Effect"] == "Allow"
+        and _as_list(st["Action"]) == ["events:PutEvents"]
+        and _as_list(st["Resource"]) == [bus_arn]
+        for st in gallery
+    )
+    for role in ("GatewayTaskRole", "WorkerRole"):
+        assert not _grants(_role_statements(resources, role), "events:PutEvents", r".*"), role
+
+    # The gallery's tasks are told the bus; no other task is.
+    told: set[str] = set()
+    for props in _of_type(resources, "AWS::ECS::TaskDefinition").values():
+        for container in _app_containers(props):
+            env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+            if "EVENTBRIDGE_BUS_NAME" in env:
+                assert env["EVENTBRIDGE_BUS_NAME"] == {"Ref": bus_id}
+                told.update(container["Command"])
+    assert told == {"gallery"}
+
+    # The example rule: video.failed from videoforge, on that bus, to the alarms topic,
+    # which lets EventBridge publish to it.
+    (rule,) = [
+        r for r in _of_type(resources, "AWS::Events::Rule").values() if r.get("EventBusName")
+    ]
+    assert rule["EventBusName"] == {"Ref": bus_id}
+    assert rule["EventPattern"] == {"source": ["videoforge"], "detail-type": ["video.failed"]}
+    topic = _logical_id(resources, "AWS::SNS::Topic", "OpsAlarms")
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": topic}]
+    policies = _of_type(resources, "AWS::SNS::TopicPolicy").values()
+    assert any(
+        {"Ref": topic} in p["Topics"]
+        and any(
+            st["Principal"] == {"Service": "events.amazonaws.com"}
+            and "sns:Publish" in _as_list(st["Action"])
+            for st in p["PolicyDocument"]["Statement"]
+        )
+        for p in policies
+    )
