@@ -13,7 +13,9 @@ per core), and for each case alternates, ``--rounds`` times:
 It prints, per case, the medians, the ratio HTTP / pgbench, and the gallery's CPU per
 request (user + system time of its processes over the HTTP runs, divided by the
 requests they answered). The cases are the issue's: the first page, ``?q=video`` and a
-cursor page (anonymous). The database is dropped at the end.
+cursor page (anonymous) from the gallery; the same first page through the gateway's
+proxy; and ``GET /api/jobs/{id}`` from the gateway (its SQL recorded from the jobs
+domain's own read). The database is dropped at the end.
 
 Usage::
 
@@ -36,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -44,14 +47,17 @@ from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import listing
 
 from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, build_listing
-from videoforge.infra.db import create_engine
+from videoforge.infra.db import create_engine, session_factory
+from videoforge.jobs.service import get_job, job_read
 from videoforge.migrations import upgrade
 
 
@@ -113,12 +119,15 @@ def statements(case: Case) -> list[str]:
     return out
 
 
-def run_wrk(url: str, concurrency: int, seconds: float) -> tuple[float, float, int]:
+def run_wrk(
+    url: str, concurrency: int, seconds: float, headers: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """(requests/s, p99 ms, requests) of ``wrk`` on ``url``."""
     duration = max(1, round(seconds))
+    extra = [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
     out = subprocess.run(
         ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{duration}s", "--latency",
-         url],
+         *extra, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -174,13 +183,47 @@ def cursor_after_first_page(base: str) -> str:
     return str(first["next_cursor"])
 
 
+async def recorded_sql(url: str, run: Callable[[AsyncSession], Awaitable[object]]) -> list[str]:
+    """The statements ``run`` sends, parameters written in (as pgbench needs them)."""
+    engine = create_engine(url, pool_size=1)
+    seen: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def record(_c: object, _cur: object, statement: str, params: Any, *_: object) -> None:
+        sql = statement
+        values = list(params or ())
+        for index in range(len(values), 0, -1):  # $10 before $1
+            sql = sql.replace(f"${index}", literal(values[index - 1]))
+        seen.append(re.sub(r"\s+", " ", sql).strip())
+
+    try:
+        async with session_factory(engine)() as session:
+            await run(session)
+    finally:
+        await engine.dispose()
+    return [q for q in seen if not q.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"the {what} did not start")
+        time.sleep(0.2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=None, help="gallery processes")
+    parser.add_argument("--workers", type=int, default=None, help="processes of each service")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         raise SystemExit("needs wrk and pgbench (make setup installs both)")
@@ -189,68 +232,107 @@ def main() -> int:
     url = f"{listing.SERVER}/{name}"
     print(f"database {name}; loading {args.rows:,} rows", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="vf-serving-"))
-    gallery: subprocess.Popen[bytes] | None = None
+    services: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
         asyncio.run(load_rows(url, args.rows))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        gallery_port, gateway_port = free_port(), free_port()
+        gallery_url = f"http://127.0.0.1:{gallery_port}"
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
         env = {
             **os.environ,
             "DATABASE_URL": url,
-            "VIDEOFORGE_DATA_DIR": str(tmp),
             "LOG_LEVEL": "WARNING",
             "VIDEOFORGE_ENV": "test",
+            "JWT_SECRET": uuid.uuid4().hex * 2,
+            "GALLERY_URL": gallery_url,
+            "GATEWAY_URL": gateway_url,
+            "RATE_LIMITS": "off",  # one client address makes every request here
         }
         for unset in ("REDIS_URL", "S3_BUCKET_NAME", "SQS_QUEUE_URL", "DB_HOST"):
             env.pop(unset, None)
-        argv = [sys.executable, "-m", "videoforge", "gallery", "--port", str(port)]
-        if args.workers:
-            argv += ["--workers", str(args.workers)]
-        gallery = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or gallery.poll() is not None:
-                raise SystemExit("the gallery did not start")
-            time.sleep(0.2)
-        cursor = cursor_after_first_page(base)
-        cases = [
-            Case("first page", "/api/gallery/videos", ListParams(sort=VideoSort.NEWEST)),
-            Case(
-                "?q=video",
-                "/api/gallery/videos?q=video",
-                ListParams(q="video", sort=VideoSort.NEWEST),
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        for command, port, data in (
+            ("gateway", gateway_port, tmp / "gw"),
+            ("gallery", gallery_port, tmp / "gl"),
+        ):
+            services.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "videoforge", command, "--port", str(port), *workers],
+                    env={**env, "VIDEOFORGE_DATA_DIR": str(data)},
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        wait_healthy(gateway_url, services[0], "gateway")
+        wait_healthy(gallery_url, services[1], "gallery")
+        cursor = cursor_after_first_page(gallery_url)
+        signup = httpx.post(
+            f"{gateway_url}/api/auth/signup",
+            json={"email": "operator@example.com", "password": "a long bench pass phrase 51"},
+        ).json()
+        auth = {"Authorization": f"Bearer {signup['access_token']}"}
+        job = httpx.post(
+            f"{gateway_url}/api/jobs",
+            json={"source_url": "https://media.example.com/bench.mp4"},
+            headers=auth,
+            timeout=30,
+        ).json()
+        job_id = uuid.UUID(job["id"])
+
+        async def read_job(session: AsyncSession) -> object:
+            found = await get_job(session, job_id, user_id=signup["user"]["id"])
+            return await job_read(session, found)
+
+        listing_sql = {
+            "first page": statements(Case("", "", ListParams(sort=VideoSort.NEWEST))),
+            "?q=video": statements(Case("", "", ListParams(q="video", sort=VideoSort.NEWEST))),
+            "cursor page": statements(
+                Case("", "", ListParams(sort=VideoSort.NEWEST, cursor=cursor))
             ),
-            Case(
+        }
+        cases: list[tuple[str, str, dict[str, str], list[str], int]] = [
+            ("first page", f"{gallery_url}/api/gallery/videos", {}, listing_sql["first page"], 1),
+            (
+                "?q=video",
+                f"{gallery_url}/api/gallery/videos?q=video",
+                {},
+                listing_sql["?q=video"],
+                1,
+            ),
+            (
                 "cursor page",
-                f"/api/gallery/videos?cursor={cursor}",
-                ListParams(sort=VideoSort.NEWEST, cursor=cursor),
+                f"{gallery_url}/api/gallery/videos?cursor={cursor}",
+                {},
+                listing_sql["cursor page"],
+                1,
+            ),
+            # The gateway's proxy path: the same first page, one hop more.
+            ("proxied page", f"{gateway_url}/api/gallery/videos", {}, listing_sql["first page"], 0),
+            (
+                "GET job",
+                f"{gateway_url}/api/jobs/{job_id}",
+                auth,
+                asyncio.run(recorded_sql(url, read_job)),
+                0,
             ),
         ]
-        proc = psutil.Process(gallery.pid)
-        workers = len([p for p in proc.children() if "resource_tracker" not in p.name()]) or 1
         print(
-            f"gallery processes: {args.workers or 'default'} ({workers} seen); "
-            f"concurrency {args.concurrency}, {args.seconds:g} s per run, {args.rounds} rounds"
+            f"processes per service: {args.workers or 'default'}; concurrency "
+            f"{args.concurrency}, {args.seconds:g} s per run, {args.rounds} rounds"
         )
-        header = f"{'request':<12} {'HTTP req/s':>10} {'p99 ms':>8} {'pgbench tps':>12}"
+        header = f"{'request':<13} {'HTTP req/s':>10} {'p99 ms':>8} {'pgbench tps':>12}"
         print(header + f" {'HTTP/pgbench':>13} {'CPU ms/req':>11}")
-        for case in cases:
-            sql = statements(case)
+        for label, target, headers, sql, service in cases:
+            proc = psutil.Process(services[service].pid)
             http_rps: list[float] = []
             p99s: list[float] = []
             tps: list[float] = []
             cpu = 0.0
             requests = 0
-            run_wrk(base + case.path, args.concurrency, 2)  # warm-up
+            run_wrk(target, args.concurrency, 2, headers)  # warm-up
             for _ in range(args.rounds):
                 before = cpu_seconds(proc)
-                rps, p99, n = run_wrk(base + case.path, args.concurrency, args.seconds)
+                rps, p99, n = run_wrk(target, args.concurrency, args.seconds, headers)
                 cpu += cpu_seconds(proc) - before
                 requests += n
                 http_rps.append(rps)
@@ -258,14 +340,17 @@ def main() -> int:
                 tps.append(run_pgbench(name, sql, args.concurrency, args.seconds))
             h, p, t = statistics.median(http_rps), statistics.median(p99s), statistics.median(tps)
             print(
-                f"{case.label:<12} {h:>10.0f} {p:>8.1f} {t:>12.0f} {h / t:>13.2f} "
+                f"{label:<13} {h:>10.0f} {p:>8.1f} {t:>12.0f} {h / t:>13.2f} "
                 f"{cpu / max(requests, 1) * 1000:>11.2f}",
                 flush=True,
             )
+        print(
+            "(CPU ms/req: the answering service's processes; the proxied page's is the gateway's)"
+        )
     finally:
-        if gallery is not None:
-            gallery.send_signal(signal.SIGTERM)
-            gallery.wait(timeout=30)
+        for proc in services:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
         asyncio.run(listing.drop_database(name))
         print(f"dropped {name}")
