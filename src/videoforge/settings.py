@@ -1,6 +1,6 @@
 """Typed settings, read once from the environment (and an optional ``.env``).
 
-The seed's variable names are the interface (``DB_HOST``, ``S3_BUCKET_NAME``,
+The design's variable names are the interface (``DB_HOST``, ``S3_BUCKET_NAME``,
 ``SQS_QUEUE_URL``, ...). Where a backend's variables are unset, its embedded
 stand-in is chosen: SQLite in the data directory, a local object store, the
 database queue, local accounts and an in-process cache.
@@ -77,7 +77,7 @@ class EmailConfirmation(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every setting of every service. Field names map to the seed's env variables."""
+    """Every setting of every service. Aliases are the design's environment variables."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
