@@ -69,3 +69,28 @@ def test_signature_verification() -> None:
     assert not signing.verify(secret, moved, body, now=1_700_000_200)
     # Several v1 values (a rotation) pass when one matches.
     assert signing.verify(secret, header + ",v1=deadbeef", body, now=1_700_000_000)
+
+
+def test_the_verification_snippet_in_the_operations_guide_works() -> None:
+    """docs/operations.md gives receivers a verify(); it must accept what we sign and
+    refuse tampering and replays."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = doc[doc.index("## 10. Events for integrations") :]
+    snippet = section[section.index("```python") + len("```python") :]
+    snippet = snippet[: snippet.index("```")]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet, "operations.md", "exec"), namespace)  # noqa: S102 - our own doc
+    verify = namespace["verify"]
+    assert callable(verify)
+
+    secret = signing.new_secret()
+    body = b'{"id":"e1","type":"video.ready"}'
+    now = 1_800_000_000
+    header = signing.signature_header(secret, now, body)
+    assert verify(secret, header, body, now + 299)
+    assert not verify(secret, header, body, now + 301)
+    assert not verify(secret, header, body + b"\n", now)
+    assert not verify("whsec_wrong", header, body, now)
+    assert not verify(secret, "v1=" + header.split("v1=")[1], body, now)
