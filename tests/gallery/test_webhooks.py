@@ -95,6 +95,8 @@ def dns(infra: Infra) -> dict[str, list[str]]:
     }
 
     async def resolve(host: str, port: int) -> list[str]:
+        if host == "slow.example":
+            await asyncio.sleep(30)  # a name server that never answers
         if host not in table:
             raise FetchFailed("dns_error", f"Could not resolve {host}.")
         return list(table[host])
@@ -227,6 +229,20 @@ async def test_bad_registrations_are_422_with_a_stable_code(
     r = await client.post("/api/gallery/webhooks", json=body, headers=users.owner)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == code
+
+
+async def test_a_name_that_never_resolves_is_refused_in_bounded_time(
+    client: httpx.AsyncClient, users: Users, dns: dict[str, list[str]]
+) -> None:
+    started = time.monotonic()
+    r = await client.post(
+        "/api/gallery/webhooks",
+        json={"url": "http://slow.example/", "events": ["video.ready"]},
+        headers=users.owner,
+    )
+    assert time.monotonic() - started < 5  # WEBHOOK_TIMEOUT (0.5 s), not the resolver's 30
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["reason"] == "dns_timeout"
 
 
 async def test_every_ssrf_variant_is_refused_as_a_webhook_url(

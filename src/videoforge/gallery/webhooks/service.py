@@ -129,12 +129,20 @@ async def check_webhook_url(url: str, settings: Settings, sender: WebhookSender)
     """422 ``invalid_webhook_url`` unless ``url`` could be delivered to now: http(s), an
     allowed port, no user info, every address of its host public."""
     try:
-        await check_url(
-            url,
-            allowed_ports=settings.webhook_allowed_ports,
-            resolver=sender.resolver or system_resolver,
-            allowed=allowed_set(sender.allow_addresses),
-        )
+        # Bounded: a name whose DNS never answers must not hold the request.
+        async with asyncio.timeout(settings.webhook_timeout):
+            await check_url(
+                url,
+                allowed_ports=settings.webhook_allowed_ports,
+                resolver=sender.resolver or system_resolver,
+                allowed=allowed_set(sender.allow_addresses),
+            )
+    except TimeoutError:
+        raise UnprocessableEntity(
+            "This URL cannot receive webhooks: its host name did not resolve in time.",
+            code="invalid_webhook_url",
+            details={"reason": "dns_timeout"},
+        ) from None
     except (FetchRejected, FetchFailed) as exc:
         raise UnprocessableEntity(
             f"This URL cannot receive webhooks: {exc.message}",
