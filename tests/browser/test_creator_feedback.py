@@ -452,3 +452,39 @@ def test_axe_finds_no_serious_problem_on_any_page(
     finally:
         admin.close()
         context.close()
+
+
+def test_accent_colours_keep_their_contrast(
+    platform: Any, browser: Any, ready_video: tuple[ApiUser, dict[str, Any]]
+) -> None:
+    """White on the primary red passes WCAG AA (4.5:1), and the red as hover text on the
+    dark theme's page is lightened instead of falling to 3.7:1."""
+    luminance = """(rgb) => {
+      const [r, g, b] = rgb.match(/\\d+/g).slice(0, 3).map((v) => {
+        const c = Number(v) / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    }"""
+    ratio = f"""([fg, bg]) => {{
+      const lum = {luminance};
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      return (a + 0.05) / (b + 0.05);
+    }}"""
+    for scheme in ("light", "dark"):
+        context, page, errors = _open(browser, color_scheme=scheme)
+        try:
+            page.goto(f"{platform.url}/")
+            button = page.locator("button.button--primary", has_text="Search")
+            colours = button.evaluate(
+                "(el) => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]"
+            )
+            assert page.evaluate(ratio, colours) >= 4.5, (scheme, colours)
+            card = page.locator(".grid > li .card__link").first
+            card.hover()
+            title = card.locator(".card__title").evaluate("(el) => getComputedStyle(el).color")
+            background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+            assert page.evaluate(ratio, [title, background]) >= 4.5, (scheme, title, background)
+            assert errors == []
+        finally:
+            context.close()
