@@ -483,24 +483,27 @@ def test_keyboard_only_gallery_to_watch_and_quality(
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/watch/{video_id}")
     page.get_by_role("heading", name=videos[video_id]).wait_for()
-    quality = page.get_by_label("Quality")
     page.wait_for_selector("video[data-engine]")
-    page.wait_for_function(
-        "(el) => !el.disabled && el.options.length >= 2", arg=quality.element_handle()
-    )
+    page.wait_for_function("() => window.vfPlayer?.getVariantTracks().length >= 1")
 
-    # The quality menu is in the tab order and works with the arrow keys.
-    tab_to(page, "el => el.tagName === 'SELECT' && el.labels[0]?.textContent === 'Quality'")
-    before = quality.input_value()
-    options = quality.locator("option").evaluate_all("os => os.map(o => o.value)")
-    assert before == options[0], "Auto is selected first"
-    page.keyboard.press("ArrowDown")
-    page.wait_for_function("(el) => el.value !== el.options[0].value", arg=quality.element_handle())
-    assert quality.input_value() == options[1]
-    if page.locator("video").get_attribute("data-engine") != "hls.js":
-        # Native HLS or MP4: a fixed quality is one MP4 rendition.
-        page.wait_for_selector('video[data-engine="mp4"]')
-        assert re.search(r"\.mp4(\?|$)", page.locator("video").get_attribute("data-source") or "")
+    # The player's settings menu is in the tab order; Enter opens it and its quality
+    # menu, and a rung is chosen with the keyboard alone.
+    tab_to(page, "el => el.getAttribute('aria-label') === 'More settings'")
+    page.keyboard.press("Enter")
+    resolution = page.locator(".shaka-overflow-menu .shaka-resolution-button")
+    resolution.wait_for()
+    tab_to(page, "el => el.classList.contains('shaka-resolution-button')", limit=10)
+    page.keyboard.press("Enter")
+    rungs = page.locator(".shaka-resolutions button:not(.shaka-back-to-overflow-button)")
+    rungs.first.wait_for()
+    label = rungs.first.inner_text().strip()
+    height = int(re.match(r"(\d+)p", label).group(1))  # type: ignore[union-attr]
+    tab_to(page, "el => el.closest('.shaka-resolutions') && /^\\d+p/.test(el.innerText)")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => window.vfPlayer.getVariantTracks().some(t => t.active && t.height === {height})"
+        " && !window.vfPlayer.getConfiguration().abr.enabled"
+    )
     page.screenshot(path=screenshots / "watch-keyboard-quality.png")
     assert errors == []
 
@@ -570,16 +573,15 @@ def test_a_page_number_past_the_counted_videos_explains_itself(
     assert errors == []
 
 
-def test_hls_js_quality_menu_switches_renditions(
+def test_hls_quality_menu_switches_renditions(
     platform: Any,
     context: Any,
     clip_factory: Callable[..., Path],
     clips_dir: Path,
-    force_hls_js: str,
     screenshots: Path,
 ) -> None:
-    """Where the browser has no native HLS, hls.js plays the ladder and the quality menu
-    picks a rung: the picture really changes size, and Auto hands back to hls.js."""
+    """Over HLS (DASH refused), shaka plays the ladder and its quality menu picks a rung:
+    the picture really changes size, and Auto hands back to shaka's ABR."""
     base = platform.url
     token = uuid.uuid4().hex[:10]
     user = ApiUser(base, f"ladder-{token}@example.com")
@@ -590,30 +592,41 @@ def test_hls_js_quality_menu_switches_renditions(
     finally:
         user.close()
 
-    context.add_init_script(force_hls_js)
     page, errors = open_page(context)
+    page.route(re.compile(r"manifest\.mpd"), lambda route: route.abort("failed"))
     page.goto(f"{base}/watch/{job['video_id']}")
-    page.wait_for_selector('video[data-engine="hls.js"]')
-    quality = page.get_by_label("Quality")
-    page.wait_for_function("(el) => el.options.length === 3", arg=quality.element_handle())
-    labels = quality.locator("option").all_inner_texts()
-    assert labels[0].startswith("Auto")
-    assert labels[1:] == ["480p", "360p"]  # the 480p rung and the mobile rung, tallest first
+    page.wait_for_selector('video[data-engine="hls"]')
 
-    # A user gesture starts playback, once hls.js has attached the media and it has
-    # metadata (a click before that can be lost).
+    # A user gesture starts playback, once the media has metadata (a click before that
+    # can be lost); the middle of the player is its big play button.
     page.wait_for_function("() => document.querySelector('video').readyState >= 1")
-    page.locator("video").click()
+    page.locator(".player").click()
     page.wait_for_function(
         "() => document.querySelector('video').currentTime > 0.3", timeout=20_000
     )
+
+    def quality_menu() -> Any:
+        page.locator(".player").hover()
+        menu = page.locator(".shaka-resolutions")
+        if menu.is_visible():
+            return menu
+        overflow = page.locator(".shaka-overflow-menu")
+        if not overflow.is_visible():  # after a choice shaka goes back to it, still open
+            page.get_by_role("button", name="More settings").click()
+        overflow.locator(".shaka-resolution-button").click()
+        return menu
+
+    rungs = quality_menu().locator("button:not(.shaka-back-to-overflow-button)")
+    labels = [t.strip() for t in rungs.all_inner_texts()]
+    # the 480p rung and the mobile rung, tallest first, then Auto
+    assert [label.splitlines()[0] for label in labels] == ["480p", "360p", "Auto"], labels
     for label, height in (("360p", 360), ("480p", 480)):
-        quality.select_option(label=label)
+        quality_menu().locator("button", has_text=label).first.click()
         page.wait_for_function(
             f"() => document.querySelector('video').videoHeight === {height}", timeout=15_000
         )
-    page.screenshot(path=screenshots / "watch-hls-js-quality.png")
-    quality.select_option(index=0)
-    assert quality.input_value() == "-1"  # Auto: hls.js chooses again
+    page.screenshot(path=screenshots / "watch-hls-quality.png")
+    quality_menu().locator("button", has_text="Auto").first.click()
+    page.wait_for_function("() => window.vfPlayer.getConfiguration().abr.enabled")
     page.wait_for_function("() => !document.querySelector('video').paused")
     assert errors == []

@@ -1,10 +1,10 @@
 """The web client in a real Chromium against the real platform (``videoforge serve``).
 
 The main scenario follows one video through the site: sign up, upload a generated clip
-through the page's file input, watch the live status reach "ready", play it over HLS
-(native and hls.js), find it by search, make it private and check that another user
-can no longer find or open it. Screenshots of the main pages (desktop and phone) are
-saved to ``test-artifacts/screenshots``.
+through the page's file input, watch the live status reach "ready", play it with
+shaka-player (DASH, HLS when DASH fails, one MP4 when both fail), find it by search, make
+it private and check that another user can no longer find or open it. Screenshots of the
+main pages (desktop and phone) are saved to ``test-artifacts/screenshots``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ PHONE = {"width": 390, "height": 844}
 READY_TIMEOUT_MS = 90_000
 
 
-#: Makes the browser report no native HLS, so the page must use hls.js.
 class Tab:
     """A page plus what it did: requests made and JavaScript errors raised."""
 
@@ -78,10 +77,11 @@ def row_for(page: Any, video_id: str) -> Any:
 
 
 def start_playback(tab: Tab) -> None:
-    """Click the player (a user gesture, as a viewer would) and wait for time to advance."""
+    """Click the player (a user gesture, as a viewer would: its middle is the big play
+    button) and wait for time to advance."""
     page = tab.page
     page.wait_for_function("() => document.querySelector('video')?.readyState >= 1")
-    page.locator("video").click()
+    page.locator(".player").click()
     page.wait_for_function(
         "() => { const v = document.querySelector('video'); return v && v.currentTime > 0.5; }",
         timeout=20_000,
@@ -94,7 +94,6 @@ def test_upload_watch_search_and_privacy(
     clip_factory: Any,
     clips_dir: Path,
     screenshots: Path,
-    force_hls_js: str,
 ) -> None:
     base = platform.url
     token = uuid.uuid4().hex[:10]
@@ -153,28 +152,30 @@ def test_upload_watch_search_and_privacy(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.set_viewport_size(DESKTOP)
 
-    # -- watch it: the browser plays the HLS master playlist (native HLS if it has it)
+    # -- watch it: shaka-player plays the DASH manifest
     row_for(page, video_id).get_by_role("link", name="Watch").click()
     page.wait_for_url(f"{base}/watch/{video_id}")
     page.get_by_role("heading", name=title).wait_for()
     video = page.locator("video")
     page.wait_for_selector("video[data-engine]")
-    native = page.evaluate(
-        "document.createElement('video').canPlayType('application/vnd.apple.mpegurl') !== ''"
-    )
-    assert video.get_attribute("data-engine") == ("native" if native else "hls.js")
-    assert re.search(r"/master\.m3u8", video.get_attribute("data-source") or "")
+    assert video.get_attribute("data-engine") == "dash"
+    assert re.search(r"/manifest\.mpd", video.get_attribute("data-source") or "")
     views_url = f"/api/gallery/videos/{video_id}/views"
     with page.expect_response(lambda r: r.url.endswith(views_url)) as view:
         start_playback(owner)
     assert view.value.status == 202
-    assert owner.urls(r"master\.m3u8"), "the HLS master playlist was loaded"
-    assert owner.urls(r"\.(m4s|ts)(\?|$)"), "HLS media segments were loaded"
+    assert owner.urls(r"manifest\.mpd"), "the DASH manifest was loaded"
+    assert owner.urls(r"\.(m4s|ts)(\?|$)"), "media segments were loaded"
     assert len(owner.urls(r"/views$", "POST")) == 1, "one view per playback"
     assert page.locator(".watch__meta .views").inner_text() == "1 view"
-    quality = page.get_by_label("Quality")
-    assert quality.locator("option").first.inner_text().startswith("Auto")
-    assert quality.locator("option").count() >= 2
+    # The player's quality menu offers Auto and each rung.
+    page.locator(".player").hover()
+    page.get_by_role("button", name="More settings").click()
+    page.locator(".shaka-overflow-menu .shaka-resolution-button").click()
+    rungs = page.locator(".shaka-resolutions button").all_inner_texts()
+    assert any(r.startswith("Auto") for r in rungs), rungs
+    assert len(rungs) >= 2, rungs
+    page.keyboard.press("Escape")
     assert page.get_by_label("Share").input_value() == f"{base}/watch/{video_id}"
     page.get_by_role("heading", name="Views in the last 30 days").wait_for()
     assert page.locator(".chart__bar").count() == 30
@@ -212,23 +213,27 @@ def test_upload_watch_search_and_privacy(
     page.get_by_role("button", name="Search").click()
     page.get_by_text(f"No videos match “nomatch{token}”.").wait_for()
 
-    # -- another user plays it with hls.js (native HLS hidden from the page)
-    other = new_tab(init_script=force_hls_js)
+    # -- another user plays it over HLS: the player falls back when DASH fails
+    other = new_tab()
     sign_up(other, base, f"other-{token}@example.com")
+    other.page.route(re.compile(r"manifest\.mpd"), lambda route: route.abort("failed"))
     other.page.goto(f"{base}/watch/{video_id}")
     other.page.get_by_role("heading", name=title).wait_for()
-    other.page.wait_for_selector('video[data-engine="hls.js"]')
+    other.page.wait_for_selector('video[data-engine="hls"]')
     start_playback(other)
-    assert other.urls(r"/vendor/hls\.min\.js$")
+    assert other.urls(r"/vendor/shaka-player\.ui\.js$")
     assert other.urls(r"master\.m3u8")
     assert other.urls(r"\.(m4s|ts)(\?|$)")
-    assert other.page.evaluate("document.querySelector('video').src").startswith("blob:")
+    # Media Source Extensions, not a plain URL.
+    assert other.page.evaluate("document.querySelector('video').currentSrc").startswith("blob:")
     assert other.page.get_by_role("button", name="Edit").count() == 0, "only the owner edits"
     assert other.page.locator(".analytics").count() == 0, "statistics are the owner's"
 
-    # -- when HLS fails, the player falls back to an MP4 rendition
+    # -- when DASH and HLS fail, the player falls back to an MP4 rendition
     fallback = new_tab()
-    fallback.page.route(re.compile(r"master\.m3u8"), lambda route: route.abort("failed"))
+    fallback.page.route(
+        re.compile(r"manifest\.mpd|master\.m3u8"), lambda route: route.abort("failed")
+    )
     fallback.page.goto(f"{base}/watch/{video_id}")
     fallback.page.wait_for_selector('video[data-engine="mp4"]')
     assert "fixed quality" in fallback.page.locator(".watch .notice").inner_text()

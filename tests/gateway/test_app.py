@@ -160,3 +160,35 @@ async def test_lifespan_builds_infra_and_refuses_unmigrated_db(
     with pytest.raises(NotMigrated, match="videoforge migrate"):
         async with unmigrated.router.lifespan_context(unmigrated):
             pass
+
+
+async def test_shaka_player_is_served_without_a_remote_font(gw: Gateway) -> None:
+    """The player's script and stylesheet come from node_modules (``npm ci``); the
+    stylesheet loses its fonts.gstatic.com rule, which the page's CSP would refuse."""
+    dist = Path(__file__).resolve().parents[2] / "node_modules/shaka-player/dist"
+    if not (dist / "shaka-player.ui.js").is_file():
+        pytest.skip("npm ci has not installed shaka-player")
+    script = await gw.client.get("/vendor/shaka-player.ui.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert len(script.content) == (dist / "shaka-player.ui.js").stat().st_size
+    css = await gw.client.get("/vendor/shaka-controls.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert "fonts.gstatic.com" in (dist / "controls.css").read_text()
+    assert "fonts.gstatic.com" not in css.text
+    assert "@font-face" not in css.text
+    assert ".shaka-video-container" in css.text
+
+
+async def test_shaka_player_missing_is_a_clear_404(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoforge.gateway import app as app_module
+
+    monkeypatch.setattr(app_module, "find_node_file", lambda relative, override=None: None)
+    for path in ("/vendor/shaka-player.ui.js", "/vendor/shaka-controls.css"):
+        response = await gw.client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "shaka_missing"
+        assert "npm ci" in response.json()["error"]["message"]

@@ -7,6 +7,7 @@ the database is migrated, and closes it at shutdown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,6 +45,13 @@ log = structlog.get_logger("videoforge.gateway")
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 HLS_JS_RELATIVE = Path("node_modules") / "hls.js" / "dist" / "hls.min.js"
+#: The watch page's player: shaka-player's UI build and its stylesheet (``npm ci``).
+SHAKA_DIST = Path("node_modules") / "shaka-player" / "dist"
+SHAKA_JS_RELATIVE = SHAKA_DIST / "shaka-player.ui.js"
+SHAKA_CSS_RELATIVE = SHAKA_DIST / "controls.css"
+#: controls.css names Roboto on fonts.gstatic.com; the page loads nothing from a CDN
+#: (and its CSP would refuse it), so that rule is dropped and the system font is used.
+_REMOTE_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*url\(\s*['\"]?https?:[^}]*\}")
 #: Paths that are never the web client: an unknown one is a JSON 404, not index.html.
 API_PREFIXES = ("api/", ".well-known/", "storage/", "vendor/", "health", "metrics")
 
@@ -128,14 +136,25 @@ class WebClientFiles(StaticFiles):
         return response
 
 
+def find_node_file(relative: Path, override: str | None = None) -> Path | None:
+    """A file from ``npm ci`` (node_modules in the working directory or the repo root),
+    or ``override`` when given."""
+    candidates = []
+    if override:
+        candidates.append(Path(override))
+    candidates.append(Path.cwd() / relative)
+    candidates.append(Path(videoforge.__file__).resolve().parents[2] / relative)
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def find_hls_js(options: GatewayOptions) -> Path | None:
     """hls.js from ``npm ci`` (node_modules in the working directory or the repo root)."""
-    candidates = []
-    if options.hls_js_path:
-        candidates.append(Path(options.hls_js_path))
-    candidates.append(Path.cwd() / HLS_JS_RELATIVE)
-    candidates.append(Path(videoforge.__file__).resolve().parents[2] / HLS_JS_RELATIVE)
-    return next((c for c in candidates if c.is_file()), None)
+    return find_node_file(HLS_JS_RELATIVE, options.hls_js_path)
+
+
+def shaka_controls_css(path: Path) -> str:
+    """shaka-player's controls.css without its remote web-font rule."""
+    return _REMOTE_FONT_FACE.sub("", path.read_text(encoding="utf-8"))
 
 
 def _build_state(
@@ -329,6 +348,28 @@ def _mount_web(app: FastAPI, options: GatewayOptions) -> None:
             media_type="text/javascript",
             headers={"Cache-Control": "public, max-age=86400"},
         )
+
+    shaka_missing = (
+        "shaka-player is not installed: run `npm ci` in the repository (it provides "
+        "node_modules/shaka-player/dist)."
+    )
+    vendor_cache = {"Cache-Control": "public, max-age=86400"}
+
+    @app.get("/vendor/shaka-player.ui.js", include_in_schema=False)
+    async def shaka_js() -> Response:
+        """shaka-player with its UI: the watch page's player (installed, not vendored)."""
+        path = find_node_file(SHAKA_JS_RELATIVE)
+        if path is None:
+            return JSONResponse(error_body("shaka_missing", shaka_missing), status_code=404)
+        return FileResponse(path, media_type="text/javascript", headers=vendor_cache)
+
+    @app.get("/vendor/shaka-controls.css", include_in_schema=False)
+    async def shaka_css() -> Response:
+        """shaka-player's UI stylesheet, without the remote font (see above)."""
+        path = find_node_file(SHAKA_CSS_RELATIVE)
+        if path is None:
+            return JSONResponse(error_body("shaka_missing", shaka_missing), status_code=404)
+        return Response(shaka_controls_css(path), media_type="text/css", headers=vendor_cache)
 
     web_dir = Path(options.web_dir) if options.web_dir else WEB_DIR
     app.mount("/", WebClientFiles(directory=web_dir, html=True, check_dir=False), name="web")

@@ -1,10 +1,10 @@
-// The watch page: player, quality menu, details, share link, and owner actions.
+// The watch page: player (shaka-player.js), chapters, details, share link, and owner actions.
 import * as api from "./api.js";
 import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { commentsSection, ratingBar, reportButton } from "./comments.js";
-import { attachPlayer } from "./player.js";
+import { chapterList, mountPlayer } from "./shaka-player.js";
 import { linkify } from "./linkify.js";
 import { navigate } from "./router.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
@@ -116,11 +116,9 @@ export async function watchView(main, { id }, _query, ctx) {
     notice.textContent = text;
     notice.hidden = false;
   };
-  const qualityId = uid("quality");
-  const qualitySelect = h("select", { id: qualityId, disabled: true }, h("option", { value: "" }, "Auto"));
+  // No native controls: shaka's UI draws them (quality, audio, captions, speed, ...).
   const videoEl = h("video", {
     class: "player__video",
-    controls: true,
     playsinline: true,
     preload: "metadata",
     poster: thumbnailOf(video) ?? undefined,
@@ -177,6 +175,8 @@ export async function watchView(main, { id }, _query, ctx) {
       )
     : null;
 
+  // Filled with the chapter list once the stream response names chapters.
+  const chaptersSlot = h("div", { class: "watch__chapters" });
   main.append(
     h(
       "article",
@@ -186,11 +186,11 @@ export async function watchView(main, { id }, _query, ctx) {
       h(
         "div",
         { class: "watch__bar" },
-        h("div", { class: "quality" }, h("label", { for: qualityId }, "Quality"), qualitySelect),
         ratingBar(video),
         me && !isOwner ? reportButton("video", video.id) : null,
         actions,
       ),
+      chaptersSlot,
       titleEl,
       h(
         "p",
@@ -261,10 +261,17 @@ export async function watchView(main, { id }, _query, ctx) {
     }
   });
 
-  const destroy = await attachPlayer(videoEl, stream, { qualitySelect, onNotice: showNotice });
+  let chapters = null;
+  const player = await mountPlayer(stage, videoEl, stream, {
+    videoId: video.id,
+    onNotice: showNotice,
+    onTime: (t) => chapters?.markCurrent(t),
+  });
   if (!ctx.isCurrent()) {
-    destroy();
+    player.destroy();
     return;
   }
-  return destroy;
+  chapters = chapterList(stream.chapters, { onSeek: (t) => player.seek(t) });
+  if (chapters) chaptersSlot.append(chapters);
+  return () => player.destroy();
 }

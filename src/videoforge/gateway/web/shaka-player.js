@@ -1,0 +1,437 @@
+// The watch page's player: shaka-player and its UI (served by the gateway from
+// node_modules, never a CDN). DASH first, the HLS master if DASH is missing or fails,
+// one MP4 rendition if both fail. Around shaka: the captions of the stream response that
+// the manifest lacks, the storyboard as shaka's thumbnails track, chapter marks on the
+// seek bar, YouTube's keyboard shortcuts, tap to play and resume where the viewer stopped.
+// The engine and the source in use are on the <video> as data-engine / data-source.
+import { formatDuration, h } from "./dom.js";
+import { labelOf } from "./player.js";
+
+const SHAKA_JS_URL = "/vendor/shaka-player.ui.js";
+const SHAKA_CSS_URL = "/vendor/shaka-controls.css";
+const DASH_MIME = "application/dash+xml";
+const HLS_MIME = "application/x-mpegurl";
+/** Seconds: J/L and the arrow keys, as on YouTube. */
+const LONG_SEEK = 10;
+const SHORT_SEEK = 5;
+const VOLUME_STEP = 0.05;
+/** Resume: not for the first or the last few seconds (the viewer watched it to the end). */
+const RESUME_MIN = 3;
+const RESUME_TAIL = 5;
+const RESUME_SAVE_EVERY = 2;
+const RESUME_PREFIX = "vf:resume:";
+
+let shakaLoad = null;
+
+/** shaka-player's UI build and stylesheet, once, on demand. */
+function loadShaka() {
+  if (window.shaka?.ui) return Promise.resolve(window.shaka);
+  if (!shakaLoad) {
+    if (!document.querySelector(`link[href="${SHAKA_CSS_URL}"]`)) {
+      document.head.append(h("link", { rel: "stylesheet", href: SHAKA_CSS_URL }));
+    }
+    shakaLoad = new Promise((resolve, reject) => {
+      const script = h("script", { src: SHAKA_JS_URL, async: true });
+      script.addEventListener("load", () => {
+        if (!window.shaka?.ui) {
+          reject(new Error("shaka-player did not load"));
+          return;
+        }
+        window.shaka.polyfill.installAll();
+        resolve(window.shaka);
+      });
+      script.addEventListener("error", () => {
+        shakaLoad = null;
+        script.remove();
+        reject(new Error("shaka-player could not be loaded"));
+      });
+      document.head.append(script);
+    });
+  }
+  return shakaLoad;
+}
+
+// ------------------------------------------------------------------ resume
+function readResume(videoId) {
+  try {
+    const saved = JSON.parse(window.localStorage.getItem(RESUME_PREFIX + videoId) ?? "null");
+    const t = Number(saved?.t);
+    const d = Number(saved?.d);
+    if (!Number.isFinite(t) || t < RESUME_MIN) return null;
+    if (Number.isFinite(d) && d > 0 && t > d - RESUME_TAIL) return null;
+    return t;
+  } catch {
+    return null; // storage disabled or a foreign value: start from the beginning
+  }
+}
+
+function writeResume(videoId, time, duration) {
+  try {
+    const key = RESUME_PREFIX + videoId;
+    if (!Number.isFinite(time) || time < RESUME_MIN || (duration > 0 && time > duration - RESUME_TAIL)) {
+      window.localStorage.removeItem(key);
+    } else {
+      window.localStorage.setItem(key, JSON.stringify({ t: Math.floor(time * 10) / 10, d: duration || null }));
+    }
+  } catch {
+    // Private mode or a full quota: resuming is a convenience.
+  }
+}
+
+// ------------------------------------------------------------------ chapters
+/**
+ * The chapters as a list below the player (YouTube's "Chapters" panel): each one a
+ * button that seeks there; the one playing is marked. Null without chapters.
+ */
+export function chapterList(chapters, { onSeek }) {
+  const items = (chapters ?? []).filter((c) => Number.isFinite(Number(c.start)));
+  if (items.length === 0) return null;
+  const buttons = items.map((c) =>
+    h(
+      "button",
+      { type: "button", class: "chapters__item", dataset: { start: String(c.start) }, onclick: () => onSeek(Number(c.start)) },
+      h("span", { class: "chapters__time" }, formatDuration(c.start)),
+      h("span", { class: "chapters__title" }, c.title || "Untitled chapter"),
+    ),
+  );
+  const list = h("ol", { class: "chapters__list" }, buttons.map((b) => h("li", {}, b)));
+  const section = h("section", { class: "chapters", "aria-label": "Chapters" }, h("h2", { class: "chapters__heading" }, "Chapters"), list);
+  /** Mark the chapter that holds `time` (aria-current, for people and styles alike). */
+  section.markCurrent = (time) => {
+    let current = -1;
+    items.forEach((c, i) => {
+      if (time >= Number(c.start)) current = i;
+    });
+    buttons.forEach((b, i) => {
+      if (i === current) b.setAttribute("aria-current", "true");
+      else b.removeAttribute("aria-current");
+    });
+  };
+  return section;
+}
+
+/** Ticks on shaka's seek bar where each chapter after the first begins. */
+function markChapters(container, chapters, duration) {
+  const bar = container.querySelector(".shaka-seek-bar-container");
+  if (!bar || !(duration > 0)) return;
+  bar.querySelector(".vf-chapter-marks")?.remove();
+  const marks = h("div", { class: "vf-chapter-marks", "aria-hidden": "true" });
+  for (const c of chapters ?? []) {
+    const start = Number(c.start);
+    if (!(start > 0) || start >= duration) continue;
+    const mark = h("span", { class: "vf-chapter-mark", title: c.title || "" });
+    mark.style.left = `${(start / duration) * 100}%`;
+    marks.append(mark);
+  }
+  bar.append(marks);
+}
+
+// ------------------------------------------------------------------ keyboard
+const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
+
+/** YouTube's shortcuts; null when the key is not one (or belongs to what has focus). */
+function shortcutFor(event, container) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return null;
+  const target = event.target instanceof Element ? event.target : null;
+  // Typing a comment, or a range/menu that uses the arrows itself.
+  if (target?.closest(EDITABLE)) return null;
+  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  const onButton = Boolean(target?.closest("button, a[href], [role='menuitem'], [role='menuitemradio']"));
+  const inPlayer = Boolean(target && container.contains(target));
+  switch (key) {
+    case " ":
+      // Space on a focused button presses that button; anywhere else it plays/pauses.
+      return onButton ? null : "toggle";
+    case "k":
+      return "toggle";
+    case "j":
+      return "back-long";
+    case "l":
+      return "forward-long";
+    case "ArrowLeft":
+      return "back-short";
+    case "ArrowRight":
+      return "forward-short";
+    case "ArrowUp":
+      // Off the player, the arrows scroll the page as usual once the viewer has moved on.
+      return inPlayer || !onButton ? "volume-up" : null;
+    case "ArrowDown":
+      return inPlayer || !onButton ? "volume-down" : null;
+    case "f":
+      return "fullscreen";
+    case "m":
+      return "mute";
+    case "c":
+      return "captions";
+    default:
+      return null;
+  }
+}
+
+// ------------------------------------------------------------------ the player
+const byHeightDesc = (a, b) => (b.height || 0) - (a.height || 0);
+const baseLanguage = (tag) => String(tag || "").toLowerCase().split("-")[0];
+
+/**
+ * Play `stream` (the gallery's stream response) in `video`, which sits in `container`.
+ * Returns {destroy, seek}; `onNotice(text)` reports fallbacks, `onTime(t)` follows the
+ * playhead (the chapter list). The player is `window.vfPlayer` while it lives (support
+ * and tests read its tracks).
+ */
+export async function mountPlayer(container, video, stream, { videoId, onNotice = () => {}, onTime = () => {} }) {
+  const cleanups = [];
+  let destroyed = false;
+  const saveResume = () => {
+    if (video.dataset.engine && Number.isFinite(video.duration)) writeResume(videoId, video.currentTime, video.duration);
+  };
+  const listen = (target, type, fn, options) => {
+    target.addEventListener(type, fn, options);
+    cleanups.push(() => target.removeEventListener(type, fn, options));
+  };
+  const api = {
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      saveResume();
+      for (const fn of cleanups.splice(0)) fn();
+    },
+    seek(time) {
+      video.currentTime = time;
+      video.play().catch(() => {});
+    },
+  };
+
+  const renditions = [...(stream.renditions ?? [])].filter((r) => r.url).sort(byHeightDesc);
+  const sources = [
+    stream.dash ? { engine: "dash", url: stream.dash, mime: DASH_MIME } : null,
+    stream.hls ? { engine: "hls", url: stream.hls, mime: HLS_MIME } : null,
+  ].filter(Boolean);
+  const screenHeight = window.screen.height * (window.devicePixelRatio || 1);
+  const mp4 = renditions.find((r) => (r.height || 0) <= screenHeight) ?? renditions.at(-1);
+  if (mp4) sources.push({ engine: "mp4", url: mp4.url, mime: "video/mp4", label: labelOf(mp4) });
+
+  let shaka;
+  try {
+    shaka = await loadShaka();
+  } catch {
+    shaka = null;
+  }
+  if (destroyed) return api;
+  if (!shaka || !shaka.Player.isBrowserSupported()) {
+    // No shaka (not installed, blocked): the browser's own player with one MP4.
+    if (!mp4) {
+      onNotice("This video cannot be played right now. Please try again later.");
+      return api;
+    }
+    video.controls = true;
+    video.dataset.engine = "mp4";
+    video.dataset.source = mp4.url;
+    video.src = mp4.url;
+    cleanups.push(() => {
+      video.removeAttribute("src");
+      video.load();
+    });
+    return api;
+  }
+
+  const player = new shaka.Player();
+  // The overlay first: attaching then picks its text displayer (cues drawn in the
+  // container, above the controls) rather than the browser's <track> rendering.
+  const ui = new shaka.ui.Overlay(player, container, video);
+  await player.attach(video);
+  ui.configure({
+    controlPanelElements: [
+      "play_pause",
+      "mute",
+      "volume",
+      "time_and_duration",
+      "spacer",
+      "captions",
+      "overflow_menu",
+      "picture_in_picture",
+      "fullscreen",
+    ],
+    overflowMenuButtons: ["quality", "language", "captions", "playback_rate", "chapter", "picture_in_picture"],
+    playbackRates: [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2],
+    // The shortcuts below are YouTube's (shaka's own differ and only work in fullscreen
+    // or on the seek bar); two handlers would seek twice.
+    enableKeyboardPlaybackControls: false,
+    // A big play button over the poster (the first thing a viewer looks for).
+    addBigPlayButton: true,
+    customContextMenu: false,
+    enableTooltips: true,
+    seekBarColors: { base: "rgba(255, 255, 255, 0.3)", buffered: "rgba(255, 255, 255, 0.55)", played: "rgb(224, 67, 58)" },
+  });
+  // There are no ads: the ad counter is an empty button that screen readers would
+  // announce without a name.
+  for (const el of container.querySelectorAll(".shaka-ad-info")) el.hidden = true;
+  player.configure({
+    // A long static video: a modest buffer, ABR capped to the player's size as YouTube.
+    streaming: { bufferingGoal: 30, rebufferingGoal: 2 },
+    abr: { restrictToElementSize: true },
+  });
+  window.vfPlayer = player;
+  cleanups.unshift(() => {
+    if (window.vfPlayer === player) delete window.vfPlayer;
+    ui.destroy().catch(() => {});
+  });
+
+  // -- resume: the stored position, saved as the viewer watches
+  let lastSaved = -Infinity;
+  listen(video, "timeupdate", () => {
+    onTime(video.currentTime);
+    if (Math.abs(video.currentTime - lastSaved) >= RESUME_SAVE_EVERY) {
+      lastSaved = video.currentTime;
+      saveResume();
+    }
+  });
+  listen(video, "pause", saveResume);
+  listen(video, "seeked", saveResume);
+  listen(video, "ended", () => writeResume(videoId, Infinity, video.duration));
+  listen(window, "pagehide", saveResume);
+
+  // -- load: DASH, then HLS, then one MP4 (from the same position on a fallback)
+  let index = -1;
+  const loadNext = async (startTime, reason) => {
+    for (index += 1; index < sources.length; index += 1) {
+      const source = sources[index];
+      try {
+        await player.load(source.url, startTime, source.mime);
+        if (destroyed) return false;
+        video.dataset.engine = source.engine;
+        video.dataset.source = source.url;
+        if (source.engine === "mp4" && reason) onNotice(reason);
+        return true;
+      } catch (err) {
+        if (destroyed || err?.code === shaka.util.Error.Code.LOAD_INTERRUPTED) return false;
+      }
+    }
+    onNotice("This video cannot be played right now. Please try again later.");
+    return false;
+  };
+  const fixedQuality = "Adaptive streaming failed; playing a fixed quality instead.";
+  const onError = async (event) => {
+    const error = event.detail;
+    if (error?.severity !== shaka.util.Error.Severity.CRITICAL || destroyed) return;
+    const time = video.currentTime;
+    const wasPlaying = !video.paused;
+    if ((await loadNext(time > 0 ? time : null, fixedQuality)) && wasPlaying) video.play().catch(() => {});
+  };
+  player.addEventListener("error", onError);
+
+  const resumeAt = readResume(videoId);
+  if (!(await loadNext(resumeAt, fixedQuality)) || destroyed) return api;
+
+  // -- text tracks the manifest does not carry (an upload made after it was written):
+  // the master playlist's SUBTITLES group and the MPD already have the others.
+  const streaming = video.dataset.engine !== "mp4";
+  if (streaming) {
+    const have = new Set(player.getTextTracks().map((t) => baseLanguage(t.language)));
+    for (const caption of stream.captions ?? []) {
+      if (!caption.url || have.has(baseLanguage(caption.language))) continue;
+      have.add(baseLanguage(caption.language));
+      try {
+        await player.addTextTrackAsync(
+          caption.url,
+          caption.language,
+          "subtitles",
+          "text/vtt",
+          "",
+          caption.label || "",
+          Boolean(caption.forced),
+        );
+      } catch {
+        // One broken caption file leaves the others usable.
+      }
+    }
+    const preferred = (stream.captions ?? []).find((c) => c.default || c.forced);
+    if (preferred) {
+      const track = player.getTextTracks().find((t) => baseLanguage(t.language) === baseLanguage(preferred.language));
+      if (track) {
+        player.selectTextTrack(track);
+        player.setTextTrackVisibility(true);
+      }
+    }
+    if (stream.storyboard) player.addThumbnailsTrack(stream.storyboard, "text/vtt").catch(() => {});
+    if (stream.chapters_url) player.addChaptersTrack(stream.chapters_url, "und", "text/vtt").catch(() => {});
+  }
+  if (destroyed) return api;
+
+  // -- chapter marks once the seek bar knows the duration
+  const mark = () => markChapters(container, stream.chapters, video.duration);
+  if (Number.isFinite(video.duration) && video.duration > 0) mark();
+  listen(video, "durationchange", mark);
+
+  // -- keyboard shortcuts (page-wide while the watch page is open, as on YouTube)
+  listen(document, "keydown", (event) => {
+    const action = shortcutFor(event, container);
+    if (!action) return;
+    event.preventDefault();
+    const duration = Number.isFinite(video.duration) ? video.duration : Infinity;
+    const seekBy = (delta) => {
+      video.currentTime = Math.min(Math.max(0, video.currentTime + delta), duration);
+    };
+    switch (action) {
+      case "toggle":
+        if (video.paused) video.play().catch(() => {});
+        else video.pause();
+        break;
+      case "back-long":
+        seekBy(-LONG_SEEK);
+        break;
+      case "forward-long":
+        seekBy(LONG_SEEK);
+        break;
+      case "back-short":
+        seekBy(-SHORT_SEEK);
+        break;
+      case "forward-short":
+        seekBy(SHORT_SEEK);
+        break;
+      case "volume-up":
+        video.muted = false;
+        video.volume = Math.min(1, video.volume + VOLUME_STEP);
+        break;
+      case "volume-down":
+        video.volume = Math.max(0, video.volume - VOLUME_STEP);
+        break;
+      case "fullscreen":
+        ui.getControls().toggleFullScreen();
+        break;
+      case "mute":
+        video.muted = !video.muted;
+        break;
+      case "captions": {
+        const tracks = player.getTextTracks();
+        if (tracks.length === 0) break;
+        if (!tracks.some((t) => t.active)) {
+          const wanted = baseLanguage(navigator.language);
+          player.selectTextTrack(tracks.find((t) => baseLanguage(t.language) === wanted) ?? tracks[0]);
+        }
+        player.setTextTrackVisibility(!player.isTextTrackVisible());
+        break;
+      }
+      default:
+        break;
+    }
+    ui.getControls().showUI();
+  });
+
+  // -- tap to play: on a touch screen one tap on a paused video plays it (shaka's own
+  // first tap only shows the controls); taps on the controls keep their meaning.
+  listen(
+    container,
+    "touchend",
+    (event) => {
+      const target = event.target instanceof Element ? event.target : null;
+      if (!video.paused || !target || target.closest("button, input, .shaka-settings-menu, .shaka-seek-bar-container")) return;
+      event.preventDefault();
+      event.stopPropagation();
+      video.play().catch(() => {});
+      ui.getControls().showUI();
+    },
+    { capture: true },
+  );
+
+  return api;
+}
