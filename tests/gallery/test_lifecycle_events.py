@@ -28,6 +28,7 @@ from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra
 from videoforge.messages import JobStatus
+from videoforge.settings import Settings
 
 from .conftest import SeedVideo, Users
 from .test_events import event
@@ -250,3 +251,38 @@ async def test_fan_out_happens_once_even_when_two_loops_race(
     async with infra.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(GalleryWebhookDelivery))
     assert count == 5
+
+
+async def test_the_standalone_apps_loop_delivers_a_processed_videos_events(
+    settings: Settings, infra: Infra, users: Users, seed_video: SeedVideo, receiver: Receiver
+) -> None:
+    """create_app(settings) runs the delivery loop itself (as leader): a job event on
+    the queue becomes video.ready at the owner's endpoint, with nothing called by hand."""
+    from videoforge.gallery.app import create_app
+
+    video = await seed_video(users.owner_id, status=VideoStatus.UPLOADED)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        own: Infra = app.state.infra
+
+        async def resolve(host: str, port: int) -> list[str]:
+            return ["127.0.0.2"]
+
+        own.extras[SENDER_KEY] = WebhookSender(resolver=resolve, allow_addresses=("127.0.0.2",))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            r = await c.post(
+                "/api/gallery/webhooks",
+                json={"url": f"http://hooks.example:{receiver.port}/", "events": ["video.ready"]},
+                headers=users.owner,
+            )
+            assert r.status_code == 201, r.text
+        await infra.queues.events.send(event(video, uuid.uuid4(), 0, JobStatus.COMPLETED).dumps())
+        for _ in range(100):
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.1)
+    (received,) = receiver.requests
+    body = json.loads(received.body)
+    assert body["type"] == "video.ready"
+    assert body["data"]["video_id"] == str(video.id)
