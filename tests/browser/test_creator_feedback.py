@@ -266,6 +266,17 @@ def test_a_damaged_file_says_why_and_offers_no_retry(
         page.reload()
         video_row.locator('xpath=self::*[@data-status="failed"]').wait_for()
         assert video_row.get_by_role("button", name="Retry").count() == 0
+
+        # Its watch page and its stream say it failed (not "not ready yet"), and promise
+        # no retry.
+        video_id = video_row.get_attribute("data-video-id")
+        stream = user.http.get(f"/api/gallery/stream/{video_id}")
+        assert stream.status_code == 409
+        assert stream.json()["error"]["code"] == "video_failed"
+        page.goto(f"{base}/watch/{video_id}")
+        message = page.locator(".player__message").inner_text()
+        assert "failed" in message
+        assert "retry" not in message.lower()
         assert errors == []
     finally:
         user.close()

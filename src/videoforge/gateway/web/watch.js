@@ -214,8 +214,9 @@ export async function watchView(main, { id }, _query, ctx) {
       h(
         "div",
         { class: "player__message", role: "status" },
+        // Not every failure can be retried (a damaged file cannot): "My videos" says which.
         video.status === "failed"
-          ? "Processing this video failed. The owner can retry it from “My videos”."
+          ? "Processing this video failed. Its owner can see why in “My videos”."
           : "This video is still being processed. It will play here as soon as it is ready.",
       ),
     );
