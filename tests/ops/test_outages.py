@@ -297,7 +297,7 @@ async def test_redis_cache_survives_a_restart_with_a_full_pool(
         started = time.monotonic()
         with pytest.raises(CacheUnavailable):
             await cache.ping()
-        assert time.monotonic() - started < 0.3
+        assert time.monotonic() - started < 0.6  # the backoff alone would be 0.7 s
         private_redis.start()
         # Every pooled connection is stale; each is used once, concurrently.
         results = await asyncio.gather(*(cache.incr(f"k{i}") for i in range(10)))
