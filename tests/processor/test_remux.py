@@ -71,6 +71,8 @@ def test_main_and_constrained_baseline_are_copied_too(profile: str) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
+        ({"format_name": "mpegts"}, RemuxReason.CONTAINER),
+        ({"format_name": "matroska,webm"}, RemuxReason.CONTAINER),
         ({"video_codec": "hevc"}, RemuxReason.CODEC),
         ({"video_codec": "vp9"}, RemuxReason.CODEC),
         ({"video_profile": "High 10"}, RemuxReason.PROFILE),

@@ -6,6 +6,10 @@
 ``metadata.json``). The worker uploads each as ``outputs/{job_id}/{rel_key}``; playlists
 and the manifest only use relative URIs, so they work wherever they are stored.
 
+A source whose video is already right for the top rung has it copied, not encoded
+(:mod:`remux`: one more bounded ffprobe reads its keyframes when the probe allows it);
+the stills run beside the ladder when the ladder leaves a core idle.
+
 The whole layout::
 
     hls/master.m3u8              HLS master: video variants + AUDIO and SUBTITLES groups
@@ -402,10 +406,14 @@ async def process_file(
         # A failed, cancelled or refused ladder stops the stills run with it (and the
         # reverse cannot happen: the stills' error waits for the ladder's end).
         for task in (ladder_run, stills_run):
-            if task is not None and not task.done():
+            if task is None:
+                continue
+            if not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # Also collects the error of a run that failed while the other one decided
+            # the outcome (no "exception was never retrieved").
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     await progress.report(_STILLS_END)
     produced = _Produced(
         renditions=list(zip(renditions, stats, strict=True)),

@@ -31,6 +31,13 @@ from videoforge.processor.probe import ProbeResult
 # players lack, and High 10 / 4:2:2 / 4:4:4 are not 8-bit 4:2:0.
 REMUX_PROFILES = frozenset({"High", "Main", "Constrained Baseline"})
 REMUX_PIX_FMTS = frozenset({"yuv420p"})
+# MP4/MOV only: their H.264 is stored as the outputs store it (length-prefixed, avcC),
+# so the copy is the very same packets, and with their edit lists the video starts at
+# the file's start, on the timeline the encoded rungs get. Tried and left out: MPEG-TS
+# (Annex B, and the audio starts first: the copy and the encoded rungs then disagree
+# on where the first frame is) and Matroska (no edit lists: the video typically starts
+# a few ms after the audio); both are encoded.
+REMUX_CONTAINERS = frozenset({"mov", "mp4"})
 # One argv entry may be at most 128 KiB on Linux (MAX_ARG_STRLEN); stay well below.
 MAX_KEYFRAME_LIST_CHARS = 96 * 1024
 
@@ -40,6 +47,7 @@ class RemuxReason(StrEnum):
 
     COMPATIBLE = "compatible"
     DISABLED = "disabled"
+    CONTAINER = "container"
     CODEC = "codec"
     PROFILE = "profile"
     PIXEL_FORMAT = "pixel_format"
@@ -116,6 +124,8 @@ def decide_remux(
     """
     if max_gop_seconds <= 0:
         return _no(RemuxReason.DISABLED, "remuxing is turned off")
+    if not set(probe.format_name.split(",")) & REMUX_CONTAINERS:
+        return _no(RemuxReason.CONTAINER, f"the {probe.format_name} container")
     if probe.video_codec != "h264":
         return _no(RemuxReason.CODEC, f"the video is {probe.video_codec}, not H.264")
     if probe.video_profile not in REMUX_PROFILES:

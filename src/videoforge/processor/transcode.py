@@ -13,8 +13,16 @@ files and keeps the whole ladder a single process, which is what progress, cance
 and the timeout act on; and one tee output rather than one per rung because an encoded
 stream can be shared only within one output (that is how audio is encoded once).
 
+When :mod:`remux` finds the source's video already right for the top rung, that rung is
+its packets copied (``-c:v copy``, through the same tee), and the encoded rungs put their
+keyframes at the source's keyframe times instead of the 2 s grid: every HLS slave keeps
+the same ``hls_time`` and cuts at the first keyframe past each multiple of it, so with
+the same keyframes in every rung the cuts fall at the same times. Lower rungs may scale
+the rung above them instead of the source (a cascade, planned in :mod:`ladder`).
+
 The thumbnail and animated preview come from a second, small run that decodes a few
-seconds around 20 % of the way in (first frames are often black title cards).
+seconds around 20 % of the way in (first frames are often black title cards); it runs
+beside the ladder when the ladder leaves a core idle (:func:`stills_can_overlap`).
 """
 
 from __future__ import annotations
@@ -54,7 +62,9 @@ def _video_encoder_args(
     keyframes: Sequence[float] = (),
 ) -> list[str]:
     if rendition.copy:
-        return [f"-c:{stream}", "copy"]
+        # The tag too: a copy keeps the source container's (MPEG-TS says 0x1b), which
+        # the tee's mp4 slaves refuse instead of replacing it as a plain output would.
+        return [f"-c:{stream}", "copy", f"-tag:{stream}", "avc1"]
     if keyframes:
         return _encoder_on_source_keyframes(rendition, config, stream, keyframes)
     gop = max(1, round(rendition.fps * config.gop_seconds))
