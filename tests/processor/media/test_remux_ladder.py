@@ -150,3 +150,33 @@ async def test_keyframes_too_far_apart_are_encoded_on_the_grid(tmp_path: Path) -
     assert keyframe_times(result.output_dir / top.mp4_key) == pytest.approx(
         [0.0, 2.0, 4.0], abs=0.5 / FPS
     )
+
+
+async def test_a_keyframe_scan_that_fails_never_fails_the_job(
+    compatible: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoforge.processor import pipeline
+
+    # An option ffprobe does not know: the scan exits non-zero (as a broken file would).
+    monkeypatch.setattr(pipeline, "keyframe_scan_args", lambda: ["-no_such_option", "1"])
+    result = await process_file(compatible, tmp_path / "job", CONFIG)
+    metadata = json.loads((result.output_dir / result.metadata).read_text())
+    assert metadata["remux"]["remux"] is False
+    assert metadata["remux"]["reason"] == "scan_failed"
+    top = result.output_dir / result.renditions[0].mp4_key
+    assert [p["data_hash"] for p in video_packets(top)] != [
+        p["data_hash"] for p in video_packets(compatible)
+    ]
+
+
+async def test_an_mpeg_ts_source_is_encoded(compatible: Path, tmp_path: Path) -> None:
+    # The same video in MPEG-TS: its audio starts first, so it is encoded, not copied.
+    ts = tmp_path / "compatible.ts"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i",
+         str(compatible), "-c", "copy", "-f", "mpegts", str(ts)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    result = await process_file(ts, tmp_path / "job", CONFIG)
+    metadata = json.loads((result.output_dir / result.metadata).read_text())
+    assert (metadata["remux"]["remux"], metadata["remux"]["reason"]) == (False, "container")
