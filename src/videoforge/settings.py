@@ -202,10 +202,8 @@ class Settings(BaseSettings):
     storage_quota_bytes: int | None = Field(None, alias="STORAGE_QUOTA_BYTES", ge=0)
 
     # -- events for integrations (webhooks, EventBridge) -------------------------
-    #: The EventBridge bus the gallery publishes lifecycle events to; unset: none.
-    eventbridge_bus_name: str | None = Field(
-        None, alias="EVENTBRIDGE_BUS_NAME", min_length=1, max_length=256
-    )
+    #: The EventBridge bus the gallery publishes lifecycle events to; unset or empty: none.
+    eventbridge_bus_name: str | None = Field(None, alias="EVENTBRIDGE_BUS_NAME", max_length=256)
     #: Seconds one webhook delivery may take (connect, send, answer).
     webhook_timeout: float = Field(10.0, alias="WEBHOOK_TIMEOUT", gt=0, le=60)
     #: Ports a webhook URL may use (as IMPORT_ALLOWED_PORTS for imports).

@@ -94,3 +94,13 @@ def test_the_verification_snippet_in_the_operations_guide_works() -> None:
     assert not verify(secret, header, body + b"\n", now)
     assert not verify("whsec_wrong", header, body, now)
     assert not verify(secret, "v1=" + header.split("v1=")[1], body, now)
+
+
+def test_settings_of_events_for_integrations() -> None:
+    from videoforge.gallery.lifecycle.eventbridge import EventBridgePublisher
+    from videoforge.settings import load_settings
+
+    settings = load_settings(WEBHOOK_ALLOWED_PORTS="80, 8443", EVENTBRIDGE_BUS_NAME="")
+    assert settings.webhook_allowed_ports == [80, 8443]
+    assert EventBridgePublisher.from_settings(settings) is None  # empty means no bus
+    assert RetryPolicy.from_settings(settings) == RetryPolicy(base=30, cap=3600, budget=86400)
