@@ -37,18 +37,20 @@ import argparse
 import asyncio
 import hashlib
 import json
-import secrets
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import listing
 
 from videoforge.gallery.comments import repository, service
 from videoforge.gallery.comments.models import GalleryComment
@@ -58,8 +60,6 @@ from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.migrations import upgrade
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 OWNER = "bench-owner"
 VIEWER = "author-3"
 VIDEO_ID = uuid.UUID(int=1)
@@ -89,24 +89,6 @@ SELECT md5('r' || t || '-' || k), :video, md5('c' || t::text), 'author-' || (k %
     timestamptz '2026-06-01 00:00:00+00' + (t * 100 + k) * interval '1 second'
 FROM generate_series(:first, :last) AS t, generate_series(1, :per) AS k
 """
-
-
-async def create_database() -> str:
-    name = f"vf_bench_comments_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def load(engine: AsyncEngine, rows: int) -> dict[str, float]:
@@ -344,15 +326,15 @@ def main() -> int:
     parser.add_argument("--deep", type=float, default=0.9, help="how far down (0..1)")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database())
-    url = f"{SERVER}/{name}"
+    name = asyncio.run(listing.create_database("vf_bench_comments"))
+    url = f"{listing.SERVER}/{name}"
     print(f"database {name}")
     started = time.perf_counter()
     try:
         upgrade(url)
         asyncio.run(bench(url, args))
     finally:
-        asyncio.run(drop_database(name))
+        asyncio.run(listing.drop_database(name))
         print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
     return 0
 

@@ -167,8 +167,9 @@ class Timing:
         return statistics.median(self.times) * 1000
 
 
-async def create_database() -> str:
-    name = f"vf_bench_{secrets.token_hex(4)}"
+async def create_database(prefix: str = "vf_bench") -> str:
+    """A new, empty database on the local server (``{prefix}_<random>``)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(ADMIN_DSN)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
