@@ -46,7 +46,8 @@ function uploadRow(upload, disposers) {
     if (!job) return;
     const d = describeJob(job);
     li.dataset.job = d.phase;
-    const parts = [h("span", { class: `badge badge--status badge--${d.phase === "ready" ? "ready" : d.phase === "failed" ? "failed" : "processing"}` }, d.label)];
+    const badge = ["ready", "failed", "cancelled"].includes(d.phase) ? d.phase : "processing";
+    const parts = [h("span", { class: `badge badge--status badge--${badge}` }, d.label)];
     if (d.detail) parts.push(h("span", { class: "upload__detail" }, d.detail));
     if (d.phase === "ready" && job.video_id) {
       parts.push(h("a", { href: `/watch/${encodeURIComponent(job.video_id)}`, class: "upload__watch" }, "Watch now"));
