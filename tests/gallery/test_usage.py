@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from videoforge.gallery.events import consume_once
-from videoforge.infra.db import utcnow
+from videoforge.gallery.webhooks.models import GalleryWebhook
+from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.messages import JobEvent, JobStatus, Rendition
 
@@ -225,9 +226,22 @@ async def test_deleting_all_of_a_users_videos_removes_their_objects_only(
     await _process(infra, mine[0], job, sizes={"48p.mp4": 100})
     assert await _listed(infra, f"outputs/{job}/") == 100
 
+    async with session_scope(infra.sessions) as session:  # (registering would resolve DNS)
+        session.add(
+            GalleryWebhook(
+                user_id=users.owner_id,
+                url="https://hooks.example.com/vf",
+                events=["video.ready"],
+                secret="s" * 32,
+            )
+        )
+    hooks = (await client.get("/api/gallery/webhooks", headers=users.owner)).json()["items"]
+    assert len(hooks) == 1
     r = await client.delete("/api/gallery/me/videos", headers=users.owner)
     assert r.status_code == 200
     assert r.json() == {"deleted": 2}
+    # Their webhooks are gone with them.
+    assert (await client.get("/api/gallery/webhooks", headers=users.owner)).json()["items"] == []
     for video in mine:
         assert await infra.storage.head(video["s3_key"]) is None
     assert await _listed(infra, f"outputs/{job}/", f"originals/{users.owner_id}/") == 0

@@ -24,6 +24,7 @@ from videoforge.gallery.ratings import repository as ratings_repository
 from videoforge.gallery.ratings.models import RatingValue
 from videoforge.gallery.usage import repository
 from videoforge.gallery.usage.schemas import UsageRead
+from videoforge.gallery.webhooks import repository as webhooks_repository
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import AppError, NotFound
@@ -139,9 +140,10 @@ async def ensure_not_full(session: AsyncSession, settings: Settings, user_id: st
 async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[int, list[int]]:
     """Delete everything of the caller in the gallery, for their account's deletion:
     every video (comments and ratings on them go with it), their ratings and comments
-    on other videos (counters kept right), and their quota row. Returns (videos deleted,
-    the outbox rows to carry out after the commit). Reports they filed and moderation
-    records stay: they are the moderators' history, and name no one but by id."""
+    on other videos (counters kept right), their quota row and their webhooks. Returns
+    (videos deleted, the outbox rows to carry out after the commit). Reports they filed
+    and moderation records stay: they are the moderators' history, and name no one but
+    by id."""
     user = principal.user_id
     pending: list[int] = []
     ids = await repository.videos_of(session, user)
@@ -160,4 +162,7 @@ async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[in
     # What the author could no longer see (a video made private since) stays, nameless.
     await repository.anonymise_comments(session, user)
     await repository.drop_quota(session, user)
+    # Their webhook endpoints (with their secrets and delivery logs): an account that is
+    # gone is told nothing more, not even of its own deletion.
+    await webhooks_repository.delete_all_of(session, user)
     return len(ids), pending

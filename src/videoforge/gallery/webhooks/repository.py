@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,14 @@ from videoforge.gallery.webhooks.models import DeliveryState, GalleryWebhook, Ga
 async def count_of(session: AsyncSession, user_id: str) -> int:
     stmt = select(func.count()).select_from(GalleryWebhook).where(GalleryWebhook.user_id == user_id)
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def delete_all_of(session: AsyncSession, user_id: str) -> int:
+    """Remove every endpoint of a user (their deliveries go with them, by cascade)."""
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(GalleryWebhook).where(GalleryWebhook.user_id == user_id)
+    )
+    return int(result.rowcount or 0)
 
 
 async def own(session: AsyncSession, webhook_id: uuid.UUID, user_id: str) -> GalleryWebhook | None:
