@@ -316,7 +316,39 @@ def test_storyboard_previews_the_seek_bar(
         arg=image.element_handle(),
     )
     assert sprites, "the sprite sheet was fetched"
+    # The box shows one 160 px tile of the sheet (not the whole sheet squeezed in), and
+    # a tile after the first ones at three quarters of the bar.
+    tile = page.evaluate(
+        """() => {
+          const box = document.querySelector('#shaka-player-ui-thumbnail-container')
+            .getBoundingClientRect();
+          const img = document.querySelector('#shaka-player-ui-thumbnail-image');
+          const rect = img.getBoundingClientRect();
+          const scale = rect.width / img.naturalWidth;
+          return { width: box.width / scale, x: (box.left - rect.left) / scale };
+        }"""
+    )
+    assert tile["width"] == pytest.approx(160, abs=4), tile
+    assert tile["x"] >= 160 * 5, tile
+    assert tile["x"] / 160 == pytest.approx(round(tile["x"] / 160), abs=0.05), tile
     page.screenshot(path=screenshots / "watch-shaka-storyboard.png")
+
+    # Dragging along the bar previews too (the thumbnail follows the handle).
+    page.mouse.move(0, 0)
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('#shaka-player-ui-thumbnail-container'))"
+        ".visibility === 'hidden'"
+    )
+    page.locator(".player").hover()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2, steps=8)
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('#shaka-player-ui-thumbnail-container'))"
+        ".visibility === 'visible'"
+    )
+    page.mouse.up()
+    page.wait_for_function("() => Math.abs(document.querySelector('video').currentTime - 10) < 1.5")
     assert errors == []
 
 
@@ -350,6 +382,34 @@ def test_keyboard_shortcuts(platform: Any, context: Any, video_id: str) -> None:
     assert page.evaluate(f"{video}.volume") == pytest.approx(0.45)
     page.keyboard.press("c")
     page.wait_for_function("() => window.vfPlayer.isTextTrackVisible()")
+    page.keyboard.press("c")
+    page.wait_for_function("() => !window.vfPlayer.isTextTrackVisible()")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement?.classList.contains('player')")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    assert errors == []
+
+
+def test_speed_and_picture_in_picture(platform: Any, context: Any, video_id: str) -> None:
+    page, errors = open_page(context)
+    watch(page, platform.url, video_id)
+    play(page)
+    menu = open_menu(page, "shaka-playbackrate-button")
+    menu.locator("button", has_text="1.5x").first.click()
+    page.wait_for_function("() => document.querySelector('video').playbackRate === 1.5")
+    # shaka takes Document Picture-in-Picture where the browser has it (the whole player
+    # in a small window), else the video element's own.
+    in_pip = (
+        "() => Boolean(document.pictureInPictureElement || window.documentPictureInPicture?.window)"
+    )
+    page.get_by_role("button", name="Enter Picture-in-Picture").click()
+    page.wait_for_function(in_pip)
+    page.evaluate(
+        "() => document.pictureInPictureElement ? document.exitPictureInPicture()"
+        " : window.documentPictureInPicture.window.close()"
+    )
+    page.wait_for_function(f"() => !({in_pip})()")
     assert errors == []
 
 

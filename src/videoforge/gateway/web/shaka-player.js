@@ -251,7 +251,7 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
       "picture_in_picture",
       "fullscreen",
     ],
-    overflowMenuButtons: ["quality", "language", "captions", "playback_rate", "chapter", "picture_in_picture"],
+    overflowMenuButtons: ["quality", "language", "captions", "playback_rate", "chapter"],
     playbackRates: [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2],
     // The shortcuts below are YouTube's (shaka's own differ and only work in fullscreen
     // or on the seek bar); two handlers would seek twice.
