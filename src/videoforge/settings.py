@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     log_format: str = Field("auto", alias="LOG_FORMAT", pattern="^(auto|json|console)$")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     public_url: str | None = Field(None, alias="PUBLIC_URL")
+    #: The name link previews and oEmbed give this install (``provider_name``, og:site_name).
+    site_name: str = Field("VideoForge", alias="SITE_NAME", min_length=1, max_length=100)
     # NoDecode: lists come as comma-separated values (or JSON), split by _split_csv,
     # rather than pydantic-settings' JSON-only parsing.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CORS_ORIGINS")

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 import videoforge
-from videoforge.gateway import account_api, auth_api, jobs_api, proxy, stream
+from videoforge.gateway import account_api, auth_api, embed, jobs_api, proxy, stream
 from videoforge.gateway.accounts import AuthProvider, LocalAccounts
 from videoforge.gateway.deps import GatewayOptions, GatewayState
 from videoforge.gateway.forwarding import GalleryProxy
@@ -53,7 +53,7 @@ SHAKA_CSS_RELATIVE = SHAKA_DIST / "controls.css"
 #: (and its CSP would refuse it), so that rule is dropped and the system font is used.
 _REMOTE_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*url\(\s*['\"]?https?:[^}]*\}")
 #: Paths that are never the web client: an unknown one is a JSON 404, not index.html.
-API_PREFIXES = ("api/", ".well-known/", "storage/", "vendor/", "health", "metrics")
+API_PREFIXES = ("api/", ".well-known/", "storage/", "vendor/", "services/", "health", "metrics")
 
 #: The web client loads only its own scripts and styles; media, thumbnails and uploads
 #: go to the object store, whose origin differs per deployment (S3, the local store),
@@ -275,7 +275,12 @@ def create_app(
         redoc_url=None,
     )
     install_common(
-        app, service="gateway", settings=settings, security_headers=security_headers(settings)
+        app,
+        service="gateway",
+        settings=settings,
+        security_headers=security_headers(settings),
+        # Only the embed player may be framed (its own CSP says by whom: anyone).
+        frameable_prefixes=embed.FRAMEABLE_PREFIXES,
     )
     app.add_middleware(HSTSMiddleware)
 
@@ -294,6 +299,7 @@ def create_app(
     app.include_router(stream.router)
     app.include_router(jobs_api.router)
     app.include_router(proxy.router)
+    app.include_router(embed.build_router(CONTENT_SECURITY_POLICY))
     app.include_router(_health_router())
     _mount_web(app, opts)
     return app

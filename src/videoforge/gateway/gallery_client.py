@@ -47,6 +47,43 @@ class GalleryVideo:
 
 
 @dataclass(frozen=True)
+class PublicVideo:
+    """What anyone may know about a public or unlisted video (embeds, link previews)."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    owner_name: str | None
+    user_id: str
+    visibility: str
+    status: str
+    width: int | None
+    height: int | None
+    duration: float | None
+    thumbnail_url: str | None
+
+
+def _public_video(data: Any) -> PublicVideo:
+    def positive(value: Any) -> int | None:
+        return int(value) if isinstance(value, int | float) and value > 0 else None
+
+    duration = data.get("duration")
+    return PublicVideo(
+        id=uuid.UUID(str(data["id"])),
+        title=str(data.get("title") or ""),
+        description=str(data.get("description") or ""),
+        owner_name=str(data["owner_name"]) if data.get("owner_name") else None,
+        user_id=str(data["user_id"]),
+        visibility=str(data["visibility"]),
+        status=str(data["status"]),
+        width=positive(data.get("width")),
+        height=positive(data.get("height")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        thumbnail_url=str(data["thumbnail_url"]) if data.get("thumbnail_url") else None,
+    )
+
+
+@dataclass(frozen=True)
 class StorageUsage:
     used_bytes: int
     quota_bytes: int | None
@@ -126,6 +163,32 @@ class GalleryClient:
         if response.status_code != 200:
             raise _relay(response)
         return _video(response.json())
+
+    async def public_video(
+        self, video_id: uuid.UUID, *, wait: float = 5.0, request_id: str | None = None
+    ) -> PublicVideo | None:
+        """The video as an anonymous viewer sees it (embeds, link previews): None when
+        it is missing, private or hidden, which the gallery does not tell apart. Never
+        the viewer's own token: what a page shows to every visitor must not depend on
+        who fetched it first. ``wait`` bounds the whole call (seconds)."""
+        headers = {"Accept": "application/json"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        try:
+            response = await self.http.get(
+                f"{self.base_url}/api/gallery/videos/{video_id}", headers=headers, timeout=wait
+            )
+        except httpx.HTTPError as exc:
+            log.warning("gallery_unreachable", path="public_video", error=repr(exc))
+            raise UpstreamUnavailable("The gallery is not reachable right now.") from None
+        if response.status_code in (404, 422):
+            return None
+        if response.status_code != 200:
+            raise _relay(response)
+        try:
+            return _public_video(response.json())
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamUnavailable("The gallery sent an answer we do not understand.") from None
 
     async def create_import(
         self,

@@ -229,24 +229,41 @@ class AccessLogMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Adds each baseline header the response does not already set (apps may override)."""
+    """Adds each baseline header the response does not already set (apps may override).
 
-    def __init__(self, app: ASGIApp, *, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+    Under ``frameable_prefixes`` (the gateway's ``/embed/``) ``X-Frame-Options`` is never
+    added: it has no value that allows every site, so the route's own CSP
+    ``frame-ancestors`` alone decides who may frame it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        headers: Mapping[str, str] = SECURITY_HEADERS,
+        frameable_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
         ]
+        self.frameable_prefixes = frameable_prefixes
+        self.frameable_headers = [(k, v) for k, v in self.headers if k != b"x-frame-options"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        path = str(scope.get("path", ""))
+        frameable = bool(self.frameable_prefixes) and path.startswith(self.frameable_prefixes)
+        baseline = self.frameable_headers if frameable else self.headers
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
-                headers.extend((k, v) for k, v in self.headers if k not in present)
+                headers.extend((k, v) for k, v in baseline if k not in present)
                 message["headers"] = headers
             await send(message)
 
@@ -309,12 +326,14 @@ def install_common(
     service: str,
     settings: Settings,
     security_headers: Mapping[str, str] | None = None,
+    frameable_prefixes: tuple[str, ...] = (),
     metrics_endpoint: bool = True,
 ) -> None:
     """Install the shared middleware, error handlers and ``/metrics`` on a service's app.
 
     ``security_headers`` replaces the baseline set (a response that sets a header itself
-    always wins). Call once, before the app serves its first request.
+    always wins); ``frameable_prefixes`` are paths without ``X-Frame-Options`` (see
+    :class:`SecurityHeadersMiddleware`). Call once, before the app serves its first request.
     """
     install_error_handlers(app)
     app.state.service_name = service
@@ -336,6 +355,7 @@ def install_common(
     app.add_middleware(
         SecurityHeadersMiddleware,
         headers=SECURITY_HEADERS if security_headers is None else security_headers,
+        frameable_prefixes=frameable_prefixes,
     )
     app.add_middleware(AccessLogMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
