@@ -281,6 +281,11 @@ def test_chapters_list_and_marks_seek(platform: Any, context: Any, video_id: str
     assert marks.count() == 2
     lefts = marks.evaluate_all("ms => ms.map(m => parseFloat(m.style.left))")
     assert lefts == pytest.approx([30, 60], abs=0.5)
+    # shaka's chapter menu (from chapters_url) lists the same chapters.
+    menu = open_menu(page, "shaka-chapter-button")
+    for title in titles:
+        menu.locator("button", has_text=title).wait_for()
+    page.keyboard.press("Escape")
     chapters.get_by_role("button", name=re.compile("Sunset")).click()
     page.wait_for_function(
         "() => { const t = document.querySelector('video').currentTime; return t >= 12 && t < 14; }"
