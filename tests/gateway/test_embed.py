@@ -327,6 +327,7 @@ async def test_watch_page_carries_the_preview_tags(site: Site) -> None:
     assert m["twitter:description"] == "Boats, harbour & gulls."
     assert m["twitter:image"] == thumb
     assert head.title == "Harbour tour · VideoForge"
+    assert m["videoforge:base-url"] == PUBLIC, "the share box's links start there"
     discovery = [link for link in head.links if link.get("type") == "application/json+oembed"]
     assert len(discovery) == 1
     href = urlsplit(discovery[0]["href"])
@@ -366,7 +367,8 @@ async def test_unlisted_has_tags_private_and_missing_get_the_generic_page(site: 
         head = parse(response.text)
         assert not any(k.startswith(("og:", "twitter:")) for k in head.meta), video_id
         assert head.title == "VideoForge"
-        assert response.text == generic
+        base_tag = f'  <meta name="videoforge:base-url" content="{PUBLIC}">\n'
+        assert response.text == generic.replace("</head>", base_tag + "</head>")
         assert "Diary" not in response.text
 
 

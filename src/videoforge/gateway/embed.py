@@ -365,7 +365,7 @@ def build_router(content_security_policy: str) -> APIRouter:
         except OSError:
             raise NotFound("Not found.", code="not_found") from None
         page = index if video is None else with_meta(index, base, video, gw.settings.site_name)
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(with_base_url(page, base), headers={"Cache-Control": "no-cache"})
 
     return router
 
@@ -448,6 +448,15 @@ def with_meta(index: str, base: str, video: PublicVideo, site_name: str) -> str:
     if head_end == -1:
         return page
     return page[:head_end] + "  " + block + "\n" + page[head_end:]
+
+
+def with_base_url(page: str, base: str) -> str:
+    """The page with the public address the share box builds its links from."""
+    tag = f'<meta name="videoforge:base-url" content="{html.escape(base)}">'
+    head_end = page.find("</head>")
+    if head_end == -1:
+        return page
+    return page[:head_end] + "  " + tag + "\n" + page[head_end:]
 
 
 def render_embed(

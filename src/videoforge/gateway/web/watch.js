@@ -7,6 +7,7 @@ import { commentsSection, ratingBar, reportButton } from "./comments.js";
 import { chapterList, mountPlayer } from "./shaka-player.js";
 import { linkify } from "./linkify.js";
 import { navigate } from "./router.js";
+import { parseTime, shareBox } from "./share.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
 
 const MORE_FROM_UPLOADER = 4;
@@ -53,43 +54,8 @@ function moreFromUploader(video, ctx) {
   return section;
 }
 
-function shareBox(video) {
-  const id = uid("share");
-  const url = `${window.location.origin}/watch/${encodeURIComponent(video.id)}`;
-  const input = h("input", { id, type: "url", readonly: true, value: url, class: "share__input" });
-  const copied = h("span", { class: "share__status", role: "status", "aria-live": "polite" });
-  const copy = h("button", { type: "button", class: "button button--ghost" }, "Copy link");
-  copy.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(url);
-    } catch {
-      // Clipboard API unavailable (insecure origin): select so the user can copy by hand.
-      input.select();
-      document.execCommand?.("copy");
-    }
-    copied.textContent = "Link copied";
-    setTimeout(() => {
-      copied.textContent = "";
-    }, 3000);
-  });
-  input.addEventListener("focus", () => input.select());
-  const note = video.visibility === "unlisted"
-    ? h("p", { class: "field__hint" }, "Unlisted: only people with this link can watch.")
-    : video.visibility === "private"
-      ? h("p", { class: "field__hint" }, "Private: only you can open this link.")
-      : null;
-  return h(
-    "div",
-    { class: "share" },
-    h("label", { for: id }, "Share"),
-    h("div", { class: "share__row" }, input, copy),
-    copied,
-    note,
-  );
-}
-
 /** /watch/:id */
-export async function watchView(main, { id }, _query, ctx) {
+export async function watchView(main, { id }, query, ctx) {
   document.title = "Loading… · VideoForge";
   main.append(h("p", { class: "loading", role: "status" }, "Loading video…"));
   let video;
@@ -175,6 +141,8 @@ export async function watchView(main, { id }, _query, ctx) {
       )
     : null;
 
+  const share = shareBox(video, { currentTime: () => videoEl.currentTime });
+  for (const type of ["timeupdate", "seeked", "pause"]) videoEl.addEventListener(type, share.update);
   // Filled with the chapter list once the stream response names chapters.
   const chaptersSlot = h("div", { class: "watch__chapters" });
   main.append(
@@ -202,7 +170,7 @@ export async function watchView(main, { id }, _query, ctx) {
         visLabel && video.visibility !== "public" ? h("span", { class: `badge badge--${video.visibility}` }, visLabel) : null,
       ),
       descEl,
-      shareBox(video),
+      share,
       isOwner && video.status === "ready" ? analyticsPanel(video.id) : null,
       commentsSection(video, ctx, { onCount: showCommentsCount }),
       moreFromUploader(video, ctx),
@@ -272,6 +240,9 @@ export async function watchView(main, { id }, _query, ctx) {
     player.destroy();
     return;
   }
+  // A shared "link at current time" (?t=90, or 1m30s as YouTube writes it) starts there.
+  const startAt = parseTime(query.get("t"));
+  if (startAt > 0) player.seek(startAt);
   chapters = chapterList(stream.chapters, { onSeek: (t) => player.seek(t) });
   if (chapters) chaptersSlot.append(chapters);
   return () => player.destroy();
