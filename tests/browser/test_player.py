@@ -459,3 +459,21 @@ def test_resume_where_the_viewer_stopped(platform: Any, context: Any, video_id: 
     page.wait_for_function(HAS_METADATA)
     assert page.evaluate("document.querySelector('video').currentTime") < 1
     assert errors == []
+
+
+def test_leaving_the_watch_page_stops_the_player(
+    platform: Any, context: Any, video_id: str
+) -> None:
+    """The shortcuts and ``window.vfPlayer`` belong to the watch page: after navigating
+    away the player is gone and the keys reach nothing."""
+    page, errors = open_page(context)
+    watch(page, platform.url, video_id)
+    page.get_by_role("link", name="Browse").click()
+    page.get_by_role("heading", name="Browse videos").wait_for()
+    page.wait_for_function("() => window.vfPlayer === undefined")
+    assert page.locator("video").count() == 0
+    page.locator("body").focus()
+    # A listener left behind would drive the destroyed UI and throw.
+    page.keyboard.press("k")
+    page.keyboard.press("m")
+    assert errors == []
