@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "videoforge.gallery.captions.models",
     "videoforge.gallery.comments.models",
     "videoforge.gallery.ratings.models",
+    "videoforge.gallery.playlists.models",
     "videoforge.gallery.moderation.models",
     "videoforge.gallery.lifecycle.models",
     "videoforge.gallery.webhooks.models",

@@ -490,6 +490,7 @@ RATE_LIMIT_ACTIONS = (
     "video_create",
     "comment",
     "report",
+    "playlist",
     "password_forgot",
     "confirm_resend",
     "email_change",

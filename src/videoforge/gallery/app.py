@@ -25,6 +25,7 @@ from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
 from videoforge.gallery.moderation import api as moderation_api
+from videoforge.gallery.playlists import api as playlists_api
 from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
 from videoforge.gallery.usage import api as usage_api
@@ -130,6 +131,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(comments_api.router)
     app.include_router(captions_api.router)
     app.include_router(ratings_api.router)
+    app.include_router(playlists_api.router)
     app.include_router(moderation_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(storage_http.router)

@@ -36,6 +36,8 @@ VIEW = "view"
 COMMENT = "comment"
 #: Reporting a video or a comment (gallery.moderation), per user and per address.
 REPORT = "report"
+#: Creating a playlist (gallery.playlists), per user and per address.
+PLAYLIST = "playlist"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ DEFAULTS = {
     # people may share one address).
     COMMENT: Rule(window=60, per_ip=30, per_user=10),
     REPORT: Rule(window=3600, per_ip=60, per_user=30),
+    # Someone sorting their library makes a few dozen at a sitting, not hundreds.
+    PLAYLIST: Rule(window=3600, per_ip=120, per_user=60),
 }
 
 _MESSAGES = {
@@ -65,6 +69,7 @@ _MESSAGES = {
     VIEW: "Too many views from this address.",
     COMMENT: "You are commenting too fast; try again in a moment.",
     REPORT: "Too many reports; try again later.",
+    PLAYLIST: "Too many playlists created; try again later.",
 }
 
 
