@@ -24,7 +24,7 @@ from videoforge.gateway.embed import fit, parse_time
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
 
-from .conftest import CHEAP_HASHER, make_settings, serve
+from .conftest import CHEAP_HASHER, free_port, make_settings, serve
 
 PUBLIC = "https://videos.example.org"
 HOSTILE = '</title><script>alert("x")</script> & "quotes" \'too\''
@@ -232,6 +232,41 @@ async def test_oembed_sizes_follow_maxwidth_and_maxheight(site: Site) -> None:
         iframe = Frame()
         iframe.feed(body["html"])
         assert (iframe.attrs["width"], iframe.attrs["height"]) == (str(w), str(h))
+        # The spec: a thumbnail respects the maxima too (a 640 px still does not fit).
+        assert ("thumbnail_url" in body) == (not params), params
+    roomy = (await oembed(site, f"{PUBLIC}/watch/{wide}", maxwidth="800")).json()
+    assert (roomy["thumbnail_width"], roomy["thumbnail_height"]) == (640, 360)
+
+
+async def test_a_gallery_outage_is_never_a_500(tmp_path: Path, sqlite_url: str) -> None:
+    from videoforge.gateway.app import create_app as create_gateway
+    from videoforge.gateway.deps import GatewayOptions
+    from videoforge.gateway.gallery_client import GalleryClient
+
+    settings = make_settings(tmp_path, sqlite_url, PUBLIC_URL=PUBLIC)
+    infra = await build_infra(settings, with_issuer=True)
+    try:
+        async with httpx.AsyncClient() as http:
+            # A port nothing listens on: every gallery call fails to connect.
+            down = GalleryClient(f"http://127.0.0.1:{free_port()}", http)
+            gateway = create_gateway(settings, infra, gallery_client=down, options=GatewayOptions())
+            async with serve(gateway) as url, httpx.AsyncClient(base_url=url) as c:
+                video_id = uuid.uuid4()
+                page = await c.get(f"/watch/{video_id}")
+                assert page.status_code == 200, "the page without previews"
+                assert not any(k.startswith("og:") for k in parse(page.text).meta)
+                embed = await c.get(f"/embed/{video_id}")
+                assert embed.status_code == 503
+                assert "Playback is unavailable right now" in embed.text
+                answer = await c.get(
+                    "/services/oembed", params={"url": f"{PUBLIC}/watch/{video_id}"}
+                )
+                assert answer.status_code == 502
+                assert answer.json()["error"]["code"] == "upstream_unavailable"
+                thumb = await c.get(f"/services/thumbnail/{video_id}")
+                assert thumb.status_code == 502
+    finally:
+        await infra.aclose()
 
 
 async def test_oembed_visibility(site: Site) -> None:

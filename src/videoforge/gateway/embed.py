@@ -285,8 +285,11 @@ def build_router(content_security_policy: str) -> APIRouter:
         if video.owner_name:
             body["author_name"] = video.owner_name
             body["author_url"] = _author_url(base, video)
-        if video.thumbnail_url:
-            thumb = thumbnail_size(video)
+        thumb = thumbnail_size(video)
+        # oEmbed: "the thumbnail must respect any maxwidth and maxheight"; we cannot
+        # resize the stored still, so one that would not fit is left out.
+        fits = (not max_w or thumb.width <= max_w) and (not max_h or thumb.height <= max_h)
+        if video.thumbnail_url and fits:
             body["thumbnail_url"] = _thumbnail_url(base, video.id)
             body["thumbnail_width"] = thumb.width
             body["thumbnail_height"] = thumb.height
