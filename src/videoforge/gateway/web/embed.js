@@ -94,7 +94,13 @@ async function start() {
     showMessage("Video unavailable", "Playback is unavailable right now. Try again later.");
     return;
   }
-  const stream = await response.json();
+  let stream;
+  try {
+    stream = await response.json();
+  } catch {
+    showMessage("Video unavailable", "Playback is unavailable right now. Try again later.");
+    return;
+  }
 
   const startAt = Math.max(0, Number(opts.start) || 0);
   video.loop = on("loop");
@@ -112,7 +118,14 @@ async function start() {
     { once: true },
   );
 
-  const player = await mountPlayer(root, video, stream, { videoId, onNotice: showNotice });
+  let player;
+  try {
+    player = await mountPlayer(root, video, stream, { videoId, onNotice: showNotice });
+  } catch (err) {
+    console.error(err);
+    showNotice("This video cannot be played right now. Please try again later.");
+    return;
+  }
   window.addEventListener("pagehide", () => player.destroy?.(), { once: true });
   if (!on("controls")) {
     // Without controls a click still plays and pauses, as on YouTube.
