@@ -363,6 +363,7 @@ async def test_watch_page_carries_the_preview_tags(site: Site) -> None:
     assert m["twitter:image"] == thumb
     assert head.title == "Harbour tour · VideoForge"
     assert m["videoforge:base-url"] == PUBLIC, "the share box's links start there"
+    assert "robots" not in m, "a public video may be indexed"
     discovery = [link for link in head.links if link.get("type") == "application/json+oembed"]
     assert len(discovery) == 1
     href = urlsplit(discovery[0]["href"])
@@ -392,9 +393,9 @@ async def test_unlisted_has_tags_private_and_missing_get_the_generic_page(site: 
     unlisted = await site.add(visibility=Visibility.UNLISTED, title="Secret-ish link")
     private = await site.add(visibility=Visibility.PRIVATE, title="Diary")
     hidden = await site.add(hidden=True, title="Removed by a moderator")
-    assert parse((await site.client.get(f"/watch/{unlisted}")).text).meta["og:title"] == (
-        "Secret-ish link"
-    )
+    unlisted_meta = parse((await site.client.get(f"/watch/{unlisted}")).text).meta
+    assert unlisted_meta["og:title"] == "Secret-ish link"
+    assert unlisted_meta["robots"] == "noindex", "previews yes, search indexes no"
     generic = (await site.client.get("/")).text
     for video_id in (str(private), str(hidden), str(uuid.uuid4()), "not-a-uuid"):
         response = await site.client.get(f"/watch/{video_id}")
@@ -480,3 +481,22 @@ async def test_embed_page_states(site: Site) -> None:
     waiting = await site.client.get(f"/embed/{processing}")
     assert "still being processed" in waiting.text
     assert "<video" not in waiting.text
+
+
+async def test_links_come_from_public_url_never_from_the_client(site: Site) -> None:
+    video_id = await site.add()
+    spoof = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    page = await site.client.get(f"/watch/{video_id}", headers=spoof)
+    meta = parse(page.text).meta
+    assert meta["og:url"] == f"{PUBLIC}/watch/{video_id}"
+    assert meta["og:video"] == f"{PUBLIC}/embed/{video_id}"
+    assert "evil.example" not in page.text
+    answer = await site.client.get(
+        "/services/oembed", params={"url": f"{PUBLIC}/watch/{video_id}"}, headers=spoof
+    )
+    assert "evil.example" not in answer.text
+    # A URL on the spoofed host is not one of ours.
+    theirs = await site.client.get(
+        "/services/oembed", params={"url": f"http://evil.example/watch/{video_id}"}, headers=spoof
+    )
+    assert theirs.status_code == 404

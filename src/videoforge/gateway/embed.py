@@ -428,6 +428,9 @@ def with_meta(index: str, base: str, video: PublicVideo, site_name: str) -> str:
         f'<meta {attr}="{e(name)}" content="{e(content)}">'
         for attr, name, content in meta_tags(base, video, site_name)
     ]
+    if video.visibility == "unlisted":
+        # Shared by link, never listed: previews yes, search engines' indexes no.
+        lines.append('<meta name="robots" content="noindex">')
     lines += [
         f'<link rel="canonical" href="{e(watch)}">',
         f'<link rel="alternate" type="application/json+oembed" href="{e(oembed)}" '
