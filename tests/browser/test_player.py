@@ -321,6 +321,8 @@ def test_storyboard_previews_the_seek_bar(
         arg=image.element_handle(),
     )
     assert sprites, "the sprite sheet was fetched"
+    # 15 s is in the last chapter: its name is on the preview.
+    assert thumb.locator(".vf-preview-chapter").inner_text() == "Sunset"
     # The box shows one 160 px tile of the sheet (not the whole sheet squeezed in), and
     # a tile after the first ones at three quarters of the bar.
     tile = page.evaluate(

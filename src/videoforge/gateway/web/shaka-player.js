@@ -126,6 +126,26 @@ function markChapters(container, chapters, duration) {
   bar.append(marks);
 }
 
+/** The chapter under the pointer on the seek bar, named above shaka's preview (as
+ * YouTube does); the preview box itself is shaka's. */
+function chapterTitleOnHover(container, chapters, video, listen) {
+  const bar = container.querySelector(".shaka-seek-bar-container");
+  const preview = container.querySelector("#shaka-player-ui-thumbnail-container");
+  if (!bar || !preview || !(chapters ?? []).length) return;
+  const title = h("div", { class: "vf-preview-chapter", "aria-hidden": "true" });
+  preview.append(title);
+  const show = (clientX) => {
+    const rect = bar.getBoundingClientRect();
+    if (!(rect.width > 0) || !(video.duration > 0)) return;
+    const time = ((clientX - rect.left) / rect.width) * video.duration;
+    const chapter = [...chapters].reverse().find((c) => time >= Number(c.start));
+    title.textContent = chapter?.title ?? "";
+    title.hidden = !chapter?.title;
+  };
+  listen(bar, "pointermove", (event) => show(event.clientX));
+  listen(bar, "pointerdown", (event) => show(event.clientX));
+}
+
 // ------------------------------------------------------------------ keyboard
 const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
 
@@ -262,9 +282,6 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
     enableTooltips: true,
     seekBarColors: { base: "rgba(255, 255, 255, 0.3)", buffered: "rgba(255, 255, 255, 0.55)", played: "rgb(224, 67, 58)" },
   });
-  // There are no ads: the ad counter is an empty button that screen readers would
-  // announce without a name.
-  for (const el of container.querySelectorAll(".shaka-ad-info")) el.hidden = true;
   player.configure({
     // A long static video: a modest buffer, ABR capped to the player's size as YouTube.
     streaming: { bufferingGoal: 30, rebufferingGoal: 2 },
@@ -361,6 +378,7 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
   const mark = () => markChapters(container, stream.chapters, video.duration);
   if (Number.isFinite(video.duration) && video.duration > 0) mark();
   listen(video, "durationchange", mark);
+  chapterTitleOnHover(container, stream.chapters, video, listen);
 
   // -- keyboard shortcuts (page-wide while the watch page is open, as on YouTube)
   listen(document, "keydown", (event) => {
