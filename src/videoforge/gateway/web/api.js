@@ -469,3 +469,27 @@ export const blockUser = (userId, scope) =>
   request("PUT", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId }, body: {} });
 export const moderationActions = ({ cursor = null, limit = 50 } = {}) =>
   request("GET", "/api/gallery/moderation/actions", { query: { limit, ...(cursor ? { cursor } : {}) } });
+
+// ------------------------------------------------------------------ playlists
+// `ref` is a playlist id, or "watch-later" for the caller's own Watch later.
+/** The caller's playlists (Watch later first); with videoId each has contains_video. */
+export const myPlaylists = ({ videoId = null } = {}) =>
+  request("GET", "/api/gallery/playlists", { query: videoId ? { video_id: videoId } : {} });
+/** Someone's public playlists (all of them for themselves). */
+export const playlistsOf = (ownerId) => request("GET", "/api/gallery/playlists", { query: { owner: ownerId } });
+export const getPlaylist = (ref) => request("GET", `/api/gallery/playlists/${enc(ref)}`);
+export const createPlaylist = ({ title, description = "", visibility = "private" }) =>
+  request("POST", "/api/gallery/playlists", { body: { title, description, visibility } });
+export const updatePlaylist = (ref, changes) => request("PATCH", `/api/gallery/playlists/${enc(ref)}`, { body: changes });
+export const deletePlaylist = (ref) => request("DELETE", `/api/gallery/playlists/${enc(ref)}`);
+/** One page of entries in order: {playlist, items: [{position, available, video_id, video}], next_cursor}. */
+export const playlistVideos = (ref, { cursor = null, limit = 50 } = {}) =>
+  request("GET", `/api/gallery/playlists/${enc(ref)}/videos`, { query: { limit, ...(cursor ? { cursor } : {}) } });
+/** Append (adding one already there changes nothing: {added: false}). */
+export const addToPlaylist = (ref, videoId) =>
+  request("POST", `/api/gallery/playlists/${enc(ref)}/videos`, { body: { video_id: videoId } });
+export const removeFromPlaylist = (ref, videoId) =>
+  request("DELETE", `/api/gallery/playlists/${enc(ref)}/videos/${enc(videoId)}`);
+/** position: the new 0-based place. */
+export const movePlaylistVideo = (ref, videoId, position) =>
+  request("POST", `/api/gallery/playlists/${enc(ref)}/videos/${enc(videoId)}/move`, { body: { position } });

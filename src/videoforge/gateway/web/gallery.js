@@ -3,6 +3,7 @@
 // bookmarked and the back button works.
 import * as api from "./api.js";
 import { h, replace, uid } from "./dom.js";
+import { ownerPlaylists } from "./playlists.js";
 import { ownerOf, videoCard } from "./video-card.js";
 
 const PER_PAGE = 24;
@@ -72,6 +73,8 @@ export function galleryView(main, _params, query, ctx) {
   const heading = h("h1", {}, "Browse videos");
 
   main.append(h("section", { class: "page-head" }, heading, form), status, grid, pager);
+  // An uploader's page shows their public playlists under their videos.
+  if (state.owner) main.append(ownerPlaylists(state.owner, ctx));
 
   /** "Browse videos", "Videos by Ana", "Results for “q”" or "Results for “q” by Ana". */
   function showHeading() {

@@ -8,6 +8,7 @@ import { chapterList, mountPlayer } from "./shaka-player.js";
 import { linkify } from "./linkify.js";
 import { navigate } from "./router.js";
 import { parseTime, shareBox } from "./share.js";
+import { playlistPanel, saveActions } from "./playlists.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
 
 const MORE_FROM_UPLOADER = 4;
@@ -155,6 +156,7 @@ export async function watchView(main, { id }, query, ctx) {
         "div",
         { class: "watch__bar" },
         ratingBar(video),
+        saveActions(video),
         me && !isOwner ? reportButton("video", video.id) : null,
         actions,
       ),
@@ -176,6 +178,14 @@ export async function watchView(main, { id }, query, ctx) {
       moreFromUploader(video, ctx),
     ),
   );
+  // Watched from a playlist (?list=): the list beside the player, "Next", autoplay-next.
+  const listId = query.get("list");
+  if (listId) {
+    const article = main.querySelector("article.watch");
+    const layout = h("div", { class: "watch-layout" });
+    article.replaceWith(layout);
+    layout.append(article, playlistPanel(listId, video, ctx, { videoEl }));
+  }
 
   if (video.status !== "ready") {
     stage.replaceChildren(
