@@ -72,6 +72,7 @@ def videos(platform: Any, clip_factory: Callable[..., Path], clips_dir: Path) ->
     return {
         "public": upload(platform.url, clip, title=HOSTILE, visibility="public"),
         "private": upload(platform.url, clip, title="My diary", visibility="private"),
+        "unlisted": upload(platform.url, clip, title="By link only", visibility="unlisted"),
     }
 
 
@@ -183,7 +184,8 @@ def test_embed_start_and_no_controls(
 ) -> None:
     page, problems = open_page(context)
     src = (
-        f"{platform.url}/embed/{videos['public']}?start=0m7s&autoplay=1&muted=1&controls=0&title=0"
+        f"{platform.url}/embed/{videos['public']}"
+        "?start=0m7s&autoplay=1&muted=1&controls=0&title=0&loop=1"
     )
     frame = embed_frame(page, other_site, src)
     frame.wait_for_function("() => !document.querySelector('video').paused")
@@ -191,6 +193,21 @@ def test_embed_start_and_no_controls(
     assert 7 <= now < 10, now
     assert frame.locator(".embed__title").count() == 0
     assert frame.locator(".shaka-controls-container").is_hidden()
+    assert frame.evaluate("() => document.querySelector('video').loop") is True
+    # Without controls a click still pauses, as on YouTube.
+    frame.locator("video").click()
+    frame.wait_for_function("() => document.querySelector('video').paused")
+    assert problems == []
+
+
+def test_unlisted_embed_plays_by_link(
+    platform: Any, context: Any, videos: dict[str, str], other_site: str
+) -> None:
+    page, problems = open_page(context)
+    src = f"{platform.url}/embed/{videos['unlisted']}?autoplay=1&muted=1"
+    frame = embed_frame(page, other_site, src)
+    frame.wait_for_function("() => document.querySelector('video').currentTime > 0.5")
+    assert frame.locator(".embed__title").text_content() == "By link only"
     assert problems == []
 
 
@@ -228,6 +245,7 @@ def test_the_watch_page_cannot_be_framed(
 def test_share_link_at_current_time_seeks_there(
     platform: Any, context: Any, videos: dict[str, str]
 ) -> None:
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=platform.url)
     page, problems = open_page(context)
     page.goto(f"{platform.url}/watch/{videos['public']}")
     page.wait_for_selector("video[data-engine]")
@@ -246,6 +264,8 @@ def test_share_link_at_current_time_seeks_there(
     assert f'src="{platform.url}/embed/{videos["public"]}"' in code.input_value()
     assert "&lt;script&gt;" in code.input_value(), "the title is escaped in the code"
     page.locator("[data-copy=timed]").click()
+    page.wait_for_function("async () => (await navigator.clipboard.readText()).endsWith('?t=5')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == timed
     assert problems == []
 
     opened, opened_problems = open_page(context)
