@@ -165,6 +165,10 @@ def test_fit_keeps_the_aspect_within_the_maxima(
         ("5x", 0),
         ("1.5", 0),
         ("٣", 0),
+        ("1s1m", 0),
+        ("9" * 5000, 0),
+        ("9" * 5000 + "s", 0),
+        ("99999999", 10**7),
     ],
 )
 def test_parse_time(value: str, seconds: int) -> None:
@@ -312,7 +316,14 @@ async def test_oembed_format_and_bad_parameters(site: Site) -> None:
     xml = await oembed(site, url, format="xml")
     assert xml.status_code == 501
     assert xml.json()["error"]["code"] == "format_not_supported"
-    for bad in ({"maxwidth": "-1"}, {"maxwidth": "0"}, {"maxheight": "abc"}, {"maxwidth": "1e3"}):
+    for bad in (
+        {"maxwidth": "-1"},
+        {"maxwidth": "0"},
+        {"maxheight": "abc"},
+        {"maxwidth": "1e3"},
+        {"maxwidth": "9" * 5000},
+        {"maxheight": "٣٠٠"},
+    ):
         response = await oembed(site, url, **bad)
         assert response.status_code == 400, bad
         assert response.json()["error"]["code"] == "invalid_parameter"
@@ -478,6 +489,9 @@ async def test_embed_page_states(site: Site) -> None:
     assert 'data-controls="0"' in options.text
     assert "embed__title" not in options.text, "title=0 leaves the title out"
     assert "embed__title" in (await site.client.get(f"/embed/{public}")).text
+    huge = await site.client.get(f"/embed/{public}", params={"start": "9" * 5000})
+    assert huge.status_code == 200
+    assert 'data-start="0"' in huge.text
     waiting = await site.client.get(f"/embed/{processing}")
     assert "still being processed" in waiting.text
     assert "<video" not in waiting.text

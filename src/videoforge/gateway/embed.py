@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,28 +81,21 @@ def fit(aspect: tuple[int, int], max_width: int | None, max_height: int | None) 
     return Size(max(1, math.floor(aw * scale + 1e-9)), max(1, math.floor(ah * scale + 1e-9)))
 
 
+_TIME = re.compile(r"(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,7})s)?")
+MAX_START = 10**7
+
+
 def parse_time(value: str | None) -> int:
-    """``90``, ``90s``, ``1m30s``, ``1h2m3s`` as seconds; anything else 0."""
-    if not value:
+    """``90``, ``90s``, ``1m30s``, ``1h2m3s`` as seconds (as web/share.js reads ``?t=``);
+    anything else 0. Bounded before ``int()``: a 5,000-digit number is not a 500."""
+    text = (value or "").strip().lower()
+    if re.fullmatch(r"[0-9]{1,9}", text):
+        return min(int(text), MAX_START)
+    match = _TIME.fullmatch(text) if text else None
+    if match is None:
         return 0
-    text = value.strip().lower()
-    if not text.isascii():
-        return 0
-    if text.isdigit():
-        return min(int(text), 10**7)
-    total, number = 0, ""
-    units = {"h": 3600, "m": 60, "s": 1}
-    seen: set[str] = set()
-    for ch in text:
-        if ch.isdigit():
-            number += ch
-        elif ch in units and number and ch not in seen:
-            seen.add(ch)
-            total += int(number) * units[ch]
-            number = ""
-        else:
-            return 0
-    return 0 if number else min(total, 10**7)
+    h, m, sec = (int(g) if g else 0 for g in match.groups())
+    return min(h * 3600 + m * 60 + sec, MAX_START)
 
 
 @dataclass(frozen=True)
@@ -221,7 +215,7 @@ def _video_id_of(url: str, base: str) -> uuid.UUID:
 def _dimension(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= 100_000:
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not 0 < int(value) <= 100_000:
         raise BadRequest(f"{name} must be a positive whole number.", code="invalid_parameter")
     return int(value)
 

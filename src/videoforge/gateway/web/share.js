@@ -8,13 +8,17 @@
 // so the iframe is written (and escaped) in one place, on the server.
 import { formatDuration, h, uid } from "./dom.js";
 
-/** "90", "90s", "1m30s", "1h2m3s" as whole seconds; 0 for anything else. */
+const MAX_START = 1e7;
+
+/** "90", "90s", "1m30s", "1h2m3s" as whole seconds (as gateway/embed.py reads `start`);
+ * 0 for anything else. Bounded, so a 5,000-digit ?t= is not Infinity (a seek to it throws). */
 export function parseTime(value) {
   const text = String(value ?? "").trim().toLowerCase();
-  if (/^\d+$/.test(text)) return Number(text);
-  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (/^[0-9]{1,9}$/.test(text)) return Math.min(Number(text), MAX_START);
+  const match = /^(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,7})s)?$/.exec(text);
   if (!text || !match) return 0;
-  return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0);
+  const total = Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0);
+  return Math.min(total, MAX_START);
 }
 
 export function baseUrl() {
