@@ -366,31 +366,34 @@ async def add_video(
     # or this finds it gone (404), instead of failing on the foreign key.
     video = await videos.get_visible(session, video_id, principal, keep=True)
     existing = await repository.item(session, playlist.id, video.id)
-    if existing is None:
-        total = await repository.count(session, playlist.id)
-        if total >= ITEMS_MAX:
-            raise Conflict(
-                f"A playlist holds at most {ITEMS_MAX:,} videos; remove some first.",
-                code="playlist_full",
-            )
-        last = await repository.last_position(session, playlist.id)
-        # The playlist row is locked: no other append can take this place meanwhile.
-        inserted = await repository.insert_item(
-            session, playlist.id, video.id, STEP if last is None else last + STEP
+    if existing is not None:
+        return PlaylistItemAdded(
+            playlist_id=playlist.id,
+            video_id=video.id,
+            position=await repository.ordinal(session, existing),
+            added=False,
+            video_count=await repository.count(session, playlist.id),
         )
-        assert inserted
-        await repository.touch(session, playlist.id)
-        existing = await repository.item(session, playlist.id, video.id)
-        assert existing is not None
-        added = True
-    else:
-        added = False
+    total = await repository.count(session, playlist.id)
+    if total >= ITEMS_MAX:
+        raise Conflict(
+            f"A playlist holds at most {ITEMS_MAX:,} videos; remove some first.",
+            code="playlist_full",
+        )
+    last = await repository.last_position(session, playlist.id)
+    # The playlist row is locked: no other append can take this place meanwhile, so the
+    # new entry is the last of ``total + 1`` (no second count needed).
+    inserted = await repository.insert_item(
+        session, playlist.id, video.id, STEP if last is None else last + STEP
+    )
+    assert inserted
+    await repository.touch(session, playlist.id)
     return PlaylistItemAdded(
         playlist_id=playlist.id,
         video_id=video.id,
-        position=await repository.ordinal(session, existing),
-        added=added,
-        video_count=await repository.count(session, playlist.id),
+        position=total,
+        added=True,
+        video_count=total + 1,
     )
 
 
