@@ -514,3 +514,33 @@ async def test_links_come_from_public_url_never_from_the_client(site: Site) -> N
         "/services/oembed", params={"url": f"http://evil.example/watch/{video_id}"}, headers=spoof
     )
     assert theirs.status_code == 404
+
+
+ODD = ["", "%00", "..%2F..%2Fetc", "\u202e", "9" * 5000, "'\"><script>", "%ZZ", "a/b"]
+
+
+async def test_odd_input_is_never_a_500(site: Site) -> None:
+    video_id = await site.add()
+    watch = f"{PUBLIC}/watch/{video_id}"
+    for odd in ODD:
+        for path in (f"/embed/{odd}", f"/watch/{odd}", f"/services/thumbnail/{odd}"):
+            response = await site.client.get(path)
+            assert response.status_code < 500, (path, response.status_code)
+        for params in (
+            {"url": odd},
+            {"url": watch, "maxwidth": odd},
+            {"url": watch, "maxheight": odd},
+            {"url": watch + odd},
+            {"url": watch, "format": odd},
+        ):
+            response = await site.client.get("/services/oembed", params=params)
+            if params.get("format") not in (None, "", "json"):
+                assert response.status_code == 501, params  # oEmbed's "not that format"
+            else:
+                assert response.status_code < 500, (params, response.status_code)
+            if response.status_code != 200:
+                assert response.json()["error"]["code"], params
+        embed = await site.client.get(
+            f"/embed/{video_id}", params={k: odd for k in ("start", "autoplay", "controls")}
+        )
+        assert embed.status_code == 200

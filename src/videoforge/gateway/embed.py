@@ -241,7 +241,9 @@ def build_router(content_security_policy: str) -> APIRouter:
     router = APIRouter()
     embed_csp = frameable_policy(content_security_policy)
 
-    @router.get("/services/oembed", tags=["embed"])
+    # Not in /api/openapi.json: its contract is oembed.com's, whose 501 for an unsupported
+    # format is exactly the 5xx the API document promises never to answer.
+    @router.get("/services/oembed", include_in_schema=False)
     async def oembed(
         request: Request,
         url: Annotated[str | None, Query(description="A watch or embed page's URL.")] = None,
