@@ -442,3 +442,21 @@ async def test_a_deleted_playlists_entries_are_gone_with_it(
     await client.delete(f"{BASE}/{pid}", headers=users.admin)  # an admin may delete it
     async with session_scope(infra.sessions) as session:
         assert await service.repository.count(session, uuid.UUID(pid)) == 0
+
+
+async def test_concurrent_appends_each_take_their_own_place(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
+) -> None:
+    pid = (await _create(client, users.owner))["id"]
+    videos = [await seed_video(users.owner_id, title=f"c{i}") for i in range(6)]
+    answers = await asyncio.gather(*[_add(client, users.owner, pid, v.id) for v in videos])
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    # The playlist row's lock serialises them: six places, none shared, none skipped.
+    assert sorted(a.json()["position"] for a in answers) == list(range(6))
+    titles = await _titles(client, users.owner, pid)
+    assert sorted(titles) == [f"c{i}" for i in range(6)]
+    # Every answer's place is where its video is listed.
+    for answer in answers:
+        assert titles[answer.json()["position"]] == next(
+            v.title for v in videos if str(v.id) == answer.json()["video_id"]
+        )

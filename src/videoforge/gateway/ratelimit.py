@@ -47,9 +47,10 @@ class Action(StrEnum):
     UPLOAD_URL = "upload_url"
     VIEW = "view"
     VIDEO_CREATE = "video_create"
-    #: Also counted by the gallery (posting comments, reporting).
+    #: Also counted by the gallery (posting comments, reporting, creating playlists).
     COMMENT = "comment"
     REPORT = "report"
+    PLAYLIST = "playlist"
 
 
 @dataclass(frozen=True)
