@@ -283,3 +283,61 @@ def test_a_private_video_in_a_public_playlist_is_unavailable_to_others(
         assert problems == [], problems
     finally:
         page.context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe(page: Any, name: str) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
+    found = []
+    for violation in results["violations"]:
+        if violation["impact"] in {"serious", "critical"}:
+            targets = [", ".join(map(str, n["target"])) for n in violation["nodes"][:5]]
+            found.append(f"{name}: {violation['id']} ({violation['impact']}) at {targets}")
+    return found
+
+
+def test_axe_finds_no_serious_problem_on_the_playlist_pages(
+    platform: Any, browser: Any, library: dict[str, Any]
+) -> None:
+    assert AXE.exists(), "npm install (axe-core is in package.json)"
+    base = platform.url
+    owner = library["owner"]
+    made = owner.http.post(
+        "/api/gallery/playlists", json={"title": "Axe", "visibility": "unlisted"}
+    )
+    assert made.status_code == 201, made.text
+    playlist_id = made.json()["id"]
+    for key in ("first", "secret"):
+        owner.http.post(
+            f"/api/gallery/playlists/{playlist_id}/videos",
+            json={"video_id": library["videos"][key]},
+        )
+    findings: list[str] = []
+    problems: list[str] = []
+    # The site's CSP allows no inline script: let the test inject axe-core anyway.
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(f"error: {e}"))
+    try:
+        _log_in(page, base, owner.email)
+        page.goto(f"{base}/playlists")
+        page.locator("li.card--playlist").first.wait_for()
+        findings += _axe(page, "my playlists")
+        page.goto(f"{base}/playlist/{playlist_id}")
+        page.locator("li.playlist-item").nth(1).wait_for()
+        findings += _axe(page, "playlist (owner)")
+        page.goto(f"{base}/watch/{library['videos']['first']}?list={playlist_id}")
+        page.locator('aside.playlist-panel a[aria-current="true"]').wait_for()
+        findings += _axe(page, "watch with playlist")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.locator("dialog.save-dialog .save-list__item").first.wait_for()
+        findings += _axe(page, "save dialog")
+        assert findings == [], "\n".join(findings)
+        assert problems == [], problems
+    finally:
+        context.close()
