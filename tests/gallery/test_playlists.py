@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from videoforge.gallery.models import Visibility
+from videoforge.gallery.models import VideoStatus, Visibility
 from videoforge.gallery.playlists import service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import MIN_GAP, STEP
@@ -460,3 +460,19 @@ async def test_concurrent_appends_each_take_their_own_place(
         assert titles[answer.json()["position"]] == next(
             v.title for v in videos if str(v.id) == answer.json()["video_id"]
         )
+
+
+async def test_a_video_that_does_not_play_yet_is_unavailable_to_others(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
+) -> None:
+    pid = (await _create(client, users.owner, visibility="public"))["id"]
+    processing = await seed_video(
+        users.owner_id, title="Still cooking", status=VideoStatus.PROCESSING
+    )
+    failed = await seed_video(users.owner_id, title="Broken", status=VideoStatus.FAILED)
+    for video in (processing, failed):
+        assert (await _add(client, users.owner, pid, video.id)).status_code == 201
+    assert await _titles(client, users.other, pid) == [None, None]
+    # Its owner sees them (and their status) to tidy up.
+    r = await client.get(f"{BASE}/{pid}/videos", headers=users.owner)
+    assert [i["video"]["status"] for i in r.json()["items"]] == ["processing", "failed"]
