@@ -125,6 +125,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             # Small files go multipart too, so the browser tests exercise parts and resume.
             "UPLOAD_MULTIPART_THRESHOLD": str(6 * 1024 * 1024),
             "UPLOAD_PART_SIZE": str(5 * 1024 * 1024),
+            # Every browser test signs its users up from 127.0.0.1: one address doing what
+            # a crowd does. The limits themselves are tested in tests/gateway.
+            "RATE_LIMITS": "signup=3600:2000:20,login=300:2000:200:200,"
+            "upload_url=3600:2000:500,job_create=3600:2000:500,view=60:2000:600",
         }
     )
     for name in (
