@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -276,6 +276,29 @@ class _Progress:
             await self._callback(value)
 
 
+_SEGMENT_POLL_SECONDS = 1.0
+
+
+async def _watch_segments(
+    outdir: Path,
+    renditions: Sequence[PlannedRendition],
+    segment_seconds: float,
+    report: Callable[[float], Awaitable[None]],
+) -> None:
+    """Report the ladder's progress from its finished HLS segments, every second, until
+    cancelled: a rung's segment is finished once the next one has been started, so the
+    slowest rung's count less one, times the segment length, is source time done (an
+    underestimate where segments are cut at keyframes past the multiple)."""
+    dirs = [outdir / "hls" / rendition.quality for rendition in renditions]
+    while True:
+        await asyncio.sleep(_SEGMENT_POLL_SECONDS)
+        counts = await asyncio.to_thread(
+            lambda: [sum(1 for _ in d.glob("seg_*.m4s")) if d.is_dir() else 0 for d in dirs]
+        )
+        if counts and min(counts) > 1:
+            await report((min(counts) - 1) * segment_seconds)
+
+
 def _check_cancel(cancel: asyncio.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise PipelineCancelled("processing was cancelled")
@@ -372,6 +395,12 @@ async def process_file(
             max_output_bytes=config.max_output_bytes,
         )
     )
+    # ffmpeg 5.1 prints no -progress report until every output has written something,
+    # and the storyboard's first sprite is a whole tile grid of source time away: the
+    # finished HLS segments are the other, always-honest measure of the ladder's work.
+    segments_watch = asyncio.create_task(
+        _watch_segments(outdir, renditions, config.hls_segment_seconds, ladder_progress)
+    )
     stills_run = (
         asyncio.create_task(_run_stills(stills_argv, outdir, config, cancel, time_left))
         if config.overlap_stills and stills_can_overlap(_usable_cpus(), config.threads)
@@ -405,7 +434,8 @@ async def process_file(
     finally:
         # A failed, cancelled or refused ladder stops the stills run with it (and the
         # reverse cannot happen: the stills' error waits for the ladder's end).
-        for task in (ladder_run, stills_run):
+        segments_watch.cancel()
+        for task in (ladder_run, stills_run, segments_watch):
             if task is None:
                 continue
             if not task.done():
