@@ -17,24 +17,24 @@ async def test_finished_segments_of_the_slowest_rung_are_the_progress(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "_SEGMENT_POLL_SECONDS", 0.01)
-    rungs: list[Any] = [SimpleNamespace(quality="720p"), SimpleNamespace(quality="mobile")]
+    rungs: list[Any] = [SimpleNamespace(hls_dir="hls/720p"), SimpleNamespace(hls_dir="hls/mobile")]
     reported: list[float] = []
 
     async def report(seconds: float) -> None:
         reported.append(seconds)
 
-    def segments(quality: str, count: int) -> None:
-        folder = tmp_path / "hls" / quality
+    def segments(rung: Any, count: int) -> None:
+        folder = tmp_path / rung.hls_dir
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(count):
             (folder / f"seg_{n:05d}.m4s").write_bytes(b"x")
 
     watch = asyncio.create_task(pipeline._watch_segments(tmp_path, rungs, 4.0, report))
     try:
-        segments("720p", 5)  # the other rung has not started: nothing is done yet
+        segments(rungs[0], 5)  # the other rung has not started: nothing is done yet
         await asyncio.sleep(0.1)
         assert reported == []
-        segments("mobile", 3)  # two finished segments, one being written
+        segments(rungs[1], 3)  # two finished segments, one being written
         for _ in range(200):
             if reported:
                 break

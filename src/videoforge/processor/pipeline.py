@@ -289,7 +289,7 @@ async def _watch_segments(
     cancelled: a rung's segment is finished once the next one has been started, so the
     slowest rung's count less one, times the segment length, is source time done (an
     underestimate where segments are cut at keyframes past the multiple)."""
-    dirs = [outdir / "hls" / rendition.quality for rendition in renditions]
+    dirs = [outdir / rendition.hls_dir for rendition in renditions]
     while True:
         await asyncio.sleep(_SEGMENT_POLL_SECONDS)
         counts = await asyncio.to_thread(
