@@ -9,15 +9,14 @@ opens a video with the keyboard alone.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 import pytest
+from tests.browser.api_user import ApiUser
 
 pytestmark = pytest.mark.browser
 
@@ -31,101 +30,6 @@ FOCUSED_ACTION = (
     "document.activeElement.closest('li.video-row')"
     " ? document.activeElement.dataset.action || 'in-row' : null"
 )
-
-
-# ----------------------------------------------------------------------- API helpers
-class ApiUser:
-    """One account driven over the HTTP API (as another client of the platform would)."""
-
-    def __init__(self, base: str, email: str) -> None:
-        self.base = base
-        self.email = email
-        self.http = httpx.Client(base_url=base, timeout=30)
-        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
-        assert resp.status_code == 201, resp.text
-        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def upload(self, clip: Path, *, title: str) -> dict[str, Any]:
-        """Upload ``clip`` through a presigned form, confirm it as a public video and
-        start processing; returns the job."""
-        data = clip.read_bytes()
-        ticket = self.http.post(
-            "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
-        )
-        assert ticket.is_success, ticket.text
-        key = ticket.json()["key"]
-        single, multipart = ticket.json()["single"], ticket.json()["multipart"]
-        if single:
-            stored = httpx.post(
-                urljoin(self.base + "/", single["url"]),
-                data=single["fields"],
-                files={"file": (clip.name, data, "video/mp4")},
-                timeout=30,
-            )
-            assert stored.is_success, stored.text
-        else:
-            size = multipart["part_size"]
-            parts = []
-            for part in multipart["parts"]:
-                n = part["part_number"]
-                chunk = data[(n - 1) * size : n * size]
-                put = httpx.put(urljoin(self.base + "/", part["url"]), content=chunk, timeout=30)
-                assert put.is_success, put.text
-                parts.append({"part_number": n, "etag": put.headers["ETag"]})
-            done = self.http.post(
-                "/api/upload/multipart/complete",
-                json={"key": key, "upload_id": multipart["upload_id"], "parts": parts},
-            )
-            assert done.is_success, done.text
-        video = self.http.post(
-            "/api/upload/confirm", json={"key": key, "title": title, "visibility": "public"}
-        )
-        assert video.is_success, video.text
-        job = self.http.post("/api/jobs", json={"video_id": video.json()["id"]})
-        assert job.is_success, job.text
-        return dict(job.json())
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        resp = self.http.get(f"/api/jobs/{job_id}")
-        assert resp.status_code == 200, resp.text
-        return dict(resp.json())
-
-    def job_of(self, video_id: str, timeout: float = 30) -> dict[str, Any]:
-        """The newest job of one of this user's videos (the page starts it right after
-        the upload is confirmed, so it may take a moment to exist)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            resp = self.http.get("/api/jobs", params={"limit": 100})
-            assert resp.status_code == 200, resp.text
-            jobs = [j for j in resp.json()["items"] if j.get("video_id") == video_id]
-            if jobs:
-                return dict(jobs[0])
-            assert time.monotonic() < deadline, f"no job for video {video_id}"
-            time.sleep(0.1)
-
-    def wait_job(self, job_id: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.job(job_id)
-            if job["status"] in statuses:
-                return job
-            assert time.monotonic() < deadline, f"job {job_id} stayed {job['status']}"
-            time.sleep(0.25)
-
-    def wait_video(self, video_id: str, status: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            resp = self.http.get(f"/api/gallery/videos/{video_id}")
-            assert resp.status_code == 200, resp.text
-            if resp.json()["status"] == status:
-                return dict(resp.json())
-            assert resp.json()["status"] != "failed", resp.json()
-            assert time.monotonic() < deadline, f"video {video_id} is {resp.json()['status']}"
-            time.sleep(0.5)
 
 
 def with_page_size(url: str, per_page: int) -> str:

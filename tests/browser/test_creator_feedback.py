@@ -16,15 +16,13 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
-import httpx
 import pytest
+from tests.browser.api_user import ApiUser
 
 pytestmark = pytest.mark.browser
 
@@ -38,80 +36,6 @@ DESCRIPTION = (
     "Filmed at the harbour. Route: https://maps.example.com/harbour?from=pier&to=light. "
     "More (https://example.org/more) and <b>not bold</b> javascript:alert(1)"
 )
-
-
-class ApiUser:
-    """One account driven over the HTTP API."""
-
-    def __init__(self, base: str, email: str) -> None:
-        self.base = base
-        self.email = email
-        self.http = httpx.Client(base_url=base, timeout=30)
-        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
-        assert resp.status_code == 201, resp.text
-        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def upload(self, clip: Path, *, title: str, description: str = "") -> dict[str, Any]:
-        """Upload ``clip`` (a form POST, or in parts), confirm it public, start its job."""
-        data = clip.read_bytes()
-        ticket = self.http.post(
-            "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
-        ).json()
-        single, multipart = ticket["single"], ticket["multipart"]
-        if single:
-            stored = httpx.post(
-                urljoin(self.base + "/", single["url"]),
-                data=single["fields"],
-                files={"file": (clip.name, data, "video/mp4")},
-                timeout=30,
-            )
-            assert stored.is_success, stored.text
-        else:
-            size, parts = multipart["part_size"], []
-            for part in multipart["parts"]:
-                n = part["part_number"]
-                chunk = data[(n - 1) * size : n * size]
-                put = httpx.put(urljoin(self.base + "/", part["url"]), content=chunk, timeout=30)
-                assert put.is_success, put.text
-                parts.append({"part_number": n, "etag": put.headers["ETag"]})
-            done = self.http.post(
-                "/api/upload/multipart/complete",
-                json={"key": ticket["key"], "upload_id": multipart["upload_id"], "parts": parts},
-            )
-            assert done.is_success, done.text
-        body = {"key": ticket["key"], "title": title, "visibility": "public"}
-        if description:
-            body["description"] = description
-        video = self.http.post("/api/upload/confirm", json=body)
-        assert video.is_success, video.text
-        job = self.http.post("/api/jobs", json={"video_id": video.json()["id"]})
-        assert job.is_success, job.text
-        return dict(job.json())
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return dict(self.http.get(f"/api/jobs/{job_id}").json())
-
-    def wait_job(self, job_id: str, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.job(job_id)
-            if job["status"] in statuses:
-                return job
-            assert time.monotonic() < deadline, f"job {job_id} stayed {job['status']}"
-            time.sleep(0.25)
-
-    def wait_video(self, video_id: str, status: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            video = self.http.get(f"/api/gallery/videos/{video_id}").json()
-            if video["status"] == status:
-                return dict(video)
-            assert time.monotonic() < deadline, f"video {video_id} is {video['status']}"
-            time.sleep(0.5)
 
 
 def _open(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
