@@ -28,11 +28,11 @@ import structlog
 from sqlalchemy import func, select
 
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.jobs.events import publish_job
 from videoforge.jobs.models import Job
 from videoforge.jobs.service import enqueue
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobStatus
-from videoforge.processor import publisher
 from videoforge.processor.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.processor.workdirs import remove_stale_workdirs
 from videoforge.settings import Settings
@@ -198,7 +198,7 @@ async def _recover_lost_runs(infra: Infra, now: datetime, report: SweepReport) -
             job = await session.get(Job, job_id, populate_existing=True) if seq else None
         if job is None:
             continue
-        await publisher.publish(infra.queues, job)
+        await publish_job(infra.queues, job)
         if give_up:
             report.lost_jobs_failed += 1
             log.error("lost_job_failed", job_id=str(job_id), attempts=attempts)
