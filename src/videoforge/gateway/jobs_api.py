@@ -42,8 +42,8 @@ from videoforge.jobs import (
     request_cancel,
     retry_job,
 )
-from videoforge.jobs.models import IDEMPOTENCY_KEY_LEN
 from videoforge.jobs.events import publish_job
+from videoforge.jobs.models import IDEMPOTENCY_KEY_LEN
 from videoforge.jobs.service import job_read
 from videoforge.jobs.transitions import NON_FINAL_STATUSES
 from videoforge.messages import JobStatus
