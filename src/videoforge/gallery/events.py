@@ -38,7 +38,7 @@ from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
-from videoforge.messages import JobEvent, JobStatus
+from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
 
@@ -73,20 +73,15 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     if event.status is JobStatus.COMPLETED:
         values.update(progress=100, failure_reason=None)
         measured = {
-            "duration": event.duration,
-            "width": event.width,
-            "height": event.height,
-            "video_codec": event.video_codec,
-            "audio_codec": event.audio_codec,
-            "file_size": event.file_size,
+            **{fact: getattr(event, fact) for fact in MEDIA_FACTS},
             "thumbnail_key": event.thumbnail_key,
             "preview_key": event.preview_key,
             "hls_master_key": event.hls_master_key,
             "metadata_key": event.metadata_key,
         }
         values.update({k: v for k, v in measured.items() if v is not None})
-        if event.width and event.height:
-            values["resolution"] = f"{event.width}x{event.height}"
+        if shown := resolution(event.width, event.height):
+            values["resolution"] = shown
         values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
         values["media"] = media_outputs(event)
         if event.source_key and video.s3_key is None:

@@ -20,12 +20,7 @@ def completed_fields(job: Job, result: PipelineResult) -> dict[str, Any]:
     """The ``COMPLETED`` payload: media facts and the full keys of every output."""
     probe = result.probe
     return {
-        "duration": probe.duration,
-        "width": probe.width,
-        "height": probe.height,
-        "video_codec": probe.video_codec,
-        "audio_codec": probe.audio_codec,
-        "file_size": probe.size,
+        **probe.facts(),
         "thumbnail_key": output_key(job.id, result.thumbnail),
         "preview_key": output_key(job.id, result.preview),
         "hls_master_key": output_key(job.id, result.master_playlist),

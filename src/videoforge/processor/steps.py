@@ -18,7 +18,7 @@ from videoforge.infra import tracing
 from videoforge.jobs import runs
 from videoforge.jobs.models import AssetType, Job
 from videoforge.jobs.service import is_url_source
-from videoforge.messages import JobStatus
+from videoforge.messages import JobStatus, resolution
 from videoforge.processor import publisher
 from videoforge.processor.fetch import fetch_to_file
 from videoforge.processor.keys import import_key, output_key
@@ -215,18 +215,20 @@ def asset_records(job: Job, outputs: list[Output]) -> list[runs.AssetRecord]:
 
 
 def _facts(job: Job, result: PipelineResult) -> dict[str, object]:
-    """The media facts recorded on the job row at completion."""
+    """The media facts recorded on the job row at completion: the event's, under the
+    job table's names, and the source's bit rate."""
     probe = result.probe
+    facts = probe.facts()
     return {
         "metadata_s3_key": output_key(job.id, result.metadata),
-        "duration": probe.duration,
-        "original_size": probe.size,
+        "duration": facts["duration"],
+        "width": facts["width"],
+        "height": facts["height"],
+        "video_codec": facts["video_codec"],
+        "audio_codec": facts["audio_codec"],
+        "original_size": facts["file_size"],
         "original_bitrate": probe.bit_rate,
-        "resolution": f"{probe.width}x{probe.height}",
-        "width": probe.width,
-        "height": probe.height,
-        "video_codec": probe.video_codec,
-        "audio_codec": probe.audio_codec,
+        "resolution": resolution(probe.width, probe.height),
     }
 
 
