@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from videoforge.infra.queue.base import QueueError, Queues
+from videoforge.infra.storage.keys import output_key, output_prefix
 from videoforge.jobs.models import Job
 from videoforge.jobs.service import job_event
 from videoforge.messages import JobEvent
-from videoforge.processor.keys import output_key, output_prefix
 
 if TYPE_CHECKING:
     from videoforge.processor.pipeline import PipelineResult

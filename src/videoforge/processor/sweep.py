@@ -28,12 +28,12 @@ import structlog
 from sqlalchemy import func, select
 
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.storage.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.jobs.models import Job
 from videoforge.jobs.service import enqueue
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobStatus
 from videoforge.processor import publisher
-from videoforge.processor.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.processor.workdirs import remove_stale_workdirs
 from videoforge.settings import Settings
 

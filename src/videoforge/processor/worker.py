@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage, ReceiptInvalid
+from videoforge.infra.storage.keys import import_key, output_key, output_prefix
 from videoforge.jobs.models import AssetType, Job, MediaAsset
 from videoforge.jobs.service import count_by_status, is_url_source
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
@@ -67,7 +68,6 @@ from videoforge.migrations import check_migrated
 from videoforge.processor import publisher
 from videoforge.processor.fetch import FetchRejected, fetch_to_file
 from videoforge.processor.ffmpeg import MediaRejected
-from videoforge.processor.keys import import_key, output_key, output_prefix
 from videoforge.processor.metrics import (
     DUPLICATE_MESSAGES,
     JOB_REQUEUES,
