@@ -26,7 +26,7 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import AppError
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.keys import final_key
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 
 from .conftest import SeedVideo, Users
 

@@ -65,7 +65,7 @@ from videoforge.infra.storage.base import (
     StorageError,
 )
 from videoforge.infra.storage.keys import final_key, new_upload_key
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery.uploads")
