@@ -52,7 +52,7 @@ from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import After
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.migrations import upgrade
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 
 pytestmark = pytest.mark.browser
 

@@ -21,12 +21,12 @@ from sqlalchemy import select
 from videoforge.gallery import deletions, uploads
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, UploadState
 from videoforge.gallery.schemas import UploadConfirm
-from videoforge.gallery.uploads import final_key
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import AppError
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.keys import final_key
+from videoforge.infra.storage.local.store import LocalStorage
 
 from .conftest import SeedVideo, Users
 

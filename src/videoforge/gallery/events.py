@@ -38,6 +38,7 @@ from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
+from videoforge.infra.storage.keys import is_import_of, output_prefix
 from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
@@ -230,10 +231,9 @@ def orphaned_objects(event: JobEvent) -> tuple[list[str], list[str]]:
     deletion removed only what existed then): (keys, prefixes) — the job's output prefix
     and, for an import, the original it stored under the deleted video's own prefix."""
     assert event.video_id is not None
-    video_prefix = f"originals/{event.user_id}/{event.video_id}/"
     source = event.source_key
-    keys = [source] if source and source.startswith(video_prefix) else []
-    return keys, [f"outputs/{event.job_id}/"]
+    keys = [source] if source and is_import_of(source, event.user_id, event.video_id) else []
+    return keys, [output_prefix(event.job_id)]
 
 
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:

@@ -24,7 +24,6 @@ from videoforge.gallery.access import (
     ensure_visible,
     is_owner_or_admin,
 )
-from videoforge.gallery.captions.service import captions_prefix
 from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
@@ -33,6 +32,7 @@ from videoforge.infra.auth import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import video_prefixes
 
 log = structlog.get_logger("videoforge.gallery")
 
@@ -180,7 +180,7 @@ async def delete_video(
         reason="video_deleted",
         keys=[video.s3_key] if video.s3_key else [],
         # The owner's uploaded captions (their rows go with the video's, by cascade).
-        prefixes=[*sorted(f"outputs/{job}/" for job in jobs), captions_prefix(video.id)],
+        prefixes=video_prefixes(video.id, jobs),
     )
 
 

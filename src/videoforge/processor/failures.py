@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import structlog
 
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import runs
 from videoforge.messages import JobStatus
 from videoforge.processor.fetch import FetchRejected
 from videoforge.processor.ffmpeg import MediaRejected
-from videoforge.processor.keys import output_prefix
 from videoforge.processor.metrics import JOB_REQUEUES, JOBS_FINISHED, LOCAL_RESOURCE_FAILURES
 from videoforge.processor.policy import FailureKind, RetryAction, decide_retry
 from videoforge.processor.resources import (

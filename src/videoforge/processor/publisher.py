@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from videoforge.infra.storage.keys import output_key, output_prefix
 from videoforge.jobs.models import Job
-from videoforge.processor.keys import output_key, output_prefix
 
 if TYPE_CHECKING:
     from videoforge.processor.pipeline import PipelineResult

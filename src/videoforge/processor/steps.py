@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from videoforge.infra import tracing
+from videoforge.infra.storage.keys import import_key, output_key
 from videoforge.jobs import runs
 from videoforge.jobs.models import AssetType, Job
 from videoforge.jobs.service import is_url_source
 from videoforge.messages import JobStatus, resolution
 from videoforge.processor import publisher
 from videoforge.processor.fetch import fetch_to_file
-from videoforge.processor.keys import import_key, output_key
 from videoforge.processor.metrics import JOBS_FINISHED, TRANSCODE_SECONDS
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun, StopReason, WorkerContext

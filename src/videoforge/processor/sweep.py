@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.storage.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.jobs import recovery
 from videoforge.jobs.events import publish
 from videoforge.jobs.service import enqueue
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.processor.workdirs import remove_stale_workdirs
 from videoforge.settings import Settings
 

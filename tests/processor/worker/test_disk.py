@@ -19,11 +19,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage.keys import import_key
 from videoforge.jobs import Job
 from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
 from videoforge.processor import failures
-from videoforge.processor.keys import import_key
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun
 from videoforge.processor.worker import Worker
