@@ -532,7 +532,7 @@ class VideoForgeStack(Stack):
 
     # ---------------------------------------------------------------- services
     def _common_environment(self) -> dict[str, str]:
-        """The seed's variable names, shared by every process."""
+        """The environment every process reads (the variable names DESIGN.md fixes)."""
         env = {
             "VIDEOFORGE_ENV": "production",
             "LOG_FORMAT": "json",
