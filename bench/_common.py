@@ -6,6 +6,8 @@ name (``import _common``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
 import socket
@@ -17,6 +19,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from videoforge.migrations import upgrade
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -39,6 +43,21 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str = "vf_bench") -> Iterator[str]:
+    """The URL of a new database migrated to head; dropped afterwards, whatever happens."""
+    name = asyncio.run(create_database(prefix))
+    url = f"{SERVER}/{name}"
+    print(f"database {name}", flush=True)
+    started = time.perf_counter()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(drop_database(name))
+        print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
 
 
 async def median_ms(fn: Callable[[], Awaitable[int]], repeat: int) -> tuple[float, int]:
@@ -75,6 +94,16 @@ def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from plan_nodes(child)
+
+
+def scan_summary(node: dict[str, Any], top: dict[str, Any]) -> str:
+    """One scan node of an :func:`explain_json` document ``top``: what it read how."""
+    return (
+        f"{node['Node Type']} on {node.get('Index Name')}, rows {node['Actual Rows']},"
+        f" removed by filter {node.get('Rows Removed by Filter', 0)}, buffers"
+        f" {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)},"
+        f" execution {top['Execution Time']:.2f} ms"
+    )
 
 
 def free_port() -> int:

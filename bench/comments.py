@@ -48,7 +48,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SERVER, create_database, drop_database, explain_json, median_ms, plan_nodes
+from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
 from videoforge.gallery.comments import repository, service
 from videoforge.gallery.comments.models import GalleryComment
@@ -56,7 +56,6 @@ from videoforge.gallery.comments.repository import Viewer
 from videoforge.gallery.comments.schemas import CommentListStatus, CommentSort
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.migrations import upgrade
 
 OWNER = "bench-owner"
 VIEWER = "author-3"
@@ -282,13 +281,7 @@ async def bench(url: str, args: argparse.Namespace) -> None:
             f"  ({offset_ms / rows_out[0][2]:.0f}x the cursor page; same rows: {same})"
         )
         for node in scans:
-            print(
-                f"\ndeep cursor page plan: {node['Node Type']} on {node.get('Index Name')},"
-                f" rows {node['Actual Rows']}, removed by filter"
-                f" {node.get('Rows Removed by Filter', 0)}, buffers"
-                f" {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)},"
-                f" execution {plan['Execution Time']:.2f} ms"
-            )
+            print(f"\ndeep cursor page plan: {scan_summary(node, plan)}")
     finally:
         await engine.dispose()
 
@@ -301,16 +294,8 @@ def main() -> int:
     parser.add_argument("--deep", type=float, default=0.9, help="how far down (0..1)")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database("vf_bench_comments"))
-    url = f"{SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    try:
-        upgrade(url)
+    with fresh_database("vf_bench_comments") as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(drop_database(name))
-        print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
     return 0
 
 

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from _common import SERVER, create_database, drop_database, inline_sql, plan_nodes
+from _common import fresh_database, inline_sql, plan_nodes
 from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -51,7 +51,6 @@ from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, ListResult, build_listing, encode_cursor
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.migrations import upgrade
 
 # Word list for titles and descriptions. Picks are skewed towards the start of the
 # list (index ~ n * random()^2), so early words are common and late ones are rare:
@@ -523,16 +522,8 @@ def main() -> int:
     parser.add_argument("--plans", action="store_true", help="print full text plans")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database())
-    url = f"{SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    try:
-        upgrade(url)
+    with fresh_database() as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(drop_database(name))
-        print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
     return 0
 
 

@@ -46,7 +46,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SERVER, create_database, drop_database, explain_json, median_ms, plan_nodes
+from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
 from videoforge.gallery.playlists import repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
@@ -54,7 +54,6 @@ from videoforge.gallery.playlists.repository import After
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.infra.storage.local import LocalStorage
-from videoforge.migrations import upgrade
 
 OWNER = "bench-owner"
 PLAYLIST_ID = uuid.UUID(int=1)
@@ -231,12 +230,7 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
         print(f"{'append one video':28} {append_ms:8.2f} ms")
         print(f"{'remove one video':28} {remove_ms:8.2f} ms")
         for node in scans:
-            print(
-                f"\ndeep cursor page plan: {node['Node Type']} on {node.get('Index Name')},"
-                f" rows {node['Actual Rows']}, buffers"
-                f" {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)},"
-                f" execution {plan['Execution Time']:.2f} ms"
-            )
+            print(f"\ndeep cursor page plan: {scan_summary(node, plan)}")
     finally:
         await engine.dispose()
 
@@ -249,18 +243,9 @@ def main() -> int:
     parser.add_argument("--deep", type=float, default=0.9, help="how far down (0..1)")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database("vf_bench_playlists"))
-    url = f"{SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as objects:
+    with tempfile.TemporaryDirectory() as objects, fresh_database("vf_bench_playlists") as url:
         store = LocalStorage(Path(objects), signing_key=secrets.token_bytes(32))
-        try:
-            upgrade(url)
-            asyncio.run(bench(url, args, store))
-        finally:
-            asyncio.run(drop_database(name))
-            print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
+        asyncio.run(bench(url, args, store))
     return 0
 
 
