@@ -28,6 +28,8 @@ from videoforge.processor.storyboard import plan_storyboard
 from videoforge.processor.subtitles import SubtitleRendition, plan_subtitles
 from videoforge.processor.tracks import SubtitleTrack, clean_label, container_chapters
 
+from .fifo import watch_fifo
+
 CONFIG = ProcessingConfig(threads=1, preset="ultrafast")
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 SECONDS = 3
@@ -408,9 +410,7 @@ async def test_subtitles_that_name_files_and_a_font_attachment_read_nothing(
     """An ASS track whose style and override tags name a font file outside the job (a
     FIFO: opening it for reading would be seen), a font attachment, and an SRT cue with
     a loopback URL: the text is converted, nothing is opened, fetched or written out."""
-    import errno
     import os
-    import threading
 
     canary = tmp_path / "canary.ttf"
     os.mkfifo(canary)
@@ -420,31 +420,10 @@ async def test_subtitles_that_name_files_and_a_font_attachment_read_nothing(
     job.mkdir()
     srt = SRT.replace("Second line", f"Second line {hit_counter.url}/sub.vtt")
     source = make_source(job, font=str(canary), attachment=font, srt=srt)
-    opened = threading.Event()
-    stop = threading.Event()
-    surprises: list[OSError] = []
-
-    def watch() -> None:
-        while not stop.is_set():
-            try:
-                fd = os.open(canary, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: no reader, which is what we want
-                    surprises.append(exc)
-            else:
-                opened.set()
-                os.close(fd)
-            stop.wait(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with watch_fifo(canary) as watch:
         result = await process_file(source, job / "work", CONFIG)
-    finally:
-        stop.set()
-        watcher.join()
-    assert not opened.is_set()
-    assert surprises == []
+    assert not watch.opened.is_set()
+    assert watch.surprises == []
     assert hit_counter.hits == []
     assert len(result.subtitles) == 2
     out = result.output_dir
