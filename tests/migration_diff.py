@@ -1,5 +1,6 @@
 """Whether a migration creates exactly what the models describe: autogenerate's diff,
-restricted to the tables one migration owns, and the round trip down and up again."""
+restricted to the tables one migration owns, the tables and indexes a database has, and
+the round trip down and up again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Set
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from videoforge import migrations
@@ -53,6 +54,33 @@ def diff_and_tables(
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def tables_and_indexes(url: str, indexed: Set[str]) -> tuple[set[str], set[str]]:
+    """Every table the database has, and the names of the indexes on those of
+    ``indexed`` that exist (on PostgreSQL, expression indexes too)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+
+            def read(sync_conn: Connection) -> tuple[set[str], set[str]]:
+                inspector = inspect(sync_conn)
+                tables = set(inspector.get_table_names())
+                indexes: set[str] = set()
+                for table in indexed & tables:
+                    indexes |= {str(i["name"]) for i in inspector.get_indexes(table)}
+                return tables, indexes
+
+            tables, indexes = await conn.run_sync(read)
+            if engine.dialect.name == "postgresql":
+                rows = await conn.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename = ANY(:tables)"),
+                    {"tables": sorted(indexed)},
+                )
+                indexes |= {str(r[0]) for r in rows}
+            return tables, indexes
+    finally:
+        await engine.dispose()
 
 
 def assert_migration_matches_models(
