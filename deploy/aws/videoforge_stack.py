@@ -532,7 +532,7 @@ class VideoForgeStack(Stack):
 
     # ---------------------------------------------------------------- services
     def _common_environment(self) -> dict[str, str]:
-        """The environment every process reads (the variable names DESIGN.md fixes)."""
+        """The environment every process reads (docs/operations.md lists each variable)."""
         env = {
             "VIDEOFORGE_ENV": "production",
             "LOG_FORMAT": "json",
