@@ -533,7 +533,7 @@ class VideoForgeStack(Stack):
 
     # ---------------------------------------------------------------- services
     def _common_environment(self) -> dict[str, str]:
-        """The seed's variable names, shared by every process."""
+        """The environment every process reads (docs/operations.md lists each variable)."""
         env = {
             "VIDEOFORGE_ENV": "production",
             "LOG_FORMAT": "json",

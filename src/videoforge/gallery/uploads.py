@@ -229,7 +229,7 @@ async def complete_multipart(
         raise _already_completed()
     if upload.state is not UploadState.ISSUED:
         raise _upload_not_found()
-    # Planned with today's part size: UPLOAD_PART_SIZE changed while an upload was in
+    # Planned with the current part size: UPLOAD_PART_SIZE changed while an upload was in
     # flight makes that upload fail here (clearly) rather than assemble the wrong parts.
     part_size, count = plan_parts(upload.size, settings.upload_part_size)
     listed = [p.part_number for p in body.parts]
@@ -402,7 +402,7 @@ async def confirm_upload(
     a replayed form POST still writes the upload key there — but nothing reads that key
     again, and it is deleted once more after the URLs expire. (Part URLs die with the
     completed multipart upload; the local store refuses the rest, see
-    :func:`close_upload`.) This was chosen over recording the ETag for the worker to
+    :func:`close_upload`.) This is safer than recording the ETag for the worker to
     check: that would leave the one copy of the original overwritable (lost to its
     owner, not only refused by the worker) and make every reader of originals verify
     it; a key that no URL names needs no reader to cooperate.

@@ -60,8 +60,8 @@ def stale_after(visibility: float) -> float:
     Below ``visibility - extend_interval(visibility)``: a dead owner's message comes
     back at most one visibility timeout after its last extension, and its last heartbeat
     was written right after that extension, so the redelivery always finds the heartbeat
-    stale and reclaims the job at once (the old rule, "stale after a whole timeout",
-    saw it as alive and hid the message for a second timeout).
+    stale and reclaims the job at once (a threshold of a whole timeout would still see
+    it as alive and hide the message for a second timeout).
     """
     return heartbeat_interval(visibility) + liveness_margin(visibility)
 

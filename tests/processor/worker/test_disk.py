@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -30,6 +27,7 @@ from videoforge.processor.worker import Worker
 
 from ..conftest import CappedDir
 from .conftest import MAX_RECEIVES, Stack, make_clip, running_worker
+from .video_server import VideoServer
 
 S = JobStatus
 
@@ -190,44 +188,8 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return wrapped
 
 
-class _VideoServer:
-    """Serves one body with its Content-Length; counts requests."""
-
-    def __init__(self, body: bytes) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the worker hangs up after the headers
-                    self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def video_server(clip: Path) -> Iterator[_VideoServer]:
-    server = _VideoServer(clip.read_bytes())
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-
-
 async def test_an_import_too_large_for_the_disk_is_declined_on_its_content_length(
-    stack: Stack, video_server: _VideoServer
+    stack: Stack, video_server: VideoServer
 ) -> None:
     job = await stack.new_job(f"http://127.0.0.1:{video_server.port}/video.mp4")
     async with (
