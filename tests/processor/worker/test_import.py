@@ -55,7 +55,7 @@ async def test_import_keeps_the_original_and_completes(
 
 
 async def test_an_import_and_an_upload_of_one_odd_user_id_share_its_key_segment(
-    stack: Stack, import_infra: Infra, video_server: _Server
+    stack: Stack, import_infra: Infra, video_server: VideoServer
 ) -> None:
     # Taken raw, this id would add segments and fail key validation ("..").
     odd = "auth0|ünï/../x"
