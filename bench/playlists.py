@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from videoforge.gallery.playlists import repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import After
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.infra.storage.local import LocalStorage
 from videoforge.migrations import upgrade

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from videoforge.infra.auth import TokenIssuer
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.infra.queue.sqs import ensure_sqs_queues, sqs_client
 from videoforge.infra.storage.s3 import S3Storage
 from videoforge.settings import load_settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from videoforge.gateway.accounts import LocalAccounts
-from videoforge.infra.auth import TokenIssuer
+from videoforge.gateway.accounts.local import LocalAccounts
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.migrations import check_migrated
 from videoforge.settings import AuthBackend, Settings, load_settings

@@ -37,7 +37,7 @@ from videoforge.gallery.playlists.schemas import (
     PlaylistUpdate,
     PlaylistVideo,
 )
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import (
     BadRequest,
     Conflict,

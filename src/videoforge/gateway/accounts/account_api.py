@@ -1,7 +1,7 @@
 """``/api/auth/*`` account settings: password reset, confirmation mail, profile, deletion.
 
 The same endpoints for local accounts and Cognito (the provider's
-:class:`~videoforge.gateway.recovery.AccountRecovery`). Every endpoint that mails an
+:class:`~videoforge.gateway.accounts.recovery.AccountRecovery`). Every endpoint that mails an
 address a stranger could name is rate-limited per client address and per address (or
 account), and answers the same whatever the address.
 """
@@ -14,12 +14,9 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import delete, update
 
-from videoforge.gateway.accounts import normalise_email
-from videoforge.gateway.deps import GatewayState, gateway_state, request_id
-from videoforge.gateway.gallery_client import UpstreamUnavailable
-from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.gateway.recovery import AccountRecovery
-from videoforge.gateway.schemas import (
+from videoforge.gateway.accounts.policy import normalise_email
+from videoforge.gateway.accounts.recovery import AccountRecovery
+from videoforge.gateway.accounts.schemas import (
     AcceptedResponse,
     AccountDeleteRequest,
     EmailRequest,
@@ -28,7 +25,10 @@ from videoforge.gateway.schemas import (
     PasswordResetRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, bearer_token, require_principal
+from videoforge.gateway.deps import GatewayState, gateway_state, request_id
+from videoforge.gateway.gallery.client import UpstreamUnavailable
+from videoforge.gateway.ratelimit import Action, client_ip
+from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import AppError, ServiceUnavailable, UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url

@@ -26,13 +26,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from videoforge.gateway.deps import GatewayState, request_id
-from videoforge.gateway.gallery_client import PublicVideo
+from videoforge.gateway.gallery.client import PublicVideo
 from videoforge.infra.errors import AppError, BadRequest, NotFound, ServiceUnavailable
 from videoforge.infra.forwarded import public_base_url
 
 log = structlog.get_logger("videoforge.gateway.embed")
 
-WEB_DIR = Path(__file__).resolve().parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 #: The only paths other sites may frame (``install_common(frameable_prefixes=...)``).
 FRAMEABLE_PREFIXES = ("/embed/",)
 #: oEmbed's default frame: a 16:9 or 4:3 video is 640 wide, a portrait one 640 tall.

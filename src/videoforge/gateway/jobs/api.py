@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from videoforge.gateway.deps import GatewayState, gateway_state, request_id
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.infra.auth import Principal, bearer_token, require_principal
+from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from videoforge.infra.openapi import error_responses

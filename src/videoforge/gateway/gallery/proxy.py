@@ -1,6 +1,6 @@
 """The gateway's routes for the gallery's paths (``videoforge.paths``): distributed
 setups give clients one origin, and every such request is streamed to the gallery as it
-is (:mod:`videoforge.gateway.forwarding`). Gallery actions are rate-limited by the
+is (:mod:`videoforge.gateway.gallery.forwarding`). Gallery actions are rate-limited by the
 gallery itself, once, whichever way a request arrives."""
 
 from __future__ import annotations
