@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
-from videoforge.gateway.embed.api import fit, parse_time
+from videoforge.gateway.embed.options import fit, parse_time
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
 

@@ -1,4 +1,4 @@
-"""Embeds and link previews (issue 13): ``/embed/{id}`` (the only page any site may
+"""Embeds and link previews: ``/embed/{id}`` (the only page any site may
 frame), the oEmbed provider ``/services/oembed``, ``/services/thumbnail/{id}`` (a
 thumbnail URL that never expires) and the watch page with its Open Graph and Twitter
 card tags rendered on the server, so previews work for crawlers that run no JavaScript.
@@ -11,21 +11,28 @@ them apart either. Every URL is built from ``PUBLIC_URL`` (``public_base_url``).
 
 from __future__ import annotations
 
-import html
-import math
 import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from videoforge.gateway.deps import GatewayState, request_id
+from videoforge.gateway.embed.options import EmbedOptions, aspect_of, fit, thumbnail_size
+from videoforge.gateway.embed.pages import (
+    author_url,
+    embed_url,
+    frameable_policy,
+    iframe_html,
+    render_embed,
+    thumbnail_url,
+    with_base_url,
+    with_meta,
+)
 from videoforge.gateway.gallery.client import PublicVideo
 from videoforge.infra.errors import AppError, BadRequest, NotFound, ServiceUnavailable
 from videoforge.infra.forwarded import public_base_url
@@ -35,17 +42,10 @@ log = structlog.get_logger("videoforge.gateway.embed")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 #: The only paths other sites may frame (``install_common(frameable_prefixes=...)``).
 FRAMEABLE_PREFIXES = ("/embed/",)
-#: oEmbed's default frame: a 16:9 or 4:3 video is 640 wide, a portrait one 640 tall.
-DEFAULT_BOX = 640
-DEFAULT_ASPECT = (16, 9)
-#: The processor's thumbnails are at most this wide (processor.config.thumbnail_width).
-THUMBNAIL_WIDTH = 640
 MAX_URL_LENGTH = 2048
 #: A link preview must not hold the page: without the gallery's answer in time the page
 #: is the generic one (the web client still loads the video itself).
 PREVIEW_TIMEOUT = 3.0
-IFRAME_ALLOW = "autoplay; fullscreen; picture-in-picture"
-DESCRIPTION_LENGTH = 200
 
 
 class FormatNotImplemented(AppError):
@@ -55,117 +55,8 @@ class FormatNotImplemented(AppError):
     code = "format_not_supported"
 
 
-@dataclass(frozen=True)
-class Size:
-    width: int
-    height: int
-
-
-def aspect_of(video: PublicVideo) -> tuple[int, int]:
-    """The video's own width:height when known, else 16:9."""
-    if video.width and video.height:
-        return video.width, video.height
-    return DEFAULT_ASPECT
-
-
-def fit(aspect: tuple[int, int], max_width: int | None, max_height: int | None) -> Size:
-    """The largest frame of ``aspect`` within the default box and the given maxima."""
-    aw, ah = aspect
-    box_w = min(DEFAULT_BOX, max_width) if max_width else DEFAULT_BOX
-    box_h = min(DEFAULT_BOX, max_height) if max_height else DEFAULT_BOX
-    if not max_height and aw >= ah:
-        # A landscape default is DEFAULT_BOX wide whatever its height (as YouTube's).
-        box_h = math.ceil(box_w * ah / aw)
-    scale = min(box_w / aw, box_h / ah)
-    # Floors, so the frame never exceeds a maximum; never below one pixel.
-    return Size(max(1, math.floor(aw * scale + 1e-9)), max(1, math.floor(ah * scale + 1e-9)))
-
-
-_TIME = re.compile(r"(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,7})s)?")
-MAX_START = 10**7
-
-
-def parse_time(value: str | None) -> int:
-    """``90``, ``90s``, ``1m30s``, ``1h2m3s`` as seconds (as web/share.js reads ``?t=``);
-    anything else 0. Bounded before ``int()``: a 5,000-digit number is not a 500."""
-    text = (value or "").strip().lower()
-    if re.fullmatch(r"[0-9]{1,9}", text):
-        return min(int(text), MAX_START)
-    match = _TIME.fullmatch(text) if text else None
-    if match is None:
-        return 0
-    h, m, sec = (int(g) if g else 0 for g in match.groups())
-    return min(h * 3600 + m * 60 + sec, MAX_START)
-
-
-@dataclass(frozen=True)
-class EmbedOptions:
-    """The embed's query parameters, as YouTube's embeds take them."""
-
-    start: int = 0
-    autoplay: bool = False
-    muted: bool = False
-    loop: bool = False
-    controls: bool = True
-    title: bool = True
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> EmbedOptions:
-        def flag(name: str, default: bool) -> bool:
-            value = query.get(name, "").strip().lower()
-            if value in {"1", "true", "yes"}:
-                return True
-            if value in {"0", "false", "no"}:
-                return False
-            return default
-
-        return cls(
-            start=parse_time(query.get("start") or query.get("t")),
-            autoplay=flag("autoplay", False),
-            muted=flag("mute", False) or flag("muted", False),
-            loop=flag("loop", False),
-            controls=flag("controls", True),
-            title=flag("title", True),
-        )
-
-    def data_attributes(self) -> str:
-        """For embed.js: ``data-start="90" data-autoplay="1"`` and so on."""
-        values = {
-            "start": str(self.start),
-            "autoplay": "1" if self.autoplay else "0",
-            "muted": "1" if self.muted else "0",
-            "loop": "1" if self.loop else "0",
-            "controls": "1" if self.controls else "0",
-            "title": "1" if self.title else "0",
-        }
-        return " ".join(f'data-{k}="{v}"' for k, v in values.items())
-
-
 def _base(request: Request, gw: GatewayState) -> str:
     return public_base_url(request, gw.settings.public_url).rstrip("/")
-
-
-def _watch_url(base: str, video_id: uuid.UUID) -> str:
-    return f"{base}/watch/{video_id}"
-
-
-def _embed_url(base: str, video_id: uuid.UUID) -> str:
-    return f"{base}/embed/{video_id}"
-
-
-def _thumbnail_url(base: str, video_id: uuid.UUID) -> str:
-    return f"{base}/services/thumbnail/{video_id}"
-
-
-def _author_url(base: str, video: PublicVideo) -> str:
-    # The gallery's listing of one uploader (what the watch page's owner link opens).
-    return f"{base}/?owner={quote(video.user_id, safe='')}"
-
-
-def thumbnail_size(video: PublicVideo) -> Size:
-    aw, ah = aspect_of(video)
-    width = min(THUMBNAIL_WIDTH, video.width or THUMBNAIL_WIDTH)
-    return Size(width, max(1, round(width * ah / aw)))
 
 
 def _state(request: Request) -> GatewayState:
@@ -220,21 +111,6 @@ def _dimension(name: str, value: str | None) -> int | None:
     return int(value)
 
 
-def iframe_html(src: str, size: Size, title: str) -> str:
-    """The embed code: one iframe, every attribute value escaped."""
-    e = html.escape
-    return (
-        f'<iframe src="{e(src)}" width="{size.width}" height="{size.height}" '
-        f'title="{e(title)}" frameborder="0" allow="{IFRAME_ALLOW}" allowfullscreen></iframe>'
-    )
-
-
-def frameable_policy(policy: str) -> str:
-    """The page's CSP with ``frame-ancestors *``: any site may embed the player."""
-    kept = [d for d in policy.split("; ") if not d.startswith("frame-ancestors")]
-    return "; ".join([*kept, "frame-ancestors *"])
-
-
 def build_router(content_security_policy: str) -> APIRouter:
     """The routes; ``content_security_policy`` is the web client's (the embed page's is
     the same but for who may frame it)."""
@@ -274,19 +150,19 @@ def build_router(content_security_policy: str) -> APIRouter:
             "title": title,
             "provider_name": gw.settings.site_name,
             "provider_url": f"{base}/",
-            "html": iframe_html(_embed_url(base, video.id), size, title),
+            "html": iframe_html(embed_url(base, video.id), size, title),
             "width": size.width,
             "height": size.height,
         }
         if video.owner_name:
             body["author_name"] = video.owner_name
-            body["author_url"] = _author_url(base, video)
+            body["author_url"] = author_url(base, video)
         thumb = thumbnail_size(video)
         # oEmbed: "the thumbnail must respect any maxwidth and maxheight"; we cannot
         # resize the stored still, so one that would not fit is left out.
         fits = (not max_w or thumb.width <= max_w) and (not max_h or thumb.height <= max_h)
         if video.thumbnail_url and fits:
-            body["thumbnail_url"] = _thumbnail_url(base, video.id)
+            body["thumbnail_url"] = thumbnail_url(base, video.id)
             body["thumbnail_width"] = thumb.width
             body["thumbnail_height"] = thumb.height
         return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
@@ -367,164 +243,3 @@ def build_router(content_security_policy: str) -> APIRouter:
         return HTMLResponse(with_base_url(page, base), headers={"Cache-Control": "no-cache"})
 
     return router
-
-
-def _short(text: str, limit: int = DESCRIPTION_LENGTH) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def meta_tags(base: str, video: PublicVideo, site_name: str) -> list[tuple[str, str, str]]:
-    """(attribute, name, content) of each Open Graph and Twitter card tag."""
-    title = video.title or "Untitled"
-    description = _short(video.description) or f"Watch {title} on {site_name}."
-    embed = _embed_url(base, video.id)
-    size = fit(aspect_of(video), None, None)
-    tags: list[tuple[str, str, str]] = [
-        ("property", "og:site_name", site_name),
-        ("property", "og:type", "video.other"),
-        ("property", "og:title", title),
-        ("property", "og:description", description),
-        ("property", "og:url", _watch_url(base, video.id)),
-    ]
-    if video.thumbnail_url:
-        thumb = thumbnail_size(video)
-        image = _thumbnail_url(base, video.id)
-        tags += [
-            ("property", "og:image", image),
-            ("property", "og:image:width", str(thumb.width)),
-            ("property", "og:image:height", str(thumb.height)),
-        ]
-    tags += [("property", "og:video", embed), ("property", "og:video:url", embed)]
-    if embed.startswith("https:"):
-        tags.append(("property", "og:video:secure_url", embed))
-    tags += [
-        ("property", "og:video:type", "text/html"),
-        ("property", "og:video:width", str(size.width)),
-        ("property", "og:video:height", str(size.height)),
-        ("name", "twitter:card", "player"),
-        ("name", "twitter:title", title),
-        ("name", "twitter:description", description),
-        ("name", "twitter:player", embed),
-        ("name", "twitter:player:width", str(size.width)),
-        ("name", "twitter:player:height", str(size.height)),
-    ]
-    if video.thumbnail_url:
-        tags.append(("name", "twitter:image", _thumbnail_url(base, video.id)))
-    return tags
-
-
-def with_meta(index: str, base: str, video: PublicVideo, site_name: str) -> str:
-    """index.html with the video's title, description, preview tags and oEmbed link."""
-    e = html.escape
-    title = video.title or "Untitled"
-    watch = _watch_url(base, video.id)
-    oembed = f"{base}/services/oembed?url={quote(watch, safe='')}&format=json"
-    lines = [
-        f'<meta {attr}="{e(name)}" content="{e(content)}">'
-        for attr, name, content in meta_tags(base, video, site_name)
-    ]
-    if video.visibility == "unlisted":
-        # Shared by link, never listed: previews yes, search engines' indexes no.
-        lines.append('<meta name="robots" content="noindex">')
-    lines += [
-        f'<link rel="canonical" href="{e(watch)}">',
-        f'<link rel="alternate" type="application/json+oembed" href="{e(oembed)}" '
-        f'title="{e(title)}">',
-    ]
-    block = "\n  ".join(lines)
-    page = index.replace(
-        "<title>VideoForge</title>", f"<title>{e(title)} · {e(site_name)}</title>", 1
-    )
-    description = _short(video.description)
-    if description:
-        start = page.find('<meta name="description"')
-        end = page.find(">", start)
-        if start != -1 and end != -1:
-            page = (
-                page[:start]
-                + f'<meta name="description" content="{e(description)}">'
-                + page[end + 1 :]
-            )
-    head_end = page.find("</head>")
-    if head_end == -1:
-        return page
-    return page[:head_end] + "  " + block + "\n" + page[head_end:]
-
-
-def with_base_url(page: str, base: str) -> str:
-    """The page with the public address the share box builds its links from."""
-    tag = f'<meta name="videoforge:base-url" content="{html.escape(base)}">'
-    head_end = page.find("</head>")
-    if head_end == -1:
-        return page
-    return page[:head_end] + "  " + tag + "\n" + page[head_end:]
-
-
-def render_embed(
-    base: str,
-    video: PublicVideo | None,
-    site_name: str,
-    options: EmbedOptions | None = None,
-    *,
-    unavailable: bool = False,
-) -> str:
-    """The embed page: the player's shell (embed.js plays it) or a message."""
-    e = html.escape
-    head = [
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="robots" content="noindex">',
-        '<link rel="stylesheet" href="/embed.css">',
-    ]
-    if video is None or video.status != "ready":
-        if unavailable:
-            heading, text = (
-                "Video unavailable",
-                "Playback is unavailable right now. Try again later.",
-            )
-        elif video is None:
-            # Private, hidden and missing are one answer for an anonymous viewer (the
-            # gallery tells them apart for the owner only), so the message names both.
-            heading, text = "Video unavailable", "This video is private or no longer available."
-        elif video.status == "failed":
-            heading, text = "Video unavailable", "This video could not be processed."
-        else:
-            heading, text = "Processing", "This video is still being processed. Try again soon."
-        title = e(video.title or "Untitled") if video is not None else "Video unavailable"
-        body = (
-            f'<div class="embed embed--message" role="status" data-state="unavailable">'
-            f'<p class="embed__heading">{e(heading)}</p><p class="embed__text">{e(text)}</p>'
-            f'<a class="embed__brand" href="{e(base)}/" target="_blank" rel="noopener">'
-            f"{e(site_name)}</a></div>"
-        )
-        return _page(head, f"{title} · {e(site_name)}", body)
-    options = options or EmbedOptions()
-    title = video.title or "Untitled"
-    watch = _watch_url(base, video.id)
-    # The title links to the watch page (in a new tab: the embedding page stays).
-    title_link = (
-        f'<a class="embed__title" href="{e(watch)}" target="_blank" rel="noopener">{e(title)}</a>'
-        if options.title
-        else ""
-    )
-    poster = f' poster="{e(_thumbnail_url(base, video.id))}"' if video.thumbnail_url else ""
-    head.append('<script type="module" src="/embed.js"></script>')
-    body = (
-        f'<div class="embed" id="embed" data-video-id="{e(str(video.id))}" '
-        f'data-watch-url="{e(watch)}" {options.data_attributes()}>'
-        f'<video class="embed__video" playsinline preload="metadata"{poster} '
-        f'aria-label="{e("Video: " + title)}"></video>'
-        f"{title_link}"
-        f'<p class="embed__notice" role="status" hidden></p>'
-        "</div>"
-    )
-    return _page(head, f"{e(title)} · {e(site_name)}", body)
-
-
-def _page(head: list[str], title: str, body: str) -> str:
-    return (
-        '<!doctype html>\n<html lang="en">\n<head>\n'
-        + "\n".join(head)
-        + f"\n<title>{title}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
