@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 from argon2 import PasswordHasher
@@ -46,10 +46,14 @@ from videoforge.infra.errors import (
     UnprocessableEntity,
 )
 
-if TYPE_CHECKING:
-    from videoforge.gateway.accounts.local_recovery import LocalRecovery
-
 log = structlog.get_logger("videoforge.gateway.accounts")
+
+
+class LinkConfirmer(Protocol):
+    """Uses a mailed confirmation link (:class:`~.local_recovery.LocalRecovery`, which
+    is built on these accounts and registers itself here)."""
+
+    async def confirm_token(self, token: str, *, base_url: str) -> None: ...
 
 
 def _revoked() -> Unauthorized:
@@ -84,7 +88,7 @@ class LocalAccounts:
         self.confirm_email = confirm_email and mail is not None
         self.confirm_ttl = confirm_ttl
         #: The mailed-link flows (set by the app when it builds them).
-        self.recovery: LocalRecovery | None = None
+        self.recovery: LinkConfirmer | None = None
 
     # -- hashing (CPU-bound: off the event loop) --------------------------------
     async def _hash(self, password: str) -> str:
