@@ -8,6 +8,7 @@ gateway's own tables and tokens) or a Cognito user pool, behind one interface.
 - :mod:`.recovery`, :mod:`.local_recovery`, :mod:`.cognito_recovery` — password reset,
   confirmation and address-change mail, profile edits, deletion.
 - :mod:`.mail` — sending mail (SMTP or files) after the answer.
+- :mod:`.commands` — the operator's commands (admin group, account list).
 - :mod:`.auth_api`, :mod:`.account_api` — the ``/api/auth`` routes.
 - :mod:`.models`, :mod:`.schemas` — the tables and the wire format.
 """

@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -158,12 +158,6 @@ class LocalAccounts:
         )
 
     @staticmethod
-    async def _by_email(session: AsyncSession, email: str) -> Account | None:
-        return (
-            await session.execute(select(Account).where(Account.email == email))
-        ).scalar_one_or_none()
-
-    @staticmethod
     async def _by_id(session: AsyncSession, user_id: str) -> Account | None:
         try:
             key = uuid.UUID(user_id)
@@ -205,7 +199,7 @@ class LocalAccounts:
             return await self._signup_unconfirmed(email, display_name, password_hash, base_url)
         try:
             async with session_scope(self.sessions) as session:
-                if await self._by_email(session, email) is not None:
+                if await recovery.account_by_email(session, email) is not None:
                     raise _email_taken()
                 account = Account(
                     email=email, display_name=display_name, password_hash=password_hash
@@ -232,7 +226,7 @@ class LocalAccounts:
         token: str | None = None
         try:
             async with session_scope(self.sessions) as session:
-                if await self._by_email(session, email) is None:
+                if await recovery.account_by_email(session, email) is None:
                     account = Account(
                         email=email,
                         display_name=display_name,
@@ -281,7 +275,7 @@ class LocalAccounts:
             await self._burn_time(data.password)
             raise invalid_credentials() from None
         async with session_scope(self.sessions) as session:
-            found = await self._by_email(session, email)
+            found = await recovery.account_by_email(session, email)
             account_id, stored = (found.id, found.password_hash) if found else (None, "")
         if account_id is None:
             await self._burn_time(data.password)
@@ -391,37 +385,6 @@ class LocalAccounts:
             read = self.user_read(account)
             read.pending_email = await recovery.pending_email(session, account.id)
             return read
-
-    # -- operator commands -------------------------------------------------------------
-    async def set_admin(self, email: str, admin: bool) -> bool:
-        """Grant or revoke the admin group; False when there is no such account.
-
-        Existing access tokens keep their groups until they expire (minutes); refresh
-        tokens are revoked on revocation so that a demoted admin cannot keep refreshing.
-        """
-        try:
-            normalised = normalise_email(email)
-        except UnprocessableEntity:
-            return False
-        async with session_scope(self.sessions) as session:
-            account = await self._by_email(session, normalised)
-            if account is None:
-                return False
-            account.is_admin = admin
-            if not admin:
-                await self.revoke_all(session, account.id, RevokeReason.ADMIN)
-            await session.flush()
-            return True
-
-    async def list_accounts(self) -> list[Account]:
-        """Every account, oldest first."""
-        async with session_scope(self.sessions) as session:
-            rows = await session.execute(select(Account).order_by(Account.created_at))
-            return list(rows.scalars())
-
-    async def count(self) -> int:
-        async with session_scope(self.sessions) as session:
-            return int((await session.execute(select(func.count(Account.id)))).scalar_one())
 
 
 def _email_taken() -> Conflict:
