@@ -51,7 +51,7 @@ from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_su
 from videoforge.gallery.playlists import pages, repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import After
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.infra.storage.local.store import LocalStorage
 

@@ -21,7 +21,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from videoforge.infra.auth import Principal, TokenVerifier
+from videoforge.infra.auth.principal import Principal
+from videoforge.infra.auth.verifier import TokenVerifier
 from videoforge.infra.errors import Unauthorized
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from videoforge.gallery import deletions, uploads
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, UploadState
 from videoforge.gallery.schemas import UploadConfirm
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import AppError
 from videoforge.infra.runtime import Infra

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import Forbidden, NotFound, Unauthorized
 
 

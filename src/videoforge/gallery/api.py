@@ -52,7 +52,7 @@ from videoforge.gallery.schemas import (
 )
 from videoforge.gallery.usage import service as usage
 from videoforge.gallery.views import flush_views, run_view_flusher
-from videoforge.infra.auth import Principal, optional_principal, require_principal
+from videoforge.infra.auth.principal import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url

@@ -28,7 +28,7 @@ from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
 from videoforge.gallery.search import VideoRow
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
 from videoforge.infra.storage.base import Storage, StorageError

@@ -45,7 +45,7 @@ from videoforge.gallery.schemas import (
 )
 from videoforge.gallery.sniff import SNIFF_BYTES, sniff_container
 from videoforge.gallery.usage.service import ensure_room
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     AppError,

@@ -10,7 +10,7 @@ import pytest
 
 from videoforge.gallery.schemas import UploadRequest
 from videoforge.gallery.uploads import issue_upload
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.infra.storage.keys import import_key, output_prefix, user_segment

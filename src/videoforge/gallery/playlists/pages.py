@@ -18,7 +18,7 @@ from videoforge.gallery.playlists import repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylist
 from videoforge.gallery.playlists.repository import After
 from videoforge.gallery.playlists.schemas import ITEMS_MAX, PlaylistItemRead, PlaylistVideo
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import BadRequest
 from videoforge.infra.storage.base import Storage
 

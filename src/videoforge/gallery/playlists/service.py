@@ -30,7 +30,7 @@ from videoforge.gallery.playlists.schemas import (
     PlaylistRead,
     PlaylistUpdate,
 )
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import (
     Conflict,
     Forbidden,

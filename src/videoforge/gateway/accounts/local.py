@@ -1,33 +1,33 @@
-"""Accounts: one interface (:class:`AuthProvider`) over local accounts and Cognito.
+"""Local accounts in the gateway's own tables (the embedded default).
 
-Local accounts keep Argon2id hashes (rehashed on log-in when the hasher's parameters
-change) and issue the gateway's own ES256 tokens. Refresh tokens are single use: each
-refresh revokes the presented ``jti`` and issues a new one; presenting a revoked one
-again (a stolen token being replayed) revokes every refresh token of the account.
+Argon2id hashes, rehashed on log-in when the hasher's parameters change; the gateway's
+own ES256 tokens (:mod:`.tokens`). Refresh tokens are single use: each refresh revokes
+the presented ``jti`` and issues a new one; presenting a revoked one again (a stolen
+token being replayed) revokes every refresh token of the account.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
-from videoforge.gateway import recovery
-from videoforge.gateway.models import Account, RefreshToken, RevokeReason, TokenPurpose
-from videoforge.gateway.schemas import (
-    PASSWORD_MIN_LENGTH,
+from videoforge.gateway.accounts import recovery
+from videoforge.gateway.accounts.models import Account, RefreshToken, RevokeReason, TokenPurpose
+from videoforge.gateway.accounts.policy import (
+    check_password_policy,
+    invalid_credentials,
+    normalise_email,
+)
+from videoforge.gateway.accounts.schemas import (
     AuthResponse,
     ConfirmRequest,
     LoginRequest,
@@ -35,7 +35,8 @@ from videoforge.gateway.schemas import (
     SignupRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, TokenIssuer, clean_display_name, neutral_name
+from videoforge.gateway.accounts.tokens import TokenIssuer
+from videoforge.infra.auth.principal import Principal, clean_display_name, neutral_name
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     BadRequest,
@@ -45,143 +46,14 @@ from videoforge.infra.errors import (
     UnprocessableEntity,
 )
 
-if TYPE_CHECKING:
-    from videoforge.gateway.local_recovery import LocalRecovery
-
 log = structlog.get_logger("videoforge.gateway.accounts")
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
+class LinkConfirmer(Protocol):
+    """Uses a mailed confirmation link (:class:`~.local_recovery.LocalRecovery`, which
+    is built on these accounts and registers itself here)."""
 
-class AuthProvider(Protocol):
-    """What the auth endpoints need from an identity provider (local or Cognito)."""
-
-    async def signup(self, data: SignupRequest, *, base_url: str = "") -> AuthResponse: ...
-
-    async def confirm(self, data: ConfirmRequest, *, base_url: str = "") -> None: ...
-
-    async def login(self, data: LoginRequest) -> AuthResponse: ...
-
-    async def refresh(self, refresh_token: str) -> AuthResponse: ...
-
-    async def logout(self, refresh_token: str | None, access_token: str | None) -> None: ...
-
-    async def change_password(
-        self, principal: Principal, access_token: str, data: PasswordChangeRequest
-    ) -> AuthResponse: ...
-
-    async def me(self, principal: Principal, access_token: str) -> UserRead: ...
-
-
-# --------------------------------------------------------------------- validation
-def normalise_email(raw: str) -> str:
-    """The one stored form of an e-mail address: NFKC, trimmed, lower case; 422 if odd."""
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise UnprocessableEntity(
-            "That does not look like an e-mail address.", code="invalid_email"
-        )
-    return email
-
-
-class PasswordProblem(StrEnum):
-    """Why a password is refused (``details.reason`` of a ``weak_password`` error)."""
-
-    TOO_SHORT = "too_short"
-    CONTAINS_EMAIL = "contains_email"
-    CONTAINS_NAME = "contains_name"
-    COMMON = "common"
-    GUESSABLE = "guessable"
-
-
-_PROBLEM_MESSAGES = {
-    PasswordProblem.TOO_SHORT: f"Choose a password of at least {PASSWORD_MIN_LENGTH} characters.",
-    PasswordProblem.CONTAINS_EMAIL: (
-        "Your password must not contain your e-mail address or the part before the @."
-    ),
-    PasswordProblem.CONTAINS_NAME: "Your password must not contain your display name.",
-    PasswordProblem.COMMON: (
-        "This password is too common: it is on lists of leaked passwords. Choose another."
-    ),
-    PasswordProblem.GUESSABLE: (
-        "This password is too easy to guess: avoid single common words or names, dates, "
-        "repeated characters, sequences and keyboard patterns. A few unrelated words make "
-        "a strong password."
-    ),
-}
-
-#: zxcvbn's score 2 means an estimated 10^6 guesses or more. Everything on its list of
-#: leaked passwords (30,000, with case and l33t variants), a single common word or name,
-#: a date, a repeat, a sequence or a keyboard walk scores lower.
-PASSWORD_MIN_SCORE = 2
-#: zxcvbn's matching grows quickly with length (its l33t substitutions most: about 0.3 s
-#: for 32 characters of symbols), so it sees only the start of a long password. That can
-#: only err towards refusing: a password is at least as hard to guess as any part of it.
-PASSWORD_SCORED_CHARS = 24
-#: E-mail local parts and display names shorter than this are not looked for inside the
-#: password: "al" would refuse every password with "al" in it.
-_CONTAINED_MIN_CHARS = 3
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def _squash(text: str) -> str:
-    """Only letters and digits: "Bob.Smith" and "bob smith" both become "bobsmith"."""
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def _contains(folded_password: str, needle: str) -> bool:
-    needle = _fold(needle).strip()
-    if len(needle) >= _CONTAINED_MIN_CHARS and needle in folded_password:
-        return True
-    squashed = _squash(needle)
-    return len(squashed) >= _CONTAINED_MIN_CHARS and squashed in _squash(folded_password)
-
-
-def password_problem(
-    password: str, *, email: str | None = None, display_name: str | None = None
-) -> PasswordProblem | None:
-    """What is wrong with ``password`` for this user, or None when it is acceptable.
-
-    Pure and CPU-bound (zxcvbn takes up to ~0.1 s): call it off the event loop. zxcvbn's
-    own ``user_inputs`` are not used because it stores them in a module-level dictionary,
-    which concurrent checks in worker threads would share; the e-mail address and the
-    display name are looked for here instead.
-    """
-    if len(password) < PASSWORD_MIN_LENGTH or not password.strip():
-        return PasswordProblem.TOO_SHORT
-    folded = _fold(password)
-    if email and (_contains(folded, email) or _contains(folded, email.partition("@")[0])):
-        return PasswordProblem.CONTAINS_EMAIL
-    if display_name and _contains(folded, display_name):
-        return PasswordProblem.CONTAINS_NAME
-    result = zxcvbn(password[:PASSWORD_SCORED_CHARS])
-    if int(result["score"]) >= PASSWORD_MIN_SCORE:
-        return None
-    if any(match.get("dictionary_name") == "passwords" for match in result["sequence"]):
-        return PasswordProblem.COMMON
-    return PasswordProblem.GUESSABLE
-
-
-async def check_password_policy(
-    password: str, *, email: str | None = None, display_name: str | None = None
-) -> None:
-    """422 ``weak_password`` (``details.reason``: a :class:`PasswordProblem`) for a password
-    that is short, common, easy to guess, or contains the e-mail address or display name.
-    The message says why and never repeats the password."""
-    problem = await asyncio.to_thread(
-        password_problem, password, email=email, display_name=display_name
-    )
-    if problem is not None:
-        raise UnprocessableEntity(
-            _PROBLEM_MESSAGES[problem], code="weak_password", details={"reason": str(problem)}
-        )
-
-
-def invalid_credentials() -> Unauthorized:
-    return Unauthorized("Wrong e-mail address or password.", code="invalid_credentials")
+    async def confirm_token(self, token: str, *, base_url: str) -> None: ...
 
 
 def _revoked() -> Unauthorized:
@@ -192,7 +64,6 @@ def _revoked() -> Unauthorized:
     )
 
 
-# ------------------------------------------------------------------ local accounts
 class LocalAccounts:
     """Local accounts in the gateway's own tables. Each public method is one transaction."""
 
@@ -217,7 +88,7 @@ class LocalAccounts:
         self.confirm_email = confirm_email and mail is not None
         self.confirm_ttl = confirm_ttl
         #: The mailed-link flows (set by the app when it builds them).
-        self.recovery: LocalRecovery | None = None
+        self.recovery: LinkConfirmer | None = None
 
     # -- hashing (CPU-bound: off the event loop) --------------------------------
     async def _hash(self, password: str) -> str:
@@ -287,12 +158,6 @@ class LocalAccounts:
         )
 
     @staticmethod
-    async def _by_email(session: AsyncSession, email: str) -> Account | None:
-        return (
-            await session.execute(select(Account).where(Account.email == email))
-        ).scalar_one_or_none()
-
-    @staticmethod
     async def _by_id(session: AsyncSession, user_id: str) -> Account | None:
         try:
             key = uuid.UUID(user_id)
@@ -334,7 +199,7 @@ class LocalAccounts:
             return await self._signup_unconfirmed(email, display_name, password_hash, base_url)
         try:
             async with session_scope(self.sessions) as session:
-                if await self._by_email(session, email) is not None:
+                if await recovery.account_by_email(session, email) is not None:
                     raise _email_taken()
                 account = Account(
                     email=email, display_name=display_name, password_hash=password_hash
@@ -361,7 +226,7 @@ class LocalAccounts:
         token: str | None = None
         try:
             async with session_scope(self.sessions) as session:
-                if await self._by_email(session, email) is None:
+                if await recovery.account_by_email(session, email) is None:
                     account = Account(
                         email=email,
                         display_name=display_name,
@@ -410,7 +275,7 @@ class LocalAccounts:
             await self._burn_time(data.password)
             raise invalid_credentials() from None
         async with session_scope(self.sessions) as session:
-            found = await self._by_email(session, email)
+            found = await recovery.account_by_email(session, email)
             account_id, stored = (found.id, found.password_hash) if found else (None, "")
         if account_id is None:
             await self._burn_time(data.password)
@@ -520,37 +385,6 @@ class LocalAccounts:
             read = self.user_read(account)
             read.pending_email = await recovery.pending_email(session, account.id)
             return read
-
-    # -- operator commands -------------------------------------------------------------
-    async def set_admin(self, email: str, admin: bool) -> bool:
-        """Grant or revoke the admin group; False when there is no such account.
-
-        Existing access tokens keep their groups until they expire (minutes); refresh
-        tokens are revoked on revocation so that a demoted admin cannot keep refreshing.
-        """
-        try:
-            normalised = normalise_email(email)
-        except UnprocessableEntity:
-            return False
-        async with session_scope(self.sessions) as session:
-            account = await self._by_email(session, normalised)
-            if account is None:
-                return False
-            account.is_admin = admin
-            if not admin:
-                await self.revoke_all(session, account.id, RevokeReason.ADMIN)
-            await session.flush()
-            return True
-
-    async def list_accounts(self) -> list[Account]:
-        """Every account, oldest first."""
-        async with session_scope(self.sessions) as session:
-            rows = await session.execute(select(Account).order_by(Account.created_at))
-            return list(rows.scalars())
-
-    async def count(self) -> int:
-        async with session_scope(self.sessions) as session:
-            return int((await session.execute(select(func.count(Account.id)))).scalar_one())
 
 
 def _email_taken() -> Conflict:

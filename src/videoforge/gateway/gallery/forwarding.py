@@ -1,5 +1,5 @@
 """Streaming a request to the gallery and its answer back (the mechanism of the
-gateway's proxy, routes in :mod:`videoforge.gateway.proxy`).
+gateway's proxy, routes in :mod:`videoforge.gateway.gallery.proxy`).
 
 The body goes chunk by chunk in both directions (uploads to the local object store can
 be large), with method, query string, status and headers kept — minus hop-by-hop
@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from videoforge.gateway.gallery_client import UpstreamUnavailable
+from videoforge.gateway.gallery.client import UpstreamUnavailable
 from videoforge.gateway.ratelimit import client_ip
 from videoforge.infra.http import get_request_id
 

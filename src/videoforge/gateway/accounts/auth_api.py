@@ -1,7 +1,7 @@
 """``/api/auth/*``: sign-up, confirm, log-in, refresh, log-out, password change, me.
 
 The same endpoints and response shapes for local accounts and Cognito; the provider is
-chosen at start-up (:class:`videoforge.gateway.accounts.AuthProvider`).
+chosen at start-up (:class:`videoforge.gateway.accounts.provider.AuthProvider`).
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from videoforge.gateway.account_api import with_usage
-from videoforge.gateway.accounts import normalise_email
-from videoforge.gateway.deps import GatewayState, gateway_state
-from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.gateway.schemas import (
+from videoforge.gateway.accounts.account_api import with_usage
+from videoforge.gateway.accounts.policy import normalise_email
+from videoforge.gateway.accounts.schemas import (
     AuthResponse,
     ConfirmRequest,
     LoginRequest,
@@ -25,7 +23,9 @@ from videoforge.gateway.schemas import (
     SignupRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, bearer_token, require_principal
+from videoforge.gateway.deps import GatewayState, gateway_state
+from videoforge.gateway.ratelimit import Action, client_ip
+from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
 from videoforge.infra.errors import NotFound, UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import error_responses

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from videoforge.gateway.deps import GatewayState, gateway_state
-from videoforge.infra.auth import Principal, bearer_token
+from videoforge.infra.auth.principal import Principal, bearer_token
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import Unauthorized
 from videoforge.infra.openapi import error_responses

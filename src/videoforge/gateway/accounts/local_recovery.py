@@ -1,7 +1,7 @@
 """Password reset, confirmation mail, profile edits and deletion of local accounts.
 
-The :class:`~videoforge.gateway.recovery.AccountRecovery` of local accounts, beside
-:class:`~videoforge.gateway.accounts.LocalAccounts` (whose hashing, password policy and
+The :class:`~videoforge.gateway.accounts.recovery.AccountRecovery` of local accounts, beside
+:class:`~videoforge.gateway.accounts.local.LocalAccounts` (whose hashing, password policy and
 session revocation it uses). Every public method is one or two short transactions;
 hashing happens between them, as in ``LocalAccounts.login``.
 """
@@ -12,21 +12,18 @@ import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from videoforge.gateway import recovery
-from videoforge.gateway.accounts import (
-    LocalAccounts,
-    check_password_policy,
-    normalise_email,
-)
-from videoforge.gateway.models import (
+from videoforge.gateway.accounts import recovery
+from videoforge.gateway.accounts.local import LocalAccounts
+from videoforge.gateway.accounts.models import (
     Account,
     AccountToken,
     RefreshToken,
     RevokeReason,
     TokenPurpose,
 )
-from videoforge.gateway.schemas import MeUpdate, PasswordResetRequest, UserRead
-from videoforge.infra.auth import Principal
+from videoforge.gateway.accounts.policy import check_password_policy, normalise_email
+from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     BadRequest,
@@ -66,7 +63,7 @@ class LocalRecovery:
     # -- password reset ----------------------------------------------------------------
     async def forgot_password(self, email: str, *, base_url: str) -> None:
         """Mail a reset link if the address has an account; nothing otherwise. All of it
-        after the answer (see :mod:`videoforge.gateway.recovery`)."""
+        after the answer (see :mod:`videoforge.gateway.accounts.recovery`)."""
         try:
             address = normalise_email(email)
         except UnprocessableEntity:

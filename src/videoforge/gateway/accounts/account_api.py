@@ -1,7 +1,7 @@
 """``/api/auth/*`` account settings: password reset, confirmation mail, profile, deletion.
 
 The same endpoints for local accounts and Cognito (the provider's
-:class:`~videoforge.gateway.recovery.AccountRecovery`). Every endpoint that mails an
+:class:`~videoforge.gateway.accounts.recovery.AccountRecovery`). Every endpoint that mails an
 address a stranger could name is rate-limited per client address and per address (or
 account), and answers the same whatever the address.
 """
@@ -12,14 +12,10 @@ import hashlib
 
 import structlog
 from fastapi import APIRouter, Depends, Request, Response, status
-from sqlalchemy import delete, update
 
-from videoforge.gateway.accounts import normalise_email
-from videoforge.gateway.deps import GatewayState, gateway_state, request_id
-from videoforge.gateway.gallery_client import UpstreamUnavailable
-from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.gateway.recovery import AccountRecovery
-from videoforge.gateway.schemas import (
+from videoforge.gateway.accounts.policy import normalise_email
+from videoforge.gateway.accounts.recovery import AccountRecovery
+from videoforge.gateway.accounts.schemas import (
     AcceptedResponse,
     AccountDeleteRequest,
     EmailRequest,
@@ -28,13 +24,15 @@ from videoforge.gateway.schemas import (
     PasswordResetRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, bearer_token, require_principal
-from videoforge.infra.db import session_scope, utcnow
+from videoforge.gateway.deps import GatewayState, gateway_state, request_id
+from videoforge.gateway.gallery.client import UpstreamUnavailable
+from videoforge.gateway.ratelimit import Action, client_ip
+from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
+from videoforge.infra.db import session_scope
 from videoforge.infra.errors import AppError, ServiceUnavailable, UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import error_responses
-from videoforge.jobs.models import Job
-from videoforge.jobs.transitions import RUNNING_STATUSES
+from videoforge.jobs.service import remove_user_jobs
 
 log = structlog.get_logger("videoforge.gateway.account_api")
 
@@ -182,26 +180,13 @@ async def delete_me(
         raise UpstreamUnavailable("The gallery is not configured; nothing was deleted.")
     videos = await gw.gallery.delete_my_videos(token=token, request_id=request_id(request))
     async with session_scope(gw.infra.sessions) as session:
-        # A running job is asked to stop and kept until its worker ends it: its final
-        # event then reaches the gallery, which deletes the outputs of a video that is
-        # gone. Every other job goes now, media assets with it (ON DELETE CASCADE).
-        stopping = await session.execute(
-            update(Job)
-            .where(Job.user_id == principal.user_id, Job.status.in_(sorted(RUNNING_STATUSES)))
-            .values(cancel_requested=True, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        jobs = await session.execute(
-            delete(Job).where(
-                Job.user_id == principal.user_id, Job.status.not_in(sorted(RUNNING_STATUSES))
-            )
-        )
+        jobs = await remove_user_jobs(session, principal.user_id)
     await recovery.delete_account(principal, token)
     log.info(
         "account_and_data_deleted",
         user_id=principal.user_id,
         videos=videos,
-        jobs_deleted=int(jobs.rowcount),  # type: ignore[attr-defined]
-        jobs_stopping=int(stopping.rowcount),  # type: ignore[attr-defined]
+        jobs_deleted=jobs.deleted,
+        jobs_stopping=jobs.stopping,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,6 @@
 """Password reset, confirmation mail, profile edits and deletion for Cognito accounts.
 
-The :class:`~videoforge.gateway.recovery.AccountRecovery` of a Cognito user pool:
+The :class:`~videoforge.gateway.accounts.recovery.AccountRecovery` of a Cognito user pool:
 ForgotPassword / ConfirmForgotPassword, ResendConfirmationCode, UpdateUserAttributes and
 DeleteUser. Cognito mails the codes itself; the gateway only relays.
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import structlog
 
-from videoforge.gateway.accounts import check_password_policy, normalise_email
-from videoforge.gateway.cognito_accounts import CognitoAccounts, _map_error, _user
-from videoforge.gateway.recovery import AccountMail
-from videoforge.gateway.schemas import MeUpdate, PasswordResetRequest, UserRead
-from videoforge.infra.auth import Principal
-from videoforge.infra.cognito import CognitoError
+from videoforge.gateway.accounts.cognito import CognitoAccounts, map_cognito_error, user_read
+from videoforge.gateway.accounts.cognito_client import CognitoError
+from videoforge.gateway.accounts.policy import check_password_policy, normalise_email
+from videoforge.gateway.accounts.recovery import AccountMail
+from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import BadRequest, Unauthorized, UnprocessableEntity
 
 log = structlog.get_logger("videoforge.gateway.cognito_recovery")
@@ -84,7 +84,7 @@ class CognitoRecovery:
                 "ResourceNotFoundException",
             }:
                 raise _invalid_code() from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
 
     async def resend_confirmation(self, email: str, *, base_url: str) -> None:
         try:
@@ -127,8 +127,10 @@ class CognitoRecovery:
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
                 raise _session_ended() from None
-            raise _map_error(exc) from None
-        return _user(principal, email=attributes.get("email"), display_name=attributes.get("name"))
+            raise map_cognito_error(exc) from None
+        return user_read(
+            principal, email=attributes.get("email"), display_name=attributes.get("name")
+        )
 
     async def check_password(self, principal: Principal, access_token: str, password: str) -> None:
         try:
@@ -137,7 +139,7 @@ class CognitoRecovery:
         except CognitoError as exc:
             if exc.code in {"NotAuthorizedException", "UserNotFoundException"}:
                 raise Unauthorized("The password is wrong.", code="invalid_credentials") from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
 
     async def delete_account(self, principal: Principal, access_token: str) -> None:
         try:
@@ -145,5 +147,5 @@ class CognitoRecovery:
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
                 raise _session_ended() from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
         log.info("account_deleted", user_id=principal.user_id)

@@ -1,4 +1,4 @@
-"""The gateway's wire format (pydantic v2), separate from its tables."""
+"""The accounts' wire format (pydantic v2), separate from their tables."""
 
 from __future__ import annotations
 
@@ -88,11 +88,6 @@ class AuthResponse(BaseModel):
 
 class OkResponse(BaseModel):
     ok: bool = True
-
-
-class HealthResponse(BaseModel):
-    status: str
-    checks: dict[str, str]
 
 
 class EmailRequest(_In):

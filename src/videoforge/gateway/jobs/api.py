@@ -16,12 +16,11 @@ from urllib.parse import unquote, urlsplit
 import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
 from videoforge.gateway.deps import GatewayState, gateway_state, request_id
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.gateway.ratelimit import Action, client_ip
-from videoforge.infra.auth import Principal, bearer_token, require_principal
+from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from videoforge.infra.openapi import error_responses
@@ -32,7 +31,6 @@ from videoforge.infra.safe_http import (
     split_url,
 )
 from videoforge.jobs import (
-    Job,
     JobPage,
     JobRead,
     create_job,
@@ -44,8 +42,7 @@ from videoforge.jobs import (
 )
 from videoforge.jobs.events import publish_job
 from videoforge.jobs.models import IDEMPOTENCY_KEY_LEN
-from videoforge.jobs.service import job_read
-from videoforge.jobs.transitions import NON_FINAL_STATUSES
+from videoforge.jobs.service import active_job_for_video, by_idempotency_key, job_read
 from videoforge.messages import JobStatus
 
 log = structlog.get_logger("videoforge.gateway.jobs")
@@ -114,27 +111,6 @@ def _gallery(gw: GatewayState) -> GalleryClient:
     return gw.gallery
 
 
-async def _by_idempotency_key(gw: GatewayState, user_id: str, key: str) -> Job | None:
-    async with session_scope(gw.infra.sessions) as session:
-        stmt = select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
-        return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def _active_job_for_video(gw: GatewayState, user_id: str, video_id: uuid.UUID) -> Job | None:
-    async with session_scope(gw.infra.sessions) as session:
-        stmt = (
-            select(Job)
-            .where(
-                Job.user_id == user_id,
-                Job.video_id == video_id,
-                Job.status.in_(sorted(NON_FINAL_STATUSES)),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        )
-        return (await session.execute(stmt)).scalar_one_or_none()
-
-
 def _check_key(key: str | None) -> str | None:
     if key is None:
         return None
@@ -176,7 +152,8 @@ async def create(
         await gw.limiter.check(Action.IMPORT, ip=ip, user=principal.user_id)
 
     if key is not None:
-        existing = await _by_idempotency_key(gw, principal.user_id, key)
+        async with session_scope(gw.infra.sessions) as session:
+            existing = await by_idempotency_key(session, principal.user_id, key)
         if existing is not None:
             if body.video_id is not None and existing.video_id != body.video_id:
                 raise Conflict(
@@ -201,7 +178,8 @@ async def create(
             raise Conflict(
                 "This video has no uploaded file to process.", code="video_has_no_source"
             )
-        active = await _active_job_for_video(gw, principal.user_id, video.id)
+        async with session_scope(gw.infra.sessions) as session:
+            active = await active_job_for_video(session, principal.user_id, video.id)
         if active is not None:
             response.status_code = status.HTTP_200_OK
             return JobRead.model_validate(active)

@@ -1,7 +1,7 @@
 """Mailed links of local accounts: password reset, address confirmation, address change.
 
 Each link carries a random 256-bit token; only its SHA-256 is stored
-(:class:`~videoforge.gateway.models.AccountToken`), with its purpose, the address it
+(:class:`~videoforge.gateway.accounts.models.AccountToken`), with its purpose, the address it
 was sent to and its expiry. Using one is a single conditional UPDATE (unused, unexpired,
 right purpose), so a link works once even when it is clicked twice at the same moment.
 
@@ -26,10 +26,10 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from videoforge.gateway.mail import Mail, MailOutbox
-from videoforge.gateway.models import Account, AccountToken, TokenPurpose
-from videoforge.gateway.schemas import MeUpdate, PasswordResetRequest, UserRead
-from videoforge.infra.auth import Principal
+from videoforge.gateway.accounts.mail import Mail, MailOutbox
+from videoforge.gateway.accounts.models import Account, AccountToken, TokenPurpose
+from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import AppError, BadRequest
 

@@ -10,8 +10,13 @@ import uuid
 
 import structlog
 
-from videoforge.gateway.accounts import check_password_policy, invalid_credentials, normalise_email
-from videoforge.gateway.schemas import (
+from videoforge.gateway.accounts.cognito_client import CognitoClient, CognitoError, CognitoTokens
+from videoforge.gateway.accounts.policy import (
+    check_password_policy,
+    invalid_credentials,
+    normalise_email,
+)
+from videoforge.gateway.accounts.schemas import (
     AuthResponse,
     ConfirmRequest,
     LoginRequest,
@@ -19,8 +24,8 @@ from videoforge.gateway.schemas import (
     SignupRequest,
     UserRead,
 )
-from videoforge.infra.auth import Principal, TokenVerifier
-from videoforge.infra.cognito import CognitoClient, CognitoError, CognitoTokens
+from videoforge.infra.auth.principal import Principal
+from videoforge.infra.auth.verifier import TokenVerifier
 from videoforge.infra.errors import (
     AppError,
     BadRequest,
@@ -43,7 +48,7 @@ def _invalid_code() -> BadRequest:
     return BadRequest("That confirmation code is wrong or has expired.", code="invalid_code")
 
 
-def _map_error(exc: CognitoError) -> AppError:
+def map_cognito_error(exc: CognitoError) -> AppError:
     """Cognito's error codes as our stable codes (never a 500 for a user mistake)."""
     code = exc.code
     if code == "UsernameExistsException":
@@ -86,7 +91,7 @@ class CognitoAccounts:
     async def _response(self, tokens: CognitoTokens, *, email: str | None = None) -> AuthResponse:
         principal = await self.verifier.verify(tokens.access_token)
         return AuthResponse(
-            user=_user(principal, email=email),
+            user=user_read(principal, email=email),
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
             expires_in=tokens.expires_in,
@@ -112,7 +117,7 @@ class CognitoAccounts:
             )
         except CognitoError as exc:
             if exc.code not in _ACCOUNT_EXISTS:
-                raise _map_error(exc) from None
+                raise map_cognito_error(exc) from None
             log.info("signup_address_taken")
             sub, confirmed = str(uuid.uuid4()), False
         if confirmed:
@@ -135,7 +140,7 @@ class CognitoAccounts:
         except CognitoError as exc:
             if exc.code in {"UserNotFoundException", "NotAuthorizedException"}:
                 raise _invalid_code() from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
 
     async def login(self, data: LoginRequest) -> AuthResponse:
         """USER_PASSWORD_AUTH against the pool."""
@@ -146,7 +151,7 @@ class CognitoAccounts:
         try:
             tokens = await self.client.password_auth(email, data.password)
         except CognitoError as exc:
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
         return await self._response(tokens, email=email)
 
     async def refresh(self, refresh_token: str) -> AuthResponse:
@@ -158,7 +163,7 @@ class CognitoAccounts:
                 raise Unauthorized(
                     "This session has ended; log in again.", code="token_revoked"
                 ) from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
         return await self._response(tokens)
 
     async def logout(self, refresh_token: str | None, access_token: str | None) -> None:
@@ -171,7 +176,7 @@ class CognitoAccounts:
                 await self.client.revoke_token(refresh_token)
         except CognitoError as exc:
             if exc.code != "NotAuthorizedException":  # already signed out: nothing to do
-                raise _map_error(exc) from None
+                raise map_cognito_error(exc) from None
 
     async def change_password(
         self, principal: Principal, access_token: str, data: PasswordChangeRequest
@@ -182,7 +187,7 @@ class CognitoAccounts:
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
                 raise _session_ended() from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
         email = attributes.get("email") or principal.username or ""
         await check_password_policy(
             data.new_password, email=email or None, display_name=attributes.get("name")
@@ -197,7 +202,7 @@ class CognitoAccounts:
                 raise Unauthorized(
                     "The current password is wrong.", code="invalid_credentials"
                 ) from None
-            raise _map_error(exc) from None
+            raise map_cognito_error(exc) from None
         return await self.login(LoginRequest(email=email, password=data.new_password))
 
     async def me(self, principal: Principal, access_token: str) -> UserRead:
@@ -209,15 +214,17 @@ class CognitoAccounts:
                 raise Unauthorized(
                     "This session has ended; log in again.", code="token_revoked"
                 ) from None
-            raise _map_error(exc) from None
-        return _user(principal, email=attributes.get("email"), display_name=attributes.get("name"))
+            raise map_cognito_error(exc) from None
+        return user_read(
+            principal, email=attributes.get("email"), display_name=attributes.get("name")
+        )
 
 
 def _session_ended() -> Unauthorized:
     return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
-def _user(
+def user_read(
     principal: Principal, *, email: str | None = None, display_name: str | None = None
 ) -> UserRead:
     return UserRead(
