@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+from zxcvbn import zxcvbn
 
 from videoforge.gateway import recovery
 from videoforge.gateway.models import Account, RefreshToken, RevokeReason, TokenPurpose
