@@ -98,4 +98,4 @@ def test_short_videos_keep_their_candidates_apart_and_inside() -> None:
     probe = _probe(0.8)
     plan = plan_stills(probe, CONFIG)
     assert len(set(plan.candidates)) == 3
-    assert all(0 <= at and at + plan.candidate_window <= probe.duration for at in plan.candidates)
+    assert all(at >= 0 and at + plan.candidate_window <= probe.duration for at in plan.candidates)
