@@ -27,8 +27,9 @@ def is_owner_or_admin(video: GalleryVideo, principal: Principal | None) -> bool:
 def can_view(video: GalleryVideo, principal: Principal | None) -> bool:
     """Public and unlisted videos are visible to anyone with the id (unlisted ids are
     random uuid4, so the id is the secret); private ones only to the owner and admins,
-    and so are videos a moderator hid (gallery.moderation)."""
-    if video.hidden:
+    and so are videos a moderator hid (gallery.moderation) and videos not published
+    yet (gallery.publishing)."""
+    if video.hidden or not publishing.is_published(video):
         return is_owner_or_admin(video, principal)
     if video.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
         return True

@@ -213,8 +213,13 @@ async def delete_video(
         session,
         reason="video_deleted",
         keys=[video.s3_key] if video.s3_key else [],
-        # The owner's uploaded captions (their rows go with the video's, by cascade).
-        prefixes=[*sorted(f"outputs/{job}/" for job in jobs), captions_prefix(video.id)],
+        # The owner's uploaded captions (their rows go with the video's, by cascade)
+        # and thumbnail images.
+        prefixes=[
+            *sorted(f"outputs/{job}/" for job in jobs),
+            captions_prefix(video.id),
+            thumbnails_prefix(video.id),
+        ],
     )
 
 
@@ -327,6 +332,11 @@ def thumbnail_choice(video: GalleryVideo) -> ThumbnailChoice:
     if video.thumbnail_pick is not None:
         return ThumbnailChoice.CANDIDATE
     return ThumbnailChoice.AUTO
+
+
+def thumbnails_prefix(video_id: uuid.UUID) -> str:
+    """Every thumbnail image an owner uploaded for a video lives under this prefix."""
+    return f"thumbnails/{video_id}/"
 
 
 def url_expiry(ttl: int) -> timedelta:

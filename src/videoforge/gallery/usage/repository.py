@@ -41,8 +41,12 @@ async def video_objects(session: AsyncSession, video_id: uuid.UUID) -> VideoObje
     if video.job_id is not None:
         jobs.add(video.job_id)
     # The same places a video's deletion removes (service.delete_video), plus owners'
-    # captions: every byte that goes when the video goes.
-    prefixes = [*sorted(f"outputs/{job}/" for job in jobs), f"captions/{video_id}/"]
+    # captions and thumbnail images: every byte that goes when the video goes.
+    prefixes = [
+        *sorted(f"outputs/{job}/" for job in jobs),
+        f"captions/{video_id}/",
+        f"thumbnails/{video_id}/",
+    ]
     return VideoObjects(video_id, [video.s3_key] if video.s3_key else [], prefixes)
 
 
