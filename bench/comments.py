@@ -35,22 +35,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
-import json
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import listing
+from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
 from videoforge.gallery.comments import repository, service
 from videoforge.gallery.comments.models import GalleryComment
@@ -58,7 +56,6 @@ from videoforge.gallery.comments.repository import Viewer
 from videoforge.gallery.comments.schemas import CommentListStatus, CommentSort
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.migrations import upgrade
 
 OWNER = "bench-owner"
 VIEWER = "author-3"
@@ -135,16 +132,6 @@ async def load(engine: AsyncEngine, rows: int) -> dict[str, float]:
     return steps
 
 
-async def median_ms(fn: Callable[[], Awaitable[int]], repeat: int) -> tuple[float, int]:
-    times: list[float] = []
-    rows = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        rows = await fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000, rows
-
-
 async def anchor(engine: AsyncEngine, sort: CommentSort, position: int, held: bool) -> Any:
     """The comment at ``position`` in the list's order (its cursor opens the deep page)."""
     order = "DESC" if sort is CommentSort.NEWEST else "ASC"
@@ -203,10 +190,10 @@ async def bench(url: str, args: argparse.Namespace) -> None:
             for sort in (CommentSort.NEWEST, CommentSort.OLDEST):
                 cursor = await anchor(engine, sort, deep, held=False)
                 first, n1 = await median_ms(
-                    lambda p=principal, s=sort: listing(p, s, None), args.repeat
+                    functools.partial(listing, principal, sort, None), args.repeat
                 )
                 deep_ms, n2 = await median_ms(
-                    lambda p=principal, s=sort, c=cursor: listing(p, s, c), args.repeat
+                    functools.partial(listing, principal, sort, cursor), args.repeat
                 )
                 assert n1 >= args.per_page, (who, sort, n1)
                 assert n2 == args.per_page, (who, sort, n2)
@@ -271,25 +258,12 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         same = [c.id for c in page.items] == offset_ids
 
         # What the deep cursor page reads.
-        async with sessions() as session:
-            after = service.decode_cursor("top:newest", cursor)
-            stmt = repository.top_level_stmt(VIDEO_ID, viewer, descending=True, after=after).limit(
-                args.per_page + 1
-            )
-            sql = str(
-                stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-            )
-            raw = (
-                await session.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql))
-            ).scalar()
-        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]
-        nodes = [plan["Plan"]]
-        scans = []
-        while nodes:
-            node = nodes.pop()
-            nodes.extend(node.get("Plans", []))
-            if node.get("Relation Name") == "gallery_comments":
-                scans.append(node)
+        after = service.decode_cursor("top:newest", cursor)
+        stmt = repository.top_level_stmt(VIDEO_ID, viewer, descending=True, after=after)
+        plan = await explain_json(engine, stmt.limit(args.per_page + 1))
+        scans = [
+            n for n in plan_nodes(plan["Plan"]) if n.get("Relation Name") == "gallery_comments"
+        ]
 
         print(
             f"\n{args.per_page} per page, median of {args.repeat}; deep = after comment "
@@ -307,13 +281,7 @@ async def bench(url: str, args: argparse.Namespace) -> None:
             f"  ({offset_ms / rows_out[0][2]:.0f}x the cursor page; same rows: {same})"
         )
         for node in scans:
-            print(
-                f"\ndeep cursor page plan: {node['Node Type']} on {node.get('Index Name')},"
-                f" rows {node['Actual Rows']}, removed by filter"
-                f" {node.get('Rows Removed by Filter', 0)}, buffers"
-                f" {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)},"
-                f" execution {plan['Execution Time']:.2f} ms"
-            )
+            print(f"\ndeep cursor page plan: {scan_summary(node, plan)}")
     finally:
         await engine.dispose()
 
@@ -326,16 +294,8 @@ def main() -> int:
     parser.add_argument("--deep", type=float, default=0.9, help="how far down (0..1)")
     args = parser.parse_args()
 
-    name = asyncio.run(listing.create_database("vf_bench_comments"))
-    url = f"{listing.SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    try:
-        upgrade(url)
+    with fresh_database("vf_bench_comments") as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(listing.drop_database(name))
-        print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
     return 0
 
 

@@ -36,14 +36,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+from _common import fresh_database, inline_sql, plan_nodes
 from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -52,10 +51,6 @@ from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, ListResult, build_listing, encode_cursor
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.migrations import upgrade
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 # Word list for titles and descriptions. Picks are skewed towards the start of the
 # list (index ~ n * random()^2), so early words are common and late ones are rare:
@@ -167,25 +162,6 @@ class Timing:
         return statistics.median(self.times) * 1000
 
 
-async def create_database(prefix: str = "vf_bench") -> str:
-    """A new, empty database on the local server (``{prefix}_<random>``)."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def load(engine: AsyncEngine, rows: int) -> dict[str, float]:
     """Bulk-load ``rows`` videos; returns the time of each step in seconds."""
     steps: dict[str, float] = {}
@@ -295,18 +271,11 @@ class Plan:
     text: str
 
 
-def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [node]
-    for child in node.get("Plans", []):
-        found.extend(_walk(child))
-    return found
-
-
 async def explain(engine: AsyncEngine, label: str, stmt: Select[Any]) -> Plan:
     """EXPLAIN (ANALYZE, BUFFERS) of a statement the gallery builds, with its values
     inlined. 'Rows read' is what the scan nodes produced plus what their filters threw
     away (x loops), i.e. the rows PostgreSQL had to visit to produce the page."""
-    sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    sql = inline_sql(engine, stmt)
     async with engine.connect() as conn:
         raw = (
             await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql))
@@ -315,7 +284,7 @@ async def explain(engine: AsyncEngine, label: str, stmt: Select[Any]) -> Plan:
         plan_text = "\n".join(str(r[0]) for r in lines)
     doc = raw if isinstance(raw, list) else json.loads(raw)
     top = doc[0]
-    nodes = _walk(top["Plan"])
+    nodes = list(plan_nodes(top["Plan"]))
     scans = [n for n in nodes if "Scan" in n["Node Type"] and "Subquery" not in n["Node Type"]]
     rows_read = sum(
         (int(n["Actual Rows"]) + int(n.get("Rows Removed by Filter", 0))) * int(n["Actual Loops"])
@@ -349,7 +318,7 @@ async def walk_filter_costs(
     replaced; both forced onto the same walk of the listing index, alternating which
     runs first. Returns the execution times (ms) of each and the rows the walk read."""
     stmt = build_listing("postgresql", None, ListParams(q=q)).page_stmt
-    stored = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    stored = inline_sql(engine, stmt)
     assert search.PG_DOCUMENT in stored
     expression = stored.replace(search.PG_DOCUMENT, _DOCUMENT_EXPRESSION)
     times: dict[str, list[float]] = {"stored": [], "expression": []}
@@ -365,7 +334,7 @@ async def walk_filter_costs(
                 ).scalar_one()
                 top = (raw if isinstance(raw, list) else json.loads(raw))[0]
                 times[kind].append(float(top["Execution Time"]))
-                scans = [n for n in _walk(top["Plan"]) if "Index Scan" in n["Node Type"]]
+                scans = [n for n in plan_nodes(top["Plan"]) if "Index Scan" in n["Node Type"]]
                 rows = sum(
                     int(n["Actual Rows"]) + int(n.get("Rows Removed by Filter", 0)) for n in scans
                 )
@@ -553,16 +522,8 @@ def main() -> int:
     parser.add_argument("--plans", action="store_true", help="print full text plans")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database())
-    url = f"{SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    try:
-        upgrade(url)
+    with fresh_database() as url:
         asyncio.run(bench(url, args))
-    finally:
-        asyncio.run(drop_database(name))
-        print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
     return 0
 
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
-import json
 import secrets
 import statistics
 import sys
@@ -42,21 +42,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
 from videoforge.gallery.playlists import repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import After
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.infra.storage.local import LocalStorage
-from videoforge.migrations import upgrade
+from videoforge.infra.storage.local.store import LocalStorage
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 OWNER = "bench-owner"
 PLAYLIST_ID = uuid.UUID(int=1)
 OTHER_LISTS = 200
@@ -100,24 +98,6 @@ def _video_id(n: int) -> uuid.UUID:
     return uuid.UUID(hex=hashlib.md5(f"v{n}".encode(), usedforsecurity=False).hexdigest())
 
 
-async def create_database() -> str:
-    name = f"vf_bench_playlists_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def load(engine: AsyncEngine, rows: int) -> float:
     start = time.perf_counter()
     async with engine.begin() as conn:
@@ -135,16 +115,6 @@ async def load(engine: AsyncEngine, rows: int) -> float:
         for table in ("gallery_videos", "gallery_playlists", "gallery_playlist_items"):
             await conn.execute(text(f"VACUUM (ANALYZE) {table}"))
     return time.perf_counter() - start
-
-
-async def median_ms(fn: Callable[[], Awaitable[int]], repeat: int) -> tuple[float, int]:
-    times: list[float] = []
-    rows = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        rows = await fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000, rows
 
 
 async def entry_at(sessions: async_sessionmaker[AsyncSession], ordinal: int) -> After:
@@ -185,8 +155,10 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
 
         results: list[tuple[str, float, float]] = []
         for who, principal in callers.items():
-            first, n1 = await median_ms(lambda p=principal: listing(p, None), args.repeat)
-            deep_ms, n2 = await median_ms(lambda p=principal: listing(p, cursor), args.repeat)
+            first, n1 = await median_ms(functools.partial(listing, principal, None), args.repeat)
+            deep_ms, n2 = await median_ms(
+                functools.partial(listing, principal, cursor), args.repeat
+            )
             assert n1 == n2 == args.per_page
             results.append((who, first, deep_ms))
 
@@ -230,23 +202,15 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
             args.repeat,
         )
 
-        async with sessions() as session:
-            after = service.decode_cursor(PLAYLIST_ID, cursor)
-            stmt = repository.page_stmt(PLAYLIST_ID, after, args.per_page + 1)
-            sql = str(
-                stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-            )
-            raw = (
-                await session.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql))
-            ).scalar()
-        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]
-        nodes = [plan["Plan"]]
-        scans = []
-        while nodes:
-            node = nodes.pop()
-            nodes.extend(node.get("Plans", []))
-            if node.get("Relation Name") == "gallery_playlist_items":
-                scans.append(node)
+        after = service.decode_cursor(PLAYLIST_ID, cursor)
+        plan = await explain_json(
+            engine, repository.page_stmt(PLAYLIST_ID, after, args.per_page + 1)
+        )
+        scans = [
+            n
+            for n in plan_nodes(plan["Plan"])
+            if n.get("Relation Name") == "gallery_playlist_items"
+        ]
 
         print(
             f"\n{args.per_page} per page, median of {args.repeat}; deep = after entry"
@@ -266,12 +230,7 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
         print(f"{'append one video':28} {append_ms:8.2f} ms")
         print(f"{'remove one video':28} {remove_ms:8.2f} ms")
         for node in scans:
-            print(
-                f"\ndeep cursor page plan: {node['Node Type']} on {node.get('Index Name')},"
-                f" rows {node['Actual Rows']}, buffers"
-                f" {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)},"
-                f" execution {plan['Execution Time']:.2f} ms"
-            )
+            print(f"\ndeep cursor page plan: {scan_summary(node, plan)}")
     finally:
         await engine.dispose()
 
@@ -284,18 +243,9 @@ def main() -> int:
     parser.add_argument("--deep", type=float, default=0.9, help="how far down (0..1)")
     args = parser.parse_args()
 
-    name = asyncio.run(create_database())
-    url = f"{SERVER}/{name}"
-    print(f"database {name}")
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as objects:
+    with tempfile.TemporaryDirectory() as objects, fresh_database("vf_bench_playlists") as url:
         store = LocalStorage(Path(objects), signing_key=secrets.token_bytes(32))
-        try:
-            upgrade(url)
-            asyncio.run(bench(url, args, store))
-        finally:
-            asyncio.run(drop_database(name))
-            print(f"\ndropped {name}; {time.perf_counter() - started:.0f} s in all")
+        asyncio.run(bench(url, args, store))
     return 0
 
 

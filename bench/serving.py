@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import listing
+from _common import SERVER, create_database, drop_database, free_port
 
 from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, build_listing
@@ -66,12 +66,6 @@ class Case:
     label: str
     path: str
     params: ListParams
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def literal(value: Any) -> str:
@@ -98,7 +92,8 @@ def literal(value: Any) -> str:
 
 def to_sql(stmt: Any) -> str:
     """The statement as asyncpg would send it, with its parameters written in."""
-    compiled = stmt.compile(dialect=postgresql.dialect())
+    # SQLAlchemy's dialect constructors carry no annotations.
+    compiled = stmt.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
     sql = str(compiled)
     params = compiled.params
     # Longest names first: %(id_1)s must not be replaced inside %(id_10)s.
@@ -228,8 +223,8 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         raise SystemExit("needs wrk and pgbench (make setup installs both)")
 
-    name = asyncio.run(listing.create_database())
-    url = f"{listing.SERVER}/{name}"
+    name = asyncio.run(create_database())
+    url = f"{SERVER}/{name}"
     print(f"database {name}; loading {args.rows:,} rows", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="vf-serving-"))
     services: list[subprocess.Popen[bytes]] = []
@@ -348,11 +343,11 @@ def main() -> int:
             "(CPU ms/req: the answering service's processes; the proxied page's is the gateway's)"
         )
     finally:
-        for proc in services:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+        for service_proc in services:
+            service_proc.send_signal(signal.SIGTERM)
+            service_proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
-        asyncio.run(listing.drop_database(name))
+        asyncio.run(drop_database(name))
         print(f"dropped {name}")
     return 0
 

@@ -12,7 +12,7 @@ import asyncio
 
 from videoforge.infra.auth import TokenIssuer
 from videoforge.infra.queue.sqs import ensure_sqs_queues, sqs_client
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.settings import load_settings
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,6 +97,17 @@ class ChapterMessage(BaseModel):
     start: float
     end: float
     title: str
+
+
+#: The media facts a ``COMPLETED`` event carries, by the names both the event and the
+#: gallery's video row use (the processor fills them from its probe:
+#: :meth:`videoforge.processor.probe.ProbeResult.facts`).
+MEDIA_FACTS: Final = ("duration", "width", "height", "video_codec", "audio_codec", "file_size")
+
+
+def resolution(width: int | None, height: int | None) -> str | None:
+    """``"{width}x{height}"`` as shown and stored everywhere, when both are known."""
+    return f"{width}x{height}" if width and height else None
 
 
 class JobEvent(_Message):

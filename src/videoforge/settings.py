@@ -24,8 +24,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-#: Secrets printed in this repository (an old built-in default, the old compose value):
-#: anyone can read them, so they are refused off loopback and in production.
+#: Secrets printed in this repository's history (built-in and compose defaults it has
+#: shipped): anyone can read them, so they are refused off loopback and in production.
 DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused, never a default
 PUBLISHED_SECRETS = frozenset(
     {DEV_JWT_SECRET, "compose-local-secret-change-me-0123456789abcdef", "change-me", "secret"}

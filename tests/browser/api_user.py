@@ -1,8 +1,12 @@
 """One account driven over the HTTP API, as another client of the platform would: the
-browser tests' way to sign up, upload and wait beside what the page does."""
+browser tests' way to sign up, upload and wait beside what the page does, and to make
+an account an admin as an operator does."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,19 +14,41 @@ from urllib.parse import urljoin
 
 import httpx
 
+#: Every browser test account's password (strong enough for the sign-up rules).
 PASSWORD = "correct horse battery staple"
+
+
+def grant_admin(platform: Any, email: str) -> None:
+    """`videoforge users grant-admin` on the platform's data directory (what an operator
+    does); the account's next log-in carries the admin group."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
+    }
+    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
+    exe = Path(sys.executable).with_name("videoforge")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "videoforge"]
+    done = subprocess.run(
+        [*cmd, "users", "grant-admin", email], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 class ApiUser:
     """One account driven over the HTTP API (as another client of the platform would)."""
 
-    def __init__(self, base: str, email: str) -> None:
+    def __init__(self, base: str, email: str, *, display_name: str | None = None) -> None:
         self.base = base
         self.email = email
         self.http = httpx.Client(base_url=base, timeout=30)
-        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
+        body = {"email": email, "password": PASSWORD}
+        if display_name is not None:
+            body["display_name"] = display_name
+        resp = self.http.post("/api/auth/signup", json=body)
         assert resp.status_code == 201, resp.text
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+        self.id = str(resp.json()["user"]["id"])
 
     def close(self) -> None:
         self.http.close()

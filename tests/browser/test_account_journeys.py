@@ -10,10 +10,7 @@ import concurrent.futures
 import email
 import email.policy
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,12 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.browser.api_user import PASSWORD, grant_admin
+from tests.browser.pages import log_in
 
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "purple tractor seventy rain"
 
 
@@ -65,13 +63,6 @@ def _mail_to(data_dir: Path, address: str, timeout: float = 20) -> EmailMessage:
     raise AssertionError(f"no mail to {address} in {data_dir / 'mail'}")
 
 
-def _log_in(page: Any, url: str, address: str, password: str) -> None:
-    page.goto(f"{url}/login")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
 @pytest.fixture
 def page(browser: Any) -> Any:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -103,7 +94,7 @@ def test_forgot_password_mail_reset_and_log_in(platform: Any, page: Any, screens
     page.wait_for_url(f"{platform.url}/login?reset=1")
     page.get_by_text("Your password is changed").wait_for()
 
-    _log_in(page, platform.url, address, NEW_PASSWORD)
+    log_in(page, platform.url, address, password=NEW_PASSWORD)
     page.get_by_role("button", name="Log out").wait_for()
     # The link worked once.
     page.goto(match.group(1))
@@ -117,7 +108,7 @@ def test_display_name_change_on_the_account_page(
     platform: Any, page: Any, screenshots: Path
 ) -> None:
     address, _ = _signup(platform, "rename")
-    _log_in(page, platform.url, address, PASSWORD)
+    log_in(page, platform.url, address)
     page.get_by_role("button", name="Log out").wait_for()
     page.goto(f"{platform.url}/account")
     page.get_by_role("textbox", name="Display name").fill("Ada Lovelace")
@@ -171,7 +162,7 @@ def test_deleting_the_account_removes_it_and_its_videos(
     store = LocalStorage(platform.data_dir / "objects", signing_key=b"-" * 16)
     assert _head(store, video["s3_key"]) is not None
 
-    _log_in(page, platform.url, address, PASSWORD)
+    log_in(page, platform.url, address)
     page.get_by_role("button", name="Log out").wait_for()
     page.goto(f"{platform.url}/account")
     danger = page.locator("section.account--danger")
@@ -191,24 +182,6 @@ def test_deleting_the_account_removes_it_and_its_videos(
     assert gone.value.code == 404
 
 
-def _grant_admin(platform: Any, address: str) -> None:
-    """`videoforge users grant-admin` on the platform's data directory, as an operator."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
-    }
-    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
-    done = subprocess.run(
-        [sys.executable, "-m", "videoforge", "users", "grant-admin", address],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def test_an_admin_sets_a_users_quota_and_their_next_upload_is_refused(
     platform: Any, page: Any, clip_factory: Any, tmp_path: Path, screenshots: Path
 ) -> None:
@@ -217,9 +190,9 @@ def test_an_admin_sets_a_users_quota_and_their_next_upload_is_refused(
     _upload(platform, session["access_token"], clip)
     user_id = session["user"]["id"]
     admin, _ = _signup(platform, "storage-admin")
-    _grant_admin(platform, admin)
+    grant_admin(platform, admin)
 
-    _log_in(page, platform.url, admin, PASSWORD)
+    log_in(page, platform.url, admin)
     page.get_by_role("button", name="Log out").wait_for()
     page.goto(f"{platform.url}/account")
     page.get_by_role("link", name="Storage per user").click()

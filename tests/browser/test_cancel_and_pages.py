@@ -16,12 +16,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
-from tests.browser.api_user import ApiUser
+from tests.browser.api_user import PASSWORD, ApiUser
+from tests.browser.pages import DESKTOP
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
 #: Pages of two: the client asks for 24 per page, the test rewrites that request.
 PAGE_SIZE = 2
 GALLERY_VIDEOS = 3

@@ -9,22 +9,18 @@ text: no script runs, no dialog opens, no element is made from it.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from tests.browser.api_user import ApiUser, grant_admin
+from tests.browser.pages import DESKTOP, log_in, watch
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
 HOSTILE = [
     "<script>alert('script')</script>",
     "<img src=x onerror=\"alert('onerror')\">",
@@ -33,16 +29,9 @@ HOSTILE = [
 LINK = "https://example.com/docs?a=1&b=2"
 
 
-class ApiUser:
-    def __init__(self, base: str, email: str) -> None:
-        self.email = email
-        self.http = httpx.Client(base_url=base, timeout=30)
-        resp = self.http.post("/api/auth/signup", json={"email": email, "password": PASSWORD})
-        assert resp.status_code == 201, resp.text
-        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-        self.id = str(resp.json()["user"]["id"])
-
+class Commenter(ApiUser):
     def video(self, title: str) -> dict[str, Any]:
+        """A public video record to comment on (never processed: comments need none)."""
         resp = self.http.post(
             "/api/gallery/videos",
             json={
@@ -56,35 +45,18 @@ class ApiUser:
 
 
 @pytest.fixture
-def accounts(platform: Any) -> Iterator[dict[str, ApiUser]]:
+def accounts(platform: Any) -> Iterator[dict[str, Commenter]]:
     token = uuid.uuid4().hex[:8]
     users = {
-        name: ApiUser(platform.url, f"{name}-{token}@example.com")
+        name: Commenter(platform.url, f"{name}-{token}@example.com")
         for name in ("owner", "viewer", "admin")
     }
-    _grant_admin(platform, users["admin"].email)
+    grant_admin(platform, users["admin"].email)
     try:
         yield users
     finally:
         for user in users.values():
             user.http.close()
-
-
-def _grant_admin(platform: Any, email: str) -> None:
-    """`videoforge users grant-admin` on the platform's data directory (what an operator
-    does); the account's next log-in carries the admin group."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
-    }
-    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
-    exe = Path(sys.executable).with_name("videoforge")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "videoforge"]
-    done = subprocess.run(
-        [*cmd, "users", "grant-admin", email], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _seed_comments(platform: Any, video_id: str, texts: list[str]) -> None:
@@ -114,29 +86,19 @@ def _page(browser: Any, problems: list[str]) -> Any:
     context = browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.on("pageerror", lambda e: problems.append(f"error: {e}"))
-    # An alert from any payload would be a stored XSS.
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    watch(page, problems)
     return page
 
 
-def _log_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_function("() => location.pathname !== '/login'")
-
-
 def test_comments_replies_and_hostile_text(
-    platform: Any, browser: Any, accounts: dict[str, ApiUser], screenshots: Path
+    platform: Any, browser: Any, accounts: dict[str, Commenter], screenshots: Path
 ) -> None:
     base = platform.url
     video = accounts["owner"].video("Comment target")
     problems: list[str] = []
     page = _page(browser, problems)
     try:
-        _log_in(page, base, accounts["viewer"].email)
+        log_in(page, base, accounts["viewer"].email)
         page.goto(f"{base}/watch/{video['id']}")
         section = page.locator("section.comments")
         section.get_by_text("No comments yet.").wait_for()
@@ -193,13 +155,13 @@ def test_comments_replies_and_hostile_text(
         page.context.close()
 
 
-def test_like_toggling(platform: Any, browser: Any, accounts: dict[str, ApiUser]) -> None:
+def test_like_toggling(platform: Any, browser: Any, accounts: dict[str, Commenter]) -> None:
     base = platform.url
     video = accounts["owner"].video("Rate me")
     problems: list[str] = []
     page = _page(browser, problems)
     try:
-        _log_in(page, base, accounts["viewer"].email)
+        log_in(page, base, accounts["viewer"].email)
         page.goto(f"{base}/watch/{video['id']}")
         like = page.locator('[data-rating="like"]')
         dislike = page.locator('[data-rating="dislike"]')
@@ -242,7 +204,7 @@ def test_like_toggling(platform: Any, browser: Any, accounts: dict[str, ApiUser]
 
 
 def test_a_report_reaches_the_admin_queue(
-    platform: Any, browser: Any, accounts: dict[str, ApiUser], screenshots: Path
+    platform: Any, browser: Any, accounts: dict[str, Commenter], screenshots: Path
 ) -> None:
     base = platform.url
     title = f"Reported {uuid.uuid4().hex[:6]}"
@@ -251,7 +213,7 @@ def test_a_report_reaches_the_admin_queue(
     viewer = _page(browser, problems)
     admin = _page(browser, problems)
     try:
-        _log_in(viewer, base, accounts["viewer"].email)
+        log_in(viewer, base, accounts["viewer"].email)
         viewer.goto(f"{base}/watch/{video['id']}")
         viewer.locator('.watch__bar [data-action="report"]').click()
         dialog = viewer.locator("dialog.dialog")
@@ -260,7 +222,7 @@ def test_a_report_reaches_the_admin_queue(
         dialog.get_by_role("button", name="Report").click()
         viewer.get_by_text("The moderators will look at it.").wait_for()
 
-        _log_in(admin, base, accounts["admin"].email)
+        log_in(admin, base, accounts["admin"].email)
         admin.get_by_role("link", name="Moderation").click()
         card = admin.locator("li.report-card", has_text=title)
         card.wait_for()
@@ -286,7 +248,7 @@ def test_a_report_reaches_the_admin_queue(
 
 
 def test_owner_holds_approves_pins_and_pages(
-    platform: Any, browser: Any, accounts: dict[str, ApiUser]
+    platform: Any, browser: Any, accounts: dict[str, Commenter]
 ) -> None:
     """The video's owner turns on approval, approves a held comment from the queue and
     pins a comment; a long list pages with "Load more comments"."""
@@ -297,7 +259,7 @@ def test_owner_holds_approves_pins_and_pages(
     owner = _page(browser, problems)
     viewer = _page(browser, problems)
     try:
-        _log_in(owner, base, accounts["owner"].email)
+        log_in(owner, base, accounts["owner"].email)
         owner.goto(f"{base}/watch/{video['id']}")
         comments = owner.locator("section.comments")
         comments.locator("li.comment").first.wait_for()
@@ -311,7 +273,7 @@ def test_owner_holds_approves_pins_and_pages(
         comments.get_by_label("Comments", exact=True).select_option("held")
         owner.get_by_text("Comment setting saved.").wait_for()
 
-        _log_in(viewer, base, accounts["viewer"].email)
+        log_in(viewer, base, accounts["viewer"].email)
         viewer.goto(f"{base}/watch/{video['id']}")
         viewer.get_by_text("reviewed by its owner before they show").wait_for()
         viewer.get_by_placeholder("Add a comment…").fill("Please let me in")

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.api_user import ApiUser
+from tests.browser.api_user import ApiUser, grant_admin
+from tests.browser.pages import AXE, DESKTOP, axe, log_in, watch
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 #: A file that passes the gallery's first-bytes check (an MP4 'ftyp' box) and that
 #: ffprobe cannot read: the processor fails it for good.
 DAMAGED_MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(range(256)) * 64
@@ -42,36 +38,7 @@ def _open(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(**({"viewport": DESKTOP} | options))
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-    return context, page, errors
-
-
-def _log_in(page: Any, base: str, email: str, *, then: str = "/my") -> None:
-    page.goto(f"{base}/login?next={then}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}{then}")
-
-
-def _grant_admin(platform: Any, email: str) -> None:
-    """`videoforge users grant-admin`, as an operator does."""
-    import os
-
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "DB_HOST", "REDIS_URL", "COGNITO_USER_POOL_ID"}
-    }
-    env["VIDEOFORGE_DATA_DIR"] = str(platform.data_dir)
-    exe = Path(sys.executable).with_name("videoforge")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "videoforge"]
-    done = subprocess.run(
-        [*cmd, "users", "grant-admin", email], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    return context, page, watch(page, [])
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +82,7 @@ def test_upload_row_follows_its_job_from_the_queue_to_ready(
     try:
         busy_job = busy.upload(busy_clip, title=f"Busy {token}")
         platform.hold_transcode()  # the one worker is busy: our job has to wait
-        _log_in(page, base, user.email)
+        log_in(page, base, user.email, then="/my")
 
         page.locator(".dropzone input[type=file]").set_input_files(str(clip))
         row = page.locator("li.upload", has_text=clip.name)
@@ -173,7 +140,7 @@ def test_a_damaged_file_says_why_and_offers_no_retry(
     damaged.write_bytes(DAMAGED_MP4)
     context, page, errors = _open(browser)
     try:
-        _log_in(page, base, user.email)
+        log_in(page, base, user.email, then="/my")
         page.locator(".dropzone input[type=file]").set_input_files(str(damaged))
         row = page.locator("li.upload", has_text=damaged.name)
         row.locator('xpath=self::*[@data-job="failed"]').wait_for(timeout=60_000)
@@ -214,7 +181,7 @@ def test_a_forbidden_import_link_is_an_error_in_the_form_and_pages_past_the_end(
     user = ApiUser(base, f"feedback-import-{uuid.uuid4().hex[:8]}@example.com")
     context, page, errors = _open(browser)
     try:
-        _log_in(page, base, user.email)
+        log_in(page, base, user.email, then="/my")
         page.locator(".results-status", has_text="You have no videos yet").wait_for()
         page.get_by_label("Video URL").fill("http://169.254.169.254/latest/meta-data")
         with page.expect_response(re.compile(r"/api/jobs$")) as answer:
@@ -330,18 +297,6 @@ def test_portrait_renditions_are_labelled_by_their_short_side(platform: Any, bro
 
 
 # ------------------------------------------------------------------ accessibility
-def _axe(page: Any, name: str) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
-    found = []
-    for violation in results["violations"]:
-        if violation["impact"] in {"serious", "critical"}:
-            targets = [", ".join(map(str, n["target"])) for n in violation["nodes"][:5]]
-            found.append(f"{name}: {violation['id']} ({violation['impact']}) at {targets}")
-    return found
-
-
 def test_axe_finds_no_serious_problem_on_any_page(
     platform: Any, browser: Any, ready_video: tuple[ApiUser, dict[str, Any]]
 ) -> None:
@@ -349,39 +304,39 @@ def test_axe_finds_no_serious_problem_on_any_page(
     base = platform.url
     owner, video = ready_video
     admin = ApiUser(base, f"feedback-admin-{uuid.uuid4().hex[:8]}@example.com")
-    _grant_admin(platform, admin.email)
+    grant_admin(platform, admin.email)
     findings: list[str] = []
     # The site's CSP allows no inline script: let the test inject axe-core anyway.
     context, page, errors = _open(browser, bypass_csp=True)
     try:
         page.goto(f"{base}/")
         page.locator(".grid > li").first.wait_for()
-        findings += _axe(page, "gallery")
+        findings += axe(page, "gallery")
         page.goto(f"{base}/login")
         page.get_by_label("Email").wait_for()
-        findings += _axe(page, "login")
+        findings += axe(page, "login")
         page.goto(f"{base}/signup")
         page.get_by_label("Email").wait_for()
-        findings += _axe(page, "sign-up")
+        findings += axe(page, "sign-up")
         page.goto(f"{base}/watch/{video['id']}")
         page.locator(".watch__description").wait_for()
-        findings += _axe(page, "watch")
+        findings += axe(page, "watch")
 
-        _log_in(page, base, owner.email)
+        log_in(page, base, owner.email, then="/my")
         page.locator("li.video-row").first.wait_for()
-        findings += _axe(page, "my videos")
+        findings += axe(page, "my videos")
         page.goto(f"{base}/account")
         page.locator("main h1").wait_for()
         page.wait_for_load_state("networkidle")
-        findings += _axe(page, "account")
+        findings += axe(page, "account")
         context.close()
 
         context, page, more_errors = _open(browser, bypass_csp=True)
         errors += more_errors
-        _log_in(page, base, admin.email, then="/moderation")
+        log_in(page, base, admin.email, then="/moderation")
         page.locator("main h1").wait_for()
         page.wait_for_load_state("networkidle")
-        findings += _axe(page, "moderation")
+        findings += axe(page, "moderation")
         assert findings == []
         assert errors == []
     finally:

@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import httpx
 import pytest
+from tests.browser.api_user import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 HOSTILE = "<script>window.__xss = 1</script><img src=x onerror=alert(1)> \"Boats\" & 'gulls'"
 SECONDS = 12
 

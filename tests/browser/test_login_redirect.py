@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from tests.browser.api_user import PASSWORD
+from tests.browser.pages import watch
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 HOSTILE = [
     "/\\evil.example",
     "//evil.example",
@@ -63,9 +64,7 @@ def context(browser: Any) -> Iterator[tuple[Any, list[str]]]:
 
 def log_in_with_next(ctx: Any, base: str, email: str, next_value: str) -> tuple[Any, list[str]]:
     page = ctx.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    problems = watch(page, [])
     page.goto(f"{base}/login?next={quote(next_value, safe='')}")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)

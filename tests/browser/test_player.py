@@ -20,11 +20,11 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from tests.browser.api_user import PASSWORD
+from tests.browser.pages import DESKTOP
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
 SECONDS = 20
 SRT = """1
 00:00:01,000 --> 00:00:04,000

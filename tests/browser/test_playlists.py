@@ -16,27 +16,18 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from tests.browser.api_user import ApiUser
+from tests.browser.pages import AXE, DESKTOP, axe, log_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
 
-
-class Account:
+class Account(ApiUser):
     def __init__(self, base: str, name: str) -> None:
-        self.email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-        self.http = httpx.Client(base_url=base, timeout=30)
-        signup = self.http.post(
-            "/api/auth/signup",
-            json={"email": self.email, "password": PASSWORD, "display_name": name.title()},
-        )
-        assert signup.status_code == 201, signup.text
-        self.http.headers["Authorization"] = f"Bearer {signup.json()['access_token']}"
-        self.id = str(signup.json()["user"]["id"])
-        self.base = base
+        email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+        super().__init__(base, email, display_name=name.title())
 
-    def upload(self, clip: Path, *, title: str, visibility: str = "public") -> str:
+    def upload_video(self, clip: Path, *, title: str, visibility: str = "public") -> str:
         """Upload, confirm and process ``clip``; the ready video's id."""
         data = clip.read_bytes()
         ticket = self.http.post(
@@ -79,9 +70,9 @@ def library(
     owner = Account(platform.url, "owner")
     viewer = Account(platform.url, "viewer")
     videos = {
-        "first": owner.upload(clip, title="First clip"),
-        "second": owner.upload(clip, title="Second clip"),
-        "secret": owner.upload(clip, title="Secret diary", visibility="private"),
+        "first": owner.upload_video(clip, title="First clip"),
+        "second": owner.upload_video(clip, title="Second clip"),
+        "secret": owner.upload_video(clip, title="Secret diary", visibility="private"),
     }
     for video_id in videos.values():
         owner.wait_ready(video_id)
@@ -98,14 +89,6 @@ def _page(browser: Any, problems: list[str]) -> Any:
     page = context.new_page()
     page.on("pageerror", lambda e: problems.append(f"error: {e}"))
     return page
-
-
-def _log_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_function("() => location.pathname !== '/login'")
 
 
 def _titles(page: Any) -> list[str]:
@@ -136,7 +119,7 @@ def test_make_fill_reorder_and_play_through_a_playlist(
     problems: list[str] = []
     page = _page(browser, problems)
     try:
-        _log_in(page, base, owner.email)
+        log_in(page, base, owner.email)
         page.goto(f"{base}/playlists")
         page.get_by_role("heading", name="My playlists").wait_for()
         page.locator("li.card--playlist", has_text="Watch later").wait_for()
@@ -257,7 +240,7 @@ def test_a_private_video_in_a_public_playlist_is_unavailable_to_others(
     problems: list[str] = []
     page = _page(browser, problems)
     try:
-        _log_in(page, base, viewer.email)
+        log_in(page, base, viewer.email)
         page.goto(f"{base}/playlist/{playlist_id}")
         page.locator("li.playlist-item").nth(2).wait_for()
         assert _titles(page) == ["First clip", "Unavailable video", "Second clip"]
@@ -285,21 +268,6 @@ def test_a_private_video_in_a_public_playlist_is_unavailable_to_others(
         page.context.close()
 
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def _axe(page: Any, name: str) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
-    found = []
-    for violation in results["violations"]:
-        if violation["impact"] in {"serious", "critical"}:
-            targets = [", ".join(map(str, n["target"])) for n in violation["nodes"][:5]]
-            found.append(f"{name}: {violation['id']} ({violation['impact']}) at {targets}")
-    return found
-
-
 def test_axe_finds_no_serious_problem_on_the_playlist_pages(
     platform: Any, browser: Any, library: dict[str, Any]
 ) -> None:
@@ -324,19 +292,19 @@ def test_axe_finds_no_serious_problem_on_the_playlist_pages(
     page = context.new_page()
     page.on("pageerror", lambda e: problems.append(f"error: {e}"))
     try:
-        _log_in(page, base, owner.email)
+        log_in(page, base, owner.email)
         page.goto(f"{base}/playlists")
         page.locator("li.card--playlist").first.wait_for()
-        findings += _axe(page, "my playlists")
+        findings += axe(page, "my playlists")
         page.goto(f"{base}/playlist/{playlist_id}")
         page.locator("li.playlist-item").nth(1).wait_for()
-        findings += _axe(page, "playlist (owner)")
+        findings += axe(page, "playlist (owner)")
         page.goto(f"{base}/watch/{library['videos']['first']}?list={playlist_id}")
         page.locator('aside.playlist-panel a[aria-current="true"]').wait_for()
-        findings += _axe(page, "watch with playlist")
+        findings += axe(page, "watch with playlist")
         page.get_by_role("button", name="Save", exact=True).click()
         page.locator("dialog.save-dialog .save-list__item").first.wait_for()
-        findings += _axe(page, "save dialog")
+        findings += axe(page, "save dialog")
         assert findings == [], "\n".join(findings)
         assert problems == [], problems
     finally:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser import pages
+from tests.browser.pages import DESKTOP
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
-DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 READY_TIMEOUT_MS = 90_000
 
@@ -63,13 +63,8 @@ def new_tab(browser: Any) -> Iterator[Any]:
 
 
 def sign_up(tab: Tab, base: str, email: str) -> None:
-    page = tab.page
-    page.goto(f"{base}/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base}/my")
-    page.get_by_role("heading", name="My videos").wait_for()
+    pages.sign_up(tab.page, base, email)
+    tab.page.get_by_role("heading", name="My videos").wait_for()
 
 
 def row_for(page: Any, video_id: str) -> Any:

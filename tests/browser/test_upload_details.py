@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.browser.api_user import PASSWORD, ApiUser
+from tests.browser.api_user import ApiUser
+from tests.browser.pages import AXE, axe, log_in, watch
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1440, "height": 900}
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+WIDE = {"width": 1440, "height": 900}
 #: Bytes per second the page may send while the title is typed (Chromium's throttling):
 #: the 10 MB upload then takes several seconds.
 SLOW_UPLOAD = 1_000_000
@@ -29,31 +29,10 @@ SLOW_UPLOAD = 1_000_000
 
 def _open(browser: Any) -> tuple[Any, Any, list[str]]:
     # The site's CSP allows no inline script: let the test inject axe-core anyway.
-    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context = browser.new_context(viewport=WIDE, bypass_csp=True)
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-    return context, page, errors
-
-
-def _log_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/login?next=/my")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/my")
-
-
-def _axe(page: Any) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
-    return [
-        f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes'][:5]]}"
-        for v in results["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    return context, page, watch(page, [])
 
 
 def test_details_while_uploading_publish_when_ready_and_a_chosen_thumbnail(
@@ -75,7 +54,7 @@ def test_details_while_uploading_publish_when_ready_and_a_chosen_thumbnail(
     context, page, errors = _open(browser)
     stranger = httpx.Client(base_url=base, timeout=30)
     try:
-        _log_in(page, base, user.email)
+        log_in(page, base, user.email, then="/my")
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.send(
@@ -135,7 +114,8 @@ def test_details_while_uploading_publish_when_ready_and_a_chosen_thumbnail(
         row.get_by_text("Thumbnail 2 chosen.").wait_for()
         assert second.get_attribute("aria-pressed") == "true"
         page.screenshot(path=screenshots / "upload-details-thumbnail.png", full_page=True)
-        assert _axe(page) == []
+        assert AXE.exists()
+        assert axe(page, "my videos with upload details") == []
 
         # A stranger finds it public, with the chosen thumbnail.
         seen = stranger.get(f"/api/gallery/videos/{video_id}")
@@ -143,7 +123,7 @@ def test_details_while_uploading_publish_when_ready_and_a_chosen_thumbnail(
         assert seen.json()["publish_state"] == "published"
         assert "/thumbnails/2.jpg" in seen.json()["thumbnail_url"]
         assert seen.json()["thumbnail_candidates"] == []
-        visitor = browser.new_context(viewport=DESKTOP)
+        visitor = browser.new_context(viewport=WIDE)
         try:
             other = visitor.new_page()
             other.goto(f"{base}/")
@@ -184,7 +164,7 @@ def test_my_videos_shows_drafts_and_scheduled_videos(
     assert r.is_success, r.text
     context, page, errors = _open(browser)
     try:
-        _log_in(page, base, user.email)
+        log_in(page, base, user.email, then="/my")
         draft_row = page.locator("li.video-row", has_text=f"Draft {token}")
         assert draft_row.locator("[data-publish=draft]").inner_text() == "Draft"
         later_row = page.locator("li.video-row", has_text=f"Later {token}")

@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from tests.browser.api_user import PASSWORD
+from tests.browser.pages import sign_up
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 MiB = 1024 * 1024
 
 
@@ -30,15 +31,8 @@ def context(browser: Any) -> Iterator[Any]:
     ctx.close()
 
 
-def sign_up(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base}/my")
-
-
 def part_number(url: str) -> int | None:
+    """The part a presigned part URL uploads (None for any other URL)."""
     values = parse_qs(urlparse(url).query).get("pn")
     return int(values[0]) if values else None
 
@@ -106,7 +100,7 @@ def test_multipart_upload_retries_and_resumes_after_reload(
     pending.locator("input[type=file]").set_input_files(str(clip))
 
     page.wait_for_selector('li.upload[data-state="done"]', timeout=30_000)
-    part_puts = sorted(part_number(s.split(" ", 1)[1]) for s in sent if s.startswith("PUT "))
+    part_puts = [part_number(s.split(" ", 1)[1]) for s in sent if s.startswith("PUT ")]
     assert part_puts == [3], "only the missing part was sent again"
     assert any(s.endswith("/api/upload/multipart/parts") for s in sent), "its URL was re-signed"
     assert any(s.endswith("/api/upload/multipart/complete") for s in sent)

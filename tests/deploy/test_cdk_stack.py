@@ -571,7 +571,9 @@ def test_playback_goes_through_a_signed_cdn_in_front_of_the_private_bucket(
         assert behavior["TrustedKeyGroups"] == [{"Ref": key_group_id}]
         assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
     policies = _of_type(resources, "AWS::CloudFront::CachePolicy")
-    by_id = {name: props["CachePolicyConfig"] for name, props in policies.items()}
+    by_id: dict[str, dict[str, Any]] = {
+        name: props["CachePolicyConfig"] for name, props in policies.items()
+    }
 
     def policy(behavior: dict[str, Any]) -> dict[str, Any]:
         return by_id[behavior["CachePolicyId"]["Ref"]]

@@ -289,7 +289,7 @@ def test_every_variable_set_is_known() -> None:
         if keyword == "ENV":
             names = set(re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", arguments))
             assert names - allowed == set(), f"Dockerfile ENV: {names - allowed}"
-    # The seed's names, as the AWS deployment uses them.
+    # The documented variable names, as the AWS deployment uses them.
     gateway_env = services["gateway"]["environment"]
     for seed in (
         "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "S3_BUCKET_NAME",

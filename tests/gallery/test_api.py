@@ -11,7 +11,7 @@ import pytest
 
 from videoforge.gallery.app import create_app
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 
 from .conftest import SeedVideo, Users
 
@@ -112,7 +112,10 @@ async def test_versions_no_video_can_have_are_refused_not_500(
 ) -> None:
     video = await seed_video(users.owner_id, title="kept")
     url = f"/api/gallery/videos/{video.id}"
-    r = await client.put(url, json=body, headers={**users.owner, **headers})
+    # Bytes keep a header value that is not ASCII exactly as sent.
+    sent = {k.encode(): v.encode() for k, v in users.owner.items()}
+    sent |= {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in headers.items()}
+    r = await client.put(url, json=body, headers=sent)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
     assert (await client.get(url)).json()["title"] == "kept"

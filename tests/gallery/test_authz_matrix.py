@@ -205,7 +205,7 @@ async def test_missing_video_is_404_everywhere(client: httpx.AsyncClient, users:
         ("PUT", f"/api/gallery/videos/{missing}"),
         ("DELETE", f"/api/gallery/videos/{missing}"),
     ]:
-        kwargs = {"json": {"title": "x"}} if method == "PUT" else {}
+        kwargs: dict[str, Any] = {"json": {"title": "x"}} if method == "PUT" else {}
         r = await client.request(method, path, headers=users.admin, **kwargs)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["error"]["code"] == "video_not_found"

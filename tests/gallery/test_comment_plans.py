@@ -4,19 +4,18 @@ page, the pinned comment and a deep cursor page each read a few rows through an 
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, text
-from sqlalchemy.dialects import postgresql
 
 from videoforge.gallery.comments import repository
 from videoforge.gallery.comments.repository import After, Viewer
 from videoforge.infra.db import create_engine
+
+from .plans import explain, scans_of
 
 ROWS = 20_000
 PAGE = 20
@@ -24,12 +23,6 @@ VIDEO = uuid.UUID(int=7)
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 pytestmark = pytest.mark.postgres
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 async def test_comment_pages_read_a_page_of_rows(postgres_url: str) -> None:
@@ -69,18 +62,8 @@ async def test_comment_pages_read_a_page_of_rows(postgres_url: str) -> None:
             ]
             async with engine.connect() as conn:
                 for label, stmt in statements:
-                    sql = str(
-                        stmt.limit(PAGE + 1).compile(
-                            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-                        )
-                    )
-                    raw = (
-                        await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql))
-                    ).scalar()
-                    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-                    scans = [
-                        n for n in _nodes(plan) if n.get("Relation Name") == "gallery_comments"
-                    ]
+                    plan = await explain(conn, stmt.limit(PAGE + 1))
+                    scans = scans_of(plan, "gallery_comments")
                     assert scans, plan
                     assert all(n["Node Type"] != "Seq Scan" for n in scans), (label, viewer, plan)
                     read = sum(

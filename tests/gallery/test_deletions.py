@@ -22,7 +22,7 @@ from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, Upl
 from videoforge.gallery.sweep import GRACE, sweep_uploads
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.messages import JobEvent, JobStatus
 
 from .conftest import SeedVideo, Users

@@ -90,8 +90,8 @@ async def test_job_events_give_progress_at_coarse_steps_and_ready(
         await apply_event(session, event(video, job, 3, JobStatus.PROCESSING, progress=20))
 
     rows = await outbox(infra, video.id)
-    progress = [(r.data["status"], r.data["progress"]) for r in rows if r.type == "job.progress"]
-    assert progress == [
+    announced = [(r.data["status"], r.data["progress"]) for r in rows if r.type == "job.progress"]
+    assert announced == [
         ("PENDING", 0),
         ("DOWNLOADING", 0),
         ("PROCESSING", 5),

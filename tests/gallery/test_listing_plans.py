@@ -4,14 +4,10 @@ index — never a scan and sort of the whole table."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql
 
 from videoforge.gallery.models import GalleryVideo
 from videoforge.gallery.schemas import VideoSort
@@ -19,16 +15,12 @@ from videoforge.gallery.search import ListParams, build_listing, encode_cursor
 from videoforge.infra.auth import Principal
 from videoforge.infra.db import create_engine
 
+from .plans import explain, scans_of
+
 ROWS = 30_000
 PER_PAGE = 20
 
 pytestmark = pytest.mark.postgres
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 @pytest.mark.parametrize("sort", list(VideoSort), ids=lambda s: s.value)
@@ -59,15 +51,8 @@ async def test_cursor_pages_use_indexes(postgres_url: str, sort: VideoSort) -> N
                     sort=sort, per_page=PER_PAGE, cursor=encode_cursor(sort, anchor)
                 )
                 query = build_listing("postgresql", principal, params)
-                sql = str(
-                    query.page_stmt.compile(
-                        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-                    )
-                )
-                result = await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql))
-                raw = result.scalar()
-                plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-                scans = [n for n in _nodes(plan) if n.get("Relation Name") == "gallery_videos"]
+                plan = await explain(conn, query.page_stmt)
+                scans = scans_of(plan, "gallery_videos")
                 assert scans, plan
                 # Index scans (a bitmap scan of the owner's own few videos is fine), and
                 # few rows touched, counting those a filter threw away.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import inspect, text
-
 from videoforge import migrations
 from videoforge.infra.db import create_engine
+
+from ..migration_diff import tables_and_indexes
 
 GALLERY_TABLES = {
     "gallery_videos",
@@ -19,27 +19,7 @@ GALLERY_TABLES = {
 
 
 async def _tables_and_indexes(url: str) -> tuple[set[str], set[str]]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-
-            def read(sync_conn: object) -> tuple[set[str], set[str]]:
-                inspector = inspect(sync_conn)
-                tables = set(inspector.get_table_names())
-                indexes = set()
-                if "gallery_videos" in tables:
-                    indexes = {i["name"] for i in inspector.get_indexes("gallery_videos")}
-                return tables, indexes
-
-            tables, indexes = await conn.run_sync(read)
-            if engine.dialect.name == "postgresql":
-                rows = await conn.execute(
-                    text("SELECT indexname FROM pg_indexes WHERE tablename = 'gallery_videos'")
-                )
-                indexes |= {r[0] for r in rows}
-            return tables, indexes
-    finally:
-        await engine.dispose()
+    return await tables_and_indexes(url, {"gallery_videos"})
 
 
 def test_upgrade_and_downgrade(database_url: str) -> None:

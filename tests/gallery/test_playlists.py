@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from videoforge.gallery.models import VideoStatus, Visibility
-from videoforge.gallery.playlists import service
+from videoforge.gallery.playlists import repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import MIN_GAP, STEP
 from videoforge.infra.db import session_scope
@@ -438,10 +438,10 @@ async def test_a_deleted_playlists_entries_are_gone_with_it(
     pid = (await _create(client, users.owner))["id"]
     await _add(client, users.owner, pid, (await seed_video(users.owner_id)).id)
     async with session_scope(infra.sessions) as session:
-        assert await service.repository.count(session, uuid.UUID(pid)) == 1
+        assert await repository.count(session, uuid.UUID(pid)) == 1
     await client.delete(f"{BASE}/{pid}", headers=users.admin)  # an admin may delete it
     async with session_scope(infra.sessions) as session:
-        assert await service.repository.count(session, uuid.UUID(pid)) == 0
+        assert await repository.count(session, uuid.UUID(pid)) == 0
 
 
 async def test_concurrent_appends_each_take_their_own_place(

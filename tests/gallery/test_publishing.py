@@ -218,14 +218,12 @@ async def test_a_scheduled_video_appears_when_its_time_passes(
     assert await _reachable(client, users, video.id, users.owner) == EVERYWHERE
 
     # A second before and a second after, as the database compares them.
-    real = publishing.utcnow
     monkeypatch.setattr(publishing, "utcnow", lambda: when - timedelta(seconds=1))
     assert await _reachable(client, users, video.id, {}) == NOWHERE
     monkeypatch.setattr(publishing, "utcnow", lambda: when + timedelta(seconds=1))
     assert await _reachable(client, users, video.id, {}) == EVERYWHERE
     r = await client.get(f"/api/gallery/videos/{video.id}")
     assert r.json()["publish_state"] == "published"
-    monkeypatch.setattr(publishing, "utcnow", real)
 
 
 async def test_only_publish_at_means_schedule(

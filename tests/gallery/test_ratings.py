@@ -70,7 +70,14 @@ async def test_bad_input_and_access(
     client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
 ) -> None:
     video = await seed_video(users.owner_id)
-    for body in ({"rating": "love"}, {"rating": None}, {}, {"rating": "like", "x": 1}, []):
+    bodies: list[object] = [
+        {"rating": "love"},
+        {"rating": None},
+        {},
+        {"rating": "like", "x": 1},
+        [],
+    ]
+    for body in bodies:
         r = await client.put(_rating(video.id), json=body, headers=users.other)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["code"] == "validation_error"

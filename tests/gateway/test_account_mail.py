@@ -9,7 +9,7 @@ import email
 import email.policy
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -69,7 +69,7 @@ def link_in(message: EmailMessage) -> tuple[str, str]:
 
 
 @pytest.fixture
-def smtp() -> AsyncIterator[tuple[Inbox, int]]:
+def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from mypy_boto3_cognito_idp.literals import ExplicitAuthFlowsTypeType
 
 from .conftest import Gateway, GatewayFactory, make_settings
 
@@ -21,7 +22,10 @@ def pool(moto_endpoint: str, unique: str) -> dict[str, Any]:
     pool_id = admin.create_user_pool(PoolName=f"vf-{unique}", UsernameAttributes=["email"])[
         "UserPool"
     ]["Id"]
-    flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    flows: list[ExplicitAuthFlowsTypeType] = [
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ]
     client_id = admin.create_user_pool_client(
         UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=flows
     )["UserPoolClient"]["ClientId"]

@@ -464,8 +464,8 @@ async def test_embed_page_states(site: Site) -> None:
     unlisted = await site.add(visibility=Visibility.UNLISTED)
     private = await site.add(visibility=Visibility.PRIVATE)
     processing = await site.add(status=VideoStatus.PROCESSING)
-    for video_id in (public, unlisted):
-        response = await site.client.get(f"/embed/{video_id}")
+    for shown in (public, unlisted):
+        response = await site.client.get(f"/embed/{shown}")
         assert response.status_code == 200
         head = parse(response.text)
         assert [s.get("src") for s in head.scripts] == ["/embed.js"]
@@ -473,8 +473,8 @@ async def test_embed_page_states(site: Site) -> None:
     assert parse((await site.client.get(f"/embed/{public}")).text).title == (
         f"{HOSTILE} · VideoForge"
     )
-    for video_id in (str(private), str(uuid.uuid4()), "not-a-uuid"):
-        response = await site.client.get(f"/embed/{video_id}")
+    for hidden in (str(private), str(uuid.uuid4()), "not-a-uuid"):
+        response = await site.client.get(f"/embed/{hidden}")
         assert response.status_code == 404
         assert "This video is private or no longer available." in response.text
         assert parse(response.text).scripts == [], "no player is loaded"

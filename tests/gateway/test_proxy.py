@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ async def gw(make_gateway: GatewayFactory, tmp_path: Path, sqlite_url: str) -> G
 async def test_status_headers_query_and_body_pass_through(gw: Gateway) -> None:
     body = os.urandom(3 * 1024 * 1024 + 17)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 64 * 1024):
             yield body[i : i + 64 * 1024]
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -161,10 +162,10 @@ async def test_busy_pooled_connections_are_not_pinged_idle_ones_are_and_get_repl
 
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.5)
     engine = create_engine(postgres_url, pool_size=1)
-    pings: list[object] = []
+    pings: list[DBAPIConnection] = []
     real_ping = engine.dialect.do_ping
 
-    def counting_ping(dbapi_conn: object) -> bool:
+    def counting_ping(dbapi_conn: DBAPIConnection) -> bool:
         pings.append(dbapi_conn)
         return bool(real_ping(dbapi_conn))
 

@@ -10,11 +10,11 @@ import pytest
 
 from videoforge.infra import secrets
 from videoforge.infra.secrets import KeyPurpose, purpose_key, server_secret, write_private_file
-from videoforge.settings import DEV_JWT_SECRET, Settings
+from videoforge.settings import DEV_JWT_SECRET, Settings, load_settings
 
 
 def _settings(data_dir: Path, **extra: str) -> Settings:
-    return Settings(VIDEOFORGE_DATA_DIR=data_dir, **extra)  # type: ignore[call-arg]
+    return load_settings(VIDEOFORGE_DATA_DIR=data_dir, **extra)
 
 
 def test_a_fresh_install_generates_its_own_secret_with_mode_0600(tmp_path: Path) -> None:

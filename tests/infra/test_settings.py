@@ -1,4 +1,4 @@
-"""Settings: embedded defaults, backends chosen from the seed's variables, and clear
+"""Settings: embedded defaults, backends chosen from the documented variables, and clear
 errors that name the variable at fault."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The distributed setup, end to end, as real separate processes on loopback.
 
 Gateway, gallery and two workers run as `videoforge gateway|gallery|worker` processes
-against PostgreSQL, Redis and moto's S3/SQS server. The test walks the seed's data flow
+against PostgreSQL, Redis and moto's S3/SQS server. The test walks the main data flow
 (upload URL from the gallery → upload straight to storage → confirm → job through the
 gateway → workers → gallery video `ready` → stream URLs → master playlist and a segment),
 then SIGKILLs the worker that holds a job mid-run and shows the job still completes, and

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import inspect
-
 from videoforge import migrations
-from videoforge.infra.db import create_engine
+
+from ..migration_diff import tables_and_indexes
 
 
 async def _tables_and_indexes(url: str) -> tuple[set[str], set[str]]:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-
-            def read(sync_conn: object) -> tuple[set[str], set[str]]:
-                insp = inspect(sync_conn)
-                tables = set(insp.get_table_names())
-                indexes = set()
-                for table in {"jobs", "media_assets"} & tables:
-                    indexes |= {str(i["name"]) for i in insp.get_indexes(table)}
-                return tables, indexes
-
-            return await conn.run_sync(read)
-    finally:
-        await engine.dispose()
+    return await tables_and_indexes(url, {"jobs", "media_assets"})
 
 
 def test_downgrade_drops_and_upgrade_recreates(database_url: str) -> None:

@@ -37,8 +37,8 @@ from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.leader import leader_lock_from_env, run_as_leader
 from videoforge.infra.runtime import Infra, build_infra
-from videoforge.infra.storage import http as storage_http
 from videoforge.infra.storage.base import StorageError
+from videoforge.infra.storage.http.routes import router as storage_router
 from videoforge.migrations import check_migrated
 from videoforge.settings import Settings
 
@@ -136,7 +136,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(playlists_api.router)
     app.include_router(moderation_api.router)
     app.include_router(webhooks_api.router)
-    app.include_router(storage_http.router)
+    app.include_router(storage_router)
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])
     async def health(request: Request) -> JSONResponse:

@@ -40,7 +40,8 @@ from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
-from videoforge.messages import JobEvent, JobStatus
+from videoforge.infra.storage.keys import is_import_of, output_prefix
+from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
 
@@ -75,20 +76,15 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     if event.status is JobStatus.COMPLETED:
         values.update(progress=100, failure_reason=None)
         measured = {
-            "duration": event.duration,
-            "width": event.width,
-            "height": event.height,
-            "video_codec": event.video_codec,
-            "audio_codec": event.audio_codec,
-            "file_size": event.file_size,
+            **{fact: getattr(event, fact) for fact in MEDIA_FACTS},
             "thumbnail_key": event.thumbnail_key,
             "preview_key": event.preview_key,
             "hls_master_key": event.hls_master_key,
             "metadata_key": event.metadata_key,
         }
         values.update({k: v for k, v in measured.items() if v is not None})
-        if event.width and event.height:
-            values["resolution"] = f"{event.width}x{event.height}"
+        if shown := resolution(event.width, event.height):
+            values["resolution"] = shown
         values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
         values["media"] = media_outputs(event)
         values["thumbnail_candidates"] = list(event.thumbnail_candidates) or None
@@ -258,10 +254,9 @@ def orphaned_objects(event: JobEvent) -> tuple[list[str], list[str]]:
     deletion removed only what existed then): (keys, prefixes) — the job's output prefix
     and, for an import, the original it stored under the deleted video's own prefix."""
     assert event.video_id is not None
-    video_prefix = f"originals/{event.user_id}/{event.video_id}/"
     source = event.source_key
-    keys = [source] if source and source.startswith(video_prefix) else []
-    return keys, [f"outputs/{event.job_id}/"]
+    keys = [source] if source and is_import_of(source, event.user_id, event.video_id) else []
+    return keys, [output_prefix(event.job_id)]
 
 
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:

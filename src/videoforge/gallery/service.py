@@ -24,7 +24,6 @@ from videoforge.gallery.access import (
     ensure_visible,
     is_owner_or_admin,
 )
-from videoforge.gallery.captions.service import captions_prefix
 from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.publishing import PublishMode
@@ -41,6 +40,7 @@ from videoforge.infra.auth import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import video_prefixes
 
 log = structlog.get_logger("videoforge.gallery")
 
@@ -215,11 +215,7 @@ async def delete_video(
         keys=[video.s3_key] if video.s3_key else [],
         # The owner's uploaded captions (their rows go with the video's, by cascade)
         # and thumbnail images.
-        prefixes=[
-            *sorted(f"outputs/{job}/" for job in jobs),
-            captions_prefix(video.id),
-            thumbnails_prefix(video.id),
-        ],
+        prefixes=video_prefixes(video.id, jobs),
     )
 
 
@@ -332,11 +328,6 @@ def thumbnail_choice(video: GalleryVideo) -> ThumbnailChoice:
     if video.thumbnail_pick is not None:
         return ThumbnailChoice.CANDIDATE
     return ThumbnailChoice.AUTO
-
-
-def thumbnails_prefix(video_id: uuid.UUID) -> str:
-    """Every thumbnail image an owner uploaded for a video lives under this prefix."""
-    return f"thumbnails/{video_id}/"
 
 
 def url_expiry(ttl: int) -> timedelta:

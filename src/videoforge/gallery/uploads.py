@@ -13,7 +13,6 @@ size to equal the declared one. A confirmed original is copied to its own key
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
@@ -65,7 +64,8 @@ from videoforge.infra.storage.base import (
     Storage,
     StorageError,
 )
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.keys import final_key, new_upload_key
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery.uploads")
@@ -82,7 +82,6 @@ REPLAY_GRACE = timedelta(hours=1)
 COPY_GUARD = timedelta(hours=6)
 
 _CONTENT_TYPE = re.compile(r"^(video/[a-z0-9][a-z0-9.+-]{0,100}|application/octet-stream)$")
-_SAFE_USER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _REFUSED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -93,22 +92,6 @@ def clean_filename(name: str) -> str:
     if base in {"", ".", ".."}:
         base = "video"
     return base[:255]
-
-
-def user_segment(user_id: str) -> str:
-    """The user's part of a key: the id itself when it is key-safe, else a digest."""
-    if _SAFE_USER.match(user_id):
-        return user_id
-    return "u" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
-
-
-def new_original_key(user_id: str) -> str:
-    return f"originals/{user_segment(user_id)}/{secrets.token_urlsafe(18)}/source"
-
-
-def final_key(upload_key: str) -> str:
-    """Where a confirmed original lives: next to its upload key, never signed for."""
-    return f"{upload_key.rsplit('/', 1)[0]}/original"
 
 
 def plan_parts(size: int, preferred: int) -> tuple[int, int]:
@@ -145,7 +128,7 @@ async def issue_upload(
     # Before any URL exists: an upload that would not fit is refused up front.
     await ensure_room(session, settings, principal.user_id, request.size)
 
-    key = new_original_key(principal.user_id)
+    key = new_upload_key(principal.user_id)
     ttl = settings.upload_url_ttl
     expires_at = utcnow() + timedelta(seconds=ttl)
     single: SingleUpload | None = None
@@ -246,7 +229,7 @@ async def complete_multipart(
         raise _already_completed()
     if upload.state is not UploadState.ISSUED:
         raise _upload_not_found()
-    # Planned with today's part size: UPLOAD_PART_SIZE changed while an upload was in
+    # Planned with the current part size: UPLOAD_PART_SIZE changed while an upload was in
     # flight makes that upload fail here (clearly) rather than assemble the wrong parts.
     part_size, count = plan_parts(upload.size, settings.upload_part_size)
     listed = [p.part_number for p in body.parts]
@@ -419,7 +402,7 @@ async def confirm_upload(
     a replayed form POST still writes the upload key there — but nothing reads that key
     again, and it is deleted once more after the URLs expire. (Part URLs die with the
     completed multipart upload; the local store refuses the rest, see
-    :func:`close_upload`.) This was chosen over recording the ETag for the worker to
+    :func:`close_upload`.) This is safer than recording the ETag for the worker to
     check: that would leave the one copy of the original overwritable (lost to its
     owner, not only refused by the worker) and make every reader of originals verify
     it; a key that no URL names needs no reader to cooperate.

@@ -42,7 +42,8 @@ from videoforge.infra.runtime import Infra
 log = structlog.get_logger("videoforge.gallery.views")
 
 VIEW_WINDOW_SECONDS = 30 * 60
-#: The cache hash earlier versions buffered counts in (drained into the log).
+#: The cache hash that releases before the view log buffered counts in: drained into the
+#: log by every flush, so an upgraded install loses none.
 PENDING_VIEWS = "gallery:views:pending"
 FLUSH_INTERVAL_SECONDS = 5.0
 #: Log rows moved into the totals per transaction (short transactions, bounded locks).
@@ -223,11 +224,11 @@ async def _take_logged(
 
 
 async def _adopt_cache_buffer(infra: Infra) -> None:
-    """Move counts buffered in the cache by earlier versions into the log."""
+    """Move counts an upgraded install still holds in the cache into the log."""
     try:
         drained = await infra.cache.hdrain(PENDING_VIEWS)
     except CacheUnavailable:
-        return  # nothing of ours is there; earlier versions' counts wait for the cache
+        return  # the cache is down: what it holds waits for the next flush
     counts = _parse(drained)
     if not counts:
         return

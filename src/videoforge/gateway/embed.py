@@ -1,4 +1,4 @@
-"""Embeds and link previews (issue 13): ``/embed/{id}`` (the only page any site may
+"""Embeds and link previews: ``/embed/{id}`` (the only page any site may
 frame), the oEmbed provider ``/services/oembed``, ``/services/thumbnail/{id}`` (a
 thumbnail URL that never expires) and the watch page with its Open Graph and Twitter
 card tags rendered on the server, so previews work for crawlers that run no JavaScript.

@@ -42,8 +42,9 @@ from videoforge.jobs import (
     request_cancel,
     retry_job,
 )
+from videoforge.jobs.events import publish_job
 from videoforge.jobs.models import IDEMPOTENCY_KEY_LEN
-from videoforge.jobs.service import job_read, publish_job_event
+from videoforge.jobs.service import job_read
 from videoforge.jobs.transitions import NON_FINAL_STATUSES
 from videoforge.messages import JobStatus
 
@@ -308,6 +309,6 @@ async def _publish(gw: GatewayState, job_id: uuid.UUID) -> None:
     try:
         async with session_scope(gw.infra.sessions) as session:
             job = await get_job(session, job_id)
-        await publish_job_event(gw.infra.queues, job)
+        await publish_job(gw.infra.queues, job)
     except Exception:
         log.exception("job_event_publish_failed", job_id=str(job_id))

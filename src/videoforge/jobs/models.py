@@ -142,7 +142,8 @@ class MediaAsset(Base):
     asset_type: Mapped[AssetType] = mapped_column(_asset_type_enum(), nullable=False)
     format: Mapped[str] = mapped_column(String(16), nullable=False)
     s3_key: Mapped[str] = mapped_column(String(KEY_LEN), nullable=False)
-    # URLs are signed on demand; a stored URL would expire. Kept for public buckets.
+    # Null: URLs are signed on demand, and a stored one would expire (only a public
+    # bucket's URL could live here).
     s3_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     file_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     quality: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -1,9 +1,10 @@
 """Rules of the job domain, used by the gateway (create, read, cancel, retry) and the worker.
 
 Sessions are passed in and only flushed: the caller's ``infra.db.session_scope`` commits.
-Queue messages are sent *after* that commit (:func:`enqueue`, :func:`publish_job_event`),
-never for a transaction that rolled back. A message lost between the commit and the send
-is found again by the processor's sweep (``PENDING`` with an old ``enqueued_at``).
+Queue messages are sent *after* that commit (:func:`enqueue`, and the events through
+:func:`videoforge.jobs.events.publish_job`), never for a transaction that rolled back.
+A message lost between the commit and the send is found again by the processor's sweep
+(``PENDING`` with an old ``enqueued_at``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from videoforge.jobs.models import (
 )
 from videoforge.jobs.schemas import JobPage, JobRead, MediaAssetRead
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
-from videoforge.messages import JobEvent, JobMessage, JobStatus
+from videoforge.messages import JobMessage, JobStatus
 
 log = structlog.get_logger("videoforge.jobs")
 
@@ -231,7 +232,7 @@ async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
 
     Cancelling a job already cancelled or being cancelled is harmless; a job that ended
     otherwise is a ``Conflict`` (``job_not_cancellable``). After commit, publish the event
-    with :func:`publish_job_event` when the status changed.
+    with :func:`~videoforge.jobs.events.publish_job` when the status changed.
     """
     # The job can move between our read and our write (a worker claims it); a few rounds
     # of conditional updates settle it without locks.
@@ -268,7 +269,7 @@ async def retry_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
     """Put a ``FAILED`` or ``CANCELLED`` job back to ``PENDING`` (error cleared, attempts
     kept); ``Conflict`` (``job_not_retryable``) otherwise, and ``not_retryable`` for a
     permanent failure (:mod:`.failures`). Call :func:`enqueue` (and
-    :func:`publish_job_event`) after commit."""
+    :func:`~videoforge.jobs.events.publish_job`) after commit."""
     job = await get_job(session, job_id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(
@@ -331,29 +332,3 @@ async def job_read(session: AsyncSession, job: Job, *, with_assets: bool = True)
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
-
-
-def job_event(job: Job, **extra: Any) -> JobEvent:
-    """The event describing ``job``'s current state (``seq`` = its ``event_seq``)."""
-    error = None
-    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-        error = job.error_text or job.error_code
-    fields: dict[str, Any] = {
-        "job_id": job.id,
-        "video_id": job.video_id,
-        "user_id": job.user_id,
-        "seq": job.event_seq,
-        "status": job.status,
-        "progress": job.progress,
-        "at": job.updated_at or utcnow(),
-        "error": error,
-    }
-    fields.update(extra)
-    return JobEvent(**fields)
-
-
-async def publish_job_event(queues: Queues, job: Job, **extra: Any) -> JobEvent:
-    """Publish ``job``'s current state on the events queue. Call after the change committed."""
-    event = job_event(job, **extra)
-    await queues.events.send(event.dumps())
-    return event

@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -65,6 +64,7 @@ from videoforge.processor.ffmpeg import (
 )
 from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
+from videoforge.processor.progress import Progress, ProgressCallback
 from videoforge.processor.remux import (
     RemuxDecision,
     RemuxReason,
@@ -117,14 +117,12 @@ __all__ = [
 ]
 
 OutputKind = Literal["video", "hls", "thumbnail", "gif", "metadata"]
-ProgressCallback = Callable[[int], Awaitable[None]]
 
 # Share of the progress bar each step gets; the ladder is nearly all of the work.
 _PROBED = 2
 _MEASURED = 5
 _LADDER_END = 94
 _STILLS_END = 98
-_PROGRESS_KEEPALIVE = 5.0  # seconds
 
 # Markers of failures that are the machine's or our configuration's fault, not the
 # media's: they must not be recorded as "bad media" (permanent) but surface as errors.
@@ -258,29 +256,6 @@ class PipelineResult:
         return sum(output.size for output in self.outputs)
 
 
-class _Progress:
-    """Reports whole percentages that never go down.
-
-    A new value is reported at once; an unchanged one is repeated every
-    ``_PROGRESS_KEEPALIVE`` seconds, so a long encode whose percentage moves slowly (1 %
-    of a 4 h video is minutes) still shows that it is alive.
-    """
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self._callback = callback
-        self._last = -1
-        self._last_at = 0.0
-
-    async def report(self, percent: float) -> None:
-        value = max(self._last, 0, min(100, int(percent)))
-        now = time.monotonic()
-        if self._callback is None:
-            return
-        if value > self._last or now - self._last_at >= _PROGRESS_KEEPALIVE:
-            self._last, self._last_at = value, now
-            await self._callback(value)
-
-
 _SEGMENT_POLL_SECONDS = 1.0
 
 
@@ -334,7 +309,7 @@ async def process_file(
     """
     if loudness_normalization is not None:
         config = config.with_overrides(loudness_normalization=loudness_normalization)
-    progress = _Progress(on_progress)
+    progress = Progress(on_progress)
     await progress.report(0)
     outdir = await asyncio.to_thread(_fresh_dir, workdir / "out")
     notes: list[dict[str, object]] = []

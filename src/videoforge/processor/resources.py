@@ -1,10 +1,10 @@
 """Failures of the worker's own machine, told apart from failures of the media.
 
-A full disk makes ffmpeg's writes fail. Before ``onfail=abort`` the tee muxer dropped
-the failed output, exited 0, and the empty MP4 left behind was blamed on the media
-(``corrupt_media``, permanent): one full worker failed every large job it received.
-Now any line in which ffmpeg reports that the machine failed it — whatever the exit
-code — and any ``OSError`` of the same kind in our own code is a
+A full disk makes ffmpeg's writes fail. Without ``onfail=abort`` the tee muxer drops
+the failed output and exits 0, and the empty MP4 left behind would be blamed on the
+media (``corrupt_media``, permanent): one full worker would fail every large job it
+received. So any line in which ffmpeg reports that the machine failed it — whatever the
+exit code — and any ``OSError`` of the same kind in our own code is a
 :class:`LocalResourceError`: transient, the job released at once for another worker.
 
 Only errors that a file's bytes cannot produce count (ENOSPC, EDQUOT, EROFS, EFBIG on

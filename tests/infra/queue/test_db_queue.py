@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -211,9 +212,9 @@ async def test_database_down_is_a_queue_error() -> None:
         ("ok", {"poll_interval": 0}),
     ],
 )
-async def test_constructor_validates(sqlite_url: str, name: str, kwargs: dict[str, object]) -> None:
+async def test_constructor_validates(sqlite_url: str, name: str, kwargs: dict[str, Any]) -> None:
     engine = create_engine(sqlite_url)
-    options: dict[str, object] = {"max_receives": 3, "default_visibility": 30}
+    options: dict[str, Any] = {"max_receives": 3, "default_visibility": 30}
     options.update(kwargs)
     try:
         with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message

@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import httpx
 import pytest
 
-from videoforge.infra.storage.local import KeySealed, LocalStorage
+from videoforge.infra.storage.local.files import KeySealed
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.infra.storage.signing import SIGNING_KEY_ENV, Grant, Op, derive_signing_key
 
 KiB = 1024
@@ -355,11 +356,8 @@ async def test_signed_request_for_an_invalid_key_is_400(
     before = files_under(sandbox)
     expires = local_store.now() + 60
     path = "/storage/o/" + quote(key, safe="")
-    for op, method, extra in (
-        (Op.GET, "GET", {}),
-        (Op.PUT, "PUT", {"content_type": "video/mp4"}),
-    ):
-        grant = Grant(op=op, key=key, expires=expires, **extra)
+    for op, method, content_type in ((Op.GET, "GET", None), (Op.PUT, "PUT", "video/mp4")):
+        grant = Grant(op=op, key=key, expires=expires, content_type=content_type)
         query: dict[str, str] = {"op": op.value, "exp": str(expires)}
         if op is Op.PUT:
             query["ct"] = "video/mp4"
@@ -619,7 +617,10 @@ async def test_signing_key_is_derived_not_the_jwt_secret(
     b = LocalStorage.from_settings(settings)
     url_a = await a.presign_get("k", expires_in=60)
     url_b = await b.presign_get("k", expires_in=60)
-    sig = lambda u: dict(parse_qsl(urlsplit(u).query))["sig"]  # noqa: E731
+
+    def sig(url: str) -> str:
+        return dict(parse_qsl(urlsplit(url).query))["sig"]
+
     assert sig(url_a) != sig(url_b)
 
     # A URL signed by one key is refused by a store holding the other.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import threading
 import urllib.request
 import uuid
 from pathlib import Path
@@ -15,6 +13,8 @@ import pytest
 
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.pipeline import MediaRejected, process_file
+
+from .fifo import watch_fifo
 
 CONFIG = ProcessingConfig(threads=1)
 
@@ -57,33 +57,11 @@ async def test_playlist_target_is_never_even_opened(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     source = tmp_path / "upload.mp4"
     source.write_text(hls_playlist(str(fifo)))
-    opened = threading.Event()
-    stop = threading.Event()
-    surprises: list[OSError] = []
-
-    def watch() -> None:
-        while not stop.is_set():
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: no reader, which is what we want
-                    surprises.append(exc)
-            else:
-                opened.set()
-                os.close(fd)
-            stop.wait(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        with pytest.raises(MediaRejected) as caught:
-            await process_file(source, tmp_path / "work", CONFIG)
-    finally:
-        stop.set()
-        watcher.join()
+    with watch_fifo(fifo) as watch, pytest.raises(MediaRejected) as caught:
+        await process_file(source, tmp_path / "work", CONFIG)
     assert caught.value.code == "unsupported_format"
-    assert not opened.is_set()
-    assert surprises == []
+    assert not watch.opened.is_set()
+    assert watch.surprises == []
 
 
 async def test_playlist_pointing_at_a_loopback_url_makes_no_request(

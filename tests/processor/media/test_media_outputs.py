@@ -18,6 +18,7 @@ from typing import Any
 
 import m3u8
 import pytest
+from m3u8.mixins import BasePathMixin
 
 from videoforge.processor import ffmpeg
 from videoforge.processor.audio import parse_measurements
@@ -26,6 +27,8 @@ from videoforge.processor.pipeline import PipelineResult, _extract_subtitles, pr
 from videoforge.processor.storyboard import plan_storyboard
 from videoforge.processor.subtitles import SubtitleRendition, plan_subtitles
 from videoforge.processor.tracks import SubtitleTrack, clean_label, container_chapters
+
+from .fifo import watch_fifo
 
 CONFIG = ProcessingConfig(threads=1, preset="ultrafast")
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
@@ -128,6 +131,12 @@ def integrated_loudness(path: Path) -> float:
     return float(match.group(1))
 
 
+def uri(item: BasePathMixin) -> str:
+    """The URI of a playlist entry that must have one (the parser allows none)."""
+    assert item.uri, item
+    return item.uri
+
+
 def joined(out: Path, playlist_key: str, target: Path) -> Path:
     """init + segments of one HLS media playlist as one playable file."""
     playlist = m3u8.load(str(out / playlist_key))
@@ -135,7 +144,7 @@ def joined(out: Path, playlist_key: str, target: Path) -> Path:
     with target.open("wb") as handle:
         handle.write((base / "init.mp4").read_bytes())
         for segment in playlist.segments:
-            handle.write((base / segment.uri).read_bytes())
+            handle.write((base / uri(segment)).read_bytes())
     return target
 
 
@@ -166,17 +175,17 @@ def test_master_has_an_audio_group_and_a_subtitles_group(produced: PipelineResul
     for variant in master.playlists:
         assert variant.stream_info.audio == "audio"
         assert variant.stream_info.subtitles == "subs"
-        assert variant.stream_info.codecs.endswith(",mp4a.40.2")
+        assert (variant.stream_info.codecs or "").endswith(",mp4a.40.2")
     # Every media playlist named there exists and lists real segments.
     for media in audio:
-        playlist = m3u8.load(str(out / "hls" / media.uri))
+        playlist = m3u8.load(str(out / "hls" / uri(media)))
         assert playlist.is_endlist
         assert playlist.segments
-        base = (out / "hls" / media.uri).parent
-        assert all((base / segment.uri).stat().st_size > 0 for segment in playlist.segments)
+        base = (out / "hls" / uri(media)).parent
+        assert all((base / uri(segment)).stat().st_size > 0 for segment in playlist.segments)
     for media in subs:
-        playlist = m3u8.load(str(out / "hls" / media.uri))
-        assert [s.uri for s in playlist.segments] == [Path(media.uri).stem + ".vtt"]
+        playlist = m3u8.load(str(out / "hls" / uri(media)))
+        assert [s.uri for s in playlist.segments] == [Path(uri(media)).stem + ".vtt"]
         assert playlist.segments[0].duration == pytest.approx(SECONDS, abs=0.2)
 
 
@@ -192,8 +201,8 @@ def test_video_playlists_carry_no_audio_and_mp4s_carry_the_default_track(
     default = next(a for a in produced.audio_tracks if a.default)
     assert default.language == "fr"  # the source's default disposition, not the first
     # The MP4's audio is the default (loud, French) track, normalised like the rendition.
-    mp4 = out / produced.renditions[0].mp4_key
-    assert integrated_loudness(mp4) == pytest.approx(CONFIG.loudness_target, abs=1.0)
+    default_mp4 = out / produced.renditions[0].mp4_key
+    assert integrated_loudness(default_mp4) == pytest.approx(CONFIG.loudness_target, abs=1.0)
 
 
 def test_quiet_and_loud_tracks_both_come_out_at_the_target(
@@ -401,9 +410,7 @@ async def test_subtitles_that_name_files_and_a_font_attachment_read_nothing(
     """An ASS track whose style and override tags name a font file outside the job (a
     FIFO: opening it for reading would be seen), a font attachment, and an SRT cue with
     a loopback URL: the text is converted, nothing is opened, fetched or written out."""
-    import errno
     import os
-    import threading
 
     canary = tmp_path / "canary.ttf"
     os.mkfifo(canary)
@@ -413,31 +420,10 @@ async def test_subtitles_that_name_files_and_a_font_attachment_read_nothing(
     job.mkdir()
     srt = SRT.replace("Second line", f"Second line {hit_counter.url}/sub.vtt")
     source = make_source(job, font=str(canary), attachment=font, srt=srt)
-    opened = threading.Event()
-    stop = threading.Event()
-    surprises: list[OSError] = []
-
-    def watch() -> None:
-        while not stop.is_set():
-            try:
-                fd = os.open(canary, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: no reader, which is what we want
-                    surprises.append(exc)
-            else:
-                opened.set()
-                os.close(fd)
-            stop.wait(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with watch_fifo(canary) as watch:
         result = await process_file(source, job / "work", CONFIG)
-    finally:
-        stop.set()
-        watcher.join()
-    assert not opened.is_set()
-    assert surprises == []
+    assert not watch.opened.is_set()
+    assert watch.surprises == []
     assert hit_counter.hits == []
     assert len(result.subtitles) == 2
     out = result.output_dir

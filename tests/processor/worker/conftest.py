@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from videoforge.jobs import Job, create_job, enqueue
 from videoforge.messages import JobEvent, JobStatus
 from videoforge.processor.worker import Worker
 from videoforge.settings import Settings, load_settings
+
+from .video_server import VideoServer
 
 VISIBILITY = 2
 MAX_RECEIVES = 3
@@ -257,3 +259,15 @@ def processes_under(root: Path) -> list[int]:
         if cwd.startswith(needle) or needle in cmdline:
             found.append(proc.pid)
     return found
+
+
+@pytest.fixture
+def video_server(clip: Path) -> Iterator[VideoServer]:
+    """``clip`` served on loopback, for import jobs."""
+    server = VideoServer(clip.read_bytes())
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()

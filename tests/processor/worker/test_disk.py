@@ -7,26 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage.keys import import_key
 from videoforge.jobs import Job
+from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import import_key
+from videoforge.processor import failures
 from videoforge.processor.resources import LocalResourceError
-from videoforge.processor.worker import ClaimOutcome, JobRun, Worker
+from videoforge.processor.run import JobRun
+from videoforge.processor.worker import Worker
 
 from ..conftest import CappedDir
 from .conftest import MAX_RECEIVES, Stack, make_clip, running_worker
+from .video_server import VideoServer
 
 S = JobStatus
 
@@ -187,44 +188,8 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return wrapped
 
 
-class _VideoServer:
-    """Serves one body with its Content-Length; counts requests."""
-
-    def __init__(self, body: bytes) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the worker hangs up after the headers
-                    self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def video_server(clip: Path) -> Iterator[_VideoServer]:
-    server = _VideoServer(clip.read_bytes())
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-
-
 async def test_an_import_too_large_for_the_disk_is_declined_on_its_content_length(
-    stack: Stack, video_server: _VideoServer
+    stack: Stack, video_server: VideoServer
 ) -> None:
     job = await stack.new_job(f"http://127.0.0.1:{video_server.port}/video.mp4")
     async with (
@@ -261,9 +226,11 @@ async def test_an_unverified_local_failure_is_released_at_once_but_counts(
         assert len(got) == 1
         assert got[0].receive_count == receive  # the same message: the attempt counted
         token = uuid.uuid4().hex
-        outcome, _ = await worker._claim(job.id, got[0], token)
+        outcome, _ = await worker.claim(job.id, got[0], token)
         assert outcome is ClaimOutcome.CLAIMED
-        await worker._on_failure(JobRun(job_id=job.id, message=got[0], token=token), failure)
+        await failures.on_failure(
+            worker.ctx, JobRun(job_id=job.id, message=got[0], token=token), failure
+        )
         after = await stack.job(job.id)
         assert after.attempts == receive
         assert after.error_code == "local_resource"

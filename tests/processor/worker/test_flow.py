@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import AssetType, enqueue, list_assets
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import output_prefix
 
 from .conftest import Stack, running_worker
 
@@ -121,7 +121,7 @@ async def test_unknown_job_and_bad_json_are_dropped_once(stack: Stack) -> None:
     from videoforge.processor.metrics import POISON_MESSAGES
 
     def poison(reason: str) -> float:
-        return POISON_MESSAGES.labels(reason=reason)._value.get()
+        return float(POISON_MESSAGES.labels(reason=reason)._value.get())
 
     before_bad, before_unknown = poison("bad_message"), poison("unknown_job")
     await stack.infra.queues.jobs.send("{not json")

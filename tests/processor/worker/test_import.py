@@ -3,61 +3,27 @@ address fails the job once without any request reaching it."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from videoforge.gallery.schemas import UploadRequest
+from videoforge.gallery.uploads import issue_upload
+from videoforge.infra.auth import Principal
+from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage.keys import import_key, output_prefix, user_segment
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import import_key, output_prefix
 
 from .conftest import Stack, running_worker
+from .video_server import VideoServer
 
 S = JobStatus
 
 
-class _Server:
-    def __init__(self, body: bytes) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/video.mp4"
-
-
 @pytest.fixture
-def video_server(clip: Path) -> Iterator[_Server]:
-    server = _Server(clip.read_bytes())
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-
-
-@pytest.fixture
-async def import_infra(stack: Stack, video_server: _Server) -> AsyncIterator[Infra]:
+async def import_infra(stack: Stack, video_server: VideoServer) -> AsyncIterator[Infra]:
     """The stack with the test server's port allowed for imports."""
     infra = await build_infra(stack.with_settings(IMPORT_ALLOWED_PORTS=str(video_server.port)))
     try:
@@ -67,7 +33,7 @@ async def import_infra(stack: Stack, video_server: _Server) -> AsyncIterator[Inf
 
 
 async def test_import_keeps_the_original_and_completes(
-    stack: Stack, import_infra: Infra, video_server: _Server, clip: Path
+    stack: Stack, import_infra: Infra, video_server: VideoServer, clip: Path
 ) -> None:
     job = await stack.new_job(video_server.url)
     async with running_worker(import_infra, fetch_allow_addresses=["127.0.0.1"]):
@@ -88,8 +54,31 @@ async def test_import_keeps_the_original_and_completes(
     assert stack.workdirs() == []
 
 
+async def test_an_import_and_an_upload_of_one_odd_user_id_share_its_key_segment(
+    stack: Stack, import_infra: Infra, video_server: VideoServer
+) -> None:
+    # Taken raw, this id would add segments and fail key validation ("..").
+    odd = "auth0|ünï/../x"
+    job = await stack.new_job(video_server.url, user_id=odd)
+    async with running_worker(import_infra, fetch_allow_addresses=["127.0.0.1"]):
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=90)
+    assert done.status is S.COMPLETED, done.error_text
+    async with session_scope(stack.infra.sessions) as session:
+        ticket = await issue_upload(
+            session,
+            stack.infra.storage,
+            stack.settings,
+            Principal(user_id=odd),
+            UploadRequest(filename="a.mp4", content_type="video/mp4", size=1000),
+        )
+    assert done.source_key is not None
+    segment = ["originals", user_segment(odd)]
+    assert done.source_key.split("/")[:2] == ticket.key.split("/")[:2] == segment
+    assert await stack.infra.storage.head(done.source_key) is not None
+
+
 async def test_import_from_a_private_address_fails_once_and_reaches_nothing(
-    stack: Stack, import_infra: Infra, video_server: _Server
+    stack: Stack, import_infra: Infra, video_server: VideoServer
 ) -> None:
     job = await stack.new_job(video_server.url)
     async with running_worker(import_infra):  # no test allowance: loopback is forbidden

@@ -23,6 +23,7 @@ from videoforge.infra.auth import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import Conflict, UnprocessableEntity
 from videoforge.infra.storage.base import Storage
+from videoforge.infra.storage.keys import new_thumbnail_key
 
 JPEG_CONTENT_TYPE = "image/jpeg"
 
@@ -82,7 +83,7 @@ async def upload_image(
     it: a failed commit leaves an unused image that goes with the video's prefix."""
     video = ensure_owner(await videos.load_video(session, video_id), principal)
     thumbnail = await asyncio.to_thread(images.reencode, data)
-    key = f"{videos.thumbnails_prefix(video.id)}{uuid.uuid4().hex}.jpg"
+    key = new_thumbnail_key(video.id)
     await storage.put_bytes(key, thumbnail.data, content_type=JPEG_CONTENT_TYPE)
     pending = await _set(session, video, shown=key, pick=None, custom=key)
     refreshed = await videos.load_video(session, video.id)

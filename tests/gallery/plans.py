@@ -1,0 +1,32 @@
+"""PostgreSQL query plans of the statements the gallery builds, for the tests that hold
+listings to index scans at scale."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def explain(conn: AsyncConnection, stmt: Select[Any]) -> dict[str, Any]:
+    """The top node of ``EXPLAIN (ANALYZE, FORMAT JSON)`` of ``stmt``, its values inlined
+    (a prepared statement's generic plan would not be the one a page gets)."""
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = (await conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql))).scalar_one()
+    document = json.loads(raw) if isinstance(raw, str) else raw
+    plan: dict[str, Any] = document[0]["Plan"]
+    return plan
+
+
+def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """Every node of ``plan`` that reads ``table``."""
+    return [node for node in _nodes(plan) if node.get("Relation Name") == table]
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
