@@ -19,7 +19,7 @@ from videoforge.gallery import service as videos
 from videoforge.gallery.access import ensure_owner
 from videoforge.gallery.models import GalleryVideo
 from videoforge.gallery.thumbnails import images
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import Conflict, UnprocessableEntity
 from videoforge.infra.storage.base import Storage
