@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import posixpath
 from enum import Enum
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, CursorResult, and_, exists, or_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, null, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,11 +40,13 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.keys import is_import_of, output_prefix
-from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
+from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, Playable, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
 
 EVENT_BATCH = 10
+#: Final statuses whose job's outputs nobody will serve: the gallery deletes them.
+_ABANDONED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 EVENT_POLL_SECONDS = 2.0
 ERROR_BACKOFF_SECONDS = 2.0
 
@@ -71,6 +74,7 @@ def video_status_for(event: JobEvent, video: GalleryVideo) -> VideoStatus:
 def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     status = video_status_for(event, video)
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    values["playable"] = _playable(event)
     if event.status is JobStatus.COMPLETED:
         values.update(progress=100, failure_reason=None)
         measured = {
@@ -96,6 +100,28 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     else:
         values.update(progress=event.progress, failure_reason=None)
     return values
+
+
+def _playable(event: JobEvent) -> Any:
+    """The ``playable`` column after ``event``: what the event says is watchable while
+    its job runs; kept from an earlier event of the same job when this one says
+    nothing; null once the job ended (the finished outputs take over, or none remain)
+    and for another job."""
+    if event.status.is_final:
+        return null()
+    if event.playable is not None and _inside(event.playable):
+        return event.playable.model_dump(mode="json")
+    return case((GalleryVideo.job_id == event.job_id, GalleryVideo.playable), else_=null())
+
+
+def _inside(playable: Playable) -> bool:
+    # Every playlist is served relative to the master's directory; refuse anything else.
+    base = posixpath.dirname(playable.master_key) + "/"
+    keys = [r.playlist_key for r in playable.renditions]
+    keys += [a.playlist_key for a in playable.audio_tracks]
+    return bool(playable.renditions) and all(
+        k.startswith(base) and ".." not in k.split("/") for k in keys
+    )
 
 
 def media_outputs(event: JobEvent) -> dict[str, Any]:
@@ -201,6 +227,12 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
             pending = await deletions.schedule(
                 session, reason="orphaned_outputs", keys=keys, prefixes=prefixes
             )
+        elif outcome is Applied.APPLIED and event.status in _ABANDONED:
+            # The run may have stored segments as it made them (and they may have been
+            # watched): with the event that stops serving them, they are deleted.
+            pending = await deletions.schedule(
+                session, reason="abandoned_outputs", prefixes=[output_prefix(event.job_id)]
+            )
     log.info(
         "event_applied",
         outcome=outcome.value,
@@ -218,7 +250,8 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
     if pending:
         done = await deletions.carry_out(infra.sessions, infra.storage, pending)
         log.info(
-            "orphaned_outputs_removed",
+            "job_outputs_removed",
+            reason="orphaned" if outcome is Applied.ORPHANED else "abandoned",
             job_id=str(event.job_id),
             video_id=str(event.video_id),
             retry_later=len(pending) - done,

@@ -120,6 +120,8 @@ class VideoRead(BaseModel):
     comment_policy: CommentPolicy = CommentPolicy.ON
     #: Hidden by a moderator (then only its owner and admins see it).
     hidden: bool = False
+    #: Still processing, and already watchable from the start (at its lowest quality).
+    playable: bool = False
     version: int
     created_at: datetime
     updated_at: datetime
@@ -169,6 +171,10 @@ class StreamUrls(BaseModel):
     thumbnail: str | None
     preview: str | None
     original: str | None
+    #: The video is still processing: ``hls`` is its growing stream (the lowest quality,
+    #: an EVENT playlist), without downloads, DASH or storyboard. Ask again once the
+    #: video is ready for every quality.
+    partial: bool = False
     expires_at: datetime
 
 

@@ -268,6 +268,7 @@ async def to_read(
         comments_count=video.comments_count,
         comment_policy=video.comment_policy,
         hidden=video.hidden,
+        playable=video.status is VideoStatus.PROCESSING and bool(video.playable),
         version=video.version,
         created_at=video.created_at,
         updated_at=video.updated_at,
