@@ -66,6 +66,7 @@ from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
 from videoforge.processor.progress import Progress, ProgressCallback
 from videoforge.processor.progressive import (
+    HLS_CONTENT_TYPES,
     SNAPSHOT_DIR,
     GrowingLadder,
     ReadyOutputs,
@@ -867,11 +868,9 @@ def _metadata(result: PipelineResult, config: ProcessingConfig) -> dict[str, Any
 
 
 _CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
+    **HLS_CONTENT_TYPES,
     ".mpd": "application/dash+xml",
     ".vtt": "text/vtt",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".gif": "image/gif",
     ".json": "application/json",

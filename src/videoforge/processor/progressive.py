@@ -39,6 +39,11 @@ _ENDLIST = "#EXT-X-ENDLIST"
 _SEGMENT = re.compile(r"^seg_\d{5}\.m4s$")
 #: Where playlist snapshots are kept (beside ``out``, never among the final outputs).
 SNAPSHOT_DIR = "growing"
+HLS_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class ReadyFile:
     rel_key: str
     path: Path
     quality: str | None
+
+    @property
+    def content_type(self) -> str:
+        return HLS_CONTENT_TYPES[posixpath.splitext(self.rel_key)[1]]
 
 
 @dataclass(frozen=True)
