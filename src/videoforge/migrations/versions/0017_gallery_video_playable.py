@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("gallery_videos") as batch:
-        batch.drop_column("playable")
+    # A plain DROP COLUMN (SQLite has it): a batch copy of the table would lose the
+    # triggers that keep its search index in step.
+    op.drop_column("gallery_videos", "playable")
