@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from videoforge.infra.storage.base import StorageError
+from videoforge.infra.storage.keys import output_key
 from videoforge.infra.storage.local import LocalStorage
 from videoforge.messages import Playable
-from videoforge.processor.keys import output_key
 from videoforge.processor.pipeline import Output
 from videoforge.processor.progressive import (
     HLS_CONTENT_TYPES,

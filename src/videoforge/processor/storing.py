@@ -4,9 +4,10 @@ then the rest.
 While the ladder runs, :meth:`JobOutputs.on_segments` stores every batch the pipeline
 hands out (:mod:`progressive`): the segments and init sections first, then the growing
 playlists that list them, so a playlist in storage never names a segment that is not
-there. Once the lowest rung and the audio tracks are stored, ``on_playable`` hears what
-is watchable (for the job event). A batch that fails to store is not an error of the
-job: what was not stored goes with the final outputs.
+there. Once the lowest rung and the audio tracks have a stored segment, ``on_playable``
+hears it (once: :attr:`JobOutputs.playable` then follows what is stored). A batch that
+fails to store is not an error of the job: what was not stored goes with the final
+outputs.
 
 :meth:`JobOutputs.store_rest` then stores every final output not stored yet (a segment
 already stored has the same bytes under the same key), media before the playlists and
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import output_key, output_prefix
 from videoforge.messages import Playable
-from videoforge.processor.keys import output_key, output_prefix
 from videoforge.processor.progressive import ReadyOutputs
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ class JobOutputs:
         self.stored.update((f.rel_key, f.size) for f in media)
         if ready.stream is None:
             return
+        first = self.playable is None
         self.playable = ready.stream.to_message(output_prefix(self.job_id))
-        if self.on_playable is not None:
+        if first and self.on_playable is not None:
             await self.on_playable(self.playable)
 
     async def store_rest(self, outputs: Sequence[Output]) -> int:
