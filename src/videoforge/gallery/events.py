@@ -15,6 +15,12 @@ outputs beside them (DASH, audio and text tracks, chapters, storyboard); FAILED 
 ``failed`` with the reason; CANCELLED -> back to ``ready`` (progress 100) when an
 earlier job left playable outputs, else ``uploaded`` (progress 0: the video can be
 processed again).
+
+While a job runs, its events may say what of it is already watchable (``playable``: the
+lowest rung's and the audio tracks' growing playlists); the video keeps it until the job
+ends or another job takes over, and plays it meanwhile (see ``playback.serve_growing``).
+A ``FAILED`` or ``CANCELLED`` event also schedules the job's outputs for deletion through
+the outbox, in the transaction that applies it: nothing serves them any more.
 """
 
 from __future__ import annotations
