@@ -6,15 +6,19 @@ are really checked when the URLs are fetched."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 
+from videoforge.gallery import deletions
 from videoforge.gallery.events import consume_once
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.infra.db import utcnow
 from videoforge.infra.runtime import Infra
+from videoforge.infra.storage.s3 import S3Storage
 from videoforge.messages import JobEvent, JobStatus, Playable, PlayableAudio, PlayableRendition
 
 from .conftest import SeedVideo, Users
@@ -261,3 +265,32 @@ async def test_a_failed_or_cancelled_job_takes_its_partial_outputs_down(
     assert [o.key async for o in infra.storage.list(f"outputs/{job}/")] == []
     assert await infra.storage.head(unrelated) is not None
     assert (await client.get(segment)).status_code == 404
+
+
+async def test_a_job_retried_before_the_outbox_could_delete_keeps_its_new_outputs(
+    client: httpx.AsyncClient,
+    infra: Infra,
+    users: Users,
+    processing: GalleryVideo,
+    moto_endpoint: str,
+    unique: str,
+) -> None:
+    """Storage is down when the job fails (the delete waits in the outbox); the job is
+    retried under the same id before the sweep comes: the sweep must not delete what
+    the new attempt stores under that prefix."""
+    video, job = processing, processing.job_id
+    assert job is not None
+    down = S3Storage(f"missing-{unique}", endpoint_url=moto_endpoint, path_style=True)
+    await infra.queues.events.send(event(video, job, 2, JobStatus.FAILED, error="boom").dumps())
+    assert await consume_once(dataclasses.replace(infra, storage=down), wait_seconds=1) == 1
+    kept = f"outputs/{job}/hls/mobile/seg_00000.m4s"
+    assert await infra.storage.head(kept) is not None  # the delete is waiting
+
+    # Retried: the same job runs again and is stored again.
+    await _send(infra, event(video, job, 3, JobStatus.PENDING))
+    await _send(infra, event(video, job, 4, JobStatus.PROCESSING, playable=playable(job)))
+    await deletions.sweep_deletions(infra, now=utcnow() + deletions.MAX_BACKOFF)
+    assert await infra.storage.head(kept) is not None
+    assert await deletions.pending_count(infra.sessions, now=utcnow() + deletions.MAX_BACKOFF) == 0
+    r = await client.get(f"/api/gallery/stream/{video.id}", headers=users.owner)
+    assert r.status_code == 200

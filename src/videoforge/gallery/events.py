@@ -237,7 +237,9 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
             # The run may have stored segments as it made them (and they may have been
             # watched): with the event that stops serving them, they are deleted.
             pending = await deletions.schedule(
-                session, reason="abandoned_outputs", prefixes=[output_prefix(event.job_id)]
+                session,
+                reason=deletions.ABANDONED_OUTPUTS,
+                prefixes=[output_prefix(event.job_id)],
             )
     log.info(
         "event_applied",
