@@ -18,7 +18,7 @@ from videoforge.gallery.events import consume_once
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.infra.db import utcnow
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.messages import JobEvent, JobStatus, Playable, PlayableAudio, PlayableRendition
 
 from .conftest import SeedVideo, Users

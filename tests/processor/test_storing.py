@@ -11,7 +11,7 @@ import pytest
 
 from videoforge.infra.storage.base import StorageError
 from videoforge.infra.storage.keys import output_key
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.messages import Playable
 from videoforge.processor.pipeline import Output
 from videoforge.processor.progressive import (

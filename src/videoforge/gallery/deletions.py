@@ -10,7 +10,6 @@ a retry after a delete that did happen but was not recorded is harmless.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from videoforge.gallery.models import GalleryPendingDeletion, GalleryVideo
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import job_of_output_key
 
 log = structlog.get_logger("videoforge.gallery.deletions")
 
@@ -160,9 +160,8 @@ async def _job_running_again(session: AsyncSession, row: GalleryPendingDeletion)
     follows it in another status than the one that scheduled the delete)."""
     if row.reason != ABANDONED_OUTPUTS or not row.is_prefix:
         return False
-    try:
-        job_id = uuid.UUID(row.target.removeprefix("outputs/").rstrip("/"))
-    except ValueError:
+    job_id = job_of_output_key(row.target)
+    if job_id is None:
         return False
     found = await session.execute(
         select(GalleryVideo.id)
