@@ -209,6 +209,14 @@ async def test_a_processing_video_plays_its_stored_segments_then_the_full_ladder
     await _send(infra, event(video, job, 3, JobStatus.UPLOADING, progress=100))
     assert (await client.get(urls["hls"])).status_code == 200
 
+    # Handed back for another attempt (a transient failure): it starts over, and is
+    # served again once the new attempt says so.
+    await _send(infra, event(video, job, 4, JobStatus.PENDING))
+    assert (await client.get(stream_url, headers=users.owner)).status_code == 409
+    await _send(infra, event(video, job, 5, JobStatus.DOWNLOADING))
+    await _send(infra, event(video, job, 6, JobStatus.PROCESSING, playable=playable(job)))
+    assert (await client.get(stream_url, headers=users.owner)).status_code == 200
+
     # Completed: the job's own master and VOD playlists with their end.
     base = f"outputs/{job}/hls"
     await _store(infra, f"{base}/master.m3u8", FINAL_MASTER.encode())
@@ -217,7 +225,7 @@ async def test_a_processing_video_plays_its_stored_segments_then_the_full_ladder
         await _store(infra, f"{base}/{folder}/seg_00002.m4s", f"{folder}/seg_00002.m4s".encode())
     await _send(
         infra,
-        event(video, job, 4, JobStatus.COMPLETED, hls_master_key=f"{base}/master.m3u8"),
+        event(video, job, 7, JobStatus.COMPLETED, hls_master_key=f"{base}/master.m3u8"),
     )
     assert (await client.get(f"/api/gallery/videos/{video.id}", headers=users.owner)).json()[
         "playable"

@@ -51,6 +51,8 @@ from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, Playable, reso
 log = structlog.get_logger("videoforge.gallery.events")
 
 EVENT_BATCH = 10
+#: A run handed back or starting again: what it stored is rewritten from the start.
+_STARTING_OVER = frozenset({JobStatus.PENDING, JobStatus.DOWNLOADING})
 #: Final statuses whose job's outputs nobody will serve: the gallery deletes them.
 _ABANDONED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 EVENT_POLL_SECONDS = 2.0
@@ -111,9 +113,10 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
 def _playable(event: JobEvent) -> Any:
     """The ``playable`` column after ``event``: what the event says is watchable while
     its job runs; kept from an earlier event of the same job when this one says
-    nothing; null once the job ended (the finished outputs take over, or none remain)
-    and for another job."""
-    if event.status.is_final:
+    nothing; null once the job ended (the finished outputs take over, or none remain),
+    when a run starts over (a retry rewrites its playlists from the first segment: a
+    growing playlist must never shrink under a player) and for another job."""
+    if event.status.is_final or event.status in _STARTING_OVER:
         return null()
     if event.playable is not None and _inside(event.playable):
         return event.playable.model_dump(mode="json")
