@@ -51,12 +51,12 @@ from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, Playable, reso
 log = structlog.get_logger("videoforge.gallery.events")
 
 EVENT_BATCH = 10
+EVENT_POLL_SECONDS = 2.0
+ERROR_BACKOFF_SECONDS = 2.0
 #: A run handed back or starting again: what it stored is rewritten from the start.
 _STARTING_OVER = frozenset({JobStatus.PENDING, JobStatus.DOWNLOADING})
 #: Final statuses whose job's outputs nobody will serve: the gallery deletes them.
 _ABANDONED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
-EVENT_POLL_SECONDS = 2.0
-ERROR_BACKOFF_SECONDS = 2.0
 
 
 class Applied(Enum):

@@ -65,7 +65,7 @@ async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) ->
     )
 
     with tracing.span("upload", outputs=len(result.outputs)):
-        await run.guard(upload(ctx, result.outputs, stored))
+        await run.guard(upload(result.outputs, stored))
     run.check()
     await run.step(
         ctx,
@@ -197,7 +197,7 @@ async def transcode(
         TRANSCODE_SECONDS.observe(time.monotonic() - started)
 
 
-async def upload(ctx: WorkerContext, outputs: list[Output], stored: JobOutputs) -> None:
+async def upload(outputs: list[Output], stored: JobOutputs) -> None:
     """Store every output the ladder did not store as it went (media first, playlists
     and manifests last; one failure cancels the rest and is raised)."""
     count = await stored.store_rest(outputs)
