@@ -110,6 +110,43 @@ def resolution(width: int | None, height: int | None) -> str | None:
     return f"{width}x{height}" if width and height else None
 
 
+class PlayableRendition(BaseModel):
+    """A video rung of a job still running, as far as its segments are stored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    quality: str
+    width: int
+    height: int
+    codecs: str  # of the video alone ("avc1.64001f")
+    bandwidth: int  # peak bits/s of the segments stored so far
+    playlist_key: str  # its growing media playlist (EVENT, no ENDLIST)
+    segments: int  # media segments stored (and listed by the playlist)
+    seconds: float  # their duration
+
+
+class PlayableAudio(AudioTrackMessage):
+    """An audio track of a job still running, as far as its segments are stored."""
+
+    bandwidth: int = 0
+    segments: int = 0
+
+
+class Playable(BaseModel):
+    """What of a job that is still running can already be watched from the start.
+
+    Sent once the lowest rung and every audio track have their first segments in
+    storage, and again as they grow; every key is under the directory of ``master_key``
+    (where the finished job's master playlist will be, written only at the end).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    master_key: str
+    renditions: list[PlayableRendition]  # the lowest rung (higher ones come at the end)
+    audio_tracks: list[PlayableAudio] = Field(default_factory=list)
+
+
 class JobEvent(_Message):
     """Body of a message on the ``events`` queue: one job state change.
 
@@ -149,3 +186,5 @@ class JobEvent(_Message):
     chapters: list[ChapterMessage] = Field(default_factory=list)
     chapters_key: str | None = None  # WebVTT chapters track of the container's chapters
     storyboard_key: str | None = None  # WebVTT thumbnails track (sprite sheets beside it)
+    # While PROCESSING/UPLOADING: the part already watchable (see Playable), once there is one.
+    playable: Playable | None = None

@@ -21,6 +21,7 @@ from videoforge.gallery.models import GalleryPendingDeletion, GalleryVideo
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import job_of_output_key
 
 log = structlog.get_logger("videoforge.gallery.deletions")
 
@@ -92,8 +93,19 @@ async def carry_out(
                 ).first()
                 is not None
             )
+            revived = row is not None and await _job_running_again(session, row)
         if row is None:
             done += 1  # carried out meanwhile (by the sweep or the caller)
+            continue
+        if revived:
+            # A failed or cancelled job's outputs, and the job was retried since (under
+            # the same id): what is under its prefix now is the new attempt's.
+            log.info("storage_delete_skipped_retried_job", target=row.target)
+            async with session_scope(sessions) as session:
+                await session.execute(
+                    delete(GalleryPendingDeletion).where(GalleryPendingDeletion.id == row_id)
+                )
+            done += 1
             continue
         if owned:
             log.warning("storage_delete_skipped_original", target=row.target, reason=row.reason)
@@ -136,6 +148,30 @@ async def carry_out(
             log.info("storage_delete_recovered", target=row.target, attempts=row.attempts + 1)
         done += 1
     return done
+
+
+#: Why a job's outputs are deleted when it failed or was cancelled (gallery.events).
+ABANDONED_OUTPUTS = "abandoned_outputs"
+_ENDED_WITHOUT_OUTPUTS = ("FAILED", "CANCELLED")
+
+
+async def _job_running_again(session: AsyncSession, row: GalleryPendingDeletion) -> bool:
+    """Whether the job whose outputs ``row`` deletes was retried since it ended (a video
+    follows it in another status than the one that scheduled the delete)."""
+    if row.reason != ABANDONED_OUTPUTS or not row.is_prefix:
+        return False
+    job_id = job_of_output_key(row.target)
+    if job_id is None:
+        return False
+    found = await session.execute(
+        select(GalleryVideo.id)
+        .where(
+            GalleryVideo.job_id == job_id,
+            GalleryVideo.job_status.not_in(_ENDED_WITHOUT_OUTPUTS),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def sweep_deletions(infra: Infra, *, now: datetime | None = None) -> int:

@@ -17,18 +17,25 @@ the owner chose "publish when ready"; FAILED ->
 ``failed`` with the reason; CANCELLED -> back to ``ready`` (progress 100) when an
 earlier job left playable outputs, else ``uploaded`` (progress 0: the video can be
 processed again).
+
+While a job runs, its events may say what of it is already watchable (``playable``: the
+lowest rung's and the audio tracks' growing playlists); the video keeps it until the job
+ends or another job takes over, and plays it meanwhile (see ``playback.serve_growing``).
+A ``FAILED`` or ``CANCELLED`` event also schedules the job's outputs for deletion through
+the outbox, in the transaction that applies it: nothing serves them any more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import posixpath
 from enum import Enum
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, false, or_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, false, null, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,13 +48,17 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.keys import is_import_of, output_prefix
-from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
+from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, Playable, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
 
 EVENT_BATCH = 10
 EVENT_POLL_SECONDS = 2.0
 ERROR_BACKOFF_SECONDS = 2.0
+#: A run handed back or starting again: what it stored is rewritten from the start.
+_STARTING_OVER = frozenset({JobStatus.PENDING, JobStatus.DOWNLOADING})
+#: Final statuses whose job's outputs nobody will serve: the gallery deletes them.
+_ABANDONED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class Applied(Enum):
@@ -73,6 +84,7 @@ def video_status_for(event: JobEvent, video: GalleryVideo) -> VideoStatus:
 def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     status = video_status_for(event, video)
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    values["playable"] = _playable(event)
     if event.status is JobStatus.COMPLETED:
         values.update(progress=100, failure_reason=None)
         measured = {
@@ -119,6 +131,29 @@ def shown_thumbnail(video: GalleryVideo, event: JobEvent) -> str | None:
     if pick is not None and 1 <= pick <= len(event.thumbnail_candidates):
         return event.thumbnail_candidates[pick - 1]
     return event.thumbnail_key
+
+
+def _playable(event: JobEvent) -> Any:
+    """The ``playable`` column after ``event``: what the event says is watchable while
+    its job runs; kept from an earlier event of the same job when this one says
+    nothing; null once the job ended (the finished outputs take over, or none remain),
+    when a run starts over (a retry rewrites its playlists from the first segment: a
+    growing playlist must never shrink under a player) and for another job."""
+    if event.status.is_final or event.status in _STARTING_OVER:
+        return null()
+    if event.playable is not None and _inside(event.playable):
+        return event.playable.model_dump(mode="json")
+    return case((GalleryVideo.job_id == event.job_id, GalleryVideo.playable), else_=null())
+
+
+def _inside(playable: Playable) -> bool:
+    # Every playlist is served relative to the master's directory; refuse anything else.
+    base = posixpath.dirname(playable.master_key) + "/"
+    keys = [r.playlist_key for r in playable.renditions]
+    keys += [a.playlist_key for a in playable.audio_tracks]
+    return bool(playable.renditions) and all(
+        k.startswith(base) and ".." not in k.split("/") for k in keys
+    )
 
 
 def media_outputs(event: JobEvent) -> dict[str, Any]:
@@ -224,6 +259,14 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
             pending = await deletions.schedule(
                 session, reason="orphaned_outputs", keys=keys, prefixes=prefixes
             )
+        elif outcome is Applied.APPLIED and event.status in _ABANDONED:
+            # The run may have stored segments as it made them (and they may have been
+            # watched): with the event that stops serving them, they are deleted.
+            pending = await deletions.schedule(
+                session,
+                reason=deletions.ABANDONED_OUTPUTS,
+                prefixes=[output_prefix(event.job_id)],
+            )
     log.info(
         "event_applied",
         outcome=outcome.value,
@@ -241,7 +284,8 @@ async def handle_message(infra: Infra, message: QueueMessage) -> Applied | None:
     if pending:
         done = await deletions.carry_out(infra.sessions, infra.storage, pending)
         log.info(
-            "orphaned_outputs_removed",
+            "job_outputs_removed",
+            reason="orphaned" if outcome is Applied.ORPHANED else "abandoned",
             job_id=str(event.job_id),
             video_id=str(event.video_id),
             retry_later=len(pending) - done,

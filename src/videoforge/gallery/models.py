@@ -122,6 +122,10 @@ class GalleryVideo(TimestampMixin, Base):
     #: The outputs beside the HLS master, from the COMPLETED event (``MediaOutputs``'s
     #: fields: DASH manifest, audio tracks, extracted subtitles, chapters, storyboard).
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: While the video's job runs: what of it is already watchable (the event's
+    #: ``Playable``: the lowest rung's and the audio tracks' growing playlists); null
+    #: otherwise. Set by processing events, cleared by every final one and by a new job.
+    playable: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Event application state (idempotence): the job whose events we follow now, the
     # last applied sequence number of that job, its last applied status and when.

@@ -46,6 +46,7 @@ from videoforge.infra.errors import Conflict, Forbidden, NotFound
 from videoforge.infra.secrets import KeyPurpose, purpose_key
 from videoforge.infra.storage.base import ObjectNotFound, Storage
 from videoforge.infra.webvtt import vtt_document
+from videoforge.messages import Playable
 from videoforge.settings import Settings
 
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
@@ -86,8 +87,22 @@ def verify_token(settings: Settings, video_id: uuid.UUID, token: str | None) -> 
     return expires
 
 
+def growing(video: GalleryVideo) -> Playable | None:
+    """What of a video still processing can be watched already (None: nothing, or the
+    video is not processing)."""
+    if video.status is not VideoStatus.PROCESSING or not video.playable:
+        return None
+    try:
+        return Playable.model_validate(video.playable)
+    except ValueError:
+        return None
+
+
 def hls_base(video: GalleryVideo) -> str:
     """The storage "directory" of the master playlist; every playlist must be inside it."""
+    early = growing(video)
+    if early is not None:
+        return posixpath.dirname(early.master_key)
     assert video.hls_master_key is not None
     return posixpath.dirname(video.hls_master_key)
 
@@ -174,6 +189,12 @@ async def rewrite_playlist(ctx: PlaylistContext, key: str, text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def ensure_playable(video: GalleryVideo) -> None:
+    """Ready, or processing with its first segments stored (a growing stream)."""
+    if growing(video) is None:
+        ensure_ready(video)
+
+
 def ensure_ready(video: GalleryVideo) -> None:
     # A failed video will never become playable by waiting: say so, with its own code.
     if video.status is VideoStatus.FAILED:
@@ -208,11 +229,18 @@ async def stream_urls(
     base_url: str,
     uploaded: list[GalleryCaption] | None = None,
 ) -> StreamUrls:
-    """Short-lived URLs for everything playable; the original only for its owner."""
-    ensure_ready(video)
+    """Short-lived URLs for everything playable; the original only for its owner.
+
+    A video still processing whose first segments are stored gets its growing HLS
+    stream alone (``partial``): the lowest quality so far, no downloads or DASH yet.
+    """
+    ensure_playable(video)
     ttl = settings.stream_url_ttl
     expires = int(time.time()) + ttl
     token = make_token(settings, video.id, expires)
+    early = growing(video)
+    if early is not None:
+        return await _growing_urls(video, early, storage, ttl, token, base_url, expires, uploaded)
     media = _media(video)
     hls: str | None = None
     if video.hls_master_key:
@@ -276,12 +304,53 @@ async def stream_urls(
     )
 
 
+async def _growing_urls(
+    video: GalleryVideo,
+    early: Playable,
+    storage: Storage,
+    ttl: int,
+    token: str,
+    base_url: str,
+    expires: int,
+    uploaded: list[GalleryCaption] | None,
+) -> StreamUrls:
+    thumbnail = (
+        await storage.presign_get(video.thumbnail_key, expires_in=ttl)
+        if video.thumbnail_key
+        else None
+    )
+    return StreamUrls(
+        video_id=video.id,
+        hls=playlist_url(base_url, video.id, posixpath.basename(early.master_key), token),
+        renditions=[],
+        audio_tracks=[
+            AudioTrackRead(language=a.language, label=a.label, default=a.default)
+            for a in early.audio_tracks
+        ],
+        captions=await caption_tracks(video, uploaded or [], storage, ttl),
+        thumbnail=thumbnail,
+        preview=None,
+        original=None,
+        partial=True,
+        expires_at=datetime.fromtimestamp(expires, UTC),
+    )
+
+
 def _context(
-    video: GalleryVideo, token: str | None, storage: Storage, settings: Settings
+    video: GalleryVideo,
+    token: str | None,
+    storage: Storage,
+    settings: Settings,
+    *,
+    growing_ok: bool = False,
 ) -> PlaylistContext:
-    """Checks the token and the video; the context every served manifest is signed in."""
+    """Checks the token and the video; the context every served manifest is signed in
+    (``growing_ok``: a processing video's growing stream is served too)."""
     expires = verify_token(settings, video.id, token)
-    ensure_ready(video)
+    if growing_ok:
+        ensure_playable(video)
+    else:
+        ensure_ready(video)
     assert token is not None
     return PlaylistContext(
         storage=storage,
@@ -371,8 +440,12 @@ async def serve_playlist(
     uploaded: list[GalleryCaption] | None = None,
 ) -> str:
     """The playlist at ``path`` (relative to the master's directory), URIs signed; the
-    master gets the owner's captions, ``captions/{language}.m3u8`` is one of them."""
-    ctx = _context(video, token, storage, settings)
+    master gets the owner's captions, ``captions/{language}.m3u8`` is one of them.
+    While the video processes, the stream is :func:`serve_growing`'s."""
+    ctx = _context(video, token, storage, settings, growing_ok=True)
+    early = growing(video)
+    if early is not None:
+        return await serve_growing(ctx, early, path, uploaded or [])
     if not video.hls_master_key:
         raise NotFound("This video has no HLS stream.", code="playlist_not_found")
     caption = _CAPTION_PLAYLIST.match(path)
@@ -384,6 +457,79 @@ async def serve_playlist(
     if key == video.hls_master_key:
         signed = add_uploaded_captions(signed, uploaded or [], ctx.token)
     return signed
+
+
+async def serve_growing(
+    ctx: PlaylistContext, early: Playable, path: str, uploaded: list[GalleryCaption]
+) -> str:
+    """The growing stream of a video still processing, signed like any other.
+
+    The master is written here from the event (the processor writes its own only at the
+    end, with measured figures): the lowest rung and the audio tracks. Their media
+    playlists are the processor's snapshots, which list only stored segments; they are
+    served as ``EVENT`` playlists without an end, so players keep re-reading them. Any
+    other playlist of the job is not served before it completes.
+    """
+    caption = _CAPTION_PLAYLIST.match(path)
+    if caption:
+        return await caption_playlist(ctx, caption.group(1), uploaded)
+    key = playlist_key(ctx.video, path)
+    if key == early.master_key:
+        signed = await rewrite_playlist(ctx, key, growing_master(early))
+        return add_uploaded_captions(signed, uploaded, ctx.token)
+    served = {r.playlist_key for r in early.renditions} | {
+        a.playlist_key for a in early.audio_tracks
+    }
+    missing = NotFound("No such playlist.", code="playlist_not_found")
+    if key not in served:
+        raise missing
+    text = await _read_text(ctx.storage, key, missing)
+    return await rewrite_playlist(ctx, key, as_event(text))
+
+
+def as_event(text: str) -> str:
+    """A media playlist as a growing one: ``EVENT``, and no ``#EXT-X-ENDLIST`` (the
+    processor's last snapshot may already hold every segment, the job is not done)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-PLAYLIST-TYPE:"):
+            line = "#EXT-X-PLAYLIST-TYPE:EVENT"
+        elif line.strip() == "#EXT-X-ENDLIST":
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def growing_master(early: Playable) -> str:
+    """The master playlist of a growing stream (URIs relative to its directory)."""
+    base = posixpath.dirname(early.master_key)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    names: set[str] = set()
+    for track in early.audio_tracks:
+        name = track.label
+        while name in names:  # NAME is unique within a group
+            name = f"{track.label} ({track.index})" if name == track.label else name + "'"
+        names.add(name)
+        attrs = ["TYPE=AUDIO", 'GROUP-ID="audio"', f"NAME={_quoted(name)}"]
+        if track.language:
+            attrs.append(f"LANGUAGE={_quoted(track.language)}")
+        attrs += [
+            f"DEFAULT={'YES' if track.default else 'NO'}",
+            "AUTOSELECT=YES",
+            f"URI={_quoted(posixpath.relpath(track.playlist_key, base))}",
+        ]
+        lines.append("#EXT-X-MEDIA:" + ",".join(attrs))
+    audio_peak = max((a.bandwidth for a in early.audio_tracks), default=0)
+    for rendition in early.renditions:
+        codecs = rendition.codecs + (",mp4a.40.2" if early.audio_tracks else "")
+        line = (
+            f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, rendition.bandwidth + audio_peak)},"
+            f"RESOLUTION={rendition.width}x{rendition.height},CODECS={_quoted(codecs)}"
+        )
+        if early.audio_tracks:
+            line += ',AUDIO="audio"'
+        lines += [line, posixpath.relpath(rendition.playlist_key, base)]
+    return "\n".join(lines) + "\n"
 
 
 _MPD_NS = "urn:mpeg:dash:schema:mpd:2011"

@@ -166,6 +166,8 @@ class VideoRead(BaseModel):
     publish_state: PublishState = PublishState.PUBLISHED
     #: When a scheduled video becomes (or became) public; null without a schedule.
     publish_at: datetime | None = None
+    #: Still processing, and already watchable from the start (at its lowest quality).
+    playable: bool = False
     version: int
     created_at: datetime
     updated_at: datetime
@@ -215,6 +217,10 @@ class StreamUrls(BaseModel):
     thumbnail: str | None
     preview: str | None
     original: str | None
+    #: The video is still processing: ``hls`` is its growing stream (the lowest quality,
+    #: an EVENT playlist), without downloads, DASH or storyboard. Ask again once the
+    #: video is ready for every quality.
+    partial: bool = False
     expires_at: datetime
 
 

@@ -314,6 +314,7 @@ async def to_read(
         hidden=video.hidden,
         publish_state=publishing.state(cast(GalleryVideo, video)),
         publish_at=video.publish_at,
+        playable=video.status is VideoStatus.PROCESSING and bool(video.playable),
         version=video.version,
         created_at=video.created_at,
         updated_at=video.updated_at,

@@ -191,12 +191,18 @@ async def beat(session: AsyncSession, job_id: uuid.UUID, *, token: str) -> Beat 
 
 
 async def record_progress(
-    session: AsyncSession, job_id: uuid.UUID, *, token: str, progress: int
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    *,
+    token: str,
+    progress: int,
+    event_fields: Mapping[str, Any] | None = None,
 ) -> Change | None:
-    """Record the running job's progress (an event, not a move); ``None``: claim lost."""
+    """Record the running job's progress (an event, not a move); ``None``: claim lost.
+    ``event_fields`` go on the event (what of the job is already watchable)."""
     if await set_progress(session, job_id, claim_token=token, progress=progress) is None:
         return None
-    return await _change(session, job_id)
+    return await _change(session, job_id, **(event_fields or {}))
 
 
 async def advance(

@@ -65,6 +65,13 @@ from videoforge.processor.ffmpeg import (
 from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
 from videoforge.processor.progress import Progress, ProgressCallback
+from videoforge.processor.progressive import (
+    HLS_CONTENT_TYPES,
+    SNAPSHOT_DIR,
+    GrowingLadder,
+    ReadyOutputs,
+    seal_playlists,
+)
 from videoforge.processor.remux import (
     RemuxDecision,
     RemuxReason,
@@ -117,6 +124,9 @@ __all__ = [
 ]
 
 OutputKind = Literal["video", "hls", "thumbnail", "gif", "metadata"]
+#: Receives what the ladder finished while it runs (see :mod:`progressive`); the files
+#: handed out stay as they are until it returns.
+SegmentsCallback = Callable[[ReadyOutputs], Awaitable[None]]
 
 # Share of the progress bar each step gets; the ladder is nearly all of the work.
 _PROBED = 2
@@ -256,7 +266,7 @@ class PipelineResult:
         return sum(output.size for output in self.outputs)
 
 
-_SEGMENT_POLL_SECONDS = 1.0
+_SEGMENT_POLL_SECONDS = 0.5
 
 
 async def _watch_segments(
@@ -264,11 +274,17 @@ async def _watch_segments(
     renditions: Sequence[PlannedRendition],
     segment_seconds: float,
     report: Callable[[float], Awaitable[None]],
+    growing: GrowingLadder | None = None,
+    on_segments: SegmentsCallback | None = None,
 ) -> None:
     """Report the ladder's progress from its finished HLS segments, every second, until
     cancelled: a rung's segment is finished once the next one has been started, so the
     slowest rung's count less one, times the segment length, is source time done (an
-    underestimate where segments are cut at keyframes past the multiple)."""
+    underestimate where segments are cut at keyframes past the multiple).
+
+    With ``growing``, every finished segment and growing playlist is also handed to
+    ``on_segments`` as soon as it is seen (awaited before the next look).
+    """
     dirs = [outdir / rendition.hls_dir for rendition in renditions]
     while True:
         await asyncio.sleep(_SEGMENT_POLL_SECONDS)
@@ -277,6 +293,10 @@ async def _watch_segments(
         )
         if counts and min(counts) > 1:
             await report((min(counts) - 1) * segment_seconds)
+        if growing is not None and on_segments is not None:
+            ready = await asyncio.to_thread(growing.scan)
+            if ready is not None:
+                await on_segments(ready)
 
 
 def _check_cancel(cancel: asyncio.Event | None) -> None:
@@ -299,6 +319,7 @@ async def process_file(
     on_progress: ProgressCallback | None = None,
     cancel: asyncio.Event | None = None,
     loudness_normalization: bool | None = None,
+    on_segments: SegmentsCallback | None = None,
 ) -> PipelineResult:
     """Probe ``source``, then produce the ladder, HLS, DASH, MP4s, text tracks, stills,
     storyboard and metadata.
@@ -306,6 +327,9 @@ async def process_file(
     Outputs are written under ``workdir / "out"`` (replaced if present, so a retried job
     starts clean). ``on_progress`` receives 0-100, increasing, ending at 100.
     ``loudness_normalization`` is the job's own choice (None: the config's).
+    ``on_segments`` receives, while the ladder runs, every HLS segment it finished and
+    the growing media playlists listing them (:mod:`progressive`); the result's
+    ``outputs`` still list every file, those too, under the same keys.
     """
     if loudness_normalization is not None:
         config = config.with_overrides(loudness_normalization=loudness_normalization)
@@ -384,8 +408,14 @@ async def process_file(
     # ffmpeg 5.1 prints no -progress report until every output has written something,
     # and the storyboard's first sprite is a whole tile grid of source time away: the
     # finished HLS segments are the other, always-honest measure of the ladder's work.
+    growing = None
+    if on_segments is not None:
+        snapshots = await asyncio.to_thread(_fresh_dir, workdir / SNAPSHOT_DIR)
+        growing = GrowingLadder(outdir, renditions, audio, snapshots)
     segments_watch = asyncio.create_task(
-        _watch_segments(outdir, renditions, config.hls_segment_seconds, ladder_progress)
+        _watch_segments(
+            outdir, renditions, config.hls_segment_seconds, ladder_progress, growing, on_segments
+        )
     )
     stills_run = (
         asyncio.create_task(_run_stills(stills_argv, outdir, config, cancel, time_left))
@@ -394,8 +424,17 @@ async def process_file(
     )
     try:
         result = await ladder_run
+        # What the ladder finished after the last look goes with the final outputs.
+        segments_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await segments_watch
         if result.returncode != 0:
             raise _tool_failure(result, argv, default="corrupt_media")
+        await asyncio.to_thread(
+            seal_playlists,
+            outdir,
+            [*(r.playlist_key for r in renditions), *(a.playlist_key for a in audio)],
+        )
         await progress.report(_LADDER_END)
         stats = await asyncio.to_thread(_collect_variants, outdir, renditions)
         audio_stats = await asyncio.to_thread(_collect_audio, outdir, audio)
@@ -856,11 +895,9 @@ def _metadata(result: PipelineResult, config: ProcessingConfig) -> dict[str, Any
 
 
 _CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
+    **HLS_CONTENT_TYPES,
     ".mpd": "application/dash+xml",
     ".vtt": "text/vtt",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".gif": "image/gif",
     ".json": "application/json",

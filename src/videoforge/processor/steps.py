@@ -7,7 +7,6 @@ through :meth:`JobRun.step` (``DOWNLOADING -> PROCESSING -> UPLOADING -> COMPLET
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +18,13 @@ from videoforge.infra.storage.keys import import_key, output_key
 from videoforge.jobs import runs
 from videoforge.jobs.models import AssetType, Job
 from videoforge.jobs.service import is_url_source
-from videoforge.messages import JobStatus, resolution
+from videoforge.messages import JobStatus, Playable, resolution
 from videoforge.processor import publisher
 from videoforge.processor.fetch import fetch_to_file
 from videoforge.processor.metrics import JOBS_FINISHED, TRANSCODE_SECONDS
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun, StopReason, WorkerContext
+from videoforge.processor.storing import JobOutputs
 
 if TYPE_CHECKING:
     from videoforge.processor.pipeline import Output, PipelineResult
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("videoforge.processor.steps")
 
 S = JobStatus
-
-#: Outputs uploaded at once per job.
-UPLOAD_CONCURRENCY = 4
 
 _ASSET_TYPES = {
     "video": AssetType.VIDEO,
@@ -59,15 +56,16 @@ async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) ->
         values={"source_key": source_key} if source_key else None,
     )
 
+    stored = JobOutputs(ctx.infra.storage, job.id)
     with tracing.span("transcode"):
-        result = await transcode(ctx, run, change.job, source, workdir)
+        result = await transcode(ctx, run, change.job, source, workdir, stored)
     run.check()
     change = await run.step(
         ctx, runs.advance, source=S.PROCESSING, target=S.UPLOADING, values={"progress": 100}
     )
 
     with tracing.span("upload", outputs=len(result.outputs)):
-        await run.guard(upload(ctx, change.job, result.outputs))
+        await run.guard(upload(result.outputs, stored))
     run.check()
     await run.step(
         ctx,
@@ -140,22 +138,49 @@ async def download(ctx: WorkerContext, run: JobRun, job: Job, target: Path) -> s
 
 
 async def transcode(
-    ctx: WorkerContext, run: JobRun, job: Job, source: Path, workdir: Path
+    ctx: WorkerContext,
+    run: JobRun,
+    job: Job,
+    source: Path,
+    workdir: Path,
+    stored: JobOutputs | None = None,
 ) -> PipelineResult:
     """Run the media pipeline (outputs under ``workdir/out``) with the job's own
     choices; every progress value it reports (already throttled, see
-    :mod:`.progress`) is written and published."""
+    :mod:`.progress`) is written and published.
+
+    With ``stored``, the segments the ladder finishes are stored as it goes
+    (:mod:`.storing`); the progress event that follows the first watchable ones is
+    written at once, and every progress event then says what plays (``playable``).
+    """
     from videoforge.processor.pipeline import process_file
 
+    last = 0
+
     async def on_progress(value: int) -> None:
+        nonlocal last
+        last = value
+        playable = stored.playable if stored is not None else None
         try:
-            change = await run.write(ctx, runs.record_progress, progress=value)
+            change = await run.write(
+                ctx,
+                runs.record_progress,
+                progress=value,
+                event_fields={"playable": playable} if playable is not None else None,
+            )
         except Exception as exc:
             # Progress is advisory; a database hiccup must not fail a transcode.
             log.warning("progress_write_failed", error=str(exc))
             return
         if change is None:
             run.stop(StopReason.CLAIM_LOST)
+
+    async def on_playable(_: Playable) -> None:
+        log.info("job_playable")
+        await on_progress(last)
+
+    if stored is not None:
+        stored.on_playable = on_playable
 
     started = time.monotonic()
     try:
@@ -166,32 +191,17 @@ async def transcode(
             on_progress=on_progress,
             cancel=run.cancel,
             loudness_normalization=job.loudness_normalization,
+            on_segments=stored.on_segments if stored is not None else None,
         )
     finally:
         TRANSCODE_SECONDS.observe(time.monotonic() - started)
 
 
-async def upload(ctx: WorkerContext, job: Job, outputs: list[Output]) -> None:
-    """Upload every output (bounded parallelism; one failure cancels the rest)."""
-    limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
-
-    async def one(output: Output) -> None:
-        async with limit:
-            await ctx.infra.storage.put_file(
-                output_key(job.id, output.rel_key),
-                output.path,
-                content_type=output.content_type,
-            )
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for output in outputs:
-                group.create_task(one(output))
-    except BaseExceptionGroup as failed:
-        # Report the first cause (e.g. StorageError), not the group, so it is
-        # classified and described like any other failure.
-        raise failed.exceptions[0] from None
-    log.info("outputs_uploaded", count=len(outputs))
+async def upload(outputs: list[Output], stored: JobOutputs) -> None:
+    """Store every output the ladder did not store as it went (media first, playlists
+    and manifests last; one failure cancels the rest and is raised)."""
+    count = await stored.store_rest(outputs)
+    log.info("outputs_uploaded", count=count, stored_while_encoding=len(stored.stored))
 
 
 def asset_records(job: Job, outputs: list[Output]) -> list[runs.AssetRecord]:

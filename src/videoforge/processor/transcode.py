@@ -167,7 +167,10 @@ def _hls_slave(select: str, hls_dir: str, playlist_key: str, config: ProcessingC
             f"select='{select}'",
             "f=hls",
             f"hls_time={config.hls_segment_seconds:g}",
-            "hls_playlist_type=vod",
+            # EVENT while it runs: ffmpeg then rewrites the playlist (atomically) after
+            # every finished segment, so what it lists can be stored and watched at
+            # once (progressive.py); sealed as VOD when the ladder ends.
+            "hls_playlist_type=event",
             "hls_segment_type=fmp4",
             "hls_flags=independent_segments",
             "hls_fmp4_init_filename=init.mp4",

@@ -208,6 +208,7 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
     target.addEventListener(type, fn, options);
     cleanups.push(() => target.removeEventListener(type, fn, options));
   };
+  let reloadWith = async () => {};
   const api = {
     destroy() {
       if (destroyed) return;
@@ -219,16 +220,25 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
       video.currentTime = time;
       video.play().catch(() => {});
     },
+    /** Switch to `next` (a fresh stream response: the full ladder once a video that was
+     * playing while it processed is ready) from where the viewer is. */
+    reload(next) {
+      return reloadWith(next);
+    },
   };
 
-  const renditions = [...(stream.renditions ?? [])].filter((r) => r.url).sort(byHeightDesc);
-  const sources = [
-    stream.dash ? { engine: "dash", url: stream.dash, mime: DASH_MIME } : null,
-    stream.hls ? { engine: "hls", url: stream.hls, mime: HLS_MIME } : null,
-  ].filter(Boolean);
-  const screenHeight = window.screen.height * (window.devicePixelRatio || 1);
-  const mp4 = renditions.find((r) => (r.height || 0) <= screenHeight) ?? renditions.at(-1);
-  if (mp4) sources.push({ engine: "mp4", url: mp4.url, mime: "video/mp4", label: labelOf(mp4) });
+  const sourcesOf = (s) => {
+    const renditions = [...(s.renditions ?? [])].filter((r) => r.url).sort(byHeightDesc);
+    const list = [
+      s.dash ? { engine: "dash", url: s.dash, mime: DASH_MIME } : null,
+      s.hls ? { engine: "hls", url: s.hls, mime: HLS_MIME } : null,
+    ].filter(Boolean);
+    const screenHeight = window.screen.height * (window.devicePixelRatio || 1);
+    const first = renditions.find((r) => (r.height || 0) <= screenHeight) ?? renditions.at(-1);
+    if (first) list.push({ engine: "mp4", url: first.url, mime: "video/mp4", label: labelOf(first) });
+    return { list, mp4: first };
+  };
+  const { list: sources, mp4 } = sourcesOf(stream);
 
   let shaka;
   try {
@@ -336,8 +346,21 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
   };
   player.addEventListener("error", onError);
 
-  const resumeAt = readResume(videoId);
+  // A stream that is still growing (the video is processing) starts at its beginning:
+  // shaka would otherwise start a playlist without an end at its live edge.
+  const resumeAt = stream.partial ? 0 : readResume(videoId);
   if (!(await loadNext(resumeAt, fixedQuality)) || destroyed) return api;
+  reloadWith = async (next) => {
+    if (destroyed) return;
+    const time = video.currentTime;
+    const wasPlaying = !video.paused;
+    sources.splice(0, sources.length, ...sourcesOf(next).list);
+    index = -1;
+    if ((await loadNext(time > 0 ? time : 0, fixedQuality)) && wasPlaying) video.play().catch(() => {});
+    if (!destroyed && next.storyboard && video.dataset.engine !== "mp4") {
+      player.addThumbnailsTrack(next.storyboard, "text/vtt").catch(() => {});
+    }
+  };
 
   // -- text tracks the manifest does not carry (an upload made after it was written):
   // the master playlist's SUBTITLES group and the MPD already have the others.

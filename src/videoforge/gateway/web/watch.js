@@ -12,6 +12,8 @@ import { playlistPanel, saveActions } from "./playlists.js";
 import { ownerLink, ownerOf, thumbnailOf, videoCard } from "./video-card.js";
 
 const MORE_FROM_UPLOADER = 4;
+// How often a page of a video still processing looks for news (playable, ready, failed).
+const GROWING_POLL_MS = 2000;
 
 function notFound(main) {
   document.title = "Video not found · VideoForge";
@@ -187,7 +189,8 @@ export async function watchView(main, { id }, query, ctx) {
     layout.append(article, playlistPanel(listId, video, ctx, { videoEl }));
   }
 
-  if (video.status !== "ready") {
+  const growing = video.status === "processing" && video.playable;
+  if (video.status !== "ready" && !growing) {
     stage.replaceChildren(
       h(
         "div",
@@ -199,18 +202,19 @@ export async function watchView(main, { id }, query, ctx) {
       ),
     );
     if (video.status === "failed") return;
-    // Wait for processing to finish, then show the player without a manual reload.
+    // Wait for processing to finish, or for its first segments to play (the job stores
+    // them as it makes them), then show the player without a manual reload.
     const timer = setInterval(async () => {
       try {
         const fresh = await api.getVideo(video.id);
-        if (fresh.status !== video.status && ctx.isCurrent()) {
+        if ((fresh.status !== video.status || fresh.playable) && ctx.isCurrent()) {
           clearInterval(timer);
           navigate(`/watch/${encodeURIComponent(video.id)}${window.location.search}`, { replace: true });
         }
       } catch {
         // Keep waiting; a deleted video shows "not found" on the next visit.
       }
-    }, 5000);
+    }, GROWING_POLL_MS);
     return () => clearInterval(timer);
   }
 
@@ -255,5 +259,38 @@ export async function watchView(main, { id }, query, ctx) {
   if (startAt > 0) player.seek(startAt);
   chapters = chapterList(stream.chapters, { onSeek: (t) => player.seek(t) });
   if (chapters) chaptersSlot.append(chapters);
-  return () => player.destroy();
+  if (!stream.partial) return () => player.destroy();
+
+  // Still processing: the lowest quality plays while the rest is made. Once the video is
+  // ready the full ladder takes over from where the viewer is; a job that failed or was
+  // cancelled takes its stream down, and the page says so.
+  showNotice("Still processing: playing a lower quality for now. Higher qualities are still coming.");
+  notice.dataset.state = "growing";
+  const timer = setInterval(async () => {
+    let fresh;
+    try {
+      fresh = await api.getVideo(video.id);
+    } catch {
+      return; // keep playing what is there
+    }
+    if (!ctx.isCurrent() || fresh.status === "processing") return;
+    clearInterval(timer);
+    if (fresh.status !== "ready") {
+      navigate(`/watch/${encodeURIComponent(video.id)}${window.location.search}`, { replace: true });
+      return;
+    }
+    try {
+      const full = await api.streamUrls(video.id);
+      if (!ctx.isCurrent()) return;
+      await player.reload(full);
+      notice.hidden = true;
+      delete notice.dataset.state;
+    } catch (err) {
+      if (ctx.isCurrent()) showNotice(`Playback is unavailable: ${err.message}`);
+    }
+  }, GROWING_POLL_MS);
+  return () => {
+    clearInterval(timer);
+    player.destroy();
+  };
 }
