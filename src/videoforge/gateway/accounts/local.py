@@ -26,6 +26,7 @@ from videoforge.gateway.accounts.policy import (
     check_password_policy,
     invalid_credentials,
     normalise_email,
+    session_ended,
 )
 from videoforge.gateway.accounts.schemas import (
     AuthResponse,
@@ -54,14 +55,6 @@ class LinkConfirmer(Protocol):
     is built on these accounts and registers itself here)."""
 
     async def confirm_token(self, token: str, *, base_url: str) -> None: ...
-
-
-def _revoked() -> Unauthorized:
-    return Unauthorized(
-        "This session has ended; log in again.",
-        code="token_revoked",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
 
 
 class LocalAccounts:
@@ -321,7 +314,7 @@ class LocalAccounts:
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 account = await self._by_id(session, claims.user_id)
                 if account is None:
-                    raise _revoked()
+                    raise session_ended()
                 return await self._issue(session, account)
             row = await session.get(RefreshToken, claims.jti)
             if row is not None and row.revoked_reason is RevokeReason.ROTATED:
@@ -331,7 +324,7 @@ class LocalAccounts:
             async with session_scope(self.sessions) as session:
                 count = await self.revoke_all(session, reused_by, RevokeReason.REUSE)
             log.warning("refresh_token_reused", user_id=str(reused_by), revoked=count)
-        raise _revoked()
+        raise session_ended()
 
     async def logout(self, refresh_token: str | None, access_token: str | None) -> None:
         """Revoke the presented refresh token (access tokens simply expire)."""
@@ -352,7 +345,7 @@ class LocalAccounts:
         async with session_scope(self.sessions) as session:
             found = await self._by_id(session, principal.user_id)
             if found is None:
-                raise _revoked()
+                raise session_ended()
             account_id, email, stored = found.id, found.email, found.password_hash
             display_name = found.display_name
         if not await self._verify(stored, data.current_password):
@@ -381,7 +374,7 @@ class LocalAccounts:
         async with session_scope(self.sessions) as session:
             account = await self._by_id(session, principal.user_id)
             if account is None:
-                raise _revoked()
+                raise session_ended()
             read = self.user_read(account)
             read.pending_email = await recovery.pending_email(session, account.id)
             return read

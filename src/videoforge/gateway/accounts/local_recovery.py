@@ -21,7 +21,7 @@ from videoforge.gateway.accounts.models import (
     RevokeReason,
     TokenPurpose,
 )
-from videoforge.gateway.accounts.policy import check_password_policy, normalise_email
+from videoforge.gateway.accounts.policy import check_password_policy, normalise_email, session_ended
 from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
 from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
@@ -36,10 +36,6 @@ log = structlog.get_logger("videoforge.gateway.local_recovery")
 
 _RESET = frozenset({TokenPurpose.PASSWORD_RESET})
 _CONFIRM = frozenset({TokenPurpose.CONFIRM_EMAIL, TokenPurpose.CHANGE_EMAIL})
-
-
-def _session_ended() -> Unauthorized:
-    return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
 class LocalRecovery:
@@ -181,7 +177,7 @@ class LocalRecovery:
         async with session_scope(self.sessions) as session:
             account = await self.accounts._by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             if new_email == account.email:
                 new_email = None
             stored = account.password_hash
@@ -196,7 +192,7 @@ class LocalRecovery:
         async with session_scope(self.sessions) as session:
             account = await self.accounts._by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             if "display_name" in fields:
                 account.display_name = (data.display_name or "").strip() or None
                 account.updated_at = utcnow()
@@ -228,7 +224,7 @@ class LocalRecovery:
         async with session_scope(self.sessions) as session:
             account = await self.accounts._by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             stored = account.password_hash
         if not await self.accounts._verify(stored, password):
             raise Unauthorized("The password is wrong.", code="invalid_credentials")
@@ -239,7 +235,7 @@ class LocalRecovery:
         async with session_scope(self.sessions) as session:
             account = await self.accounts._by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             email = account.email
             # Explicit rather than trusting ON DELETE CASCADE to be enabled everywhere.
             await session.execute(delete(AccountToken).where(AccountToken.account_id == account.id))
