@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from videoforge.gateway.accounts import recovery
+from videoforge.gateway.accounts import recovery, repository
 from videoforge.gateway.accounts.local import LocalAccounts
 from videoforge.gateway.accounts.models import (
     Account,
@@ -67,7 +67,7 @@ class LocalRecovery:
 
         async def work() -> None:
             async with session_scope(self.sessions) as session:
-                account = await recovery.account_by_email(session, address)
+                account = await repository.account_by_email(session, address)
                 if account is None:
                     log.info("password_forgot_unknown_address")
                     return
@@ -109,7 +109,7 @@ class LocalRecovery:
                     email_confirmed=True,
                 )
             )
-            revoked = await self.accounts.revoke_all(session, row.account_id, RevokeReason.RESET)
+            revoked = await repository.revoke_sessions(session, row.account_id, RevokeReason.RESET)
         log.info("password_reset", user_id=str(row.account_id), sessions_revoked=revoked)
         self.mail.password_was_reset(email, base_url)
 
@@ -123,7 +123,7 @@ class LocalRecovery:
 
         async def work() -> None:
             async with session_scope(self.sessions) as session:
-                account = await recovery.account_by_email(session, address)
+                account = await repository.account_by_email(session, address)
                 if account is None or account.email_confirmed is not False:
                     return
                 token = await recovery.issue_token(
@@ -175,7 +175,7 @@ class LocalRecovery:
         if "email" in fields and data.email is not None:
             new_email = normalise_email(data.email)
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
                 raise session_ended()
             if new_email == account.email:
@@ -190,7 +190,7 @@ class LocalRecovery:
                 code="invalid_credentials",
             )
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
                 raise session_ended()
             if "display_name" in fields:
@@ -199,7 +199,7 @@ class LocalRecovery:
             token: str | None = None
             taken = False
             if new_email is not None:
-                taken = await recovery.account_by_email(session, new_email) is not None
+                taken = await repository.account_by_email(session, new_email) is not None
                 # Issued for a taken address too (and never sent): the answer, and
                 # ``pending_email`` afterwards, must not tell the caller it is taken.
                 token = await recovery.issue_token(
@@ -222,7 +222,7 @@ class LocalRecovery:
     # -- deletion --------------------------------------------------------------------
     async def check_password(self, principal: Principal, access_token: str, password: str) -> None:
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
                 raise session_ended()
             stored = account.password_hash
@@ -233,7 +233,7 @@ class LocalRecovery:
         """Remove the account row, its refresh tokens and its links. The videos are the
         gallery's and the jobs the job domain's: the caller deletes them first."""
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
                 raise session_ended()
             email = account.email
