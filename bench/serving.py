@@ -114,6 +114,14 @@ def statements(case: Case) -> list[str]:
     return out
 
 
+def _matched(pattern: str, out: str) -> str:
+    """The first group of ``pattern`` in a tool's report (which must have it)."""
+    match = re.search(pattern, out)
+    if match is None:
+        raise SystemExit(f"unexpected output, no {pattern!r}:\n{out}")
+    return match.group(1)
+
+
 def run_wrk(
     url: str, concurrency: int, seconds: float, headers: dict[str, str] | None = None
 ) -> tuple[float, float, int]:
@@ -125,11 +133,11 @@ def run_wrk(
          *extra, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(_matched(r"Requests/sec:\s+([\d.]+)", out))
     p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert p99_text is not None, out
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_text.group(2)]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = int(_matched(r"(\d+) requests in", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} non-2xx responses on {url}")

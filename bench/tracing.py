@@ -44,7 +44,7 @@ async def _serve_round(data_dir: Path, requests: int) -> float:
     # As a service starts: on only when the environment asks (the "on" mode names an
     # endpoint where nothing listens, so batches are made and sent, and dropped).
     tracing.configure("bench")
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         VIDEOFORGE_DATA_DIR=data_dir, DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'v.db'}"
     )
     infra = await build_infra(settings)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import typer
 from sqlalchemy import inspect
+from typer.core import TyperGroup
 
 from videoforge import migrations
 from videoforge.cli import app
@@ -62,7 +63,8 @@ def test_help_lists_every_subcommand_with_one_line_help(tmp_path: Path) -> None:
         assert lines, f"`{name}` missing from --help:\n{result.stdout}"
         assert short_help[:40] in lines[0], f"`{name}`'s help line: {lines[0]!r}"
 
-    users = group.commands["users"]  # type: ignore[attr-defined]
+    assert isinstance(group, TyperGroup)
+    users = group.commands["users"]
     result = _run(["users", "--help"], tmp_path, _clean_env(tmp_path))
     assert result.returncode == 0, result.stderr
     for name, short_help in _one_line_helps(users).items():

@@ -133,6 +133,9 @@ class JobEvent(_Message):
     audio_codec: str | None = None
     file_size: int | None = None
     thumbnail_key: str | None = None
+    #: Stills spread through the video that its owner may choose as the thumbnail instead
+    #: (full keys, in time order; absent from older processors).
+    thumbnail_candidates: list[str] = Field(default_factory=list)
     preview_key: str | None = None
     hls_master_key: str | None = None
     metadata_key: str | None = None

@@ -53,13 +53,21 @@ class ApiUser:
     def close(self) -> None:
         self.http.close()
 
-    def upload(self, clip: Path, *, title: str, description: str = "") -> dict[str, Any]:
-        """Upload ``clip`` through a presigned form (or in parts), confirm it as a public
-        video and start processing; returns the job."""
+    def upload(
+        self,
+        clip: Path,
+        *,
+        title: str,
+        description: str = "",
+        visibility: str = "public",
+        content_type: str = "video/mp4",
+    ) -> dict[str, Any]:
+        """Upload ``clip`` through a presigned form (or in parts), confirm it as a video
+        of that ``visibility`` and start processing; returns the job."""
         data = clip.read_bytes()
         ticket = self.http.post(
             "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
+            json={"filename": clip.name, "content_type": content_type, "size": len(data)},
         )
         assert ticket.is_success, ticket.text
         key = ticket.json()["key"]
@@ -68,7 +76,7 @@ class ApiUser:
             stored = httpx.post(
                 urljoin(self.base + "/", single["url"]),
                 data=single["fields"],
-                files={"file": (clip.name, data, "video/mp4")},
+                files={"file": (clip.name, data, content_type)},
                 timeout=30,
             )
             assert stored.is_success, stored.text
@@ -86,7 +94,7 @@ class ApiUser:
                 json={"key": key, "upload_id": multipart["upload_id"], "parts": parts},
             )
             assert done.is_success, done.text
-        body = {"key": key, "title": title, "visibility": "public"}
+        body = {"key": key, "title": title, "visibility": visibility}
         if description:
             body["description"] = description
         video = self.http.post("/api/upload/confirm", json=body)
@@ -121,6 +129,12 @@ class ApiUser:
                 return job
             assert time.monotonic() < deadline, f"job {job_id} stayed {job['status']}"
             time.sleep(0.25)
+
+    def upload_ready(self, clip: Path, *, title: str, **options: str) -> str:
+        """:meth:`upload`, then wait until the video is ready; returns its id."""
+        video_id = str(self.upload(clip, title=title, **options)["video_id"])
+        self.wait_video(video_id, "ready", timeout=180)
+        return video_id
 
     def wait_video(self, video_id: str, status: str, timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -400,7 +400,9 @@ def test_keyboard_only_gallery_to_watch_and_quality(
     rungs = page.locator(".shaka-resolutions button:not(.shaka-back-to-overflow-button)")
     rungs.first.wait_for()
     label = rungs.first.inner_text().strip()
-    height = int(re.match(r"(\d+)p", label).group(1))  # type: ignore[union-attr]
+    rung = re.match(r"(\d+)p", label)
+    assert rung, label
+    height = int(rung.group(1))
     tab_to(page, "el => el.closest('.shaka-resolutions') && /^\\d+p/.test(el.innerText)")
     page.keyboard.press("Enter")
     page.wait_for_function(

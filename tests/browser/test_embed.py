@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-import httpx
 import pytest
-from tests.browser.api_user import PASSWORD
+from tests.browser.api_user import ApiUser
 
 pytestmark = pytest.mark.browser
 
@@ -30,40 +28,11 @@ SECONDS = 12
 def upload(base: str, clip: Path, *, title: str, visibility: str) -> str:
     """Sign up, upload ``clip``, confirm it with ``title`` and ``visibility``, process it
     and wait until it is ready; returns its id."""
-    with httpx.Client(base_url=base, timeout=30) as http:
-        signup = http.post(
-            "/api/auth/signup",
-            json={"email": f"embed-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD},
-        )
-        assert signup.status_code == 201, signup.text
-        http.headers["Authorization"] = f"Bearer {signup.json()['access_token']}"
-        data = clip.read_bytes()
-        ticket = http.post(
-            "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
-        )
-        assert ticket.is_success, ticket.text
-        single = ticket.json()["single"]
-        stored = httpx.post(
-            urljoin(base + "/", single["url"]),
-            data=single["fields"],
-            files={"file": (clip.name, data, "video/mp4")},
-            timeout=30,
-        )
-        assert stored.is_success, stored.text
-        video = http.post(
-            "/api/upload/confirm",
-            json={"key": ticket.json()["key"], "title": title, "visibility": visibility},
-        )
-        assert video.is_success, video.text
-        video_id = str(video.json()["id"])
-        assert http.post("/api/jobs", json={"video_id": video_id}).is_success
-        deadline = time.monotonic() + 180
-        while (status := http.get(f"/api/gallery/videos/{video_id}").json()["status"]) != "ready":
-            assert status != "failed"
-            assert time.monotonic() < deadline, f"video still {status}"
-            time.sleep(0.5)
-        return video_id
+    user = ApiUser(base, f"embed-{uuid.uuid4().hex[:10]}@example.com")
+    try:
+        return user.upload_ready(clip, title=title, visibility=visibility)
+    finally:
+        user.close()
 
 
 @pytest.fixture(scope="module")

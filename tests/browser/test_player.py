@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
-import httpx
 import pytest
-from tests.browser.api_user import PASSWORD
+from tests.browser.api_user import ApiUser
 from tests.browser.pages import DESKTOP
 
 pytestmark = pytest.mark.browser
@@ -88,44 +85,11 @@ def make_source(root: Path) -> Path:
 def upload_and_process(base: str, clip: Path) -> str:
     """Sign up, upload ``clip`` through a presigned URL, confirm it as a public video,
     start its job and wait until the video is ready; returns its id."""
-    with httpx.Client(base_url=base, timeout=30) as http:
-        signup = http.post(
-            "/api/auth/signup",
-            json={"email": f"player-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD},
-        )
-        assert signup.status_code == 201, signup.text
-        http.headers["Authorization"] = f"Bearer {signup.json()['access_token']}"
-        data = clip.read_bytes()
-        ticket = http.post(
-            "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/x-matroska", "size": len(data)},
-        )
-        assert ticket.is_success, ticket.text
-        single = ticket.json()["single"]
-        assert single, "the source is small enough for one request"
-        stored = httpx.post(
-            urljoin(base + "/", single["url"]),
-            data=single["fields"],
-            files={"file": (clip.name, data, "video/x-matroska")},
-            timeout=30,
-        )
-        assert stored.is_success, stored.text
-        video = http.post(
-            "/api/upload/confirm",
-            json={"key": ticket.json()["key"], "title": "Harbour tour", "visibility": "public"},
-        )
-        assert video.is_success, video.text
-        video_id = str(video.json()["id"])
-        job = http.post("/api/jobs", json={"video_id": video_id})
-        assert job.is_success, job.text
-        deadline = time.monotonic() + 120
-        while True:
-            status = http.get(f"/api/gallery/videos/{video_id}").json()["status"]
-            if status == "ready":
-                return video_id
-            assert status != "failed"
-            assert time.monotonic() < deadline, f"video still {status}"
-            time.sleep(0.5)
+    user = ApiUser(base, f"player-{uuid.uuid4().hex[:10]}@example.com")
+    try:
+        return user.upload_ready(clip, title="Harbour tour", content_type="video/x-matroska")
+    finally:
+        user.close()
 
 
 @pytest.fixture(scope="module")

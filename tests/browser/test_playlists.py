@@ -7,14 +7,11 @@ the uploader's public playlists."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
-import httpx
 import pytest
 from tests.browser.api_user import ApiUser
 from tests.browser.pages import AXE, DESKTOP, axe, log_in
@@ -22,44 +19,9 @@ from tests.browser.pages import AXE, DESKTOP, axe, log_in
 pytestmark = pytest.mark.browser
 
 
-class Account(ApiUser):
-    def __init__(self, base: str, name: str) -> None:
-        email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-        super().__init__(base, email, display_name=name.title())
-
-    def upload_video(self, clip: Path, *, title: str, visibility: str = "public") -> str:
-        """Upload, confirm and process ``clip``; the ready video's id."""
-        data = clip.read_bytes()
-        ticket = self.http.post(
-            "/api/upload/url",
-            json={"filename": clip.name, "content_type": "video/mp4", "size": len(data)},
-        )
-        assert ticket.is_success, ticket.text
-        single = ticket.json()["single"]
-        stored = httpx.post(
-            urljoin(self.base + "/", single["url"]),
-            data=single["fields"],
-            files={"file": (clip.name, data, "video/mp4")},
-            timeout=30,
-        )
-        assert stored.is_success, stored.text
-        video = self.http.post(
-            "/api/upload/confirm",
-            json={"key": ticket.json()["key"], "title": title, "visibility": visibility},
-        )
-        assert video.is_success, video.text
-        video_id = str(video.json()["id"])
-        assert self.http.post("/api/jobs", json={"video_id": video_id}).is_success
-        return video_id
-
-    def wait_ready(self, video_id: str) -> None:
-        deadline = time.monotonic() + 180
-        while (status := self.http.get(f"/api/gallery/videos/{video_id}").json()["status"]) != (
-            "ready"
-        ):
-            assert status != "failed"
-            assert time.monotonic() < deadline, f"video still {status}"
-            time.sleep(0.5)
+def account(base: str, name: str) -> ApiUser:
+    """A new account whose display name is ``name``, capitalised."""
+    return ApiUser(base, f"{name}-{uuid.uuid4().hex[:8]}@example.com", display_name=name.title())
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +29,16 @@ def library(
     platform: Any, clip_factory: Callable[..., Path], clips_dir: Path
 ) -> Iterator[dict[str, Any]]:
     clip = clip_factory(clips_dir / "playlist.mp4", seconds=3)
-    owner = Account(platform.url, "owner")
-    viewer = Account(platform.url, "viewer")
-    videos = {
-        "first": owner.upload_video(clip, title="First clip"),
-        "second": owner.upload_video(clip, title="Second clip"),
-        "secret": owner.upload_video(clip, title="Secret diary", visibility="private"),
+    owner = account(platform.url, "owner")
+    viewer = account(platform.url, "viewer")
+    jobs = {
+        "first": owner.upload(clip, title="First clip"),
+        "second": owner.upload(clip, title="Second clip"),
+        "secret": owner.upload(clip, title="Secret diary", visibility="private"),
     }
+    videos = {name: str(job["video_id"]) for name, job in jobs.items()}
     for video_id in videos.values():
-        owner.wait_ready(video_id)
+        owner.wait_video(video_id, "ready", timeout=180)
     try:
         yield {"owner": owner, "viewer": viewer, "videos": videos}
     finally:

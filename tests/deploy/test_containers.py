@@ -30,6 +30,7 @@ import jsonschema
 import pytest
 import typer.main
 import yaml
+from typer.core import TyperGroup
 
 from videoforge.cli import app as cli_app
 from videoforge.settings import Settings
@@ -60,7 +61,8 @@ def settings_aliases() -> set[str]:
 
 def cli_commands() -> set[str]:
     group = typer.main.get_command(cli_app)
-    return set(group.commands)  # type: ignore[attr-defined]
+    assert isinstance(group, TyperGroup)
+    return set(group.commands)
 
 
 def hadolint() -> str:

@@ -24,9 +24,7 @@ ADMIN_GROUP = "admin"
 
 
 def make_settings(database_url: str, data_dir: Path, **extra: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        DATABASE_URL=database_url, VIDEOFORGE_DATA_DIR=data_dir, **extra
-    )
+    return Settings(DATABASE_URL=database_url, VIDEOFORGE_DATA_DIR=data_dir, **extra)
 
 
 @pytest.fixture

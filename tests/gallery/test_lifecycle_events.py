@@ -147,7 +147,7 @@ def test_progress_is_news_table() -> None:
 
 async def test_an_event_exists_only_if_its_change_was_committed(infra: Infra, users: Users) -> None:
     principal = Principal(user_id=users.owner_id)
-    body = VideoCreate(title="Import", source_url="https://example.com/v.mp4")  # type: ignore[arg-type]
+    body = VideoCreate(title="Import", source_url="https://example.com/v.mp4")
 
     async def failing_request() -> None:
         async with session_scope(infra.sessions) as session:

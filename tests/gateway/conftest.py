@@ -90,7 +90,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "DATABASE_URL": database_url,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass

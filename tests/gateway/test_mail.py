@@ -56,7 +56,7 @@ def smtp_server() -> Iterator[tuple[Recorder, int]]:
 
 
 def _settings(tmp_path: Path, port: int, **extra: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         VIDEOFORGE_DATA_DIR=str(tmp_path),
         SMTP_HOST="127.0.0.1",
@@ -86,7 +86,7 @@ async def test_required_starttls_is_not_skipped(
 
 def test_confirmation_setting() -> None:
     def confirms(**values: Any) -> bool:
-        return Settings(_env_file=None, **values).confirms_email  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values).confirms_email
 
     assert confirms() is False
     assert confirms(SMTP_HOST="smtp.example.com") is True

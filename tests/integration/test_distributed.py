@@ -18,9 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 from urllib.parse import urljoin
 
 import boto3
@@ -161,9 +162,17 @@ def cluster(
         c.stop_all()
 
 
-def _wait_for(predicate, timeout: float, what: str, every: float = 0.2):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _wait_for(
+    predicate: Callable[[], T | Literal[False] | None],
+    timeout: float,
+    what: str,
+    every: float = 0.2,
+) -> T:
     deadline = time.monotonic() + timeout
-    last = None
+    last: T | Literal[False] | None = None
     while time.monotonic() < deadline:
         last = predicate()
         if last:
@@ -174,7 +183,7 @@ def _wait_for(predicate, timeout: float, what: str, every: float = 0.2):  # type
 
 def _upload_and_confirm(
     client: httpx.Client, gallery: httpx.Client, clip: Path, title: str
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     size = clip.stat().st_size
     ticket = gallery.post(
         "/api/upload/url", json={"filename": clip.name, "content_type": "video/mp4", "size": size}
@@ -195,9 +204,9 @@ def _upload_and_confirm(
         "/api/upload/confirm", json={"key": ticket.json()["key"], "title": title}
     )
     assert confirm.status_code in (200, 201), confirm.text
-    video = confirm.json()
+    video: dict[str, Any] = confirm.json()
     assert video["status"] == "uploaded"
-    return video  # type: ignore[no-any-return]
+    return video
 
 
 def test_distributed_flow_survives_worker_kill_and_processor_outage(
@@ -226,10 +235,11 @@ def test_distributed_flow_survives_worker_kill_and_processor_outage(
     assert job.status_code == 201, job.text
     job_id = job.json()["id"]
 
-    def job_state() -> dict:  # type: ignore[type-arg]
+    def job_state() -> dict[str, Any]:
         r = gw.get(f"/api/jobs/{job_id}")
         assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
+        state: dict[str, Any] = r.json()
+        return state
 
     done = _wait_for(
         lambda: (s := job_state())["status"] in {"COMPLETED", "FAILED"} and s, 120, "job 1"

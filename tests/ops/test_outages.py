@@ -118,7 +118,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 def _settings(tmp_path: Path, database_url: str, **extra: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         DATABASE_URL=database_url,
         VIDEOFORGE_DATA_DIR=str(tmp_path / "data"),

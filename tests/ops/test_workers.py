@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal, TypeVar
 
 import httpx
 import psutil
@@ -37,9 +38,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _wait(predicate: Callable[[], T | Literal[False] | None], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        result: T | Literal[False] | None
         try:
             result = predicate()
         except (httpx.HTTPError, psutil.Error):

@@ -54,7 +54,7 @@ async def flow(data_dir: Path, clip: bytes) -> list[dict[str, Any]]:
     await asyncio.to_thread(migrations.upgrade, url)  # before tracing: not part of the flow
     exporter = InMemorySpanExporter()
     assert tracing.configure("flow", exporter=exporter)
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         VIDEOFORGE_DATA_DIR=data_dir,
         DATABASE_URL=url,
         RATE_LIMITS="off",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -94,8 +95,8 @@ def test_main_and_constrained_baseline_are_copied_too(profile: str) -> None:
         ({"video_bit_rate": 6_000_001}, RemuxReason.BITRATE),
     ],
 )
-def test_what_the_probe_rules_out(change: dict[str, object], reason: RemuxReason) -> None:
-    decision = decide(replace(PROBE, **change))  # type: ignore[arg-type]
+def test_what_the_probe_rules_out(change: dict[str, Any], reason: RemuxReason) -> None:
+    decision = decide(replace(PROBE, **change))
     assert (decision.remux, decision.reason) == (False, reason)
     assert decision.detail
     assert decision.keyframes == ()

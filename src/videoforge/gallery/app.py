@@ -28,6 +28,7 @@ from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.playlists import api as playlists_api
 from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
+from videoforge.gallery.thumbnails import api as thumbnails_api
 from videoforge.gallery.usage import api as usage_api
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.gallery.webhooks import api as webhooks_api
@@ -130,6 +131,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(usage_api.router)
     app.include_router(comments_api.router)
     app.include_router(captions_api.router)
+    app.include_router(thumbnails_api.router)
     app.include_router(ratings_api.router)
     app.include_router(playlists_api.router)
     app.include_router(moderation_api.router)

@@ -10,8 +10,10 @@ UPDATE that only matches when the event is news:
   not older than the last applied event — a superseded job's late events are dropped.
 
 Status mapping: PENDING/DOWNLOADING/PROCESSING/UPLOADING -> ``processing`` (+progress);
-COMPLETED -> ``ready`` with metadata, thumbnail, preview, renditions and the media
-outputs beside them (DASH, audio and text tracks, chapters, storyboard); FAILED ->
+COMPLETED -> ``ready`` with metadata, thumbnail (the owner's choice kept: see
+:func:`shown_thumbnail`) and its candidates, preview, renditions and the media outputs
+beside them (DASH, audio and text tracks, chapters, storyboard), and published if
+the owner chose "publish when ready"; FAILED ->
 ``failed`` with the reason; CANCELLED -> back to ``ready`` (progress 100) when an
 earlier job left playable outputs, else ``uploaded`` (progress 0: the video can be
 processed again).
@@ -26,7 +28,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, CursorResult, and_, exists, or_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, false, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,6 +87,16 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
             values["resolution"] = shown
         values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
         values["media"] = media_outputs(event)
+        values["thumbnail_candidates"] = list(event.thumbnail_candidates) or None
+        shown = shown_thumbnail(video, event)
+        if shown is not None:
+            values["thumbnail_key"] = shown
+        # "Publish when ready": public from now on, unless the owner chose otherwise
+        # since (evaluated on the row as the update finds it, not as it was read).
+        values["draft"] = case(
+            (GalleryVideo.publish_when_ready.is_(True), false()), else_=GalleryVideo.draft
+        )
+        values["publish_when_ready"] = False
         if event.source_key and video.s3_key is None:
             values["s3_key"] = event.source_key  # an import: the processor stored the original
     elif event.status is JobStatus.FAILED:
@@ -96,6 +108,17 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     else:
         values.update(progress=event.progress, failure_reason=None)
     return values
+
+
+def shown_thumbnail(video: GalleryVideo, event: JobEvent) -> str | None:
+    """The thumbnail after a COMPLETED event: the owner's own image, else the candidate
+    they chose (by its number, among this job's candidates), else the pipeline's."""
+    if video.custom_thumbnail_key is not None:
+        return video.custom_thumbnail_key
+    pick = video.thumbnail_pick
+    if pick is not None and 1 <= pick <= len(event.thumbnail_candidates):
+        return event.thumbnail_candidates[pick - 1]
+    return event.thumbnail_key
 
 
 def media_outputs(event: JobEvent) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gallery import deletions
+from videoforge.gallery import deletions, publishing
 from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryUpload, GalleryVideo, UploadState, VideoStatus
 from videoforge.gallery.models import Visibility as VideoVisibility
@@ -411,6 +411,8 @@ async def confirm_upload(
     (committed before the copy; SQLite allows one writer at a time), and the claim with
     the copy and the video.
     """
+    # A bad publishing choice is refused before anything is touched.
+    published = publishing.initial(body.publish, body.publish_at)
     async with session_scope(sessions) as session:
         checked = await _check_upload(session, storage, settings, principal, body)
     if not isinstance(checked, _Checked):
@@ -430,7 +432,7 @@ async def confirm_upload(
 
     async with session_scope(sessions) as session:
         return await _claim_and_copy(
-            session, storage, principal, body, upload, info, original, guard
+            session, storage, principal, body, upload, info, original, guard, published
         )
 
 
@@ -496,6 +498,7 @@ async def _claim_and_copy(
     info: ObjectInfo,
     original: str,
     guard: Sequence[int],
+    published: publishing.Publishing,
 ) -> Confirmed:
     # Claim the session first: the row lock orders concurrent confirms, and the loser
     # finds it confirmed and returns the winner's video (without copying over it).
@@ -544,6 +547,9 @@ async def _claim_and_copy(
         # The original is all it holds until processing (then gallery.usage measures).
         storage_bytes=info.size,
         renditions=[],
+        draft=published.draft,
+        publish_when_ready=published.publish_when_ready,
+        publish_at=published.publish_at,
     )
     session.add(video)
     await session.flush()

@@ -108,7 +108,7 @@ def is_connection_error(exc: BaseException) -> bool:
     its own errors for a server that is starting or shutting down; SQLAlchemy wraps
     some of these and flags the ones that invalidated the connection.
     """
-    import asyncpg  # type: ignore[import-untyped]  # no stubs; used for isinstance only
+    import asyncpg  # used for isinstance only
     from sqlalchemy import exc as sa_exc
 
     seen: set[int] = set()

@@ -22,6 +22,7 @@ def completed_fields(job: Job, result: PipelineResult) -> dict[str, Any]:
     return {
         **probe.facts(),
         "thumbnail_key": output_key(job.id, result.thumbnail),
+        "thumbnail_candidates": [output_key(job.id, key) for key in result.thumbnail_candidates],
         "preview_key": output_key(job.id, result.preview),
         "hls_master_key": output_key(job.id, result.master_playlist),
         "metadata_key": output_key(job.id, result.metadata),

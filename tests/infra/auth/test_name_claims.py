@@ -21,7 +21,7 @@ ISSUER = "https://idp.example/pool"
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, VIDEOFORGE_DATA_DIR=str(tmp_path))  # type: ignore[call-arg]
+    return Settings(_env_file=None, VIDEOFORGE_DATA_DIR=str(tmp_path))
 
 
 async def test_local_token_carries_name_not_email(tmp_path: Path) -> None:

@@ -233,7 +233,7 @@ async def test_es256_token_refused_by_an_rs256_verifier(jwks_server: JwksServer)
 
 
 def _settings(tmp_path: Path, **values: Any) -> Settings:
-    return Settings(_env_file=None, VIDEOFORGE_DATA_DIR=str(tmp_path), **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, VIDEOFORGE_DATA_DIR=str(tmp_path), **values)
 
 
 async def test_key_file_created_private_and_shared(tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
+from mypy_boto3_sqs import SQSClient
 
 from videoforge.infra.queue.base import QueueError, ReceiptInvalid
 from videoforge.infra.queue.sqs import SqsQueue, ensure_sqs_queues
 
 
-def _client(endpoint: str):  # type: ignore[no-untyped-def]
+def _client(endpoint: str) -> SQSClient:
     return boto3.session.Session().client("sqs", region_name="us-east-1", endpoint_url=endpoint)
 
 
@@ -37,8 +38,8 @@ async def test_ensure_creates_queue_and_dlq_with_redrive_policy(moto_endpoint: s
 
     # Idempotent: a second start-up finds the same queues (and may change settings).
     assert await ensure_sqs_queues(client, name, 6, 45) == (url, dlq_url)
-    attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
-    assert int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"]) == 6
+    again = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    assert int(json.loads(again["Attributes"]["RedrivePolicy"])["maxReceiveCount"]) == 6
 
 
 async def test_dead_letter_url_comes_from_the_redrive_policy(moto_endpoint: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -80,7 +81,7 @@ async def local_client(local_store: LocalStorage) -> AsyncIterator[httpx.AsyncCl
 
 
 async def make_s3_store(endpoint: str, unique: str, **kwargs: object) -> S3Storage:
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "endpoint_url": endpoint,
         "path_style": True,
         "multipart_threshold": 5 * MiB,
@@ -88,7 +89,7 @@ async def make_s3_store(endpoint: str, unique: str, **kwargs: object) -> S3Stora
         "list_page_size": 7,
         **kwargs,
     }
-    store = S3Storage(f"vf-test-{unique}", **options)  # type: ignore[arg-type]
+    store = S3Storage(f"vf-test-{unique}", **options)
     await store.ensure_bucket(cors_origins=["http://localhost:3000"])
     return store
 

@@ -56,7 +56,9 @@ def variant_files(playlist: Path) -> tuple[str, list[tuple[float, str]]]:
     duration = None
     for line in playlist.read_text().splitlines():
         if line.startswith("#EXT-X-MAP:"):
-            init = re.search(r'URI="([^"]+)"', line).group(1)  # type: ignore[union-attr]
+            uri = re.search(r'URI="([^"]+)"', line)
+            assert uri, line
+            init = uri.group(1)
         elif line.startswith("#EXTINF:"):
             duration = float(line[8:].split(",")[0])
         elif line and not line.startswith("#"):

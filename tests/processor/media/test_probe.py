@@ -11,11 +11,13 @@ from videoforge.processor.ffmpeg import MediaRejected
 from videoforge.processor.ladder import plan_ladder
 from videoforge.processor.probe import probe_file
 
+from .conftest import Clips
+
 CONFIG = ProcessingConfig()
 
 
-async def test_landscape_clip(clips: object) -> None:
-    probe = await probe_file(clips.landscape, CONFIG)  # type: ignore[attr-defined]
+async def test_landscape_clip(clips: Clips) -> None:
+    probe = await probe_file(clips.landscape, CONFIG)
     assert (probe.width, probe.height, probe.rotation) == (854, 480, 0)
     assert probe.fps == 25
     assert probe.duration == pytest.approx(1.5, abs=0.1)
@@ -23,12 +25,12 @@ async def test_landscape_clip(clips: object) -> None:
     assert probe.audio_codec == "aac"
     assert probe.has_audio
     assert probe.stream_count == 2
-    assert probe.size == clips.landscape.stat().st_size  # type: ignore[attr-defined]
+    assert probe.size == clips.landscape.stat().st_size
     assert "mp4" in probe.format_name
 
 
-async def test_rotated_clip_reports_its_display_size(clips: object) -> None:
-    probe = await probe_file(clips.rotated, CONFIG)  # type: ignore[attr-defined]
+async def test_rotated_clip_reports_its_display_size(clips: Clips) -> None:
+    probe = await probe_file(clips.rotated, CONFIG)
     assert (probe.coded_width, probe.coded_height) == (320, 240)
     assert probe.rotation in (90, 270)
     assert (probe.width, probe.height) == (240, 320)
@@ -36,25 +38,25 @@ async def test_rotated_clip_reports_its_display_size(clips: object) -> None:
     assert [(r.width, r.height) for r in planned] == [(240, 320)]
 
 
-async def test_audio_less_portrait_and_odd_clips(clips: object) -> None:
-    silent = await probe_file(clips.silent, CONFIG)  # type: ignore[attr-defined]
+async def test_audio_less_portrait_and_odd_clips(clips: Clips) -> None:
+    silent = await probe_file(clips.silent, CONFIG)
     assert not silent.has_audio
     assert silent.audio_codec is None
     assert silent.stream_count == 1
-    portrait = await probe_file(clips.portrait, CONFIG)  # type: ignore[attr-defined]
+    portrait = await probe_file(clips.portrait, CONFIG)
     assert (portrait.width, portrait.height) == (360, 640)
     planned = plan_ladder(portrait.width, portrait.height, portrait.fps, DEFAULT_RUNGS)
     assert [(r.quality, r.width, r.height) for r in planned] == [("mobile", 360, 640)]
-    odd = await probe_file(clips.odd, CONFIG)  # type: ignore[attr-defined]
+    odd = await probe_file(clips.odd, CONFIG)
     assert (odd.width, odd.height, odd.format_name) == (321, 241, "matroska,webm")
 
 
-async def test_anamorphic_pixels_stretch_the_display_width(clips: object, tmp_path: Path) -> None:
+async def test_anamorphic_pixels_stretch_the_display_width(clips: Clips, tmp_path: Path) -> None:
     import subprocess
 
     target = tmp_path / "anamorphic.mkv"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clips.small),  # type: ignore[attr-defined]
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clips.small),
          "-c", "copy", "-aspect", "16:9", str(target)],
         check=True,
     )  # fmt: skip
@@ -77,7 +79,7 @@ async def test_anamorphic_pixels_stretch_the_display_width(clips: object, tmp_pa
     ],
 )
 async def test_bombs_are_rejected_before_transcoding(
-    clips: object, clip: str, config: ProcessingConfig, code: str | None
+    clips: Clips, clip: str, config: ProcessingConfig, code: str | None
 ) -> None:
     path = getattr(clips, clip)
     if code is None:  # the same file within the limits is accepted: the limit is what bites
@@ -90,12 +92,12 @@ async def test_bombs_are_rejected_before_transcoding(
     assert "/" not in caught.value.message
 
 
-async def test_empty_random_and_truncated_files(clips: object, tmp_path: Path) -> None:
+async def test_empty_random_and_truncated_files(clips: Clips, tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     noise = tmp_path / "noise"
     noise.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(200_000)))
-    source = clips.small.read_bytes()  # type: ignore[attr-defined]
+    source = clips.small.read_bytes()
     truncated = tmp_path / "truncated.mp4"  # moov is at the end: it is cut off
     truncated.write_bytes(source[: len(source) // 2])
     expected = {empty: "empty_file", noise: "unsupported_format", truncated: "corrupt_media"}

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from enum import StrEnum
 
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+from zxcvbn import zxcvbn
 
 from videoforge.gateway.accounts.schemas import PASSWORD_MIN_LENGTH
 from videoforge.infra.errors import Unauthorized, UnprocessableEntity

@@ -9,6 +9,8 @@
     outputs/{job}/{rel}                 everything one job produced, by the pipeline's
                                         relative keys
     captions/{video}/{language}.vtt     an owner's uploaded captions
+    thumbnails/{video}/{token}.jpg      an owner's uploaded thumbnail (re-encoded); a new
+                                        token per upload, the replaced one deleted
 
 ``{user}`` is always :func:`user_segment`: the id itself when it is key-safe, else a
 digest, so a user id with ``/``, ``..`` or odd characters can neither add segments nor
@@ -32,6 +34,7 @@ from collections.abc import Iterable
 ORIGINALS_ROOT = "originals/"
 OUTPUTS_ROOT = "outputs/"
 CAPTIONS_ROOT = "captions/"
+THUMBNAILS_ROOT = "thumbnails/"
 #: Last segment of an upload key, of a confirmed original and of an imported one.
 UPLOAD_NAME = "source"
 ORIGINAL_NAME = "original"
@@ -111,7 +114,23 @@ def caption_key(video_id: uuid.UUID, language: str) -> str:
     return f"{captions_prefix(video_id)}{language}.vtt"
 
 
+def thumbnails_prefix(video_id: uuid.UUID) -> str:
+    """Every thumbnail image an owner uploaded for a video lives under this prefix."""
+    return f"{THUMBNAILS_ROOT}{video_id}/"
+
+
+def new_thumbnail_key(video_id: uuid.UUID) -> str:
+    """A fresh key for an uploaded thumbnail: a new one per upload, so a browser or CDN
+    that cached the previous image never shows it for the new one."""
+    return f"{thumbnails_prefix(video_id)}{secrets.token_urlsafe(12)}.jpg"
+
+
 def video_prefixes(video_id: uuid.UUID, job_ids: Iterable[uuid.UUID]) -> list[str]:
     """The prefixes a video owns besides its original: the outputs of every job seen for
-    it and its uploaded captions (what its deletion removes and its usage counts)."""
-    return [*sorted(output_prefix(job) for job in set(job_ids)), captions_prefix(video_id)]
+    it, its uploaded captions and thumbnail images (what its deletion removes and its
+    usage counts)."""
+    return [
+        *sorted(output_prefix(job) for job in set(job_ids)),
+        captions_prefix(video_id),
+        thumbnails_prefix(video_id),
+    ]
