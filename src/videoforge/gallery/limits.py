@@ -42,11 +42,14 @@ PLAYLIST = "playlist"
 
 @dataclass(frozen=True)
 class Rule:
-    """``per_ip`` / ``per_user`` hits allowed every ``window`` seconds (None: no limit)."""
+    """Hits allowed every ``window`` seconds (None: no limit) for one client address
+    (``per_ip``), one user from every address together (``per_user``) and one user from
+    one address (``per_user_ip``), as the gateway's rules read ``RATE_LIMITS``."""
 
     window: int
     per_ip: int | None
     per_user: int | None
+    per_user_ip: int | None = None
 
 
 #: Above the gateway's own limits on jobs and imports (each import makes a placeholder),
@@ -81,7 +84,8 @@ def rule_for(settings: Settings, action: str) -> Rule | None:
     configured = parse_rate_limits(spec).get(action) if spec else None
     if configured is None:
         return DEFAULTS.get(action)
-    return Rule(window=configured[0], per_ip=configured[1], per_user=configured[2])
+    window, per_ip, per_user, per_user_ip = configured
+    return Rule(window=window, per_ip=per_ip, per_user=per_user, per_user_ip=per_user_ip)
 
 
 def _subject(value: str) -> str:
@@ -114,8 +118,11 @@ async def check(
 
 
 async def _count(cache: Cache, action: str, rule: Rule, *, ip: str, user: str | None) -> None:
+    block = client_block(ip)
+    pair = _subject(f"{user}\0{block}") if user else ""
     checks = [
-        (f"gallery:rl:{action}:ip:{_subject(client_block(ip))}", rule.per_ip),
+        (f"gallery:rl:{action}:ip:{_subject(block)}", rule.per_ip),
+        (f"gallery:rl:{action}:user_ip:{pair}" if user else "", rule.per_user_ip),
         (f"gallery:rl:{action}:user:{_subject(user)}" if user else "", rule.per_user),
     ]
     retry_after = 0

@@ -10,5 +10,6 @@ gateway's own tables and tokens) or a Cognito user pool, behind one interface.
 - :mod:`.mail` — sending mail (SMTP or files) after the answer.
 - :mod:`.commands` — the operator's commands (admin group, account list).
 - :mod:`.auth_api`, :mod:`.account_api` — the ``/api/auth`` routes.
+- :mod:`.repository` — SQL for accounts and their sessions.
 - :mod:`.models`, :mod:`.schemas` — the tables and the wire format.
 """

@@ -15,6 +15,7 @@ from videoforge.gateway.accounts.policy import (
     check_password_policy,
     invalid_credentials,
     normalise_email,
+    session_ended,
 )
 from videoforge.gateway.accounts.schemas import (
     AuthResponse,
@@ -160,9 +161,7 @@ class CognitoAccounts:
             tokens = await self.client.refresh(refresh_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
-                raise Unauthorized(
-                    "This session has ended; log in again.", code="token_revoked"
-                ) from None
+                raise session_ended() from None
             raise map_cognito_error(exc) from None
         return await self._response(tokens)
 
@@ -186,7 +185,7 @@ class CognitoAccounts:
             attributes = await self.client.get_user(access_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
-                raise _session_ended() from None
+                raise session_ended() from None
             raise map_cognito_error(exc) from None
         email = attributes.get("email") or principal.username or ""
         await check_password_policy(
@@ -211,17 +210,11 @@ class CognitoAccounts:
             attributes = await self.client.get_user(access_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
-                raise Unauthorized(
-                    "This session has ended; log in again.", code="token_revoked"
-                ) from None
+                raise session_ended() from None
             raise map_cognito_error(exc) from None
         return user_read(
             principal, email=attributes.get("email"), display_name=attributes.get("name")
         )
-
-
-def _session_ended() -> Unauthorized:
-    return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
 def user_read(

@@ -15,7 +15,7 @@ import structlog
 
 from videoforge.gateway.accounts.cognito import CognitoAccounts, map_cognito_error, user_read
 from videoforge.gateway.accounts.cognito_client import CognitoError
-from videoforge.gateway.accounts.policy import check_password_policy, normalise_email
+from videoforge.gateway.accounts.policy import check_password_policy, normalise_email, session_ended
 from videoforge.gateway.accounts.recovery import AccountMail
 from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
 from videoforge.infra.auth.principal import Principal
@@ -26,10 +26,6 @@ log = structlog.get_logger("videoforge.gateway.cognito_recovery")
 
 def _invalid_code() -> BadRequest:
     return BadRequest("That code is wrong or has expired.", code="invalid_code")
-
-
-def _session_ended() -> Unauthorized:
-    return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
 class CognitoRecovery:
@@ -126,7 +122,7 @@ class CognitoRecovery:
             attributes = await self.client.get_user(access_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
-                raise _session_ended() from None
+                raise session_ended() from None
             raise map_cognito_error(exc) from None
         return user_read(
             principal, email=attributes.get("email"), display_name=attributes.get("name")
@@ -146,6 +142,6 @@ class CognitoRecovery:
             await self.client._call("delete_user", AccessToken=access_token)
         except CognitoError as exc:
             if exc.code == "NotAuthorizedException":
-                raise _session_ended() from None
+                raise session_ended() from None
             raise map_cognito_error(exc) from None
         log.info("account_deleted", user_id=principal.user_id)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gateway.accounts import recovery
-from videoforge.gateway.accounts.local import LocalAccounts
+from videoforge.gateway.accounts import repository
 from videoforge.gateway.accounts.models import Account, RevokeReason
 from videoforge.gateway.accounts.policy import normalise_email
 from videoforge.infra.db import session_scope
@@ -25,12 +24,12 @@ async def set_admin(sessions: async_sessionmaker[AsyncSession], email: str, admi
     except UnprocessableEntity:
         return False
     async with session_scope(sessions) as session:
-        account = await recovery.account_by_email(session, normalised)
+        account = await repository.account_by_email(session, normalised)
         if account is None:
             return False
         account.is_admin = admin
         if not admin:
-            await LocalAccounts.revoke_all(session, account.id, RevokeReason.ADMIN)
+            await repository.revoke_sessions(session, account.id, RevokeReason.ADMIN)
         await session.flush()
         return True
 

@@ -20,12 +20,13 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gateway.accounts import recovery
+from videoforge.gateway.accounts import recovery, repository
 from videoforge.gateway.accounts.models import Account, RefreshToken, RevokeReason, TokenPurpose
 from videoforge.gateway.accounts.policy import (
     check_password_policy,
     invalid_credentials,
     normalise_email,
+    session_ended,
 )
 from videoforge.gateway.accounts.schemas import (
     AuthResponse,
@@ -54,14 +55,6 @@ class LinkConfirmer(Protocol):
     is built on these accounts and registers itself here)."""
 
     async def confirm_token(self, token: str, *, base_url: str) -> None: ...
-
-
-def _revoked() -> Unauthorized:
-    return Unauthorized(
-        "This session has ended; log in again.",
-        code="token_revoked",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
 
 
 class LocalAccounts:
@@ -157,25 +150,6 @@ class LocalAccounts:
             expires_in=self.issuer.access_ttl,
         )
 
-    @staticmethod
-    async def _by_id(session: AsyncSession, user_id: str) -> Account | None:
-        try:
-            key = uuid.UUID(user_id)
-        except ValueError:
-            return None
-        return await session.get(Account, key)
-
-    @staticmethod
-    async def revoke_all(session: AsyncSession, account_id: uuid.UUID, reason: RevokeReason) -> int:
-        """Revoke every live refresh token of an account; returns how many."""
-        result = await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow(), revoked_reason=reason)
-        )
-        await session.flush()
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
     # -- AuthProvider --------------------------------------------------------------
     async def signup(self, data: SignupRequest, *, base_url: str = "") -> AuthResponse:
         """Create an account and log it in (with e-mail confirmation on: create it
@@ -199,7 +173,7 @@ class LocalAccounts:
             return await self._signup_unconfirmed(email, display_name, password_hash, base_url)
         try:
             async with session_scope(self.sessions) as session:
-                if await recovery.account_by_email(session, email) is not None:
+                if await repository.account_by_email(session, email) is not None:
                     raise _email_taken()
                 account = Account(
                     email=email, display_name=display_name, password_hash=password_hash
@@ -226,7 +200,7 @@ class LocalAccounts:
         token: str | None = None
         try:
             async with session_scope(self.sessions) as session:
-                if await recovery.account_by_email(session, email) is None:
+                if await repository.account_by_email(session, email) is None:
                     account = Account(
                         email=email,
                         display_name=display_name,
@@ -275,7 +249,7 @@ class LocalAccounts:
             await self._burn_time(data.password)
             raise invalid_credentials() from None
         async with session_scope(self.sessions) as session:
-            found = await recovery.account_by_email(session, email)
+            found = await repository.account_by_email(session, email)
             account_id, stored = (found.id, found.password_hash) if found else (None, "")
         if account_id is None:
             await self._burn_time(data.password)
@@ -319,9 +293,9 @@ class LocalAccounts:
                 .values(revoked_at=now, revoked_reason=RevokeReason.ROTATED)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                account = await self._by_id(session, claims.user_id)
+                account = await repository.account_by_id(session, claims.user_id)
                 if account is None:
-                    raise _revoked()
+                    raise session_ended()
                 return await self._issue(session, account)
             row = await session.get(RefreshToken, claims.jti)
             if row is not None and row.revoked_reason is RevokeReason.ROTATED:
@@ -329,9 +303,9 @@ class LocalAccounts:
         if reused_by is not None:
             # A revoked token came back: someone holds a copy. End every session.
             async with session_scope(self.sessions) as session:
-                count = await self.revoke_all(session, reused_by, RevokeReason.REUSE)
+                count = await repository.revoke_sessions(session, reused_by, RevokeReason.REUSE)
             log.warning("refresh_token_reused", user_id=str(reused_by), revoked=count)
-        raise _revoked()
+        raise session_ended()
 
     async def logout(self, refresh_token: str | None, access_token: str | None) -> None:
         """Revoke the presented refresh token (access tokens simply expire)."""
@@ -350,9 +324,9 @@ class LocalAccounts:
     ) -> AuthResponse:
         """Check the current password, store the new one, end every other session."""
         async with session_scope(self.sessions) as session:
-            found = await self._by_id(session, principal.user_id)
+            found = await repository.account_by_id(session, principal.user_id)
             if found is None:
-                raise _revoked()
+                raise session_ended()
             account_id, email, stored = found.id, found.email, found.password_hash
             display_name = found.display_name
         if not await self._verify(stored, data.current_password):
@@ -370,7 +344,7 @@ class LocalAccounts:
                 raise Conflict(
                     "The password was changed meanwhile; try again.", code="password_changed"
                 )
-            await self.revoke_all(session, account_id, RevokeReason.PASSWORD)
+            await repository.revoke_sessions(session, account_id, RevokeReason.PASSWORD)
             account = await session.get(Account, account_id, populate_existing=True)
             assert account is not None
             log.info("password_changed", user_id=str(account_id))
@@ -379,9 +353,9 @@ class LocalAccounts:
     async def me(self, principal: Principal, access_token: str) -> UserRead:
         """The caller's account."""
         async with session_scope(self.sessions) as session:
-            account = await self._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
-                raise _revoked()
+                raise session_ended()
             read = self.user_read(account)
             read.pending_email = await recovery.pending_email(session, account.id)
             return read

@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from videoforge.gateway.accounts import recovery
+from videoforge.gateway.accounts import recovery, repository
 from videoforge.gateway.accounts.local import LocalAccounts
 from videoforge.gateway.accounts.models import (
     Account,
@@ -21,7 +21,7 @@ from videoforge.gateway.accounts.models import (
     RevokeReason,
     TokenPurpose,
 )
-from videoforge.gateway.accounts.policy import check_password_policy, normalise_email
+from videoforge.gateway.accounts.policy import check_password_policy, normalise_email, session_ended
 from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
 from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
@@ -36,10 +36,6 @@ log = structlog.get_logger("videoforge.gateway.local_recovery")
 
 _RESET = frozenset({TokenPurpose.PASSWORD_RESET})
 _CONFIRM = frozenset({TokenPurpose.CONFIRM_EMAIL, TokenPurpose.CHANGE_EMAIL})
-
-
-def _session_ended() -> Unauthorized:
-    return Unauthorized("This session has ended; log in again.", code="token_revoked")
 
 
 class LocalRecovery:
@@ -71,7 +67,7 @@ class LocalRecovery:
 
         async def work() -> None:
             async with session_scope(self.sessions) as session:
-                account = await recovery.account_by_email(session, address)
+                account = await repository.account_by_email(session, address)
                 if account is None:
                     log.info("password_forgot_unknown_address")
                     return
@@ -113,7 +109,7 @@ class LocalRecovery:
                     email_confirmed=True,
                 )
             )
-            revoked = await self.accounts.revoke_all(session, row.account_id, RevokeReason.RESET)
+            revoked = await repository.revoke_sessions(session, row.account_id, RevokeReason.RESET)
         log.info("password_reset", user_id=str(row.account_id), sessions_revoked=revoked)
         self.mail.password_was_reset(email, base_url)
 
@@ -127,7 +123,7 @@ class LocalRecovery:
 
         async def work() -> None:
             async with session_scope(self.sessions) as session:
-                account = await recovery.account_by_email(session, address)
+                account = await repository.account_by_email(session, address)
                 if account is None or account.email_confirmed is not False:
                     return
                 token = await recovery.issue_token(
@@ -179,9 +175,9 @@ class LocalRecovery:
         if "email" in fields and data.email is not None:
             new_email = normalise_email(data.email)
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             if new_email == account.email:
                 new_email = None
             stored = account.password_hash
@@ -194,16 +190,16 @@ class LocalRecovery:
                 code="invalid_credentials",
             )
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             if "display_name" in fields:
                 account.display_name = (data.display_name or "").strip() or None
                 account.updated_at = utcnow()
             token: str | None = None
             taken = False
             if new_email is not None:
-                taken = await recovery.account_by_email(session, new_email) is not None
+                taken = await repository.account_by_email(session, new_email) is not None
                 # Issued for a taken address too (and never sent): the answer, and
                 # ``pending_email`` afterwards, must not tell the caller it is taken.
                 token = await recovery.issue_token(
@@ -226,9 +222,9 @@ class LocalRecovery:
     # -- deletion --------------------------------------------------------------------
     async def check_password(self, principal: Principal, access_token: str, password: str) -> None:
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             stored = account.password_hash
         if not await self.accounts._verify(stored, password):
             raise Unauthorized("The password is wrong.", code="invalid_credentials")
@@ -237,9 +233,9 @@ class LocalRecovery:
         """Remove the account row, its refresh tokens and its links. The videos are the
         gallery's and the jobs the job domain's: the caller deletes them first."""
         async with session_scope(self.sessions) as session:
-            account = await self.accounts._by_id(session, principal.user_id)
+            account = await repository.account_by_id(session, principal.user_id)
             if account is None:
-                raise _session_ended()
+                raise session_ended()
             email = account.email
             # Explicit rather than trusting ON DELETE CASCADE to be enabled everywhere.
             await session.execute(delete(AccountToken).where(AccountToken.account_id == account.id))

@@ -1,4 +1,5 @@
-"""What an e-mail address and a password must be, the same for local accounts and Cognito.
+"""What an e-mail address and a password must be, the same for local accounts and Cognito,
+and the refusals both providers share.
 
 Addresses have one stored form (:func:`normalise_email`). Passwords are refused when
 short, on leaked-password lists, easy to guess, or made of the user's own address or
@@ -129,3 +130,13 @@ async def check_password_policy(
 
 def invalid_credentials() -> Unauthorized:
     return Unauthorized("Wrong e-mail address or password.", code="invalid_credentials")
+
+
+def session_ended() -> Unauthorized:
+    """401 ``token_revoked``: the session was ended (log-out, password change, reuse of a
+    refresh token, a deleted account); the client logs in again."""
+    return Unauthorized(
+        "This session has ended; log in again.",
+        code="token_revoked",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.gateway.accounts.mail import Mail, MailOutbox
-from videoforge.gateway.accounts.models import Account, AccountToken, TokenPurpose
+from videoforge.gateway.accounts.models import AccountToken, TokenPurpose
 from videoforge.gateway.accounts.schemas import MeUpdate, PasswordResetRequest, UserRead
 from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
@@ -295,12 +295,6 @@ class AccountMail:
             ),
             kind="account_deleted",
         )
-
-
-async def account_by_email(session: AsyncSession, email: str) -> Account | None:
-    return (
-        await session.execute(select(Account).where(Account.email == email))
-    ).scalar_one_or_none()
 
 
 class AccountRecovery(Protocol):
