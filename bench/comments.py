@@ -54,7 +54,7 @@ from videoforge.gallery.comments import repository, service
 from videoforge.gallery.comments.models import GalleryComment
 from videoforge.gallery.comments.repository import Viewer
 from videoforge.gallery.comments.schemas import CommentListStatus, CommentSort
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine, session_factory
 
 OWNER = "bench-owner"

@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from videoforge.gallery import search
 from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, ListResult, build_listing, encode_cursor
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine, session_factory
 
 # Word list for titles and descriptions. Picks are skewed towards the start of the

@@ -48,12 +48,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
-from videoforge.gallery.playlists import repository, service
+from videoforge.gallery.playlists import pages, repository, service
 from videoforge.gallery.playlists.models import GalleryPlaylistItem
 from videoforge.gallery.playlists.repository import After
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine, session_factory
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 
 OWNER = "bench-owner"
 PLAYLIST_ID = uuid.UUID(int=1)
@@ -142,12 +142,12 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
             f" {OTHER_LIST_ITEMS}) in {seconds:.1f} s"
         )
         deep = int(args.items * args.deep)
-        cursor = service.encode_cursor(PLAYLIST_ID, await entry_at(sessions, deep))
+        cursor = pages.encode_cursor(PLAYLIST_ID, await entry_at(sessions, deep))
         callers = {"anonymous": None, "owner": Principal(user_id=OWNER)}
 
         async def listing(principal: Principal | None, page_cursor: str | None) -> int:
             async with sessions() as session:
-                page = await service.page(
+                page = await pages.page(
                     session, ref, principal, store, cursor=page_cursor, limit=args.per_page
                 )
             assert page.items[0].position == (0 if page_cursor is None else deep + 1)
@@ -202,7 +202,7 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
             args.repeat,
         )
 
-        after = service.decode_cursor(PLAYLIST_ID, cursor)
+        after = pages.decode_cursor(PLAYLIST_ID, cursor)
         plan = await explain_json(
             engine, repository.page_stmt(PLAYLIST_ID, after, args.per_page + 1)
         )

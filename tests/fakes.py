@@ -21,7 +21,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from videoforge.infra.auth import Principal, TokenVerifier
+from videoforge.infra.auth.principal import Principal
+from videoforge.infra.auth.verifier import TokenVerifier
 from videoforge.infra.errors import Unauthorized
 
 
@@ -187,3 +188,26 @@ class FakeGallery:
             return {"recorded": True}
 
         return app
+
+
+class FakeFlakyQueue:
+    """A FAKE fault: wraps a real queue and fails its first ``failures`` sends with
+    :class:`~videoforge.infra.queue.base.QueueError` (a queue outage that heals), so a
+    test can watch a producer's retries without stopping a real server mid-call."""
+
+    def __init__(self, real: Any, *, failures: int) -> None:
+        self.real = real
+        self.name = real.name
+        self.failures = failures
+        self.attempts = 0
+
+    async def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        from videoforge.infra.queue.base import QueueError
+
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise QueueError(f"fake outage, send {self.attempts}")
+        return str(await self.real.send(body, delay_seconds=delay_seconds))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videoforge.gateway.proxy import router
+from videoforge.gateway.gallery.proxy import router
 from videoforge.paths import GALLERY_PREFIXES, is_gallery_path, load_balancer_patterns
 
 

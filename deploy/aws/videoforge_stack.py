@@ -70,7 +70,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO_ROOT / "deploy" / "systemd"
 if importlib.util.find_spec("videoforge") is None:  # cdk run from a checkout, not installed
     sys.path.insert(0, str(REPO_ROOT / "src"))
-# The paths the gallery answers are the code's own fact, not a copy of it.
+# The paths the gallery answers and the key layout are the code's own facts, not copies.
+from videoforge.infra.storage.keys import IMPORT_NAME, ORIGINALS_ROOT, OUTPUTS_ROOT  # noqa: E402
 from videoforge.paths import load_balancer_patterns  # noqa: E402
 
 COGNITO_TRIGGERS_DIR = Path(__file__).resolve().parent / "cognito_triggers"
@@ -897,7 +898,7 @@ class VideoForgeStack(Stack):
                     "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts",
                 ],
-                resources=[self._objects("originals/*"), self._objects("outputs/*")],
+                resources=[self._objects(f"{ORIGINALS_ROOT}*"), self._objects(f"{OUTPUTS_ROOT}*")],
             )
         )
         role.add_to_policy(
@@ -931,7 +932,7 @@ class VideoForgeStack(Stack):
             iam.PolicyStatement(
                 sid="ReadOriginals",
                 actions=["s3:GetObject"],
-                resources=[self._objects("originals/*")],
+                resources=[self._objects(f"{ORIGINALS_ROOT}*")],
             )
         )
         role.add_to_policy(
@@ -939,7 +940,7 @@ class VideoForgeStack(Stack):
                 sid="StoreImportedOriginals",
                 # Import-by-URL stores its download as originals/{user}/{id}/import.
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[self._objects("originals/*/import*")],
+                resources=[self._objects(f"{ORIGINALS_ROOT}*/{IMPORT_NAME}*")],
             )
         )
         role.add_to_policy(
@@ -953,7 +954,7 @@ class VideoForgeStack(Stack):
                     "s3:DeleteObject",
                     "s3:AbortMultipartUpload",
                 ],
-                resources=[self._objects("outputs/*")],
+                resources=[self._objects(f"{OUTPUTS_ROOT}*")],
             )
         )
         role.add_to_policy(
@@ -961,7 +962,7 @@ class VideoForgeStack(Stack):
                 sid="ListOutputs",
                 actions=["s3:ListBucket"],
                 resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": ["outputs/*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{OUTPUTS_ROOT}*"]}},
             )
         )
         role.add_to_policy(
@@ -969,7 +970,7 @@ class VideoForgeStack(Stack):
                 sid="NeverDeleteOriginals",
                 effect=iam.Effect.DENY,
                 actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[self._objects("originals/*")],
+                resources=[self._objects(f"{ORIGINALS_ROOT}*")],
             )
         )
         self.jobs_queue.grant_consume_messages(role)
@@ -1296,7 +1297,7 @@ class VideoForgeStack(Stack):
             iam.PolicyStatement(
                 sid="SweepObjects",
                 actions=["s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[self._objects("originals/*"), self._objects("outputs/*")],
+                resources=[self._objects(f"{ORIGINALS_ROOT}*"), self._objects(f"{OUTPUTS_ROOT}*")],
             )
         )
         role.add_to_policy(

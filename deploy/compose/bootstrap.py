@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from videoforge.infra.auth import TokenIssuer
+from videoforge.infra.auth.keys import local_signing_key
 from videoforge.infra.queue.sqs import ensure_sqs_queues, sqs_client
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.settings import load_settings
 
 
@@ -30,7 +30,7 @@ async def bootstrap() -> None:
                 client, name, settings.queue_max_receives, settings.queue_visibility_timeout
             )
             print(f"queue {name} (+ dead-letter queue): ready", flush=True)
-    TokenIssuer.from_settings(settings)
+    local_signing_key(settings)
     print("signing key: ready", flush=True)
 
 

@@ -143,7 +143,7 @@ def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
     from videoforge.gallery.app import create_app as create_gallery
     from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
     from videoforge.gateway.app import create_app as create_gateway
-    from videoforge.gateway.gallery_client import GalleryClient
+    from videoforge.gateway.gallery.client import GalleryClient
     from videoforge.infra.runtime import build_infra
 
     state: dict[str, Any] = {}
@@ -151,7 +151,7 @@ def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
     async def startup() -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(migrations.upgrade, settings.database_url)
-        infra = await build_infra(settings, with_issuer=True)
+        infra = await build_infra(settings, with_signing_key=True)
         own_url = f"http://{_connect_host(settings.host)}:{settings.port}"
         import httpx
 

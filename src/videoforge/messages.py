@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +99,17 @@ class ChapterMessage(BaseModel):
     title: str
 
 
+#: The media facts a ``COMPLETED`` event carries, by the names both the event and the
+#: gallery's video row use (the processor fills them from its probe:
+#: :meth:`videoforge.processor.probe.ProbeResult.facts`).
+MEDIA_FACTS: Final = ("duration", "width", "height", "video_codec", "audio_codec", "file_size")
+
+
+def resolution(width: int | None, height: int | None) -> str | None:
+    """``"{width}x{height}"`` as shown and stored everywhere, when both are known."""
+    return f"{width}x{height}" if width and height else None
+
+
 class JobEvent(_Message):
     """Body of a message on the ``events`` queue: one job state change.
 
@@ -121,6 +133,9 @@ class JobEvent(_Message):
     audio_codec: str | None = None
     file_size: int | None = None
     thumbnail_key: str | None = None
+    #: Stills spread through the video that its owner may choose as the thumbnail instead
+    #: (full keys, in time order; absent from older processors).
+    thumbnail_candidates: list[str] = Field(default_factory=list)
     preview_key: str | None = None
     hls_master_key: str | None = None
     metadata_key: str | None = None

@@ -20,7 +20,7 @@ MODEL_MODULES = (
     "videoforge.gallery.lifecycle.models",
     "videoforge.gallery.webhooks.models",
     "videoforge.jobs.models",
-    "videoforge.gateway.models",
+    "videoforge.gateway.accounts.models",
 )
 
 

@@ -479,7 +479,9 @@ class Settings(BaseSettings):
 
 
 #: The rate-limited actions (names accepted in ``RATE_LIMITS``). The gateway counts
-#: them, except ``video_create``, ``comment`` and ``report``, which the gallery counts itself.
+#: accounts, mail, jobs and imports; the gallery counts its own actions (``upload_url``,
+#: ``view``, ``video_create``, ``comment``, ``report``, ``playlist``: gallery/limits.py),
+#: once, whichever way the request arrives.
 RATE_LIMIT_ACTIONS = (
     "signup",
     "login",

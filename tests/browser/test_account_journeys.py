@@ -24,7 +24,7 @@ import pytest
 from tests.browser.api_user import PASSWORD, grant_admin
 from tests.browser.pages import log_in
 
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 
 pytestmark = pytest.mark.browser
 

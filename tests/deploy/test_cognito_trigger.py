@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from videoforge.infra.auth import clean_display_name
+from videoforge.infra.auth.principal import clean_display_name
 
 TRIGGERS = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "cognito_triggers"
 HANDLER = TRIGGERS / "pre_token_generation.py"

@@ -15,6 +15,7 @@ import pytest
 
 from videoforge.gallery.app import create_app
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.settings import Settings
@@ -39,7 +40,7 @@ def settings(database_url: str, tmp_path: Path, settings_extra: dict[str, Any]) 
 
 @pytest.fixture
 async def infra(settings: Settings) -> AsyncIterator[Infra]:
-    built = await build_infra(settings, with_issuer=True)
+    built = await build_infra(settings, with_signing_key=True)
     try:
         yield built
     finally:
@@ -58,8 +59,8 @@ class Users:
     """Bearer headers for the four kinds of caller."""
 
     def __init__(self, infra: Infra) -> None:
-        assert infra.issuer is not None
-        self.issuer = infra.issuer
+        assert infra.signing_key is not None
+        self.issuer = TokenIssuer.from_settings(infra.settings, key=infra.signing_key)
         self.owner_id = f"owner-{uuid.uuid4().hex[:8]}"
         self.other_id = f"other-{uuid.uuid4().hex[:8]}"
         self.admin_id = f"admin-{uuid.uuid4().hex[:8]}"

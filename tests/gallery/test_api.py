@@ -11,7 +11,7 @@ import pytest
 
 from videoforge.gallery.app import create_app
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 
 from .conftest import SeedVideo, Users
 

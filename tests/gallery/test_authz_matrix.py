@@ -1,15 +1,19 @@
 """The authorisation matrix: anonymous / owner / other user / admin x public / unlisted /
-private x every endpoint, on SQLite and PostgreSQL. Each cell is an expected status."""
+private x every endpoint, on SQLite and PostgreSQL. Each cell is an expected status.
+A public video not published yet (a draft, one waiting for its processing, one
+scheduled for later) answers exactly as a private one."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from videoforge.gallery.models import Visibility
+from videoforge.infra.db import utcnow
 
 from .conftest import SeedVideo, Users
 
@@ -110,17 +114,51 @@ async def test_matrix(
     visibility: Visibility,
     caller: str,
 ) -> None:
-    headers = _headers(users, caller)
     video = await seed_video(
         users.owner_id,
         title="Matrix zebra",
         visibility=visibility,
         **_ready_fields(uuid.uuid4()),
     )
-    url = f"/api/gallery/videos/{video.id}"
+    await _check(client, users, video.id, caller, lambda endpoint: MATRIX[endpoint][visibility])
+
+
+#: Publishing columns of public videos that are not public yet.
+UNPUBLISHED: dict[str, dict[str, Any]] = {
+    "draft": {"draft": True},
+    "when_ready": {"draft": True, "publish_when_ready": True},
+    "scheduled": {"publish_at": utcnow() + timedelta(days=1)},
+}
+
+
+@pytest.mark.parametrize("state", sorted(UNPUBLISHED))
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_unpublished_public_videos_are_private_until_published(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo, state: str, caller: str
+) -> None:
+    video = await seed_video(
+        users.owner_id,
+        title="Matrix zebra",
+        visibility=PUB,
+        **_ready_fields(uuid.uuid4()),
+        **UNPUBLISHED[state],
+    )
+    await _check(client, users, video.id, caller, lambda endpoint: MATRIX[endpoint][PRIV])
+
+
+async def _check(
+    client: httpx.AsyncClient,
+    users: Users,
+    video_id: uuid.UUID,
+    caller: str,
+    row: Any,
+) -> None:
+    """Every endpoint for ``caller``; ``row(endpoint)`` is the matrix row expected."""
+    headers = _headers(users, caller)
+    url = f"/api/gallery/videos/{video_id}"
 
     def expect(endpoint: str) -> int:
-        return MATRIX[endpoint][visibility][caller]
+        return int(row(endpoint)[caller])
 
     r = await client.get(url, headers=headers)
     assert r.status_code == expect("get"), r.text
@@ -129,7 +167,7 @@ async def test_matrix(
     else:
         assert r.json()["error"]["code"] == "video_not_found"
 
-    r = await client.get(f"/api/gallery/stream/{video.id}", headers=headers)
+    r = await client.get(f"/api/gallery/stream/{video_id}", headers=headers)
     assert r.status_code == expect("stream"), r.text
     if r.status_code == 200:
         assert (r.json()["original"] is not None) == bool(expect("original"))
@@ -143,10 +181,10 @@ async def test_matrix(
     listed = await client.get("/api/gallery/videos", headers=headers)
     assert listed.status_code == 200
     ids = [item["id"] for item in listed.json()["items"]]
-    assert (str(video.id) in ids) == bool(expect("listed"))
+    assert (str(video_id) in ids) == bool(expect("listed"))
     found = await client.get("/api/gallery/videos", params={"q": "zebra"}, headers=headers)
     ids = [item["id"] for item in found.json()["items"]]
-    assert (str(video.id) in ids) == bool(expect("listed"))
+    assert (str(video_id) in ids) == bool(expect("listed"))
 
     r = await client.put(url, json={"description": "changed"}, headers=headers)
     assert r.status_code == expect("update"), r.text

@@ -22,7 +22,7 @@ from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, Upl
 from videoforge.gallery.sweep import GRACE, sweep_uploads
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.messages import JobEvent, JobStatus
 
 from .conftest import SeedVideo, Users
@@ -88,6 +88,7 @@ async def test_objects_survive_a_storage_outage_and_the_sweep_deletes_them(
             (keys[0], False),
             (f"{keys[1].split('/hls/')[0]}/", True),
             (f"captions/{video_id}/", True),  # the owner's uploaded captions
+            (f"thumbnails/{video_id}/", True),  # and thumbnail images
         ]
     )
     assert {p.reason for p in pending} == {"video_deleted"}
@@ -97,18 +98,18 @@ async def test_objects_survive_a_storage_outage_and_the_sweep_deletes_them(
 
     # Not due yet: the sweep leaves them alone (the backoff is honoured).
     assert await deletions.sweep_deletions(infra) == 0
-    assert len(await _pending(infra)) == 3
+    assert len(await _pending(infra)) == 4
 
     # Storage is still down at the next try: a second failed attempt, a longer wait.
     later = utcnow() + deletions.backoff(1) + timedelta(seconds=1)
     assert await deletions.sweep_deletions(_broken(infra, moto_endpoint, unique), now=later) == 0
     retried = await _pending(infra)
-    assert [p.attempts for p in retried] == [2, 2, 2]
+    assert [p.attempts for p in retried] == [2, 2, 2, 2]
     assert all(p.next_attempt_at > later for p in retried)
 
     # Storage is back: the sweep finishes the job and empties the outbox.
     much_later = utcnow() + deletions.MAX_BACKOFF + timedelta(seconds=1)
-    assert await deletions.sweep_deletions(infra, now=much_later) == 3
+    assert await deletions.sweep_deletions(infra, now=much_later) == 4
     for key in keys:
         assert await infra.storage.head(key) is None, key
     assert await infra.storage.head(bystander) is not None

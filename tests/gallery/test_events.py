@@ -16,11 +16,13 @@ from videoforge.gallery.events import (
     apply_event,
     consume_once,
     handle_message,
+    orphaned_objects,
     run_event_consumer,
 )
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage.keys import import_key, output_prefix, user_segment
 from videoforge.messages import JobEvent, JobStatus, Rendition
 from videoforge.settings import Settings
 
@@ -406,3 +408,17 @@ async def test_outputs_of_a_job_that_ends_after_its_video_was_deleted_are_remove
         assert await infra.storage.head(key) is None, key
     for key in unrelated:
         assert await infra.storage.head(key) is not None, key
+
+
+def test_a_late_imports_original_is_recognised_in_either_key_form() -> None:
+    """Imports once used the raw user id as the key's segment: an original stored then
+    is still found (and so deleted) when its job ends after the video's deletion."""
+    user, video_id, job = "auth0|5f1e", uuid.uuid4(), uuid.uuid4()
+    video = GalleryVideo(id=video_id, user_id=user)
+    current = import_key(user, video_id, job)
+    assert current == f"originals/{user_segment(user)}/{video_id}/import"
+    legacy = f"originals/{user}/{video_id}/import"
+    upload = f"originals/{user_segment(user)}/{video_id}/original"
+    for source, keys in ((current, [current]), (legacy, [legacy]), (upload, []), (None, [])):
+        done = event(video, job, 2, JobStatus.COMPLETED, source_key=source)
+        assert orphaned_objects(done) == (keys, [output_prefix(job)])

@@ -24,7 +24,7 @@ from videoforge.gallery.schemas import VideoCreate
 from videoforge.gallery.service import create_import
 from videoforge.gallery.webhooks.models import GalleryWebhookDelivery
 from videoforge.gallery.webhooks.service import SENDER_KEY, WebhookSender
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra
 from videoforge.messages import JobStatus

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from videoforge.gallery.models import GalleryVideo
 from videoforge.gallery.schemas import VideoSort
 from videoforge.gallery.search import ListParams, build_listing, encode_cursor
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine
 
 from .plans import explain, scans_of

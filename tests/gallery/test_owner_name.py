@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import update
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra
 
@@ -22,9 +23,9 @@ EMAIL = "ada.lovelace@example.com"
 
 
 def _bearer(infra: Infra, user_id: str, *, display_name: str | None) -> dict[str, str]:
-    assert infra.issuer is not None
+    issuer = TokenIssuer.from_settings(infra.settings, key=infra.signing_key)
     # Local accounts put the e-mail address in ``username``: it must stay server-side.
-    token = infra.issuer.issue_access(user_id, username=EMAIL, display_name=display_name)
+    token = issuer.issue_access(user_id, username=EMAIL, display_name=display_name)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -18,7 +18,7 @@ from videoforge.gallery.playback import make_token, playlist_key
 from videoforge.infra.errors import NotFound
 from videoforge.infra.runtime import Infra
 from videoforge.infra.secrets import KeyPurpose, derive_key
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.settings import DEV_JWT_SECRET
 
 from .conftest import SeedVideo, Users

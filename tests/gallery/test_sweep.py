@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 from videoforge.gallery.models import GalleryUpload, UploadState
 from videoforge.gallery.sweep import GRACE, sweep_uploads
-from videoforge.gallery.uploads import final_key
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
+from videoforge.infra.storage.keys import final_key
 
 from .conftest import Users
 

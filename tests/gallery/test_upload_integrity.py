@@ -18,15 +18,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from videoforge.gallery import deletions, uploads
+from videoforge.gallery import deletions, publishing, uploads
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, UploadState
 from videoforge.gallery.schemas import UploadConfirm
-from videoforge.gallery.uploads import final_key
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import AppError
 from videoforge.infra.runtime import Infra
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.keys import final_key
+from videoforge.infra.storage.local.store import LocalStorage
 
 from .conftest import SeedVideo, Users
 
@@ -401,7 +401,15 @@ async def test_an_upload_changed_during_confirm_is_not_confirmed(
     async def claim(step: Any) -> None:
         async with session_scope(infra.sessions) as session:
             await uploads._claim_and_copy(
-                session, infra.storage, principal, body, step.upload, step.info, final_key(key), []
+                session,
+                infra.storage,
+                principal,
+                body,
+                step.upload,
+                step.info,
+                final_key(key),
+                [],
+                publishing.initial(None, None),
             )
 
     # Replaced after the checks: the copy is conditional on the checked ETag.

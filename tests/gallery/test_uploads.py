@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from videoforge.gallery.models import GalleryUpload, UploadState
-from videoforge.gallery.uploads import final_key
 from videoforge.infra.runtime import Infra
+from videoforge.infra.storage.keys import final_key
 
 from .conftest import Users
 

@@ -19,9 +19,10 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher
 
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.gateway.app import create_app
 from videoforge.gateway.deps import GatewayOptions
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.settings import AuthBackend, Settings
 
@@ -109,6 +110,13 @@ class Gateway:
         data: dict[str, Any] = response.json()
         return data
 
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The gateway's own issuer (local accounts)."""
+        issuer: TokenIssuer | None = self.app.state.gateway.issuer
+        assert issuer is not None
+        return issuer
+
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
@@ -130,7 +138,9 @@ async def make_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         proxy: bool = False,
         infra_hook: Callable[[Infra], None] | None = None,
     ) -> Gateway:
-        infra = await build_infra(settings, with_issuer=settings.auth_backend is AuthBackend.LOCAL)
+        infra = await build_infra(
+            settings, with_signing_key=settings.auth_backend is AuthBackend.LOCAL
+        )
         stack.append(("infra", infra))
         if infra_hook is not None:
             infra_hook(infra)

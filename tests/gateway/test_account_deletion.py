@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from videoforge.gallery.events import consume_once
-from videoforge.gateway.models import Account, RefreshToken
+from videoforge.gateway.accounts.models import Account, RefreshToken
 from videoforge.infra.db import utcnow
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.jobs import Job
@@ -41,7 +41,7 @@ async def stack(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Stack]:
     from videoforge.gateway.deps import GatewayOptions
 
     base = make_settings(tmp_path, sqlite_url, STORAGE_QUOTA_BYTES="50000000")
-    infra = await build_infra(base, with_issuer=True)
+    infra = await build_infra(base, with_signing_key=True)
     try:
         async with serve(create_gallery(base, infra)) as gallery_url:
             settings = base.model_copy(update={"gallery_url": gallery_url})

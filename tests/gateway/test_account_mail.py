@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
-from videoforge.gateway.models import AccountToken
+from videoforge.gateway.accounts.models import AccountToken
 from videoforge.infra.db import session_scope, utcnow
 
 from .conftest import DEFAULT_PASSWORD, Gateway, GatewayFactory, free_port, make_settings

@@ -10,11 +10,11 @@ import argon2
 import pytest
 from sqlalchemy import select
 
-from videoforge.gateway.accounts import PasswordProblem, password_problem
+from videoforge.gateway.accounts.models import Account
+from videoforge.gateway.accounts.policy import PasswordProblem, password_problem
 from videoforge.gateway.deps import GatewayOptions
 from videoforge.gateway.main import list_users, set_admin
-from videoforge.gateway.models import Account
-from videoforge.infra.auth import build_verifier
+from videoforge.infra.auth.verifier import build_verifier
 from videoforge.infra.db import session_scope
 
 from .conftest import CHEAP_HASHER, Gateway, GatewayFactory, make_settings
@@ -248,8 +248,7 @@ async def test_jwks_lets_another_service_verify(
     gw: Gateway, tmp_path: Path, database_url: str
 ) -> None:
     jwks = (await gw.client.get("/.well-known/jwks.json")).json()
-    assert gw.infra.issuer is not None
-    assert jwks == gw.infra.issuer.jwks()
+    assert jwks == gw.issuer.jwks()
     assert jwks["keys"][0]["alg"] == "ES256"
     assert "d" not in jwks["keys"][0]  # never the private part
     data = await gw.signup("kim@example.com")
@@ -267,11 +266,10 @@ async def test_jwks_lets_another_service_verify(
 async def test_signing_key_is_kept_private_and_reused(gw: Gateway) -> None:
     path = gw.settings.data_dir / "keys" / "jwt-signing.pem"
     assert path.stat().st_mode & 0o777 == 0o600
-    from videoforge.infra.auth import TokenIssuer
+    from videoforge.gateway.accounts.tokens import TokenIssuer
 
     again = TokenIssuer.from_settings(gw.settings)
-    assert gw.infra.issuer is not None
-    assert again.kid == gw.infra.issuer.kid
+    assert again.kid == gw.issuer.kid
 
 
 async def test_concurrent_signups_with_one_email(gw: Gateway) -> None:
@@ -329,7 +327,7 @@ def test_long_hostile_input_is_scored_only_on_its_first_characters(
     # allowed on the wire must reach it cut to PASSWORD_SCORED_CHARS, whatever follows.
     from zxcvbn import zxcvbn as real
 
-    from videoforge.gateway import accounts
+    from videoforge.gateway.accounts import policy
 
     seen: list[str] = []
 
@@ -337,10 +335,10 @@ def test_long_hostile_input_is_scored_only_on_its_first_characters(
         seen.append(password)
         return real(password)
 
-    monkeypatch.setattr(accounts, "zxcvbn", recording)
+    monkeypatch.setattr(policy, "zxcvbn", recording)
     hostile = ("4@8({[<3691!|70$5+%2" * 60)[:1024]
     assert password_problem(hostile) is None
-    assert seen == [hostile[: accounts.PASSWORD_SCORED_CHARS]]
+    assert seen == [hostile[: policy.PASSWORD_SCORED_CHARS]]
 
 
 @pytest.mark.parametrize(

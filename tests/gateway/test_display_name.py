@@ -9,8 +9,8 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from videoforge.gateway.models import Account
-from videoforge.infra.auth import build_verifier
+from videoforge.gateway.accounts.models import Account
+from videoforge.infra.auth.verifier import build_verifier
 from videoforge.infra.db import session_scope
 
 from .conftest import DEFAULT_PASSWORD, Gateway, GatewayFactory, make_settings

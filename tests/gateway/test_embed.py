@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
-from videoforge.gateway.embed import fit, parse_time
+from videoforge.gateway.embed.options import fit, parse_time
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra, build_infra
 
@@ -75,7 +75,7 @@ async def site(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Site]:
     from videoforge.gateway.deps import GatewayOptions
 
     base = make_settings(tmp_path, sqlite_url, PUBLIC_URL=PUBLIC)
-    infra = await build_infra(base, with_issuer=True)
+    infra = await build_infra(base, with_signing_key=True)
     try:
         async with serve(create_gallery(base, infra)) as gallery_url:
             settings = base.model_copy(update={"gallery_url": gallery_url})
@@ -245,10 +245,10 @@ async def test_oembed_sizes_follow_maxwidth_and_maxheight(site: Site) -> None:
 async def test_a_gallery_outage_is_never_a_500(tmp_path: Path, sqlite_url: str) -> None:
     from videoforge.gateway.app import create_app as create_gateway
     from videoforge.gateway.deps import GatewayOptions
-    from videoforge.gateway.gallery_client import GalleryClient
+    from videoforge.gateway.gallery.client import GalleryClient
 
     settings = make_settings(tmp_path, sqlite_url, PUBLIC_URL=PUBLIC)
-    infra = await build_infra(settings, with_issuer=True)
+    infra = await build_infra(settings, with_signing_key=True)
     try:
         async with httpx.AsyncClient() as http:
             # A port nothing listens on: every gallery call fails to connect.

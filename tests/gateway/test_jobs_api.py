@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.infra.db import session_scope
 from videoforge.infra.queue.base import Queue
 from videoforge.jobs import Job

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from videoforge.gateway.mail import Mail, SmtpMailer, build_mailer
+from videoforge.gateway.accounts.mail import Mail, SmtpMailer, build_mailer
 from videoforge.settings import Settings
 
 from .conftest import DEFAULT_PASSWORD, GatewayFactory, free_port, make_settings

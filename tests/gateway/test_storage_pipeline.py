@@ -54,7 +54,7 @@ async def stack(tmp_path: Path, sqlite_url: str) -> AsyncIterator[tuple[httpx.As
     from videoforge.gateway.deps import GatewayOptions
 
     base = make_settings(tmp_path, sqlite_url, QUEUE_VISIBILITY_TIMEOUT="30")
-    infra = await build_infra(base, with_issuer=True)
+    infra = await build_infra(base, with_signing_key=True)
     stop = asyncio.Event()
     worker = asyncio.create_task(Worker(infra, receive_wait=0.2).run(stop))
     try:

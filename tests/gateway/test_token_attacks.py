@@ -16,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from videoforge.infra.auth import TokenIssuer, signing_key_path
+from videoforge.gateway.accounts.tokens import TokenIssuer
+from videoforge.infra.auth.keys import signing_key_path
 
 from .conftest import Gateway, GatewayFactory, make_settings
 
@@ -62,8 +63,7 @@ def _private_key(gw: Gateway) -> Any:
 
 
 def _kid(gw: Gateway) -> str:
-    assert gw.infra.issuer is not None
-    return gw.infra.issuer.kid
+    return gw.issuer.kid
 
 
 async def _assert_refused(gw: Gateway, token: str, code: str = "token_invalid") -> None:

@@ -74,7 +74,7 @@ async def test_upload_through_the_proxy_then_a_job_checked_with_the_gallery(
     from videoforge.gateway.deps import GatewayOptions
 
     base = make_settings(tmp_path, sqlite_url)
-    infra: Infra = await build_infra(base, with_issuer=True)
+    infra: Infra = await build_infra(base, with_signing_key=True)
     try:
         async with serve(create_gallery(base, infra)) as gallery_url:
             settings = base.model_copy(update={"gallery_url": gallery_url})

@@ -20,7 +20,7 @@ from videoforge.jobs import (
     retry_job,
     transition,
 )
-from videoforge.jobs.service import job_event
+from videoforge.jobs.events import job_event
 from videoforge.messages import JobStatus
 
 S = JobStatus

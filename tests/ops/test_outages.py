@@ -36,9 +36,10 @@ from videoforge import migrations
 from videoforge.gallery import limits, views
 from videoforge.gallery.app import create_app as create_gallery
 from videoforge.gallery.models import GalleryVideo, GalleryViewLog, VideoStatus, Visibility
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.gateway.app import create_app as create_gateway
 from videoforge.gateway.deps import GatewayOptions
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.gateway.ratelimit import Action, RateLimiter
 from videoforge.infra.cache.redis import RedisCache
 from videoforge.infra.db import (
@@ -142,7 +143,7 @@ class Stack:
 
 @asynccontextmanager
 async def _stack(settings: Settings) -> AsyncIterator[Stack]:
-    infra = await build_infra(settings, with_issuer=True)
+    infra = await build_infra(settings, with_signing_key=True)
     gallery_app = create_gallery(settings, infra)
     to_gallery = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=gallery_app), base_url="http://gallery"
@@ -362,7 +363,8 @@ async def test_an_unreachable_postgres_is_503_not_500(tmp_path: Path) -> None:
     port = _free_port()  # nothing listens here
     settings = _settings(tmp_path, f"postgresql+asyncpg://postgres@127.0.0.1:{port}/videoforge")
     async with _stack(settings) as stack:
-        token = stack.infra.issuer.issue_access("someone") if stack.infra.issuer else ""
+        issuer = TokenIssuer.from_settings(settings, key=stack.infra.signing_key)
+        token = issuer.issue_access("someone")
         responses = [
             await stack.gallery.get("/api/gallery/videos"),
             await stack.gallery.get(f"/api/gallery/videos/{uuid.uuid4()}"),

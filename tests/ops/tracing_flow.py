@@ -27,7 +27,7 @@ from videoforge import migrations
 from videoforge.gallery.app import create_app as create_gallery
 from videoforge.gallery.events import consume_once
 from videoforge.gateway.app import create_app as create_gateway
-from videoforge.gateway.gallery_client import GalleryClient
+from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.infra import tracing
 from videoforge.infra.logging import configure_logging
 from videoforge.infra.runtime import build_infra
@@ -62,7 +62,7 @@ async def flow(data_dir: Path, clip: bytes) -> list[dict[str, Any]]:
         LOG_FORMAT="json",
     )
     configure_logging(settings, service="flow")
-    infra = await build_infra(settings, with_issuer=True)
+    infra = await build_infra(settings, with_signing_key=True)
     gallery = create_gallery(settings, infra)
     gallery_server, gallery_url = await serve(gallery)
     # Real HTTP between the services, as deployed: the httpx instrumentation carries

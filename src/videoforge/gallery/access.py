@@ -1,15 +1,18 @@
 """Who may see and change a video — the one place these rules are written.
 
 A private video is indistinguishable from a missing one for everyone but its owner and
-admins (404, never 403). Listings apply the same rules in SQL (:func:`listable_by`).
+admins (404, never 403), and so is a video not published yet (a draft, one waiting for
+its processing, or one scheduled for later: gallery.publishing). Listings apply the
+same rules in SQL (:func:`listable_by`).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, or_, true
 
+from videoforge.gallery import publishing
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -24,8 +27,9 @@ def is_owner_or_admin(video: GalleryVideo, principal: Principal | None) -> bool:
 def can_view(video: GalleryVideo, principal: Principal | None) -> bool:
     """Public and unlisted videos are visible to anyone with the id (unlisted ids are
     random uuid4, so the id is the secret); private ones only to the owner and admins,
-    and so are videos a moderator hid (gallery.moderation)."""
-    if video.hidden:
+    and so are videos a moderator hid (gallery.moderation) and videos not published
+    yet (gallery.publishing)."""
+    if video.hidden or not publishing.is_published(video):
         return is_owner_or_admin(video, principal)
     if video.visibility in (Visibility.PUBLIC, Visibility.UNLISTED):
         return True
@@ -64,8 +68,8 @@ def ensure_owner_or_admin(video: GalleryVideo | None, principal: Principal | Non
 
 
 def listable_branches(principal: Principal | None) -> list[ColumnElement[bool]]:
-    """The SQL filter for listings and search, as alternatives (OR-ed): ready public
-    videos for everyone, plus everything of one's own; admins see everything. Unlisted
+    """The SQL filter for listings and search, as alternatives (OR-ed): ready, published
+    public videos for everyone, plus everything of one's own; admins see everything. Unlisted
     videos are never listed for others.
 
     Kept as separate branches so a listing can run each on its own index (an ``OR``
@@ -74,6 +78,7 @@ def listable_branches(principal: Principal | None) -> list[ColumnElement[bool]]:
         GalleryVideo.visibility == Visibility.PUBLIC,
         GalleryVideo.status == VideoStatus.READY,
         GalleryVideo.hidden.is_(False),
+        publishing.published_clause(),
     )
     if principal is None:
         return [public_ready]

@@ -52,7 +52,7 @@ from videoforge.gallery.schemas import (
 )
 from videoforge.gallery.usage import service as usage
 from videoforge.gallery.views import flush_views, run_view_flusher
-from videoforge.infra.auth import Principal, optional_principal, require_principal
+from videoforge.infra.auth.principal import Principal, optional_principal, require_principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
@@ -160,7 +160,8 @@ async def create_video(
     request: Request, infra: InfraDep, principal: User, body: VideoCreate
 ) -> VideoRead:
     """Create a video owned by the caller that an import job will fill (status
-    `uploaded`, no original yet). Uploaded files use `/api/upload/confirm` instead.
+    `uploaded`, no original yet), public as `publish` says. Uploaded files use
+    `/api/upload/confirm` instead.
     Rate-limited per user (`video_create` in `RATE_LIMITS`; 429 with `Retry-After`)."""
     await limits.check(
         infra.cache,
@@ -180,8 +181,9 @@ async def create_video(
 async def get_video(
     video_id: uuid.UUID, infra: InfraDep, principal: MaybeUser, response: Response
 ) -> VideoRead:
-    """One video. Private videos are 404 to everyone but the owner and admins; the
-    original's key is only shown to them. The `ETag` is the version for `If-Match`."""
+    """One video. Private videos, and videos not published yet (drafts, scheduled),
+    are 404 to everyone but the owner and admins; the original's key and the
+    thumbnail candidates are only shown to them. The `ETag` is the version for `If-Match`."""
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
         rating = await my_rating(session, video.id, principal)
@@ -198,9 +200,10 @@ async def update_video(
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> VideoRead:
-    """Change title, description, visibility or `comment_policy` (`on`, `off`,
-    `held`) (owner only); only the fields sent are
-    changed. With `If-Match` (412 when stale) or `version` (409 when stale) the edit
+    """Change title, description, visibility, `comment_policy` (`on`, `off`,
+    `held`) or when it is public (`publish`: `now`, `when_ready`, `draft`, or
+    `schedule` with `publish_at`; see docs/publishing.md) (owner only); only the fields
+    sent are changed. With `If-Match` (412 when stale) or `version` (409 when stale) the edit
     only applies to the version the editor saw."""
     async with session_scope(infra.sessions) as session:
         video = await service.update_video(session, video_id, principal, body, if_match=if_match)
@@ -487,7 +490,9 @@ async def confirm_upload(
     """Confirm an upload: the object must exist, be the caller's, be within the size
     limit (else deleted, 413), have the declared size (else deleted, 400
     `upload_size_mismatch`) and start like a video container (else deleted, 415).
-    Creates the video with status `uploaded`; confirming again returns the same video.
+    Creates the video with status `uploaded`, public as `publish` says (`now` unless
+    chosen: a bad choice is 422 before the upload is used); confirming again returns
+    the same video.
     Once confirmed, the upload's URLs can no longer change the video's original."""
     outcome = await uploads.confirm_upload(
         infra.sessions, infra.storage, infra.settings, principal, body

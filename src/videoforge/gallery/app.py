@@ -28,6 +28,7 @@ from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.playlists import api as playlists_api
 from videoforge.gallery.ratings import api as ratings_api
 from videoforge.gallery.schemas import HealthCheck
+from videoforge.gallery.thumbnails import api as thumbnails_api
 from videoforge.gallery.usage import api as usage_api
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.gallery.webhooks import api as webhooks_api
@@ -36,8 +37,8 @@ from videoforge.infra.errors import error_body
 from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.leader import leader_lock_from_env, run_as_leader
 from videoforge.infra.runtime import Infra, build_infra
-from videoforge.infra.storage import http as storage_http
 from videoforge.infra.storage.base import StorageError
+from videoforge.infra.storage.http.routes import router as storage_router
 from videoforge.migrations import check_migrated
 from videoforge.settings import Settings
 
@@ -130,11 +131,12 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(usage_api.router)
     app.include_router(comments_api.router)
     app.include_router(captions_api.router)
+    app.include_router(thumbnails_api.router)
     app.include_router(ratings_api.router)
     app.include_router(playlists_api.router)
     app.include_router(moderation_api.router)
     app.include_router(webhooks_api.router)
-    app.include_router(storage_http.router)
+    app.include_router(storage_router)
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])
     async def health(request: Request) -> JSONResponse:

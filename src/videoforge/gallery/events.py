@@ -10,8 +10,10 @@ UPDATE that only matches when the event is news:
   not older than the last applied event — a superseded job's late events are dropped.
 
 Status mapping: PENDING/DOWNLOADING/PROCESSING/UPLOADING -> ``processing`` (+progress);
-COMPLETED -> ``ready`` with metadata, thumbnail, preview, renditions and the media
-outputs beside them (DASH, audio and text tracks, chapters, storyboard); FAILED ->
+COMPLETED -> ``ready`` with metadata, thumbnail (the owner's choice kept: see
+:func:`shown_thumbnail`) and its candidates, preview, renditions and the media outputs
+beside them (DASH, audio and text tracks, chapters, storyboard), and published if
+the owner chose "publish when ready"; FAILED ->
 ``failed`` with the reason; CANCELLED -> back to ``ready`` (progress 100) when an
 earlier job left playable outputs, else ``uploaded`` (progress 0: the video can be
 processed again).
@@ -26,7 +28,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, CursorResult, and_, exists, or_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, false, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +40,8 @@ from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
-from videoforge.messages import JobEvent, JobStatus
+from videoforge.infra.storage.keys import is_import_of, output_prefix
+from videoforge.messages import MEDIA_FACTS, JobEvent, JobStatus, resolution
 
 log = structlog.get_logger("videoforge.gallery.events")
 
@@ -73,22 +76,27 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     if event.status is JobStatus.COMPLETED:
         values.update(progress=100, failure_reason=None)
         measured = {
-            "duration": event.duration,
-            "width": event.width,
-            "height": event.height,
-            "video_codec": event.video_codec,
-            "audio_codec": event.audio_codec,
-            "file_size": event.file_size,
+            **{fact: getattr(event, fact) for fact in MEDIA_FACTS},
             "thumbnail_key": event.thumbnail_key,
             "preview_key": event.preview_key,
             "hls_master_key": event.hls_master_key,
             "metadata_key": event.metadata_key,
         }
         values.update({k: v for k, v in measured.items() if v is not None})
-        if event.width and event.height:
-            values["resolution"] = f"{event.width}x{event.height}"
+        if shown := resolution(event.width, event.height):
+            values["resolution"] = shown
         values["renditions"] = [r.model_dump(mode="json") for r in event.renditions]
         values["media"] = media_outputs(event)
+        values["thumbnail_candidates"] = list(event.thumbnail_candidates) or None
+        shown = shown_thumbnail(video, event)
+        if shown is not None:
+            values["thumbnail_key"] = shown
+        # "Publish when ready": public from now on, unless the owner chose otherwise
+        # since (evaluated on the row as the update finds it, not as it was read).
+        values["draft"] = case(
+            (GalleryVideo.publish_when_ready.is_(True), false()), else_=GalleryVideo.draft
+        )
+        values["publish_when_ready"] = False
         if event.source_key and video.s3_key is None:
             values["s3_key"] = event.source_key  # an import: the processor stored the original
     elif event.status is JobStatus.FAILED:
@@ -100,6 +108,17 @@ def _changes(event: JobEvent, video: GalleryVideo) -> dict[str, Any]:
     else:
         values.update(progress=event.progress, failure_reason=None)
     return values
+
+
+def shown_thumbnail(video: GalleryVideo, event: JobEvent) -> str | None:
+    """The thumbnail after a COMPLETED event: the owner's own image, else the candidate
+    they chose (by its number, among this job's candidates), else the pipeline's."""
+    if video.custom_thumbnail_key is not None:
+        return video.custom_thumbnail_key
+    pick = video.thumbnail_pick
+    if pick is not None and 1 <= pick <= len(event.thumbnail_candidates):
+        return event.thumbnail_candidates[pick - 1]
+    return event.thumbnail_key
 
 
 def media_outputs(event: JobEvent) -> dict[str, Any]:
@@ -235,10 +254,9 @@ def orphaned_objects(event: JobEvent) -> tuple[list[str], list[str]]:
     deletion removed only what existed then): (keys, prefixes) — the job's output prefix
     and, for an import, the original it stored under the deleted video's own prefix."""
     assert event.video_id is not None
-    video_prefix = f"originals/{event.user_id}/{event.video_id}/"
     source = event.source_key
-    keys = [source] if source and source.startswith(video_prefix) else []
-    return keys, [f"outputs/{event.job_id}/"]
+    keys = [source] if source and is_import_of(source, event.user_id, event.video_id) else []
+    return keys, [output_prefix(event.job_id)]
 
 
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:

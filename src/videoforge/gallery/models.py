@@ -113,6 +113,7 @@ class GalleryVideo(TimestampMixin, Base):
     #: Every byte the video holds in storage (original, outputs, captions), measured
     #: by listing them (gallery.usage); null until first measured.
     storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    #: The thumbnail shown (the pipeline's, a chosen candidate or the owner's image).
     thumbnail_key: Mapped[str | None] = mapped_column(String(1024))
     preview_key: Mapped[str | None] = mapped_column(String(1024))
     hls_master_key: Mapped[str | None] = mapped_column(String(1024))
@@ -149,6 +150,26 @@ class GalleryVideo(TimestampMixin, Base):
     hidden: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    #: Not public until its owner publishes it (or, with ``publish_when_ready``, until
+    #: its processing completes): gallery.publishing.
+    draft: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    #: Publish it when its processing completes (the job-event applier does).
+    publish_when_ready: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    #: Public from this time on (null: no schedule). Compared with the clock in every
+    #: query (gallery.access), so a scheduled video appears the moment its time comes,
+    #: without a job that could lag.
+    publish_at: Mapped[datetime | None] = mapped_column()
+    #: The stills the pipeline offers as thumbnails (keys, spread through the video).
+    thumbnail_candidates: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The candidate the owner chose (1-based); null: the pipeline's own thumbnail.
+    thumbnail_pick: Mapped[int | None] = mapped_column(Integer)
+    #: The image the owner uploaded, re-encoded (gallery.thumbnails); when set, it is
+    #: the thumbnail whatever the candidates.
+    custom_thumbnail_key: Mapped[str | None] = mapped_column(String(1024))
     # Optimistic concurrency for metadata edits (If-Match / ``version``).
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 

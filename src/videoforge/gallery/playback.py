@@ -41,7 +41,7 @@ from videoforge.gallery.captions.schemas import AudioTrackRead, ChapterRead
 from videoforge.gallery.captions.service import caption_tracks
 from videoforge.gallery.models import GalleryVideo, VideoStatus
 from videoforge.gallery.schemas import StreamRendition, StreamUrls
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import Conflict, Forbidden, NotFound
 from videoforge.infra.secrets import KeyPurpose, purpose_key
 from videoforge.infra.storage.base import ObjectNotFound, Storage

@@ -6,10 +6,11 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from videoforge.gallery.captions.schemas import AudioTrackRead, CaptionRead, ChapterRead
 from videoforge.gallery.models import CommentPolicy, VideoStatus, Visibility
+from videoforge.gallery.publishing import PublishMode, PublishState
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -25,6 +26,23 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_PUBLISH_DOC = (
+    "When the video becomes public: `now`, `when_ready` (as soon as processing "
+    "completes), `draft` (only you see it until you publish it) or `schedule` (at "
+    "`publish_at`). Unset: `now` for a new video, unchanged for an edit."
+)
+_PUBLISH_AT_DOC = (
+    "With `publish: schedule` (implied when only `publish_at` is sent): when to "
+    "publish, with a time zone, in the future (422 `publish_at_in_past` otherwise) "
+    "and at most two years ahead."
+)
+
+
+class _Publish(_Schema):
+    publish: PublishMode | None = Field(None, description=_PUBLISH_DOC)
+    publish_at: AwareDatetime | None = Field(None, description=_PUBLISH_AT_DOC)
+
+
 class VideoSort(StrEnum):
     NEWEST = "newest"
     OLDEST = "oldest"
@@ -33,7 +51,7 @@ class VideoSort(StrEnum):
     LIKES = "likes"
 
 
-class VideoCreate(_Schema):
+class VideoCreate(_Publish):
     """Create a video to be imported from a URL (the gateway calls this before the job)."""
 
     title: str = Field(min_length=1, max_length=TITLE_MAX)
@@ -54,7 +72,7 @@ class VideoCreate(_Schema):
         return value
 
 
-class VideoUpdate(_Schema):
+class VideoUpdate(_Publish):
     """A partial edit: only the fields sent are changed (``exclude_unset``).
 
     ``version`` (or the ``If-Match`` header) makes the edit conditional: a stale
@@ -79,6 +97,23 @@ class RenditionRead(BaseModel):
     width: int
     height: int
     bandwidth: int
+
+
+class ThumbnailChoice(StrEnum):
+    AUTO = "auto"
+    CANDIDATE = "candidate"
+    CUSTOM = "custom"
+
+
+class ThumbnailCandidateRead(BaseModel):
+    number: int = Field(description="Pass it as `candidate` to choose this still.")
+    url: str
+
+
+class ThumbnailPick(_Schema):
+    """Choose one of the stills the pipeline offered (``thumbnail_candidates``)."""
+
+    candidate: int = Field(ge=1, le=9)
 
 
 class VideoRead(BaseModel):
@@ -108,6 +143,12 @@ class VideoRead(BaseModel):
     #: its owner and admins only; null for everyone else and until first measured.
     storage_bytes: int | None = None
     thumbnail_url: str | None
+    #: ``auto`` (the pipeline's pick), ``candidate`` (``thumbnail_candidate``) or
+    #: ``custom`` (an image the owner uploaded).
+    thumbnail_choice: ThumbnailChoice = ThumbnailChoice.AUTO
+    thumbnail_candidate: int | None = None
+    #: The stills the owner may choose from: for its owner and admins only.
+    thumbnail_candidates: list[ThumbnailCandidateRead] = Field(default_factory=list)
     preview_url: str | None
     renditions: list[RenditionRead]
     views: int
@@ -120,6 +161,11 @@ class VideoRead(BaseModel):
     comment_policy: CommentPolicy = CommentPolicy.ON
     #: Hidden by a moderator (then only its owner and admins see it).
     hidden: bool = False
+    #: ``published``, ``scheduled`` (public at ``publish_at``), ``when_ready``
+    #: (public when processing completes) or ``draft``.
+    publish_state: PublishState = PublishState.PUBLISHED
+    #: When a scheduled video becomes (or became) public; null without a schedule.
+    publish_at: datetime | None = None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -252,7 +298,7 @@ class MultipartParts(BaseModel):
     expires_at: datetime
 
 
-class UploadConfirm(_Schema):
+class UploadConfirm(_Publish):
     key: str = Field(max_length=1024)
     title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)

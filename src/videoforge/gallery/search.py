@@ -39,7 +39,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from videoforge.gallery.access import listable_branches
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.gallery.schemas import VideoSort
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import BadRequest
 
 MAX_PER_PAGE = 100

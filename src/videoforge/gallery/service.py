@@ -11,28 +11,36 @@ import time
 import uuid
 import weakref
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from videoforge.gallery import deletions
+from videoforge.gallery import deletions, publishing
 from videoforge.gallery.access import (
     ensure_owner,
     ensure_owner_or_admin,
     ensure_visible,
     is_owner_or_admin,
 )
-from videoforge.gallery.captions.service import captions_prefix
 from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
-from videoforge.gallery.schemas import RenditionRead, VideoCreate, VideoRead, VideoUpdate
+from videoforge.gallery.publishing import PublishMode
+from videoforge.gallery.schemas import (
+    RenditionRead,
+    ThumbnailCandidateRead,
+    ThumbnailChoice,
+    VideoCreate,
+    VideoRead,
+    VideoUpdate,
+)
 from videoforge.gallery.search import VideoRow
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import BadRequest, Conflict, PreconditionFailed, UnprocessableEntity
 from videoforge.infra.storage.base import Storage, StorageError
+from videoforge.infra.storage.keys import video_prefixes
 
 log = structlog.get_logger("videoforge.gallery")
 
@@ -66,10 +74,32 @@ async def get_visible(
     return ensure_visible(await load_video(session, video_id, keep=keep), principal)
 
 
+def _publishing_changes(video: GalleryVideo, changes: dict[str, Any]) -> dict[str, Any]:
+    """Replace an edit's ``publish``/``publish_at`` by the columns they set."""
+    if "publish" not in changes and "publish_at" not in changes:
+        return changes
+    mode = changes.pop("publish", None)
+    publish_at = changes.pop("publish_at", None)
+    if mode is None:
+        if publish_at is None:
+            raise UnprocessableEntity("publish cannot be null.", code="validation_error")
+        mode = PublishMode.SCHEDULE
+    decided = publishing.decide(
+        mode, publish_at, now=utcnow(), status=video.status, current=publishing.columns_of(video)
+    )
+    return {
+        **changes,
+        "draft": decided.draft,
+        "publish_when_ready": decided.publish_when_ready,
+        "publish_at": decided.publish_at,
+    }
+
+
 async def create_import(
     session: AsyncSession, principal: Principal, data: VideoCreate
 ) -> GalleryVideo:
     """A video owned by the caller, to be filled by an import job (no original yet)."""
+    published = publishing.initial(data.publish, data.publish_at)
     video = GalleryVideo(
         id=uuid.uuid4(),
         user_id=principal.user_id,
@@ -80,6 +110,9 @@ async def create_import(
         status=VideoStatus.UPLOADED,
         source_url=str(data.source_url),
         renditions=[],
+        draft=published.draft,
+        publish_when_ready=published.publish_when_ready,
+        publish_at=published.publish_at,
     )
     session.add(video)
     await session.flush()
@@ -136,6 +169,7 @@ async def update_video(
         raise UnprocessableEntity("title cannot be empty.", code="validation_error")
     if "description" in changes and changes["description"] is None:
         changes["description"] = ""
+    changes = _publishing_changes(video, changes)
 
     stmt = (
         update(GalleryVideo)
@@ -179,8 +213,9 @@ async def delete_video(
         session,
         reason="video_deleted",
         keys=[video.s3_key] if video.s3_key else [],
-        # The owner's uploaded captions (their rows go with the video's, by cascade).
-        prefixes=[*sorted(f"outputs/{job}/" for job in jobs), captions_prefix(video.id)],
+        # The owner's uploaded captions (their rows go with the video's, by cascade)
+        # and thumbnail images.
+        prefixes=video_prefixes(video.id, jobs),
     )
 
 
@@ -229,6 +264,12 @@ async def to_read(
     """The wire form; the original's key and file name only for the owner and admins.
     ``my_rating`` is the caller's own rating (gallery.ratings), never anyone else's."""
     privileged = is_owner_or_admin(cast(GalleryVideo, video), principal)
+    candidates = []
+    if privileged:
+        for number, key in enumerate(video.thumbnail_candidates or [], start=1):
+            url = await _presign(storage, key, url_ttl)
+            if url is not None:
+                candidates.append(ThumbnailCandidateRead(number=number, url=url))
     return VideoRead(
         id=video.id,
         user_id=video.user_id,
@@ -251,6 +292,9 @@ async def to_read(
         file_size=video.file_size,
         storage_bytes=video.storage_bytes if privileged else None,
         thumbnail_url=await _presign(storage, video.thumbnail_key, url_ttl),
+        thumbnail_choice=thumbnail_choice(cast(GalleryVideo, video)),
+        thumbnail_candidate=video.thumbnail_pick if video.custom_thumbnail_key is None else None,
+        thumbnail_candidates=candidates,
         preview_url=await _presign(storage, video.preview_key, url_ttl),
         renditions=[
             RenditionRead(
@@ -268,10 +312,22 @@ async def to_read(
         comments_count=video.comments_count,
         comment_policy=video.comment_policy,
         hidden=video.hidden,
+        publish_state=publishing.state(cast(GalleryVideo, video)),
+        publish_at=video.publish_at,
         version=video.version,
         created_at=video.created_at,
         updated_at=video.updated_at,
     )
+
+
+def thumbnail_choice(video: GalleryVideo) -> ThumbnailChoice:
+    """Whose thumbnail is shown: the owner's image, a candidate they chose, or the
+    pipeline's own."""
+    if video.custom_thumbnail_key is not None:
+        return ThumbnailChoice.CUSTOM
+    if video.thumbnail_pick is not None:
+        return ThumbnailChoice.CANDIDATE
+    return ThumbnailChoice.AUTO
 
 
 def url_expiry(ttl: int) -> timedelta:

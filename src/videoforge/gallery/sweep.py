@@ -20,6 +20,7 @@ from videoforge.gallery.models import GalleryUpload, UploadState
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.base import StorageError
+from videoforge.infra.storage.keys import ORIGINALS_ROOT
 
 log = structlog.get_logger("videoforge.gallery.sweep")
 
@@ -55,11 +56,11 @@ async def _sweep_session(infra: Infra, key: str, now: datetime) -> bool:
 
 
 async def _abort_stale_multipart(infra: Infra, now: datetime) -> int:
-    """Multipart uploads under ``originals/`` whose session is no longer live."""
+    """Multipart uploads of originals whose session is no longer live."""
     cutoff = now - timedelta(seconds=infra.settings.upload_url_ttl) - GRACE
     aborted = 0
     try:
-        uploads = await infra.storage.list_multipart_uploads("originals/")
+        uploads = await infra.storage.list_multipart_uploads(ORIGINALS_ROOT)
     except StorageError:
         log.exception("sweep_list_multipart_failed")  # storage is down: next sweep
         return 0

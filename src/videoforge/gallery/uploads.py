@@ -13,7 +13,6 @@ size to equal the declared one. A confirmed original is copied to its own key
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
@@ -28,7 +27,7 @@ import structlog
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from videoforge.gallery import deletions
+from videoforge.gallery import deletions, publishing
 from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryUpload, GalleryVideo, UploadState, VideoStatus
 from videoforge.gallery.models import Visibility as VideoVisibility
@@ -46,7 +45,7 @@ from videoforge.gallery.schemas import (
 )
 from videoforge.gallery.sniff import SNIFF_BYTES, sniff_container
 from videoforge.gallery.usage.service import ensure_room
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import (
     AppError,
@@ -65,7 +64,8 @@ from videoforge.infra.storage.base import (
     Storage,
     StorageError,
 )
-from videoforge.infra.storage.local import LocalStorage
+from videoforge.infra.storage.keys import final_key, new_upload_key
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.settings import Settings
 
 log = structlog.get_logger("videoforge.gallery.uploads")
@@ -82,7 +82,6 @@ REPLAY_GRACE = timedelta(hours=1)
 COPY_GUARD = timedelta(hours=6)
 
 _CONTENT_TYPE = re.compile(r"^(video/[a-z0-9][a-z0-9.+-]{0,100}|application/octet-stream)$")
-_SAFE_USER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _REFUSED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -93,22 +92,6 @@ def clean_filename(name: str) -> str:
     if base in {"", ".", ".."}:
         base = "video"
     return base[:255]
-
-
-def user_segment(user_id: str) -> str:
-    """The user's part of a key: the id itself when it is key-safe, else a digest."""
-    if _SAFE_USER.match(user_id):
-        return user_id
-    return "u" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
-
-
-def new_original_key(user_id: str) -> str:
-    return f"originals/{user_segment(user_id)}/{secrets.token_urlsafe(18)}/source"
-
-
-def final_key(upload_key: str) -> str:
-    """Where a confirmed original lives: next to its upload key, never signed for."""
-    return f"{upload_key.rsplit('/', 1)[0]}/original"
 
 
 def plan_parts(size: int, preferred: int) -> tuple[int, int]:
@@ -145,7 +128,7 @@ async def issue_upload(
     # Before any URL exists: an upload that would not fit is refused up front.
     await ensure_room(session, settings, principal.user_id, request.size)
 
-    key = new_original_key(principal.user_id)
+    key = new_upload_key(principal.user_id)
     ttl = settings.upload_url_ttl
     expires_at = utcnow() + timedelta(seconds=ttl)
     single: SingleUpload | None = None
@@ -428,6 +411,8 @@ async def confirm_upload(
     (committed before the copy; SQLite allows one writer at a time), and the claim with
     the copy and the video.
     """
+    # A bad publishing choice is refused before anything is touched.
+    published = publishing.initial(body.publish, body.publish_at)
     async with session_scope(sessions) as session:
         checked = await _check_upload(session, storage, settings, principal, body)
     if not isinstance(checked, _Checked):
@@ -447,7 +432,7 @@ async def confirm_upload(
 
     async with session_scope(sessions) as session:
         return await _claim_and_copy(
-            session, storage, principal, body, upload, info, original, guard
+            session, storage, principal, body, upload, info, original, guard, published
         )
 
 
@@ -513,6 +498,7 @@ async def _claim_and_copy(
     info: ObjectInfo,
     original: str,
     guard: Sequence[int],
+    published: publishing.Publishing,
 ) -> Confirmed:
     # Claim the session first: the row lock orders concurrent confirms, and the loser
     # finds it confirmed and returns the winner's video (without copying over it).
@@ -561,6 +547,9 @@ async def _claim_and_copy(
         # The original is all it holds until processing (then gallery.usage measures).
         storage_bytes=info.size,
         renditions=[],
+        draft=published.draft,
+        publish_when_ready=published.publish_when_ready,
+        publish_at=published.publish_at,
     )
     session.add(video)
     await session.flush()

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery.models import GalleryVideo, GalleryVideoViewsDaily, GalleryViewLog
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import CacheUnavailable, unavailable_from
 from videoforge.infra.forwarded import client_block

@@ -17,23 +17,28 @@ import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 import videoforge
-from videoforge.gateway import account_api, auth_api, embed, jobs_api, proxy, stream
-from videoforge.gateway.accounts import AuthProvider, LocalAccounts
+from videoforge.gateway.accounts import account_api, auth_api
+from videoforge.gateway.accounts.local import LocalAccounts
+from videoforge.gateway.accounts.mail import MailOutbox, build_mailer
+from videoforge.gateway.accounts.provider import AuthProvider
+from videoforge.gateway.accounts.recovery import AccountMail, AccountRecovery
+from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.gateway.deps import GatewayOptions, GatewayState
-from videoforge.gateway.forwarding import GalleryProxy
-from videoforge.gateway.gallery_client import GalleryClient
-from videoforge.gateway.mail import MailOutbox, build_mailer
+from videoforge.gateway.embed import api as embed
+from videoforge.gateway.gallery import proxy
+from videoforge.gateway.gallery.client import GalleryClient
+from videoforge.gateway.gallery.forwarding import GalleryProxy
+from videoforge.gateway.jobs import api as jobs_api
+from videoforge.gateway.jobs import stream
 from videoforge.gateway.ratelimit import RateLimiter, RateLimits
-from videoforge.gateway.recovery import AccountMail, AccountRecovery
-from videoforge.gateway.schemas import HealthResponse
 from videoforge.infra import metrics
-from videoforge.infra.auth import TokenIssuer
 from videoforge.infra.errors import NotFound, error_body
 from videoforge.infra.http import SECURITY_HEADERS, install_common, register_app_collector
 from videoforge.infra.runtime import Infra, build_infra
@@ -170,16 +175,16 @@ def _build_state(
     mailer = build_mailer(settings)
     mail = AccountMail(MailOutbox(mailer))
     if settings.auth_backend is AuthBackend.COGNITO:
-        from videoforge.gateway.cognito_accounts import CognitoAccounts
-        from videoforge.gateway.cognito_recovery import CognitoRecovery
-        from videoforge.infra.cognito import CognitoClient
+        from videoforge.gateway.accounts.cognito import CognitoAccounts
+        from videoforge.gateway.accounts.cognito_client import CognitoClient
+        from videoforge.gateway.accounts.cognito_recovery import CognitoRecovery
 
         cognito = CognitoAccounts(CognitoClient.from_settings(settings), infra.verifier)
         accounts, recovery = cognito, CognitoRecovery(cognito, mail)
     else:
-        from videoforge.gateway.local_recovery import LocalRecovery
+        from videoforge.gateway.accounts.local_recovery import LocalRecovery
 
-        issuer = infra.issuer or TokenIssuer.from_settings(settings)
+        issuer = TokenIssuer.from_settings(settings, key=infra.signing_key)
         local = LocalAccounts(
             infra.sessions,
             issuer,
@@ -245,7 +250,7 @@ def create_app(
         built: Infra | None = None
         if infra is None:
             built = await build_infra(
-                settings, with_issuer=settings.auth_backend is AuthBackend.LOCAL
+                settings, with_signing_key=settings.auth_backend is AuthBackend.LOCAL
             )
             try:
                 await check_migrated(built.engine)
@@ -303,6 +308,11 @@ def create_app(
     app.include_router(_health_router())
     _mount_web(app, opts)
     return app
+
+
+class HealthResponse(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 def _health_router() -> APIRouter:

@@ -14,11 +14,11 @@ from videoforge.infra.runtime import Infra
 from videoforge.settings import Settings
 
 if TYPE_CHECKING:
-    from videoforge.gateway.accounts import AuthProvider
-    from videoforge.gateway.forwarding import GalleryProxy
-    from videoforge.gateway.gallery_client import GalleryClient
-    from videoforge.gateway.recovery import AccountMail, AccountRecovery
-    from videoforge.infra.auth import TokenIssuer
+    from videoforge.gateway.accounts.provider import AuthProvider
+    from videoforge.gateway.accounts.recovery import AccountMail, AccountRecovery
+    from videoforge.gateway.accounts.tokens import TokenIssuer
+    from videoforge.gateway.gallery.client import GalleryClient
+    from videoforge.gateway.gallery.forwarding import GalleryProxy
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from videoforge.gateway.accounts import LocalAccounts
-from videoforge.infra.auth import TokenIssuer
+from videoforge.gateway.accounts import commands
 from videoforge.infra.db import create_engine, session_factory
 from videoforge.migrations import check_migrated
 from videoforge.settings import AuthBackend, Settings, load_settings
@@ -51,15 +50,11 @@ async def _with_accounts(settings: Settings, action: str, *args: object) -> obje
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         await check_migrated(engine)
-        accounts = LocalAccounts(
-            session_factory(engine),
-            TokenIssuer.from_settings(settings),
-            admin_group=settings.admin_group,
-        )
+        sessions = session_factory(engine)
         if action == "set_admin":
             email, admin = args
-            return await accounts.set_admin(str(email), bool(admin))
-        rows = await accounts.list_accounts()
+            return await commands.set_admin(sessions, str(email), bool(admin))
+        rows = await commands.list_accounts(sessions)
         return [
             "\t".join(
                 [

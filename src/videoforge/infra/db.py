@@ -1,4 +1,4 @@
-"""Database: a typed declarative base, engines, sessions and the migration check.
+"""Database: a typed declarative base, engines, sessions, connection-error checks.
 
 SQLite (WAL) is the embedded default; PostgreSQL when configured. Nothing connects at
 import time: :func:`create_engine` is called at start-up and the engine passed around.

@@ -15,7 +15,9 @@ from videoforge.infra.db import create_engine, session_factory
 from videoforge.settings import Settings
 
 if TYPE_CHECKING:
-    from videoforge.infra.auth import TokenIssuer, TokenVerifier
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+
+    from videoforge.infra.auth.verifier import TokenVerifier
     from videoforge.infra.cache.base import Cache
     from videoforge.infra.queue.base import Queues
     from videoforge.infra.storage.base import Storage
@@ -30,8 +32,10 @@ class Infra:
     queues: Queues
     cache: Cache
     verifier: TokenVerifier
-    # Only where tokens are minted here (local accounts: the gateway, embedded, tests).
-    issuer: TokenIssuer | None = None
+    #: The local ES256 key, only where tokens are minted in this process (local accounts:
+    #: the gateway, embedded, tests); the gateway's issuer signs with it and the verifier
+    #: trusts it in-process.
+    signing_key: EllipticCurvePrivateKey | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     async def aclose(self) -> None:
@@ -42,16 +46,18 @@ class Infra:
         await self.engine.dispose()
 
 
-async def build_infra(settings: Settings, *, with_issuer: bool = False) -> Infra:
-    """Build every backend the settings choose (embedded stand-ins where unset)."""
-    from videoforge.infra.auth import TokenIssuer, build_verifier
+async def build_infra(settings: Settings, *, with_signing_key: bool = False) -> Infra:
+    """Build every backend the settings choose (embedded stand-ins where unset), with the
+    local signing key read or made when this process will mint tokens."""
+    from videoforge.infra.auth.keys import local_signing_key
+    from videoforge.infra.auth.verifier import build_verifier
     from videoforge.infra.cache import build_cache
     from videoforge.infra.queue import build_queues
     from videoforge.infra.storage import build_storage
 
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessions = session_factory(engine)
-    issuer = TokenIssuer.from_settings(settings) if with_issuer else None
+    signing_key = local_signing_key(settings) if with_signing_key else None
     return Infra(
         settings=settings,
         engine=engine,
@@ -59,6 +65,6 @@ async def build_infra(settings: Settings, *, with_issuer: bool = False) -> Infra
         storage=build_storage(settings),
         queues=build_queues(settings, engine),
         cache=build_cache(settings),
-        verifier=build_verifier(settings, issuer=issuer),
-        issuer=issuer,
+        verifier=build_verifier(settings, signing_key=signing_key),
+        signing_key=signing_key,
     )

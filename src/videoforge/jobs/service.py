@@ -1,9 +1,10 @@
 """Rules of the job domain, used by the gateway (create, read, cancel, retry) and the worker.
 
 Sessions are passed in and only flushed: the caller's ``infra.db.session_scope`` commits.
-Queue messages are sent *after* that commit (:func:`enqueue`, :func:`publish_job_event`),
-never for a transaction that rolled back. A message lost between the commit and the send
-is found again by the processor's sweep (``PENDING`` with an old ``enqueued_at``).
+Queue messages are sent *after* that commit (:func:`enqueue`, and the events through
+:func:`videoforge.jobs.events.publish_job`), never for a transaction that rolled back.
+A message lost between the commit and the send is found again by the processor's sweep
+(``PENDING`` with an old ``enqueued_at``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,8 +34,8 @@ from videoforge.jobs.models import (
     MediaAsset,
 )
 from videoforge.jobs.schemas import JobPage, JobRead, MediaAssetRead
-from videoforge.jobs.transitions import RUNNING_STATUSES, transition
-from videoforge.messages import JobEvent, JobMessage, JobStatus
+from videoforge.jobs.transitions import NON_FINAL_STATUSES, RUNNING_STATUSES, transition
+from videoforge.messages import JobMessage, JobStatus
 
 log = structlog.get_logger("videoforge.jobs")
 
@@ -87,7 +89,7 @@ async def create_job(
     _validate_source(input_source)
 
     if idempotency_key is not None:
-        existing = await _by_idempotency_key(session, user_id, idempotency_key)
+        existing = await by_idempotency_key(session, user_id, idempotency_key)
         if existing is not None:
             return _same_request(existing, input_source, video_id)
 
@@ -122,14 +124,16 @@ async def create_job(
             await session.flush()
     except IntegrityError:
         # The savepoint rollback expunged our pending row; read the winner's.
-        existing = await _by_idempotency_key(session, user_id, idempotency_key)
+        existing = await by_idempotency_key(session, user_id, idempotency_key)
         if existing is None:
             raise
         return _same_request(existing, input_source, video_id)
     return job
 
 
-async def _by_idempotency_key(session: AsyncSession, user_id: str, key: str) -> Job | None:
+async def by_idempotency_key(session: AsyncSession, user_id: str, key: str) -> Job | None:
+    """The job ``user_id`` created with ``Idempotency-Key: key``, if any (keys are
+    per user: the same key from two users names two jobs)."""
     stmt = select(Job).where(Job.user_id == user_id, Job.idempotency_key == key)
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -231,7 +235,7 @@ async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
 
     Cancelling a job already cancelled or being cancelled is harmless; a job that ended
     otherwise is a ``Conflict`` (``job_not_cancellable``). After commit, publish the event
-    with :func:`publish_job_event` when the status changed.
+    with :func:`~videoforge.jobs.events.publish_job` when the status changed.
     """
     # The job can move between our read and our write (a worker claims it); a few rounds
     # of conditional updates settle it without locks.
@@ -268,7 +272,7 @@ async def retry_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
     """Put a ``FAILED`` or ``CANCELLED`` job back to ``PENDING`` (error cleared, attempts
     kept); ``Conflict`` (``job_not_retryable``) otherwise, and ``not_retryable`` for a
     permanent failure (:mod:`.failures`). Call :func:`enqueue` (and
-    :func:`publish_job_event`) after commit."""
+    :func:`~videoforge.jobs.events.publish_job`) after commit."""
     job = await get_job(session, job_id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(
@@ -333,27 +337,50 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
 
 
-def job_event(job: Job, **extra: Any) -> JobEvent:
-    """The event describing ``job``'s current state (``seq`` = its ``event_seq``)."""
-    error = None
-    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-        error = job.error_text or job.error_code
-    fields: dict[str, Any] = {
-        "job_id": job.id,
-        "video_id": job.video_id,
-        "user_id": job.user_id,
-        "seq": job.event_seq,
-        "status": job.status,
-        "progress": job.progress,
-        "at": job.updated_at or utcnow(),
-        "error": error,
-    }
-    fields.update(extra)
-    return JobEvent(**fields)
+async def active_job_for_video(
+    session: AsyncSession, user_id: str, video_id: uuid.UUID
+) -> Job | None:
+    """``user_id``'s newest job for the video that has not ended, if any: asking to
+    process a video again while it is being processed returns that job."""
+    stmt = (
+        select(Job)
+        .where(
+            Job.user_id == user_id,
+            Job.video_id == video_id,
+            Job.status.in_(sorted(NON_FINAL_STATUSES)),
+        )
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def publish_job_event(queues: Queues, job: Job, **extra: Any) -> JobEvent:
-    """Publish ``job``'s current state on the events queue. Call after the change committed."""
-    event = job_event(job, **extra)
-    await queues.events.send(event.dumps())
-    return event
+@dataclass(frozen=True)
+class UserJobsRemoval:
+    """What :func:`remove_user_jobs` did: jobs deleted, running jobs asked to stop."""
+
+    deleted: int
+    stopping: int
+
+
+async def remove_user_jobs(session: AsyncSession, user_id: str) -> UserJobsRemoval:
+    """Everything of ``user_id``'s jobs, for deleting the account (flushed, not committed).
+
+    A running job is asked to stop and kept until its worker ends it: its final event
+    then reaches the gallery, which deletes the outputs of a video that is gone. Every
+    other job goes now, media assets with it (ON DELETE CASCADE).
+    """
+    stopping = await session.execute(
+        update(Job)
+        .where(Job.user_id == user_id, Job.status.in_(sorted(RUNNING_STATUSES)))
+        .values(cancel_requested=True, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    deleted = await session.execute(
+        delete(Job).where(Job.user_id == user_id, Job.status.not_in(sorted(RUNNING_STATUSES)))
+    )
+    await session.flush()
+    return UserJobsRemoval(
+        deleted=int(deleted.rowcount),  # type: ignore[attr-defined]
+        stopping=int(stopping.rowcount),  # type: ignore[attr-defined]
+    )

@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -65,6 +64,7 @@ from videoforge.processor.ffmpeg import (
 )
 from videoforge.processor.ladder import PlannedRendition, plan_ladder
 from videoforge.processor.probe import ProbeResult, classify_stderr, probe_file
+from videoforge.processor.progress import Progress, ProgressCallback
 from videoforge.processor.remux import (
     RemuxDecision,
     RemuxReason,
@@ -89,12 +89,15 @@ from videoforge.processor.subtitles import (
     subtitle_playlist,
 )
 from videoforge.processor.transcode import (
+    CANDIDATE_POSITIONS,
     MASTER_PLAYLIST,
     METADATA,
     PREVIEW,
     THUMBNAIL,
+    THUMBNAIL_CANDIDATES_DIR,
     VariantStats,
     audio_stats,
+    candidate_key,
     ladder_args,
     master_playlist,
     plan_stills,
@@ -114,14 +117,12 @@ __all__ = [
 ]
 
 OutputKind = Literal["video", "hls", "thumbnail", "gif", "metadata"]
-ProgressCallback = Callable[[int], Awaitable[None]]
 
 # Share of the progress bar each step gets; the ladder is nearly all of the work.
 _PROBED = 2
 _MEASURED = 5
 _LADDER_END = 94
 _STILLS_END = 98
-_PROGRESS_KEEPALIVE = 5.0  # seconds
 
 # Markers of failures that are the machine's or our configuration's fault, not the
 # media's: they must not be recorded as "bad media" (permanent) but surface as errors.
@@ -238,6 +239,8 @@ class PipelineResult:
     preview: str
     metadata: str
     output_dir: Path
+    #: The thumbnail candidates that were made, in time order (``thumbnails/N.jpg``).
+    thumbnail_candidates: list[str] = field(default_factory=list)
     dash_manifest: str | None = None
     audio_tracks: list[AudioInfo] = field(default_factory=list)
     subtitles: list[SubtitleInfo] = field(default_factory=list)
@@ -251,29 +254,6 @@ class PipelineResult:
     @property
     def total_size(self) -> int:
         return sum(output.size for output in self.outputs)
-
-
-class _Progress:
-    """Reports whole percentages that never go down.
-
-    A new value is reported at once; an unchanged one is repeated every
-    ``_PROGRESS_KEEPALIVE`` seconds, so a long encode whose percentage moves slowly (1 %
-    of a 4 h video is minutes) still shows that it is alive.
-    """
-
-    def __init__(self, callback: ProgressCallback | None) -> None:
-        self._callback = callback
-        self._last = -1
-        self._last_at = 0.0
-
-    async def report(self, percent: float) -> None:
-        value = max(self._last, 0, min(100, int(percent)))
-        now = time.monotonic()
-        if self._callback is None:
-            return
-        if value > self._last or now - self._last_at >= _PROGRESS_KEEPALIVE:
-            self._last, self._last_at = value, now
-            await self._callback(value)
 
 
 _SEGMENT_POLL_SECONDS = 1.0
@@ -329,7 +309,7 @@ async def process_file(
     """
     if loudness_normalization is not None:
         config = config.with_overrides(loudness_normalization=loudness_normalization)
-    progress = _Progress(on_progress)
+    progress = Progress(on_progress)
     await progress.report(0)
     outdir = await asyncio.to_thread(_fresh_dir, workdir / "out")
     notes: list[dict[str, object]] = []
@@ -378,7 +358,13 @@ async def process_file(
     stills_argv = ffmpeg.build_argv(
         config,
         Tool.FFMPEG,
-        inputs=[MediaInput(source, ("-ss", f"{stills.start:g}", "-t", f"{stills.window:g}"))],
+        inputs=[
+            MediaInput(source, ("-ss", f"{stills.start:g}", "-t", f"{stills.window:g}")),
+            *(
+                MediaInput(source, ("-ss", f"{at:g}", "-t", f"{stills.candidate_window:g}"))
+                for at in stills.candidates
+            ),
+        ],
         args=stills_args(stills, probe, config),
     )
     # Both within what is left of the job's budget, from the same start.
@@ -472,7 +458,8 @@ async def _run_stills(
     cancel: asyncio.Event | None,
     time_limit: float,
 ) -> None:
-    """The thumbnail and preview run; raises what its failure means."""
+    """The thumbnail, preview and thumbnail candidates run; raises what its failure means."""
+    (outdir / THUMBNAIL_CANDIDATES_DIR).mkdir(exist_ok=True)
     result = await ffmpeg.run_tool(
         argv,
         cwd=outdir,
@@ -772,6 +759,7 @@ def _finish(
         preview=PREVIEW,
         metadata=METADATA,
         output_dir=outdir,
+        thumbnail_candidates=_candidates_made(outdir),
         dash_manifest=DASH_MANIFEST,
         audio_tracks=audio_infos,
         subtitles=subtitle_infos,
@@ -789,6 +777,19 @@ def _finish(
             f"The outputs grew beyond the {config.max_output_bytes} byte limit.",
         )
     return replace(result, outputs=outputs)
+
+
+def _candidates_made(outdir: Path) -> list[str]:
+    """The candidates' keys, without any that came out empty: a missing choice is no
+    reason to fail a job that has its thumbnail."""
+    made: list[str] = []
+    for number in range(1, len(CANDIDATE_POSITIONS) + 1):
+        path = outdir / candidate_key(number)
+        if path.is_file() and path.stat().st_size > 0:
+            made.append(candidate_key(number))
+        else:
+            path.unlink(missing_ok=True)
+    return made
 
 
 def _collect_variants(outdir: Path, renditions: list[PlannedRendition]) -> list[VariantStats]:
@@ -846,6 +847,7 @@ def _metadata(result: PipelineResult, config: ProcessingConfig) -> dict[str, Any
         "storyboard": result.storyboard,
         "storyboard_sheets": result.storyboard_sheets,
         "thumbnail": result.thumbnail,
+        "thumbnail_candidates": result.thumbnail_candidates,
         "preview": result.preview,
         # Tracks that were skipped or dropped, and why: never a reason to fail the job.
         "notes": result.notes,
@@ -879,7 +881,7 @@ def _list_outputs(outdir: Path) -> list[Output]:
             kind = "thumbnail"
         elif parts[0] == "mp4":
             kind, quality = "video", path.stem
-        elif rel_key == THUMBNAIL:
+        elif rel_key == THUMBNAIL or parts[0] == THUMBNAIL_CANDIDATES_DIR:
             kind = "thumbnail"
         elif rel_key == PREVIEW:
             kind = "gif"

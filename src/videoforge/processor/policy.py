@@ -3,8 +3,9 @@
 The worker only carries out what these decide, so each rule is table-tested in
 milliseconds (``tests/processor/worker/test_policy.py``):
 
-- **liveness** of a running job's owner (:func:`heartbeat_interval`, :func:`stale_after`,
-  :func:`owner_liveness`);
+- **liveness** timing of a running job's owner (:func:`heartbeat_interval`,
+  :func:`stale_after`; the rule applied to a heartbeat's age is the job domain's,
+  :func:`videoforge.jobs.runs.owner_liveness`);
 - **what to do after a failed attempt** (:func:`decide_retry`, :func:`retry_backoff`);
 - **room on the work disk** (:func:`bytes_needed`, :func:`decline_delay`,
   :func:`may_take_work`).
@@ -63,24 +64,6 @@ def stale_after(visibility: float) -> float:
     it as alive and hide the message for a second timeout).
     """
     return heartbeat_interval(visibility) + liveness_margin(visibility)
-
-
-@dataclass(frozen=True)
-class Liveness:
-    alive: bool
-    #: When alive: seconds until the heartbeat goes stale unless it is renewed.
-    stale_in: float = 0.0
-
-
-def owner_liveness(heartbeat_age: float | None, *, stale_after: float) -> Liveness:
-    """Whether the owner of a running job is alive, from its heartbeat's age (seconds).
-
-    No heartbeat at all counts as dead. A negative age (the owner's clock is ahead of
-    ours) counts as "just now".
-    """
-    if heartbeat_age is None or heartbeat_age >= stale_after:
-        return Liveness(alive=False)
-    return Liveness(alive=True, stale_in=stale_after - max(0.0, heartbeat_age))
 
 
 # ---------------------------------------------------------------------------- retry

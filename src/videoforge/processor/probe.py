@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from videoforge.messages import MEDIA_FACTS
 from videoforge.processor import ffmpeg
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.ffmpeg import MediaInput, MediaRejected, Tool
@@ -66,6 +67,19 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (for ``metadata.json``)."""
         return asdict(self)
+
+    def facts(self) -> dict[str, Any]:
+        """The media facts of a ``COMPLETED`` event (:data:`~videoforge.messages.MEDIA_FACTS`)."""
+        facts = {
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+            "file_size": self.size,
+        }
+        assert tuple(facts) == MEDIA_FACTS
+        return facts
 
 
 # Fragments of ffprobe's error output and what they mean for the user.

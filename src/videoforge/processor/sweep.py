@@ -25,15 +25,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import func, select
 
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.jobs.models import Job
+from videoforge.infra.storage.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
+from videoforge.jobs import recovery
+from videoforge.jobs.events import publish
 from videoforge.jobs.service import enqueue
-from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobStatus
-from videoforge.processor import publisher
-from videoforge.processor.keys import OUTPUTS_ROOT, job_of_output_key, output_prefix
 from videoforge.processor.workdirs import remove_stale_workdirs
 from videoforge.settings import Settings
 
@@ -109,16 +107,11 @@ async def _sweep_outputs(infra: Infra, report: SweepReport) -> None:
             job_ids.add(job_id)
     if not job_ids:
         return
-    statuses: dict[uuid.UUID, JobStatus] = {}
     ids = sorted(job_ids)
     async with infra.sessions() as session:
-        for start in range(0, len(ids), 500):
-            rows = await session.execute(
-                select(Job.id, Job.status).where(Job.id.in_(ids[start : start + 500]))
-            )
-            statuses.update({row.id: row.status for row in rows})
+        found = await recovery.statuses(session, ids)
     for job_id in ids:
-        status = statuses.get(job_id)
+        status = found.get(job_id)
         if status is not None and status not in _DROPPABLE:
             continue
         prefix = output_prefix(job_id)
@@ -136,17 +129,8 @@ async def _sweep_outputs(infra: Infra, report: SweepReport) -> None:
 
 
 async def _reenqueue_pending(infra: Infra, older_than: datetime, report: SweepReport) -> None:
-    stmt = (
-        select(Job.id)
-        .where(
-            Job.status == JobStatus.PENDING,
-            func.coalesce(Job.enqueued_at, Job.created_at) < older_than,
-        )
-        .order_by(Job.enqueued_at)
-        .limit(REENQUEUE_BATCH)
-    )
     async with infra.sessions() as session:
-        stuck = list((await session.execute(stmt)).scalars())
+        stuck = await recovery.stuck_pending(session, older_than=older_than, limit=REENQUEUE_BATCH)
     for job_id in stuck:
         await enqueue(infra.queues, job_id, sessions=infra.sessions)
         report.jobs_reenqueued += 1
@@ -162,50 +146,29 @@ def lost_after(settings: Settings) -> timedelta:
 async def _recover_lost_runs(infra: Infra, now: datetime, report: SweepReport) -> None:
     settings = infra.settings
     silent_since = now - lost_after(settings)
-    last_beat = func.coalesce(Job.heartbeat_at, Job.updated_at)
     async with infra.sessions() as session:
-        rows = (
-            await session.execute(
-                select(Job.id, Job.status, Job.attempts)
-                .where(Job.status.in_(sorted(RUNNING_STATUSES)), last_beat < silent_since)
-                .order_by(last_beat)
-                .limit(REENQUEUE_BATCH)
-            )
-        ).all()
-    for job_id, status, attempts in rows:
-        give_up = attempts >= settings.queue_max_receives
-        values: dict[str, object] = {"claim_token": None}
-        if give_up:
-            values |= {
-                "error_code": "worker_lost",
-                "error_text": (
-                    f"processing stopped {attempts} times without finishing (its worker was "
-                    "lost each time); giving up"
-                ),
-            }
-        else:
-            values["enqueued_at"] = now
+        silent = await recovery.silent_runs(
+            session, silent_since=silent_since, limit=REENQUEUE_BATCH
+        )
+    for run in silent:
+        give_up = run.attempts >= settings.queue_max_receives
         async with session_scope(infra.sessions) as session:
-            # Still silent (a worker that came back to life keeps its job) and still there.
-            seq = await transition(
-                session,
-                job_id,
-                expected=status,
-                target=JobStatus.FAILED if give_up else JobStatus.PENDING,
-                values=values,
-                where=[last_beat < silent_since],
+            change = await recovery.recover_lost(
+                session, run, silent_since=silent_since, now=now, give_up=give_up
             )
-            job = await session.get(Job, job_id, populate_existing=True) if seq else None
-        if job is None:
+        if change is None:
             continue
-        await publisher.publish(infra.queues, job)
+        await publish(infra.queues, change.event)
+        job_id = str(run.job_id)
         if give_up:
             report.lost_jobs_failed += 1
-            log.error("lost_job_failed", job_id=str(job_id), attempts=attempts)
+            log.error("lost_job_failed", job_id=job_id, attempts=run.attempts)
         else:
-            await enqueue(infra.queues, job_id, sessions=infra.sessions)
+            await enqueue(infra.queues, run.job_id, sessions=infra.sessions)
             report.lost_jobs_resent += 1
-            log.warning("lost_job_resent", job_id=str(job_id), attempts=attempts, was=str(status))
+            log.warning(
+                "lost_job_resent", job_id=job_id, attempts=run.attempts, was=str(run.status)
+            )
 
 
 async def _run(settings: Settings) -> SweepReport:

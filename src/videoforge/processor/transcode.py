@@ -21,8 +21,10 @@ the same keyframes in every rung the cuts fall at the same times. Lower rungs ma
 the rung above them instead of the source (a cascade, planned in :mod:`ladder`).
 
 The thumbnail and animated preview come from a second, small run that decodes a few
-seconds around 20 % of the way in (first frames are often black title cards); it runs
-beside the ladder when the ladder leaves a core idle (:func:`stills_can_overlap`).
+seconds around 20 % of the way in (first frames are often black title cards), plus a
+second around each of 25/50/75 % for the thumbnail candidates a creator chooses from
+(``thumbnails/1.jpg``..``3.jpg``); it runs beside the ladder when the ladder leaves a
+core idle (:func:`stills_can_overlap`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ from videoforge.processor.subtitles import SubtitleRendition
 
 MASTER_PLAYLIST = "hls/master.m3u8"
 THUMBNAIL = "thumbnail.jpg"
+#: The stills a creator may choose as the thumbnail instead: ``thumbnails/1.jpg``...
+THUMBNAIL_CANDIDATES_DIR = "thumbnails"
+#: Where through the video each candidate is taken (fractions of the duration).
+CANDIDATE_POSITIONS = (0.25, 0.5, 0.75)
+#: Seconds decoded around each candidate's point, for thumbnail= to choose a frame in.
+CANDIDATE_WINDOW = 1.0
 PREVIEW = "preview.gif"
 METADATA = "metadata.json"
 AAC_LC = "mp4a.40.2"
@@ -291,6 +299,11 @@ def _video_graph(renditions: Sequence[PlannedRendition], probe: ProbeResult) -> 
     return graph
 
 
+def candidate_key(number: int) -> str:
+    """The output key of thumbnail candidate ``number`` (1-based, in time order)."""
+    return f"{THUMBNAIL_CANDIDATES_DIR}/{number}.jpg"
+
+
 @dataclass(frozen=True)
 class StillsPlan:
     """Where the stills run seeks to and for how long it decodes."""
@@ -301,12 +314,21 @@ class StillsPlan:
     thumb_height: int
     preview_width: int
     preview_height: int
+    #: Where each thumbnail candidate's window starts, and how long it is.
+    candidates: tuple[float, ...] = ()
+    candidate_window: float = CANDIDATE_WINDOW
 
 
 def plan_stills(probe: ProbeResult, config: ProcessingConfig) -> StillsPlan:
-    """Pick a window about 20 % in (past intros and fades) and the still sizes."""
+    """Pick a window about 20 % in (past intros and fades) and the still sizes, and a
+    short window centred on each of :data:`CANDIDATE_POSITIONS` for the candidates (an
+    eighth of the video at most, so that the candidates of a short one stay apart)."""
     window = min(config.preview_seconds, probe.duration)
     start = max(0.0, min(probe.duration * 0.2, probe.duration - window))
+    around = min(CANDIDATE_WINDOW, probe.duration / 8)
+    candidates = tuple(
+        round(max(0.0, probe.duration * at - around / 2), 3) for at in CANDIDATE_POSITIONS
+    )
 
     def fit(width: int) -> tuple[int, int]:
         w = min(width, probe.width)
@@ -315,7 +337,9 @@ def plan_stills(probe: ProbeResult, config: ProcessingConfig) -> StillsPlan:
 
     tw, th = fit(config.thumbnail_width)
     pw, ph = fit(config.preview_width)
-    return StillsPlan(round(start, 3), round(window, 3), tw, th, pw, ph)
+    return StillsPlan(
+        round(start, 3), round(window, 3), tw, th, pw, ph, candidates, round(around, 3)
+    )
 
 
 def stills_can_overlap(cpus: int, threads: int) -> bool:
@@ -329,9 +353,27 @@ def stills_can_overlap(cpus: int, threads: int) -> bool:
     return threads > 0 and cpus > threads
 
 
+def _jpeg(label: str, key: str) -> list[str]:
+    """One JPEG still of the filter graph's output ``label``."""
+    return ["-map", label, "-frames:v", "1", "-q:v", "3", "-update", "1", key]
+
+
 def stills_args(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) -> list[str]:
-    """Output options of the thumbnail + animated preview run."""
+    """Output options of the thumbnail + animated preview run; input 0 is the preview's
+    window, inputs 1.. the candidates' windows (in ``plan.candidates`` order)."""
     frames = max(1, min(100, math.floor(plan.window * probe.fps)))
+    per_candidate = max(1, min(25, math.floor(plan.candidate_window * probe.fps)))
+    size = f"{plan.thumb_width}:{plan.thumb_height}"
+    candidate_graph = [
+        # Scaled before thumbnail= buffers its batch: a few small frames, not 4K ones.
+        f"[{n}:v:0]scale={size},setsar=1,thumbnail={per_candidate}[c{n}]"
+        for n in range(1, len(plan.candidates) + 1)
+    ]
+    candidate_outputs = [
+        arg
+        for n in range(1, len(plan.candidates) + 1)
+        for arg in _jpeg(f"[c{n}]", candidate_key(n))
+    ]
     graph = ";".join(
         [
             "[0:v:0]split=2[t][g]",
@@ -342,6 +384,7 @@ def stills_args(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) 
             ":flags=lanczos,setsar=1,split[g1][g2]",
             "[g1]palettegen=max_colors=128:stats_mode=diff[p]",
             "[g2][p]paletteuse=dither=bayer:bayer_scale=4[gv]",
+            *candidate_graph,
         ]
     )
     return [
@@ -349,20 +392,13 @@ def stills_args(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) 
         graph,
         "-map_metadata",
         "-1",
-        "-map",
-        "[tv]",
-        "-frames:v",
-        "1",
-        "-q:v",
-        "3",
-        "-update",
-        "1",
-        THUMBNAIL,
+        *_jpeg("[tv]", THUMBNAIL),
         "-map",
         "[gv]",
         "-loop",
         "0",
         PREVIEW,
+        *candidate_outputs,
     ]
 
 

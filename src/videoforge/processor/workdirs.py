@@ -1,7 +1,7 @@
 """Per-job temp directories: made fresh for every run, removed in a ``finally``, and the
 leftovers of dead workers removed at start-up and by the sweep.
 
-A directory is named ``job-{job_id}-{pid}-{random}`` (:func:`~.keys.workdir_prefix`), so
+A directory is named ``job-{job_id}-{pid}-{random}`` (:func:`workdir_prefix`), so
 a leftover is recognised as stale when its process is gone — or when it is older than
 any job could run, which also covers a pid reused by an unrelated process.
 """
@@ -9,19 +9,43 @@ any job could run, which also covers a pid reused by an unrelated process.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Container
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from videoforge.processor.keys import parse_workdir, workdir_prefix
 from videoforge.processor.metrics import STALE_WORKDIRS_REMOVED
 
 log = structlog.get_logger("videoforge.processor.workdirs")
+
+WORKDIR_PREFIX = "job-"
+_WORKDIR_RE = re.compile(r"^job-(?P<job>[0-9a-f]{32})-(?P<pid>\d+)-")
+
+
+@dataclass(frozen=True)
+class WorkdirName:
+    job_id: uuid.UUID
+    pid: int
+
+
+def workdir_prefix(job_id: uuid.UUID, pid: int | None = None) -> str:
+    """Prefix of a job's temp dir: it names the job and the owning process so a sweep can
+    tell a dead worker's leftovers from a live one's."""
+    return f"{WORKDIR_PREFIX}{job_id.hex}-{os.getpid() if pid is None else pid}-"
+
+
+def parse_workdir(path: Path) -> WorkdirName | None:
+    """The job and pid encoded in a temp dir's name, or ``None`` if it is not one of ours."""
+    match = _WORKDIR_RE.match(path.name)
+    if match is None:
+        return None
+    return WorkdirName(job_id=uuid.UUID(hex=match["job"]), pid=int(match["pid"]))
 
 
 def make_workdir(root: Path, job_id: uuid.UUID) -> Path:

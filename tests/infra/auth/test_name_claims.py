@@ -11,15 +11,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from videoforge.infra.auth import (
-    COGNITO_ALGORITHM,
-    COGNITO_NAME_CLAIMS,
-    StaticKeySet,
-    TokenIssuer,
-    TokenVerifier,
-    build_verifier,
-    neutral_name,
-)
+from videoforge.gateway.accounts.tokens import TokenIssuer
+from videoforge.infra.auth.keys import COGNITO_ALGORITHM, StaticKeySet, local_signing_key
+from videoforge.infra.auth.principal import neutral_name
+from videoforge.infra.auth.verifier import COGNITO_NAME_CLAIMS, TokenVerifier, build_verifier
 from videoforge.settings import Settings
 
 ISSUER = "https://idp.example/pool"
@@ -32,7 +27,7 @@ def _settings(tmp_path: Path) -> Settings:
 async def test_local_token_carries_name_not_email(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     issuer = TokenIssuer.from_settings(settings)
-    verifier = build_verifier(settings, issuer=issuer)
+    verifier = build_verifier(settings, signing_key=local_signing_key(settings))
     token = issuer.issue_access("u1", username="ada@example.com", display_name=" Ada  L. ")
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["name"] == "Ada L."

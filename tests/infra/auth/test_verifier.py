@@ -20,15 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI
 from jwt.algorithms import RSAAlgorithm
 
-from videoforge.infra.auth import (
-    Principal,
-    RemoteKeySet,
-    TokenIssuer,
-    TokenVerifier,
-    build_verifier,
-    optional_principal,
-    require_principal,
-)
+from videoforge.gateway.accounts.tokens import TokenIssuer
+from videoforge.infra.auth.keys import RemoteKeySet, local_signing_key
+from videoforge.infra.auth.principal import Principal, optional_principal, require_principal
+from videoforge.infra.auth.verifier import TokenVerifier, build_verifier
 from videoforge.infra.errors import Unauthorized, install_error_handlers
 from videoforge.settings import Settings
 
@@ -252,7 +247,7 @@ async def test_key_file_created_private_and_shared(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "jwt-signing.pem"
     assert path.stat().st_mode & 0o777 == 0o600
     token = issuer.issue_access("u1", username="a@example.com", groups=["admin"])
-    in_process = build_verifier(settings, issuer=issuer)
+    in_process = build_verifier(settings, signing_key=local_signing_key(settings))
     assert (await in_process.verify(token)).is_admin
     # The key appeared after the early verifier looked: it finds it on the next token.
     assert (await early.verify(token)).user_id == "u1"
@@ -287,8 +282,9 @@ async def test_refresh_tokens_verify_only_as_refresh(tmp_path: Path) -> None:
     assert (claims.user_id, claims.jti) == ("u3", "abc123")
     with pytest.raises(Unauthorized):
         issuer.verify_refresh(issuer.issue_access("u3"))
+    settings = _settings(tmp_path)
     with pytest.raises(Unauthorized):
-        await build_verifier(_settings(tmp_path), issuer=issuer).verify(refresh)
+        await build_verifier(settings, signing_key=local_signing_key(settings)).verify(refresh)
 
 
 async def test_fastapi_dependencies(tmp_path: Path) -> None:
@@ -296,7 +292,7 @@ async def test_fastapi_dependencies(tmp_path: Path) -> None:
     issuer = TokenIssuer.from_settings(settings)
 
     class _Infra:
-        verifier = build_verifier(settings, issuer=issuer)
+        verifier = build_verifier(settings, signing_key=local_signing_key(settings))
 
     app = FastAPI()
     install_error_handlers(app)

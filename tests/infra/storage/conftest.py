@@ -19,9 +19,9 @@ import pytest
 from fastapi import FastAPI
 
 from videoforge.infra.errors import install_error_handlers
-from videoforge.infra.storage.http import router
-from videoforge.infra.storage.local import LocalStorage
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.http.routes import router
+from videoforge.infra.storage.local.store import LocalStorage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.infra.storage.signing import derive_signing_key
 
 MiB = 1024 * 1024

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from videoforge.infra.storage import build_storage
 from videoforge.infra.storage.cdn import CloudFrontStorage, CloudFrontUrls
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.settings import Settings, SettingsError, load_settings
 
 CDN = "https://d111111abcdef8.cloudfront.net"

@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import httpx
 import pytest
 
-from videoforge.infra.storage.local import KeySealed, LocalStorage
+from videoforge.infra.storage.local.files import KeySealed
+from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.infra.storage.signing import SIGNING_KEY_ENV, Grant, Op, derive_signing_key
 
 KiB = 1024

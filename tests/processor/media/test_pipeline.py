@@ -252,23 +252,3 @@ async def test_guards_are_on_every_call_the_pipeline_makes(
     assert len(seen) == 4  # probe, loudness measurement, ladder, stills
     for argv in seen:
         assert_guarded(argv)
-
-
-async def test_progress_never_goes_down_and_repeats_as_a_keepalive(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from videoforge.processor import pipeline
-
-    seen: list[int] = []
-
-    async def record(value: int) -> None:
-        seen.append(value)
-
-    progress = pipeline._Progress(record)
-    for value in (10, 5, 10.7, 11):
-        await progress.report(value)
-    assert seen == [10, 11]  # a lower or equal value within the keep-alive window is dropped
-    monkeypatch.setattr(pipeline, "_PROGRESS_KEEPALIVE", 0.0)
-    await progress.report(3)  # keep-alive due: the current value again, never the lower one
-    await progress.report(250)
-    assert seen == [10, 11, 11, 100]

@@ -12,9 +12,10 @@ from sqlalchemy import update
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.jobs import Job
+from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.processor.policy import retry_backoff
-from videoforge.processor.worker import ClaimOutcome, Worker
+from videoforge.processor.worker import Worker
 
 from .conftest import VISIBILITY, Stack
 
@@ -34,7 +35,7 @@ async def test_concurrent_claims_have_one_winner(stack: Stack) -> None:
     job = await stack.new_job("originals/u1/x/source", send=False)
     worker = Worker(stack.infra)
     outcomes = await asyncio.gather(
-        *(worker._claim(job.id, _message(job.id), uuid.uuid4().hex) for _ in range(4))
+        *(worker.claim(job.id, _message(job.id), uuid.uuid4().hex) for _ in range(4))
     )
     kinds = sorted(str(o) for o, _ in outcomes)
     assert kinds.count(str(ClaimOutcome.CLAIMED)) == 1
@@ -49,14 +50,14 @@ async def test_redelivery_outcomes(stack: Stack) -> None:
     worker = Worker(stack.infra)
     job = await stack.new_job("originals/u1/x/source", send=False)
     first = _message(job.id, "m-1")
-    outcome, _ = await worker._claim(job.id, first, "a" * 32)
+    outcome, _ = await worker.claim(job.id, first, "a" * 32)
     assert outcome is ClaimOutcome.CLAIMED
 
     # The same message again while its owner beats: leave it to the owner.
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-1"), "b" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-1"), "b" * 32)
     assert outcome is ClaimOutcome.OWNER_ALIVE
     # Another message for the same running job: a duplicate.
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-2"), "b" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-2"), "b" * 32)
     assert outcome is ClaimOutcome.DUPLICATE
     assert (await stack.job(job.id)).claim_token == "a" * 32
 
@@ -68,7 +69,7 @@ async def test_redelivery_outcomes(stack: Stack) -> None:
             .where(Job.id == job.id)
             .values(heartbeat_at=utcnow() - timedelta(seconds=VISIBILITY + 1))
         )
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-1"), "c" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-1"), "c" * 32)
     assert outcome is ClaimOutcome.CLAIMED
     reclaimed = await stack.job(job.id)
     assert reclaimed.status is S.DOWNLOADING
@@ -79,10 +80,10 @@ async def test_redelivery_outcomes(stack: Stack) -> None:
     # Final jobs and unknown jobs.
     async with session_scope(stack.infra.sessions) as session:
         await session.execute(update(Job).where(Job.id == job.id).values(status=S.COMPLETED))
-    outcome, _ = await worker._claim(job.id, _message(job.id), "d" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id), "d" * 32)
     assert outcome is ClaimOutcome.FINISHED
     missing = uuid.uuid4()
-    outcome, _ = await worker._claim(missing, _message(missing), "d" * 32)
+    outcome, _ = await worker.claim(missing, _message(missing), "d" * 32)
     assert outcome is ClaimOutcome.UNKNOWN_JOB
 
 

@@ -16,11 +16,14 @@ import pytest
 from prometheus_client import REGISTRY
 
 from videoforge.infra.runtime import Infra, build_infra
+from videoforge.infra.storage.keys import import_key
 from videoforge.jobs import Job
+from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import import_key
+from videoforge.processor import failures
 from videoforge.processor.resources import LocalResourceError
-from videoforge.processor.worker import ClaimOutcome, JobRun, Worker
+from videoforge.processor.run import JobRun
+from videoforge.processor.worker import Worker
 
 from ..conftest import CappedDir
 from .conftest import MAX_RECEIVES, Stack, make_clip, running_worker
@@ -223,9 +226,11 @@ async def test_an_unverified_local_failure_is_released_at_once_but_counts(
         assert len(got) == 1
         assert got[0].receive_count == receive  # the same message: the attempt counted
         token = uuid.uuid4().hex
-        outcome, _ = await worker._claim(job.id, got[0], token)
+        outcome, _ = await worker.claim(job.id, got[0], token)
         assert outcome is ClaimOutcome.CLAIMED
-        await worker._on_failure(JobRun(job_id=job.id, message=got[0], token=token), failure)
+        await failures.on_failure(
+            worker.ctx, JobRun(job_id=job.id, message=got[0], token=token), failure
+        )
         after = await stack.job(job.id)
         assert after.attempts == receive
         assert after.error_code == "local_resource"

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from videoforge.infra.db import session_scope
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import request_cancel
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import output_prefix
 
 from .conftest import MAX_RECEIVES, Stack, processes_under, running_worker
 

@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import AssetType, enqueue, list_assets
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import output_prefix
 
 from .conftest import Stack, running_worker
 

@@ -22,9 +22,10 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra, build_infra
 from videoforge.jobs import Job
+from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobMessage, JobStatus
 from videoforge.processor.policy import heartbeat_interval, stale_after
-from videoforge.processor.worker import ClaimOutcome, Worker
+from videoforge.processor.worker import Worker
 
 from .conftest import Stack, running_worker
 
@@ -65,19 +66,19 @@ async def test_redelivery_reclaims_a_job_whose_heartbeat_is_two_thirds_of_a_time
     worker = Worker(aws_timeout_infra)
     assert worker.stale_after == stale_after(300) == 32.0
     job = await stack.new_job("originals/u1/x/source", send=False)
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-1"), "a" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-1"), "a" * 32)
     assert outcome is ClaimOutcome.CLAIMED
 
     # A live owner beats every 2 s: a heartbeat a few seconds old is alive.
     await _beat_ago(stack, job.id, 5)
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-1"), "b" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-1"), "b" * 32)
     assert outcome is ClaimOutcome.OWNER_ALIVE
 
     # The redelivery of a dead owner's message, one timeout after its last extension:
     # the heartbeat is 200 s old. The old rule (stale only after 300 s) called the owner
     # alive and hid the message for another 300 s.
     await _beat_ago(stack, job.id, 200)
-    outcome, _ = await worker._claim(job.id, _message(job.id, "m-1"), "c" * 32)
+    outcome, _ = await worker.claim(job.id, _message(job.id, "m-1"), "c" * 32)
     assert outcome is ClaimOutcome.CLAIMED
     reclaimed = await stack.job(job.id)
     assert reclaimed.claim_token == "c" * 32

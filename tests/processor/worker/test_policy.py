@@ -7,11 +7,12 @@ import errno
 
 import pytest
 
+from videoforge.jobs.runs import Liveness, owner_liveness
+from videoforge.processor.failures import failure_kind
 from videoforge.processor.fetch import FetchFailed, FetchRejected
 from videoforge.processor.ffmpeg import MediaRejected, ToolError
 from videoforge.processor.policy import (
     FailureKind,
-    Liveness,
     RetryAction,
     RetryDecision,
     bytes_needed,
@@ -20,11 +21,9 @@ from videoforge.processor.policy import (
     extend_interval,
     heartbeat_interval,
     may_take_work,
-    owner_liveness,
     stale_after,
 )
 from videoforge.processor.resources import LocalResourceError
-from videoforge.processor.worker import failure_kind
 
 MiB = 1024**2
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.messages import JobStatus
-from videoforge.processor.keys import output_prefix, workdir_prefix
+from videoforge.processor.workdirs import workdir_prefix
 
 from .conftest import Stack, processes_under, running_worker
 

@@ -8,10 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import transition
 from videoforge.messages import JobMessage, JobStatus
-from videoforge.processor.keys import output_prefix, workdir_prefix
 from videoforge.processor.sweep import lost_after, sweep
+from videoforge.processor.workdirs import workdir_prefix
 
 from .conftest import Stack, running_worker
 

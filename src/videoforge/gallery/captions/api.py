@@ -13,6 +13,7 @@ from starlette.types import Message
 from videoforge.gallery import deletions, service
 from videoforge.gallery.access import ensure_owner_or_admin
 from videoforge.gallery.api import InfraDep, MaybeUser
+from videoforge.gallery.bodies import read_capped
 from videoforge.gallery.captions import service as captions
 from videoforge.gallery.captions.schemas import CaptionList, CaptionRead, CaptionSource
 from videoforge.gallery.usage import service as usage
@@ -48,23 +49,15 @@ _BODY_DOC = {
 }
 
 
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"A caption file may be at most {captions.CAPTION_MAX_BYTES // 1024} KiB.",
+        code="caption_too_large",
+    )
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it grows past ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"A caption file may be at most {captions.CAPTION_MAX_BYTES // 1024} KiB.",
-            code="caption_too_large",
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(
-                f"A caption file may be at most {captions.CAPTION_MAX_BYTES // 1024} KiB.",
-                code="caption_too_large",
-            )
-    return bytes(body)
+    return await read_capped(request, limit, _too_large)
 
 
 async def _caption_body(request: Request) -> tuple[bytes, str | None]:

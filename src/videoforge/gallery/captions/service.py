@@ -25,6 +25,7 @@ from videoforge.gallery.captions.schemas import CaptionRead, CaptionSource
 from videoforge.gallery.models import GalleryVideo
 from videoforge.infra.errors import NotFound, PayloadTooLarge, UnprocessableEntity
 from videoforge.infra.storage.base import Storage
+from videoforge.infra.storage.keys import caption_key
 from videoforge.infra.webvtt import vtt_document
 
 CAPTION_MAX_BYTES = 512 * 1024
@@ -39,15 +40,6 @@ _TIMING = {
     "srt": re.compile(rf"^\s*({_SRT_TIME})\s*-->\s*({_SRT_TIME})(?:\s+.*)?$"),
     "vtt": re.compile(rf"^\s*({_VTT_TIME})\s+-->\s+({_VTT_TIME})(?:\s+.*)?$"),
 }
-
-
-def captions_prefix(video_id: uuid.UUID) -> str:
-    """Every uploaded caption of a video lives under this prefix."""
-    return f"captions/{video_id}/"
-
-
-def caption_key(video_id: uuid.UUID, language: str) -> str:
-    return f"{captions_prefix(video_id)}{language}.vtt"
 
 
 def normalise_language(value: str) -> str:

@@ -35,7 +35,7 @@ from videoforge.gallery.comments.words import contains_blocked
 from videoforge.gallery.models import CommentPolicy, GalleryVideo
 from videoforge.gallery.moderation import repository as moderation
 from videoforge.gallery.moderation.models import BlockScope
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 

@@ -23,7 +23,7 @@ from videoforge.gallery.moderation.schemas import (
     ReportQueue,
     ReportRead,
 )
-from videoforge.infra.auth import Principal, require_admin
+from videoforge.infra.auth.principal import Principal, require_admin
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import BadRequest
 from videoforge.infra.openapi import error_responses

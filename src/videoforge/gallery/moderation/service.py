@@ -30,7 +30,7 @@ from videoforge.gallery.moderation.schemas import (
     ReportedVideo,
     ReportGroupRead,
 )
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import Conflict, Forbidden, NotFound
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from videoforge.gallery import limits
 from videoforge.gallery.api import InfraDep, MaybeUser, User, client_ip
-from videoforge.gallery.playlists import service
+from videoforge.gallery.playlists import pages, service
 from videoforge.gallery.playlists.schemas import (
     PAGE_MAX,
     PlaylistCreate,
@@ -148,7 +148,7 @@ async def list_playlist_videos(
     entry whose video the caller may not see (private, hidden, deleted, not ready) is
     `{"position", "available": false}` with nothing of the video."""
     async with session_scope(infra.sessions) as session:
-        found = await service.page(
+        found = await pages.page(
             session, playlist_ref, principal, infra.storage, cursor=cursor, limit=limit
         )
         playlist = await service.to_read(session, found.playlist, principal, infra.storage)

@@ -12,7 +12,7 @@ from videoforge.gallery.models import GalleryVideo
 from videoforge.gallery.ratings import repository
 from videoforge.gallery.ratings.models import RatingValue
 from videoforge.gallery.ratings.schemas import RatingChoice
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 
 #: Attempts at setting a rating while another request of the same user deletes it.
 _ATTEMPTS = 5

@@ -11,7 +11,7 @@ from videoforge.gallery import deletions
 from videoforge.gallery.api import InfraDep, User
 from videoforge.gallery.usage import repository, service
 from videoforge.gallery.usage.schemas import QuotaUpdate, UsagePage, UsageRead, VideosDeleted
-from videoforge.infra.auth import Principal, require_admin
+from videoforge.infra.auth.principal import Principal, require_admin
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.openapi import error_responses

@@ -13,6 +13,7 @@ from videoforge.gallery.models import GalleryUpload, GalleryVideo, GalleryVideoJ
 from videoforge.gallery.ratings.models import GalleryRating
 from videoforge.gallery.usage.models import GalleryUserQuota
 from videoforge.infra.db import utcnow
+from videoforge.infra.storage.keys import video_prefixes
 
 #: A video's bytes before it is first measured: what confirm stored (or nothing yet).
 _BYTES = func.coalesce(GalleryVideo.storage_bytes, GalleryVideo.file_size, 0)
@@ -40,10 +41,11 @@ async def video_objects(session: AsyncSession, video_id: uuid.UUID) -> VideoObje
     )
     if video.job_id is not None:
         jobs.add(video.job_id)
-    # The same places a video's deletion removes (service.delete_video), plus owners'
-    # captions: every byte that goes when the video goes.
-    prefixes = [*sorted(f"outputs/{job}/" for job in jobs), f"captions/{video_id}/"]
-    return VideoObjects(video_id, [video.s3_key] if video.s3_key else [], prefixes)
+    # The same places a video's deletion removes (service.delete_video): every byte
+    # that goes when the video goes.
+    return VideoObjects(
+        video_id, [video.s3_key] if video.s3_key else [], video_prefixes(video_id, jobs)
+    )
 
 
 async def set_video_bytes(session: AsyncSession, video_id: uuid.UUID, size: int) -> None:

@@ -25,7 +25,7 @@ from videoforge.gallery.ratings.models import RatingValue
 from videoforge.gallery.usage import repository
 from videoforge.gallery.usage.schemas import UsageRead
 from videoforge.gallery.webhooks import repository as webhooks_repository
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope
 from videoforge.infra.errors import AppError, NotFound
 from videoforge.infra.storage.base import Storage

@@ -27,7 +27,7 @@ from videoforge.gallery.lifecycle.schemas import EventType, encode, envelope
 from videoforge.gallery.webhooks import repository, signing
 from videoforge.gallery.webhooks.models import DeliveryState, GalleryWebhook, GalleryWebhookDelivery
 from videoforge.gallery.webhooks.schemas import WebhookCreate, WebhookUpdate
-from videoforge.infra.auth import Principal
+from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.errors import Conflict, NotFound, UnprocessableEntity
 from videoforge.infra.runtime import Infra

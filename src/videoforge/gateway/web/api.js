@@ -192,7 +192,7 @@ function withQuery(path, query) {
  * One JSON API call. A 401 triggers one refresh and one retry; if that fails too the
  * session ends ("expired") and the app sends the user to the login page.
  */
-export async function request(method, path, { body, query, auth = true, retry = true, signal, headers: extra, keepalive = false } = {}) {
+export async function request(method, path, { body, raw, query, auth = true, retry = true, signal, headers: extra, keepalive = false } = {}) {
   const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
@@ -201,7 +201,8 @@ export async function request(method, path, { body, query, auth = true, retry = 
     res = await fetch(withQuery(path, query), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      // `raw` (a File or Blob) is sent as it is, with the caller's Content-Type.
+      body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
       signal,
       keepalive, // lets a request (logout) finish even if the page is being left
       credentials: "same-origin",
@@ -216,7 +217,7 @@ export async function request(method, path, { body, query, auth = true, retry = 
     // password the user typed (e.g. the current password when changing it) is not.
     const tokenProblem = res.status === 401 && auth && !CREDENTIAL_ERRORS.has(error.code);
     if (tokenProblem && retry && storedRefresh() && (await refreshSession())) {
-      return request(method, path, { body, query, auth, retry: false, signal, headers: extra });
+      return request(method, path, { body, raw, query, auth, retry: false, signal, headers: extra });
     }
     if (tokenProblem && currentUser) clearSession("expired");
     throw error;
@@ -351,9 +352,20 @@ function normalisePage(body, params) {
 
 export const getVideo = (id) => request("GET", `/api/gallery/videos/${encodeURIComponent(id)}`);
 
-/** Update title/description/visibility (only the given fields). */
+/** Update title/description/visibility/comment_policy/publish (only the given fields). */
 export const updateVideo = (id, changes) =>
   request("PUT", `/api/gallery/videos/${encodeURIComponent(id)}`, { body: changes });
+
+/** Show candidate `number` (1-based, of video.thumbnail_candidates) as the thumbnail. */
+export const chooseThumbnail = (id, number) =>
+  request("PUT", `/api/gallery/videos/${encodeURIComponent(id)}/thumbnail`, { body: { candidate: number } });
+
+/** Upload an image (JPEG, PNG or WebP) as the thumbnail; the server re-encodes it. */
+export const uploadThumbnail = (id, file) =>
+  request("PUT", `/api/gallery/videos/${encodeURIComponent(id)}/thumbnail/image`, {
+    raw: file,
+    headers: { "Content-Type": file.type || "application/octet-stream" },
+  });
 
 export const deleteVideo = (id) => request("DELETE", `/api/gallery/videos/${encodeURIComponent(id)}`);
 
@@ -385,9 +397,16 @@ export const abortMultipart = ({ key, uploadId }) =>
   request("POST", "/api/upload/multipart/abort", { body: { key, upload_id: uploadId } });
 
 /** Turn an uploaded object into a video (status "uploaded"). Safe to repeat. */
-export const confirmUpload = ({ key, title, description, visibility }) =>
+export const confirmUpload = ({ key, title, description, visibility, publish, publishAt }) =>
   request("POST", "/api/upload/confirm", {
-    body: { key, title, ...(description ? { description } : {}), ...(visibility ? { visibility } : {}) },
+    body: {
+      key,
+      title,
+      ...(description ? { description } : {}),
+      ...(visibility ? { visibility } : {}),
+      ...(publish ? { publish } : {}),
+      ...(publish === "schedule" && publishAt ? { publish_at: publishAt } : {}),
+    },
   });
 
 // ------------------------------------------------------------------ jobs

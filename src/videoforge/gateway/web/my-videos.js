@@ -6,6 +6,7 @@ import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { describeJob, describeVideoWithoutJob } from "./job-status.js";
 import { isFinal, watchJob } from "./jobs-live.js";
 import { navigate } from "./router.js";
+import { publishBadge } from "./upload-details.js";
 import { uploadPanel } from "./upload-panel.js";
 import { mediaBox } from "./video-card.js";
 
@@ -80,6 +81,9 @@ export async function myVideosView(main, _params, query, ctx) {
     } else if (d.status === "uploaded") {
       actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "process" }, onclick: () => jobAction(video, "start") }, "Start processing"));
     }
+    if (["draft", "scheduled"].includes(video.publish_state)) {
+      actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "publish" }, onclick: () => publishNow(video) }, "Publish now"));
+    }
     actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "edit" }, onclick: () => edit(video) }, "Edit"));
     actions.push(h("button", { type: "button", class: "button button--small button--danger-ghost", dataset: { action: "delete" }, onclick: () => remove(video) }, "Delete"));
 
@@ -99,6 +103,7 @@ export async function myVideosView(main, _params, query, ctx) {
           h("span", { class: `badge badge--status badge--${d.status}` }, d.label),
           d.detail ? h("span", { class: "video-row__detail" }, d.detail) : null,
           vis ? h("span", { class: `badge badge--${video.visibility}` }, vis[1]) : null,
+          publishBadge(video),
           video.duration ? h("span", {}, formatDuration(video.duration)) : null,
           h("span", {}, formatViews(video.views)),
           h("span", {}, "Added ", timeEl(video.created_at)),
@@ -216,6 +221,18 @@ export async function myVideosView(main, _params, query, ctx) {
       toast("Saved.");
     }
     rows.get(video.id)?.querySelector('[data-action="edit"]')?.focus();
+  }
+
+  async function publishNow(video) {
+    try {
+      const updated = await api.updateVideo(video.id, { publish: "now" });
+      videos.set(video.id, updated);
+      refreshRow(video.id);
+      toast("Published.");
+      rows.get(video.id)?.querySelector('[data-action="edit"]')?.focus();
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
   }
 
   async function remove(video) {

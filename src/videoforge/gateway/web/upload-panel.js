@@ -6,6 +6,7 @@ import { formatBytes, h, randomId, replace, toast, uid } from "./dom.js";
 import { VISIBILITIES } from "./edit-dialog.js";
 import { describeJob } from "./job-status.js";
 import { watchJob } from "./jobs-live.js";
+import { detailsForm, publishBadge } from "./upload-details.js";
 import { discardPending, pendingUploads, uploads, UploadState } from "./upload.js";
 
 const VISIBILITY_KEY = "vf.upload_visibility";
@@ -28,15 +29,45 @@ function uploadRow(upload, disposers) {
   const status = h("p", { class: "upload__status", "aria-live": "polite" });
   const actions = h("div", { class: "upload__actions" });
   const jobLine = h("p", { class: "upload__job", "aria-live": "polite" });
+  const publishLine = h("p", { class: "upload__publish" });
+  const details = detailsForm(upload);
   const li = h(
     "li",
-    { class: "upload", dataset: { state: upload.state } },
-    h("div", { class: "upload__head" }, h("span", { class: "upload__name" }, upload.file.name), h("span", { class: "muted" }, formatBytes(upload.size))),
-    h("div", { class: "upload__bar" }, bar, pct),
-    status,
-    jobLine,
-    actions,
+    { class: "upload upload--with-details", dataset: { state: upload.state } },
+    h(
+      "div",
+      { class: "upload__main" },
+      h("div", { class: "upload__head" }, h("span", { class: "upload__name" }, upload.file.name), h("span", { class: "muted" }, formatBytes(upload.size))),
+      h("div", { class: "upload__bar" }, bar, pct),
+      status,
+      jobLine,
+      publishLine,
+      actions,
+    ),
+    details.element,
   );
+  const showPublish = (video) => replace(publishLine, publishBadge(video));
+  details.element.addEventListener("saved", (event) => showPublish(event.detail));
+  // The gallery learns of the stills from the job's COMPLETED event, a moment after the
+  // job says so: ask for the video until its thumbnail choices are there.
+  let stillsAsked = false;
+  const askForStills = async (videoId) => {
+    if (stillsAsked) return;
+    stillsAsked = true;
+    for (let attempt = 0; attempt < 30 && li.isConnected; attempt += 1) {
+      try {
+        const video = await api.getVideo(videoId);
+        showPublish(video);
+        if ((video.thumbnail_candidates ?? []).length) {
+          details.showThumbnails(video);
+          return;
+        }
+      } catch {
+        // Try again below: the gallery may be catching up.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  };
   // After the upload the row follows its processing job (the job is the source of truth:
   // see job-status.js): queued with its place, downloading, processing with % and ETA,
   // then a link to watch, or the reason it failed.
@@ -54,6 +85,7 @@ function uploadRow(upload, disposers) {
     }
     if (d.error) parts.push(h("span", { class: "form-error upload__reason" }, d.error));
     replace(jobLine, parts);
+    if (d.phase === "ready" && job.video_id) askForStills(job.video_id);
     if (d.progress !== null) {
       bar.value = d.progress;
       bar.setAttribute("aria-label", `Processing progress of ${upload.file.name}`);
@@ -76,6 +108,10 @@ function uploadRow(upload, disposers) {
   const renderState = () => {
     li.dataset.state = upload.state;
     status.textContent = upload.error ? `${UPLOAD_LABELS[upload.state]}: ${upload.error}` : UPLOAD_LABELS[upload.state];
+    if (upload.video) {
+      details.attach(upload.video);
+      showPublish(upload.video);
+    }
     if (upload.state === UploadState.DONE) follow();
     const buttons = [];
     if ([UploadState.QUEUED, UploadState.UPLOADING, UploadState.PAUSED].includes(upload.state)) {

@@ -179,6 +179,10 @@ export class Upload extends EventTarget {
     this.userId = userId;
     this.visibility = visibility;
     this.title = title || titleFromName(file.name);
+    // What the details form may change while the bytes travel; confirm sends them.
+    this.description = "";
+    this.publish = "now";
+    this.publishAt = null;
     this.size = file.size;
     this.loaded = 0;
     this.state = UploadState.QUEUED;
@@ -427,7 +431,17 @@ export class Upload extends EventTarget {
     try {
       if (!this.video) {
         this._set(UploadState.CONFIRMING);
-        this.video = await api.confirmUpload({ key, title: this.title, visibility: this.visibility });
+        // A schedule whose time passed while the bytes travelled publishes nothing
+        // unasked: the video is kept as a draft for the owner to decide.
+        const lapsed = this.publish === "schedule" && !(Date.parse(this.publishAt) > Date.now() + 5000);
+        this.video = await api.confirmUpload({
+          key,
+          title: this.title,
+          description: this.description,
+          visibility: this.visibility,
+          publish: lapsed ? "draft" : this.publish,
+          publishAt: this.publishAt,
+        });
       }
       this._set(UploadState.STARTING);
       this.job = await api.createJob(this.video.id);

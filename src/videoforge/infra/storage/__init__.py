@@ -1,7 +1,7 @@
 """Object storage: the :class:`Storage` protocol (see base.py) and its two backends.
 
 :func:`build_storage` picks S3 when ``S3_BUCKET_NAME`` is set, the local directory
-store otherwise. The local store's signed URLs are served by :data:`.http.router`.
+store otherwise. The local store's signed URLs are served by :data:`.http.routes.router`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from videoforge.infra.storage.base import (
     content_disposition,
     validate_key,
 )
-from videoforge.infra.storage.local import LocalStorage
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.local.store import LocalStorage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.settings import Settings, StorageBackend
 
 __all__ = [

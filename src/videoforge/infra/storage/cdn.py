@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from videoforge.infra.storage.base import validate_expires, validate_key
-from videoforge.infra.storage.s3 import S3Storage
+from videoforge.infra.storage.s3.store import S3Storage
 from videoforge.settings import Settings
 
 _CACHE_SIZE = 4096

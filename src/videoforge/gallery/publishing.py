@@ -1,0 +1,139 @@
+"""When a video is public: drafts, "publish when ready" and scheduled publishing.
+
+Two columns say it: ``draft`` (not public until its owner publishes it, or until its
+processing completes with ``publish_when_ready``) and ``publish_at`` (public from then
+on; null: no schedule). A video nobody made a choice for is published, so rows written
+without these columns (older code, bulk loads) keep the meaning they always had.
+Everything that shows a video to someone other than its owner compares ``publish_at``
+with the clock when it reads (:func:`published_clause` in SQL, :func:`is_published` in
+Python), so a scheduled video becomes visible exactly when its time passes, with no
+background job to lag behind.
+
+The owner's choice (:class:`PublishMode`) is turned into those two columns by one pure
+function, :func:`decide`, which also carries the rules of a bad request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, and_, or_
+
+from videoforge.gallery.models import GalleryVideo, VideoStatus
+from videoforge.infra.db import utcnow
+from videoforge.infra.errors import UnprocessableEntity
+
+#: How far ahead a video may be scheduled.
+MAX_SCHEDULE_AHEAD = timedelta(days=366 * 2)
+
+
+class PublishMode(StrEnum):
+    """What the owner asks for."""
+
+    NOW = "now"  # public now (a video already published keeps its date)
+    WHEN_READY = "when_ready"  # public as soon as processing completes (now if it has)
+    DRAFT = "draft"  # only the owner sees it until they publish it
+    SCHEDULE = "schedule"  # public at ``publish_at`` (in the future)
+
+
+class PublishState(StrEnum):
+    """Where a video stands, as the API shows it."""
+
+    PUBLISHED = "published"
+    SCHEDULED = "scheduled"
+    WHEN_READY = "when_ready"
+    DRAFT = "draft"
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """The columns a choice sets."""
+
+    draft: bool
+    publish_when_ready: bool
+    publish_at: datetime | None
+
+
+def decide(
+    mode: PublishMode,
+    publish_at: datetime | None,
+    *,
+    now: datetime,
+    status: VideoStatus,
+    current: Publishing | None = None,
+) -> Publishing:
+    """The columns for ``mode`` on a video of ``status`` whose columns are ``current``
+    (None: a new video).
+
+    ``publish_at`` is required with ``schedule`` and refused with any other mode; it
+    must lie in the future (a time already past is a mistake to report, not a silent
+    "now") and within :data:`MAX_SCHEDULE_AHEAD`. A video already public stays public
+    from when it was (``now`` and ``when_ready`` change nothing of it).
+    """
+    if mode is not PublishMode.SCHEDULE and publish_at is not None:
+        raise UnprocessableEntity(
+            "publish_at is only for publish = schedule.", code="publish_at_unexpected"
+        )
+    if mode is PublishMode.SCHEDULE:
+        if publish_at is None:
+            raise UnprocessableEntity(
+                "Scheduling needs publish_at, the time to publish.", code="publish_at_required"
+            )
+        if publish_at <= now:
+            raise UnprocessableEntity(
+                "publish_at has already passed: choose a time in the future, or publish now.",
+                code="publish_at_in_past",
+            )
+        if publish_at - now > MAX_SCHEDULE_AHEAD:
+            raise UnprocessableEntity(
+                "publish_at may be at most two years ahead.", code="publish_at_too_far"
+            )
+        return Publishing(False, False, publish_at)
+    if mode is PublishMode.DRAFT:
+        return Publishing(True, False, None)
+    if current is not None and _state(current, now) is PublishState.PUBLISHED:
+        return current
+    if mode is PublishMode.WHEN_READY and status is not VideoStatus.READY:
+        return Publishing(True, True, None)
+    return Publishing(False, False, None)
+
+
+def initial(mode: PublishMode | None, publish_at: datetime | None) -> Publishing:
+    """The columns of a new video: ``now`` unless the creator chose (``schedule`` when
+    only ``publish_at`` is given)."""
+    if mode is None:
+        mode = PublishMode.SCHEDULE if publish_at is not None else PublishMode.NOW
+    return decide(mode, publish_at, now=utcnow(), status=VideoStatus.UPLOADED)
+
+
+def _state(columns: Publishing, now: datetime) -> PublishState:
+    if columns.draft:
+        return PublishState.WHEN_READY if columns.publish_when_ready else PublishState.DRAFT
+    if columns.publish_at is not None and columns.publish_at > now:
+        return PublishState.SCHEDULED
+    return PublishState.PUBLISHED
+
+
+def columns_of(video: GalleryVideo) -> Publishing:
+    return Publishing(bool(video.draft), bool(video.publish_when_ready), video.publish_at)
+
+
+def state(video: GalleryVideo, now: datetime | None = None) -> PublishState:
+    """The video's publishing state at ``now``."""
+    return _state(columns_of(video), now or utcnow())
+
+
+def is_published(video: GalleryVideo, now: datetime | None = None) -> bool:
+    """Whether the video is public by its publishing (visibility aside) at ``now``."""
+    return state(video, now) is PublishState.PUBLISHED
+
+
+def published_clause(now: datetime | None = None) -> ColumnElement[bool]:
+    """:func:`is_published` in SQL."""
+    moment = now or utcnow()
+    return and_(
+        GalleryVideo.draft.is_(False),
+        or_(GalleryVideo.publish_at.is_(None), GalleryVideo.publish_at <= moment),
+    )
