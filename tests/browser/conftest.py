@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.browser.pages import DESKTOP
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -191,6 +192,15 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh desktop-sized browser profile for one test (20 s default timeout)."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.set_default_timeout(20_000)
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture(scope="session")

@@ -85,14 +85,6 @@ SLOW_CANCELLED_POLLS = """
 
 
 # ----------------------------------------------------------------------- fixtures
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    ctx.close()
-
-
 @pytest.fixture(scope="module")
 def long_clip(clip_factory: Callable[..., Path], clips_dir: Path) -> Path:
     """40 s at 640x360: its ladder run lasts long enough to be caught and held."""

@@ -79,14 +79,6 @@ def other_site() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx.set_default_timeout(20_000)
-    yield ctx
-    ctx.close()
-
-
 def open_page(context: Any) -> tuple[Any, list[str]]:
     """A new page and what went wrong on it: JavaScript errors, CSP violations, dialogs."""
     page = context.new_page()

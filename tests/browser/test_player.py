@@ -12,13 +12,11 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.browser.api_user import ApiUser
-from tests.browser.pages import DESKTOP
 
 pytestmark = pytest.mark.browser
 
@@ -95,14 +93,6 @@ def upload_and_process(base: str, clip: Path) -> str:
 @pytest.fixture(scope="module")
 def video_id(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     return upload_and_process(platform.url, make_source(tmp_path_factory.mktemp("player")))
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    ctx.close()
 
 
 def open_page(context: Any) -> tuple[Any, list[str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -21,14 +20,6 @@ from tests.browser.pages import sign_up
 pytestmark = pytest.mark.browser
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    ctx.close()
 
 
 def part_number(url: str) -> int | None:
