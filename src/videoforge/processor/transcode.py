@@ -324,13 +324,17 @@ class StillsPlan:
 
 def plan_stills(probe: ProbeResult, config: ProcessingConfig) -> StillsPlan:
     """Pick a window about 20 % in (past intros and fades) and the still sizes, and a
-    short window centred on each of :data:`CANDIDATE_POSITIONS` for the candidates (an
-    eighth of the video at most, so that the candidates of a short one stay apart)."""
+    short window centred on each of :data:`CANDIDATE_POSITIONS` for the candidates."""
     window = min(config.preview_seconds, probe.duration)
     start = max(0.0, min(probe.duration * 0.2, probe.duration - window))
-    around = min(CANDIDATE_WINDOW, probe.duration / 8)
+    # An eighth of the video at most, so that the candidates of a short one stay apart,
+    # but three frames' worth at least: a window shorter than a frame decodes nothing,
+    # and one empty candidate would fail the whole stills run.
+    frame = 1 / probe.fps if probe.fps > 0 else 0.04
+    around = min(max(min(CANDIDATE_WINDOW, probe.duration / 8), 3 * frame), probe.duration)
     candidates = tuple(
-        round(max(0.0, probe.duration * at - around / 2), 3) for at in CANDIDATE_POSITIONS
+        round(max(0.0, min(probe.duration * at - around / 2, probe.duration - around)), 3)
+        for at in CANDIDATE_POSITIONS
     )
 
     def fit(width: int) -> tuple[int, int]:
@@ -364,8 +368,9 @@ def _jpeg(label: str, key: str) -> list[str]:
 def stills_args(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) -> list[str]:
     """Output options of the thumbnail + animated preview run; input 0 is the preview's
     window, inputs 1.. the candidates' windows (in ``plan.candidates`` order)."""
-    frames = max(1, min(100, math.floor(plan.window * probe.fps)))
-    per_candidate = max(1, min(25, math.floor(plan.candidate_window * probe.fps)))
+    # thumbnail= takes batches of 2 frames or more (it picks from fewer at the end).
+    frames = max(2, min(100, math.floor(plan.window * probe.fps)))
+    per_candidate = max(2, min(25, math.floor(plan.candidate_window * probe.fps)))
     size = f"{plan.thumb_width}:{plan.thumb_height}"
     candidate_graph = [
         # Scaled before thumbnail= buffers its batch: a few small frames, not 4K ones.

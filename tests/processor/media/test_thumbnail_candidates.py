@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageStat
 
 from videoforge.jobs.models import Job
@@ -99,3 +100,29 @@ def test_short_videos_keep_their_candidates_apart_and_inside() -> None:
     plan = plan_stills(probe, CONFIG)
     assert len(set(plan.candidates)) == 3
     assert all(at >= 0 and at + plan.candidate_window <= probe.duration for at in plan.candidates)
+
+
+@pytest.mark.parametrize(
+    ("rate", "seconds"),
+    [(10, 1.0), (1, 1.0), (30, 0.1)],  # an eighth of a second is one frame; one frame
+)
+async def test_very_short_videos_still_get_their_candidates(
+    tmp_path: Path, rate: int, seconds: float
+) -> None:
+    # A candidate window shorter than a frame decoded nothing, and thumbnail= refuses a
+    # batch of one frame: both failed the whole job as corrupt media.
+    source = tmp_path / "short.mp4"
+    subprocess.run(
+        [
+            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=s=64x48:r={rate}:d={seconds:g}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    result = await process_file(source, tmp_path / "job", CONFIG)
+    assert len(result.thumbnail_candidates) == 3
+    for key in [result.thumbnail, *result.thumbnail_candidates]:
+        with Image.open(result.output_dir / key) as image:
+            assert image.format == "JPEG"
