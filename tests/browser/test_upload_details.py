@@ -177,6 +177,17 @@ def test_my_videos_shows_drafts_and_scheduled_videos(
         draft_row.get_by_role("button", name="Publish now").click()
         draft_row.locator("[data-publish]").wait_for(state="detached")
         assert user.http.get(f"/api/gallery/videos/{draft}").json()["publish_state"] == "published"
+
+        # The editor says when a video is public, and changes it.
+        later_row.get_by_role("button", name="Edit").click()
+        dialog = page.get_by_role("dialog")
+        assert dialog.get_by_label("When to publish").input_value() == "schedule"
+        assert dialog.get_by_label("Publish at").is_visible()
+        dialog.get_by_label("When to publish").select_option("draft")
+        assert not dialog.get_by_label("Publish at").is_visible()
+        dialog.get_by_role("button", name="Save").click()
+        later_row.locator("[data-publish=draft]").wait_for()
+        assert user.http.get(f"/api/gallery/videos/{later}").json()["publish_state"] == "draft"
         assert errors == []
     finally:
         user.close()

@@ -10,9 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from videoforge.gallery import publishing
 from videoforge.gallery.events import apply_event
+from videoforge.gallery.lifecycle import delivery as lifecycle_delivery
+from videoforge.gallery.lifecycle.models import GalleryLifecycleEvent
 from videoforge.gallery.models import GalleryVideo, VideoStatus
 from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
@@ -337,3 +340,75 @@ def test_decide_keeps_the_date_of_a_published_video() -> None:
         publishing.PublishMode.WHEN_READY, None, now=now, status=VideoStatus.PROCESSING
     )
     assert waiting == publishing.Publishing(True, True, None)
+
+
+async def _published_events(infra: Infra, video_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with infra.sessions() as session:
+        rows = (
+            await session.execute(
+                select(GalleryLifecycleEvent).where(
+                    GalleryLifecycleEvent.video_id == video_id,
+                    GalleryLifecycleEvent.type == "video.published",
+                )
+            )
+        ).scalars()
+        return [dict(row.data) for row in rows]
+
+
+async def test_publication_is_announced_once_when_it_comes(
+    client: httpx.AsyncClient,
+    users: Users,
+    infra: Infra,
+    seed_video: SeedVideo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ready = _ready(uuid.uuid4())
+    scheduled = await seed_video(users.owner_id, title="Soon", **ready)
+    draft = await seed_video(users.owner_id, title="Held", **_ready(uuid.uuid4()))
+    public = await seed_video(users.owner_id, title="Out already", **_ready(uuid.uuid4()))
+    when = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    await client.put(
+        f"/api/gallery/videos/{scheduled.id}",
+        json={"publish_at": when.isoformat()},
+        headers=users.owner,
+    )
+    await client.put(
+        f"/api/gallery/videos/{draft.id}", json={"publish": "draft"}, headers=users.owner
+    )
+    await client.put(
+        f"/api/gallery/videos/{public.id}", json={"publish": "now"}, headers=users.owner
+    )
+
+    assert await lifecycle_delivery.announce_once(infra) == 0  # nothing public yet
+    await client.put(
+        f"/api/gallery/videos/{draft.id}", json={"publish": "now"}, headers=users.owner
+    )
+    assert await lifecycle_delivery.announce_once(infra) == 1
+    (announced,) = await _published_events(infra, draft.id)
+    assert (announced["title"], announced["video_id"]) == ("Held", str(draft.id))
+
+    monkeypatch.setattr(publishing, "utcnow", lambda: when + timedelta(seconds=1))
+    assert await lifecycle_delivery.announce_once(infra) == 1
+    assert await lifecycle_delivery.announce_once(infra) == 0  # once, however many rounds
+    (due,) = await _published_events(infra, scheduled.id)
+    assert datetime.fromisoformat(due["published_at"]) == when
+    assert await _published_events(infra, public.id) == []
+    assert await _published_events(infra, draft.id) == [announced]
+
+
+async def test_publish_when_ready_is_announced_after_processing(
+    client: httpx.AsyncClient, users: Users, infra: Infra, seed_video: SeedVideo
+) -> None:
+    r = await client.post(
+        "/api/gallery/videos",
+        json={"title": "t", "source_url": "https://example.com/v.mp4", "publish": "when_ready"},
+        headers=users.owner,
+    )
+    video_id = uuid.UUID(r.json()["id"])
+    assert await lifecycle_delivery.announce_once(infra) == 0
+    async with infra.sessions() as session:
+        video = await session.get(GalleryVideo, video_id)
+    assert video is not None
+    await _completed(infra, video)
+    assert await lifecycle_delivery.announce_once(infra) == 1
+    assert len(await _published_events(infra, video_id)) == 1

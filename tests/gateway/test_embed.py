@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -21,7 +22,7 @@ import pytest
 
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
 from videoforge.gateway.embed.options import fit, parse_time
-from videoforge.infra.db import session_scope
+from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra, build_infra
 
 from .conftest import CHEAP_HASHER, free_port, make_settings, serve
@@ -46,6 +47,8 @@ class Site:
         hidden: bool = False,
         description: str = "A boat trip.",
         thumbnail: bool = True,
+        draft: bool = False,
+        publish_at: datetime | None = None,
     ) -> uuid.UUID:
         video_id = uuid.uuid4()
         async with session_scope(self.infra.sessions) as session:
@@ -61,6 +64,8 @@ class Site:
                     width=width,
                     height=height,
                     hidden=hidden,
+                    draft=draft,
+                    publish_at=publish_at,
                     thumbnail_key=f"outputs/{video_id}/thumb.jpg" if thumbnail else None,
                     renditions=[],
                 )
@@ -282,6 +287,24 @@ async def test_oembed_visibility(site: Site) -> None:
         response = await oembed(site, f"{PUBLIC}/watch/{video_id}")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "video_not_found"
+
+
+async def test_unpublished_videos_have_no_embed_preview_or_oembed(site: Site) -> None:
+    # A public draft or a public video scheduled for tomorrow is, to the world, not there.
+    draft = await site.add(draft=True, title="Not yet")
+    scheduled = await site.add(publish_at=utcnow() + timedelta(days=1), title="Tomorrow")
+    published = await site.add(publish_at=utcnow() - timedelta(minutes=1), title="Today")
+    for video_id in (draft, scheduled):
+        assert (await oembed(site, f"{PUBLIC}/watch/{video_id}")).status_code == 404
+        embed = await site.client.get(f"/embed/{video_id}")
+        assert embed.status_code == 404
+        assert "<video" not in embed.text
+        watch = await site.client.get(f"/watch/{video_id}")
+        assert not any(k.startswith(("og:", "twitter:")) for k in parse(watch.text).meta)
+        assert "Not yet" not in watch.text
+        assert "Tomorrow" not in watch.text
+    assert (await oembed(site, f"{PUBLIC}/watch/{published}")).status_code == 200
+    assert parse((await site.client.get(f"/watch/{published}")).text).meta["og:title"] == "Today"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy import (
     Enum as SAEnum,
@@ -167,6 +168,12 @@ class GalleryVideo(TimestampMixin, Base):
     #: query (gallery.access), so a scheduled video appears the moment its time comes,
     #: without a job that could lag.
     publish_at: Mapped[datetime | None] = mapped_column()
+    #: Not public when its owner last chose, so its publication (whenever it comes:
+    #: published now, processing done, schedule reached) is still to be announced as a
+    #: ``video.published`` lifecycle event (gallery.publishing.announce_due).
+    publish_pending: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     #: The stills the pipeline offers as thumbnails (keys, spread through the video).
     thumbnail_candidates: Mapped[list[str] | None] = mapped_column(JSON)
     #: The candidate the owner chose (1-based); null: the pipeline's own thumbnail.
@@ -191,6 +198,13 @@ class GalleryVideo(TimestampMixin, Base):
             "ix_gallery_videos_title_lower", "visibility", "status", func.lower(title), "id"
         ).ddl_if(dialect="postgresql"),
         Index("ix_gallery_videos_likes", "visibility", "status", "likes", "id"),
+        # The few videos whose publication is still to be announced.
+        Index(
+            "ix_gallery_videos_publish_pending",
+            "publish_at",
+            postgresql_where=text("publish_pending"),
+            sqlite_where=text("publish_pending"),
+        ),
     )
 
 

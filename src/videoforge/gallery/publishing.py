@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, VideoStatus
 from videoforge.infra.db import utcnow
 from videoforge.infra.errors import UnprocessableEntity
 
+#: Videos announced per round of the lifecycle delivery loop.
+ANNOUNCE_BATCH = 100
 #: How far ahead a video may be scheduled.
 MAX_SCHEDULE_AHEAD = timedelta(days=366 * 2)
 
@@ -116,6 +120,12 @@ def _state(columns: Publishing, now: datetime) -> PublishState:
     return PublishState.PUBLISHED
 
 
+def is_pending(columns: Publishing, now: datetime) -> bool:
+    """Whether a video with these columns is not public yet: its publication, when it
+    comes, is to be announced (``publish_pending``)."""
+    return _state(columns, now) is not PublishState.PUBLISHED
+
+
 def columns_of(video: GalleryVideo) -> Publishing:
     return Publishing(bool(video.draft), bool(video.publish_when_ready), video.publish_at)
 
@@ -137,3 +147,36 @@ def published_clause(now: datetime | None = None) -> ColumnElement[bool]:
         GalleryVideo.draft.is_(False),
         or_(GalleryVideo.publish_at.is_(None), GalleryVideo.publish_at <= moment),
     )
+
+
+async def announce_due(session: AsyncSession, now: datetime | None = None) -> int:
+    """Announce (``video.published``) each video whose publication came since its owner
+    chose to hold it back: published by hand, by its processing completing, or by its
+    schedule passing. Each is claimed with a conditional update, so concurrent loops
+    announce it once; the event commits with the claim (the outbox). Returns how many."""
+    moment = now or utcnow()
+    due = (
+        select(GalleryVideo.id)
+        .where(
+            GalleryVideo.publish_pending.is_(True),
+            GalleryVideo.hidden.is_(False),
+            published_clause(moment),
+        )
+        .order_by(GalleryVideo.publish_at)
+        .limit(ANNOUNCE_BATCH)
+    )
+    announced = 0
+    for video_id in list((await session.execute(due)).scalars()):
+        claimed: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+            update(GalleryVideo)
+            .where(GalleryVideo.id == video_id, GalleryVideo.publish_pending.is_(True))
+            .values(publish_pending=False)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            continue
+        video = await session.get(GalleryVideo, video_id, populate_existing=True)
+        assert video is not None
+        await lifecycle.video_published(session, video, published_at=video.publish_at or moment)
+        announced += 1
+    return announced

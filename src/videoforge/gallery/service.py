@@ -84,15 +84,19 @@ def _publishing_changes(video: GalleryVideo, changes: dict[str, Any]) -> dict[st
         if publish_at is None:
             raise UnprocessableEntity("publish cannot be null.", code="validation_error")
         mode = PublishMode.SCHEDULE
+    now = utcnow()
     decided = publishing.decide(
-        mode, publish_at, now=utcnow(), status=video.status, current=publishing.columns_of(video)
+        mode, publish_at, now=now, status=video.status, current=publishing.columns_of(video)
     )
-    return {
-        **changes,
+    columns = {
         "draft": decided.draft,
         "publish_when_ready": decided.publish_when_ready,
         "publish_at": decided.publish_at,
     }
+    if publishing.is_pending(decided, now):
+        # Held back: its publication, when it comes, is announced (video.published).
+        columns["publish_pending"] = True
+    return {**changes, **columns}
 
 
 async def create_import(
@@ -113,6 +117,7 @@ async def create_import(
         draft=published.draft,
         publish_when_ready=published.publish_when_ready,
         publish_at=published.publish_at,
+        publish_pending=publishing.is_pending(published, utcnow()),
     )
     session.add(video)
     await session.flush()

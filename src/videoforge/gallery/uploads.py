@@ -550,6 +550,7 @@ async def _claim_and_copy(
         draft=published.draft,
         publish_when_ready=published.publish_when_ready,
         publish_at=published.publish_at,
+        publish_pending=publishing.is_pending(published, utcnow()),
     )
     session.add(video)
     await session.flush()

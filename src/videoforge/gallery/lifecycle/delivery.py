@@ -1,7 +1,9 @@
 """The delivery loop: fans lifecycle events out of the outbox, once per gallery instance.
 
-Each round: claim the events not yet fanned out and create a webhook delivery for each
-subscriber (one transaction, conditional on the event not being claimed already), put
+Each round: write the ``video.published`` events of videos whose publication came (a
+schedule passing is noticed here, within a round), claim the events not yet fanned out
+and create a webhook delivery for each subscriber (one transaction, conditional on the
+event not being claimed already), put
 the pending ones on the EventBridge bus (when ``EVENTBRIDGE_BUS_NAME`` is set), attempt
 the webhook deliveries that are due, and now and then drop events older than
 :data:`RETENTION`. Every step is at least once: an event is marked sent only after
@@ -17,6 +19,7 @@ from datetime import timedelta
 
 import structlog
 
+from videoforge.gallery import publishing
 from videoforge.gallery.lifecycle import repository
 from videoforge.gallery.lifecycle.eventbridge import MAX_ENTRIES, EventBridgePublisher
 from videoforge.gallery.lifecycle.schemas import EventType
@@ -61,6 +64,12 @@ async def bridge_once(infra: Infra, publisher: EventBridgePublisher) -> int:
     return len(accepted)
 
 
+async def announce_once(infra: Infra) -> int:
+    """Write the ``video.published`` events that came due (gallery.publishing)."""
+    async with session_scope(infra.sessions) as session:
+        return await publishing.announce_due(session)
+
+
 async def purge_once(infra: Infra) -> int:
     async with session_scope(infra.sessions) as session:
         return await repository.purge(session, before=utcnow() - RETENTION)
@@ -73,7 +82,8 @@ async def run_once(
     sender: webhooks.WebhookSender | None = None,
 ) -> int:
     """One round of every step; returns how much work it found (0: nothing to do)."""
-    work = await fan_out_once(infra, bridge=publisher is not None)
+    work = await announce_once(infra)
+    work += await fan_out_once(infra, bridge=publisher is not None)
     if publisher is not None:
         try:
             work += await bridge_once(infra, publisher)

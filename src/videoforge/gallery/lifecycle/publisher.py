@@ -5,12 +5,14 @@ session and only flushes: the event commits or rolls back with the change that c
 it, so none is lost when the process dies after the commit (the delivery loop finds it)
 and none goes out for a change that never happened. Producers: upload confirm and import
 placeholders (``video.created``), the job-event applier (``job.progress``,
-``video.ready``, ``video.failed``) and video deletion (``video.deleted``).
+``video.ready``, ``video.failed``), publication (``video.published``, from
+gallery.publishing) and video deletion (``video.deleted``).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,6 +67,16 @@ async def video_created(session: AsyncSession, video: GalleryVideo) -> None:
     }
     await publish(
         session, EventType.VIDEO_CREATED, user_id=video.user_id, video_id=video.id, data=data
+    )
+
+
+async def video_published(
+    session: AsyncSession, video: GalleryVideo, *, published_at: datetime
+) -> None:
+    """A video its owner held back is public from ``published_at`` (now, or its schedule)."""
+    data = {**_video(video), "published_at": published_at.isoformat().replace("+00:00", "Z")}
+    await publish(
+        session, EventType.VIDEO_PUBLISHED, user_id=video.user_id, video_id=video.id, data=data
     )
 
 

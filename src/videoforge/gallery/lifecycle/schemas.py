@@ -15,6 +15,8 @@ class EventType(StrEnum):
     VIDEO_CREATED = "video.created"
     VIDEO_READY = "video.ready"
     VIDEO_FAILED = "video.failed"
+    #: A video held back (draft, publish when ready, scheduled) became public.
+    VIDEO_PUBLISHED = "video.published"
     VIDEO_DELETED = "video.deleted"
     JOB_PROGRESS = "job.progress"
     #: Sent only by ``POST /api/gallery/webhooks/{id}/test``, to that endpoint only.

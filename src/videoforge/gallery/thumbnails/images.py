@@ -77,8 +77,10 @@ def reencode(data: bytes) -> Thumbnail:
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _bomb() from None
-    except (OSError, SyntaxError, ValueError):
-        # Truncated or corrupt data: Pillow's decoders say so with these.
+    except Exception:
+        # Truncated, corrupt or crafted data: Pillow's decoders say so with OSError,
+        # SyntaxError and ValueError, and a hostile file can reach struct, EOF or index
+        # errors in a format plugin; each means the same to the uploader.
         raise UnprocessableEntity(
             "The image could not be read; it may be damaged.", code="invalid_image"
         ) from None

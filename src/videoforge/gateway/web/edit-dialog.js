@@ -1,4 +1,4 @@
-// The owner's edit form (title, description, visibility) in a modal <dialog>.
+// The owner's edit form (title, description, visibility, when to publish) in a modal <dialog>.
 import * as api from "./api.js";
 import { h, uid } from "./dom.js";
 
@@ -7,6 +7,22 @@ export const VISIBILITIES = [
   ["unlisted", "Unlisted", "Not listed or searchable; anyone with the link can watch."],
   ["private", "Private", "Only you can watch it."],
 ];
+
+export const PUBLISH_CHOICES = [
+  ["now", "Publish now", "Public as soon as it is uploaded (listed once it is ready)."],
+  ["when_ready", "Publish when ready", "Public the moment processing has finished."],
+  ["schedule", "Schedule", "Public at the time you choose."],
+  ["draft", "Save as draft", "Only you see it until you publish it."],
+];
+
+/** The choice that gives a video's `publish_state`. */
+const CHOICE_OF_STATE = { published: "now", when_ready: "when_ready", scheduled: "schedule", draft: "draft" };
+
+/** "2026-12-01T15:30" (a datetime-local value, local time) for a Date. */
+export function localInputValue(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
 
 /** Open the editor for `video`; resolves with the updated video, or null if cancelled. */
 export function editVideoDialog(video) {
@@ -33,6 +49,20 @@ export function editVideoDialog(video) {
     };
     visSelect.addEventListener("change", showHint);
     showHint();
+    const pId = uid("pub");
+    const atId = uid("pub-at");
+    const initialChoice = CHOICE_OF_STATE[video.publish_state ?? "published"] ?? "now";
+    const publishSelect = h("select", { id: pId, name: "publish" }, PUBLISH_CHOICES.map(([value, label]) => h("option", { value }, label)));
+    publishSelect.value = initialChoice;
+    const atInput = h("input", { id: atId, type: "datetime-local", name: "publish_at" });
+    const initialAt = video.publish_at ? localInputValue(new Date(video.publish_at)) : localInputValue(new Date(Date.now() + 3600_000));
+    atInput.value = initialAt;
+    const atField = h("div", { class: "field" }, h("label", { for: atId }, "Publish at"), atInput);
+    const showAt = () => {
+      atField.hidden = publishSelect.value !== "schedule";
+    };
+    publishSelect.addEventListener("change", showAt);
+    showAt();
     const save = h("button", { type: "submit", class: "button button--primary" }, "Save");
     const cancel = h("button", { type: "button", class: "button button--ghost" }, "Cancel");
     const form = h(
@@ -42,6 +72,8 @@ export function editVideoDialog(video) {
       h("div", { class: "field" }, h("label", { for: tId }, "Title"), titleInput),
       h("div", { class: "field" }, h("label", { for: dId }, "Description"), descInput),
       h("div", { class: "field" }, h("label", { for: vId }, "Visibility"), visSelect, hint),
+      h("div", { class: "field" }, h("label", { for: pId }, "When to publish"), publishSelect),
+      atField,
       error,
       h("div", { class: "dialog__actions" }, cancel, save),
     );
@@ -65,6 +97,20 @@ export function editVideoDialog(video) {
       if (title !== video.title) changes.title = title;
       if (descInput.value !== (video.description ?? "")) changes.description = descInput.value;
       if (visSelect.value !== video.visibility) changes.visibility = visSelect.value;
+      const choice = publishSelect.value;
+      if (choice === "schedule" && (choice !== initialChoice || atInput.value !== initialAt)) {
+        const at = new Date(atInput.value);
+        if (Number.isNaN(at.getTime()) || at.getTime() <= Date.now()) {
+          error.textContent = "Choose a time in the future to schedule it.";
+          error.hidden = false;
+          atInput.focus();
+          return;
+        }
+        changes.publish = "schedule";
+        changes.publish_at = at.toISOString();
+      } else if (choice !== initialChoice) {
+        changes.publish = choice;
+      }
       if (Object.keys(changes).length === 0) {
         dialog.close();
         return;

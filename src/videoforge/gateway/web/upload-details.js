@@ -4,26 +4,13 @@
 // travel with the upload's confirm (upload.js); from then on each change is saved at once.
 import * as api from "./api.js";
 import { h, replace, toast, uid } from "./dom.js";
-import { VISIBILITIES } from "./edit-dialog.js";
-
-export const PUBLISH_CHOICES = [
-  ["now", "Publish now", "Public as soon as it is uploaded (listed once it is ready)."],
-  ["when_ready", "Publish when ready", "Public the moment processing has finished."],
-  ["schedule", "Schedule", "Public at the time you choose."],
-  ["draft", "Save as draft", "Only you see it until you publish it."],
-];
+import { localInputValue, PUBLISH_CHOICES, VISIBILITIES } from "./edit-dialog.js";
 
 const COMMENT_CHOICES = [
   ["on", "On"],
   ["held", "Hold all for my approval"],
   ["off", "Off"],
 ];
-
-/** "2026-12-01T15:30" (a datetime-local value, local time) for a Date. */
-function localInputValue(date) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
-}
 
 /** When a video is public, in words, for its owner ("Draft", "Scheduled for …"). */
 export function publishBadge(video) {

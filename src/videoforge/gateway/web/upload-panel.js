@@ -22,7 +22,7 @@ const UPLOAD_LABELS = {
   [UploadState.CANCELLED]: "Cancelled",
 };
 
-function uploadRow(upload, disposers) {
+function uploadRow(upload, disposers, onSaved) {
   const progressId = uid("up");
   const bar = h("progress", { id: progressId, max: 100, value: upload.percent, "aria-label": `Upload progress of ${upload.file.name}` });
   const pct = h("span", { class: "upload__pct" }, `${upload.percent}%`);
@@ -47,7 +47,10 @@ function uploadRow(upload, disposers) {
     details.element,
   );
   const showPublish = (video) => replace(publishLine, publishBadge(video));
-  details.element.addEventListener("saved", (event) => showPublish(event.detail));
+  details.element.addEventListener("saved", (event) => {
+    showPublish(event.detail);
+    onSaved(event.detail); // "My videos" shows the new title, thumbnail and badges too
+  });
   // The gallery learns of the stills from the job's COMPLETED event, a moment after the
   // job says so: ask for the video until its thumbnail choices are there.
   let stillsAsked = false;
@@ -169,6 +172,7 @@ export function uploadPanel(onUploaded) {
   const list = h("ul", { class: "upload-list", "aria-label": "Uploads" });
   const pendingBox = h("div", { class: "pending" });
   const disposers = new Set(); // the rows' job watchers, stopped when the page goes
+  const onSaved = (video) => onUploaded(video, null);
 
   const addFiles = (files) => {
     const accepted = [...files].filter((f) => f.size > 0);
@@ -179,7 +183,7 @@ export function uploadPanel(onUploaded) {
         continue;
       }
       const upload = uploads.add(file, { userId: me.id, visibility: visSelect.value });
-      list.prepend(uploadRow(upload, disposers));
+      list.prepend(uploadRow(upload, disposers, onSaved));
     }
     renderPending();
   };
@@ -253,7 +257,7 @@ export function uploadPanel(onUploaded) {
               return;
             }
             const upload = uploads.add(file, { userId: me.id, visibility: p.visibility || visSelect.value, title: p.title });
-            list.prepend(uploadRow(upload, disposers));
+            list.prepend(uploadRow(upload, disposers, onSaved));
             renderPending();
           });
           return h(
@@ -280,7 +284,7 @@ export function uploadPanel(onUploaded) {
   const importForm = importFromUrl(onUploaded);
 
   // Uploads started before navigating away are still running: show them again.
-  for (const upload of uploads.uploads) list.append(uploadRow(upload, disposers));
+  for (const upload of uploads.uploads) list.append(uploadRow(upload, disposers, onSaved));
   renderPending();
 
   const section = h(
