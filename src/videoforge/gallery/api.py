@@ -62,7 +62,9 @@ from videoforge.infra.runtime import Infra
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
 
 
-def get_infra(request: Request) -> Infra:
+async def get_infra(request: Request) -> Infra:
+    """The app's backends. ``async`` although it awaits nothing: FastAPI runs a plain
+    ``def`` dependency in its thread pool, a thread hop on every request for nothing."""
     infra: Infra = request.app.state.infra
     return infra
 
