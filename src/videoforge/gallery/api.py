@@ -53,7 +53,7 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.usage import service as usage
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth import Principal, optional_principal, require_principal
-from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.db import read_scope, session_scope, utcnow
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import ErrorBody, error_responses
@@ -132,7 +132,7 @@ async def list_videos(
         per_page=per_page,
         cursor=cursor,
     )
-    async with session_scope(infra.sessions) as session:
+    async with read_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
         ratings = await my_ratings(session, [v.id for v in result.items], principal)
     # Presigning may cost a thread hop per URL (S3): do the page's items concurrently.
