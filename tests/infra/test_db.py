@@ -210,15 +210,16 @@ async def test_read_scope_sends_no_transaction_on_postgresql_and_leaves_the_pool
                 await session.execute(text("SELECT current_setting('videoforge.probe', true)"))
             ).scalar_one()
         assert probe == "set"
-        # Back in the pool, the connection is transactional again: a rollback undoes.
-        class Boom(Exception):
-            pass
 
-        with pytest.raises(Boom):
+        # Back in the pool, the connection is transactional again: a rollback undoes.
+        async def failing_writer() -> None:
             async with session_scope(sessions) as session:
                 await session.execute(insert(QueueMessageRow).values(**_row()))
                 await session.flush()
-                raise Boom
+                raise LookupError
+
+        with pytest.raises(LookupError):
+            await failing_writer()
         assert await _count(engine) == 0
     finally:
         await engine.dispose()
