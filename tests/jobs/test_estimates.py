@@ -37,19 +37,17 @@ async def _measurements(
     return len(seen)
 
 
+@pytest.mark.parametrize(
+    ("ttl", "measured"),
+    [(3600.0, 1), (0.0, 3)],
+    ids=["once-within-the-window", "again-after-the-window"],
+)
 async def test_throughput_is_measured_once_per_window(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
+    ttl: float,
+    measured: int,
 ) -> None:
-    monkeypatch.setattr(estimates, "THROUGHPUT_TTL_SECONDS", 3600.0)
-    assert await _measurements(engine, sessions, 3) == 1
-
-
-async def test_throughput_is_measured_again_after_the_window(
-    engine: AsyncEngine,
-    sessions: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(estimates, "THROUGHPUT_TTL_SECONDS", 0.0)
-    assert await _measurements(engine, sessions, 3) == 3
+    monkeypatch.setattr(estimates, "THROUGHPUT_TTL_SECONDS", ttl)
+    assert await _measurements(engine, sessions, 3) == measured
