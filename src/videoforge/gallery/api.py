@@ -8,7 +8,6 @@ embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Annotated
@@ -135,15 +134,9 @@ async def list_videos(
     async with read_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
         ratings = await my_ratings(session, [v.id for v in result.items], principal)
-    # Presigning may cost a thread hop per URL (S3): do the page's items concurrently.
-    items = await asyncio.gather(
-        *(
-            service.to_read(v, principal, infra.storage, my_rating=ratings.get(v.id))
-            for v in result.items
-        )
-    )
+    items = await service.page_of(result.items, principal, infra.storage, ratings=ratings)
     return VideoPage(
-        items=list(items),
+        items=items,
         total=result.total,
         total_exact=result.total_exact,
         page=result.page,
