@@ -51,3 +51,47 @@ async def test_throughput_is_measured_once_per_window(
 ) -> None:
     monkeypatch.setattr(estimates, "THROUGHPUT_TTL_SECONDS", ttl)
     assert await _measurements(engine, sessions, 3) == measured
+
+
+async def test_queue_positions_follow_the_order_jobs_were_sent_beside_a_running_job(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from videoforge.infra.db import utcnow
+    from videoforge.jobs.estimates import estimate_all
+    from videoforge.jobs.models import Job
+    from videoforge.messages import JobStatus
+
+    async with sessions() as session:
+        jobs = [
+            await create_job(session, user_id="u1", input_source=f"uploads/u1/{i}.mp4")
+            for i in range(4)
+        ]
+        now = utcnow()
+        # Sent in another order than made: the last one made went out first.
+        for job, minutes in zip(jobs[1:], (3, 1, 5), strict=True):
+            await session.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(enqueued_at=now - timedelta(minutes=minutes))
+                .execution_options(synchronize_session=False)
+            )
+        await session.execute(
+            update(Job)
+            .where(Job.id == jobs[0].id)
+            .values(status=JobStatus.PROCESSING, progress=30, started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+    async with sessions() as session:
+        fresh = [await session.get(Job, job.id, populate_existing=True) for job in jobs]
+        found = await estimate_all(session, [job for job in fresh if job is not None])
+    positions = [found[job.id].queue_position for job in jobs]
+    assert positions == [None, 2, 3, 1]
+    assert found[jobs[0].id].eta_seconds is not None  # running: what it has left
+    waits = [found[job.id].eta_seconds for job in (jobs[3], jobs[1], jobs[2])]
+    assert all(w is not None for w in waits)
+    assert waits == sorted(waits)  # each waits for those ahead of it
