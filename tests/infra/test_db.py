@@ -187,3 +187,56 @@ async def test_busy_pooled_connections_are_not_pinged_idle_ones_are_and_get_repl
         assert len(pings) >= 1
     finally:
         await engine.dispose()
+
+
+async def test_read_scope_sends_no_transaction_on_postgresql_and_leaves_the_pool_transactional(
+    postgres_url: str,
+) -> None:
+    from videoforge.infra.db import read_scope
+
+    engine = create_engine(postgres_url, pool_size=1)  # one connection: the same one reused
+    sessions = session_factory(engine)
+    try:
+        async with read_scope(sessions) as session:
+            # A setting made for the transaction is gone by the next statement: each
+            # statement was a transaction of its own (no BEGIN, so no COMMIT either).
+            await session.execute(text("SELECT set_config('videoforge.probe', 'set', true)"))
+            probe = (
+                await session.execute(text("SELECT current_setting('videoforge.probe', true)"))
+            ).scalar_one()
+        assert probe in ("", None)
+        async with session_scope(sessions) as session:
+            await session.execute(text("SELECT set_config('videoforge.probe', 'set', true)"))
+            probe = (
+                await session.execute(text("SELECT current_setting('videoforge.probe', true)"))
+            ).scalar_one()
+        assert probe == "set"
+
+        # Back in the pool, the connection is transactional again: a rollback undoes.
+        async def failing_writer() -> None:
+            async with session_scope(sessions) as session:
+                await session.execute(insert(QueueMessageRow).values(**_row()))
+                await session.flush()
+                raise LookupError
+
+        with pytest.raises(LookupError):
+            await failing_writer()
+        assert await _count(engine) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_read_scope_reads_on_sqlite_too(sqlite_url: str) -> None:
+    from videoforge.infra.db import read_scope
+
+    engine = create_engine(sqlite_url)
+    try:
+        async with session_scope(session_factory(engine)) as session:
+            await session.execute(insert(QueueMessageRow).values(**_row()))
+        async with read_scope(session_factory(engine)) as session:
+            found = (
+                await session.execute(select(func.count()).select_from(QueueMessageRow))
+            ).scalar_one()
+        assert found == 1
+    finally:
+        await engine.dispose()

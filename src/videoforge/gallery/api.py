@@ -8,7 +8,6 @@ embedded server: :func:`run_event_consumer`, :func:`run_view_flusher`,
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Annotated
@@ -53,7 +52,7 @@ from videoforge.gallery.schemas import (
 from videoforge.gallery.usage import service as usage
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.infra.auth.principal import Principal, optional_principal, require_principal
-from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.db import read_scope, session_scope, utcnow
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
 from videoforge.infra.openapi import ErrorBody, error_responses
@@ -62,7 +61,9 @@ from videoforge.infra.runtime import Infra
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
 
 
-def get_infra(request: Request) -> Infra:
+async def get_infra(request: Request) -> Infra:
+    """The app's backends. ``async`` although it awaits nothing: FastAPI runs a plain
+    ``def`` dependency in its thread pool, a thread hop on every request for nothing."""
     infra: Infra = request.app.state.infra
     return infra
 
@@ -130,18 +131,12 @@ async def list_videos(
         per_page=per_page,
         cursor=cursor,
     )
-    async with session_scope(infra.sessions) as session:
+    async with read_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
         ratings = await my_ratings(session, [v.id for v in result.items], principal)
-    # Presigning may cost a thread hop per URL (S3): do the page's items concurrently.
-    items = await asyncio.gather(
-        *(
-            service.to_read(v, principal, infra.storage, my_rating=ratings.get(v.id))
-            for v in result.items
-        )
-    )
+    items = await service.page_of(result.items, principal, infra.storage, ratings=ratings)
     return VideoPage(
-        items=list(items),
+        items=items,
         total=result.total,
         total_exact=result.total_exact,
         page=result.page,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -166,15 +168,20 @@ def decode_cursor(sort: VideoSort, cursor: str) -> tuple[Any, uuid.UUID]:
     return value, last_id
 
 
-def _after(sort: VideoSort, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+#: The names the keyset's values are bound to (given at execution: see ListingQuery).
+AFTER_VALUE = "after_value"
+AFTER_ID = "after_id"
+
+
+def _after(sort: VideoSort) -> ColumnElement[bool]:
     # A row-value comparison, not "a < x OR (a = x AND id < y)": PostgreSQL turns the
     # OR into a bitmap scan of every earlier row, while (a, id) < (x, y) is a plain
     # index range (SQLite has row values too).
     column, descending = _SORTS[sort]
     keys = tuple_(_sort_key(sort, column), GalleryVideo.id)
     bound = tuple_(
-        _sort_key(sort, bindparam(None, value, type_=column.type)),
-        bindparam(None, last_id, type_=GalleryVideo.id.type),
+        _sort_key(sort, bindparam(AFTER_VALUE, type_=column.type)),
+        bindparam(AFTER_ID, type_=GalleryVideo.id.type),
     )
     return keys < bound if descending else keys > bound
 
@@ -203,11 +210,21 @@ def build_filters(
 
 @dataclass(frozen=True)
 class ListingQuery:
-    """The statements of one listing page (built without a database, for inspection)."""
+    """The statements of one listing page (built without a database, for inspection).
 
-    page_stmt: Select[GalleryVideo]
+    ``statement`` is the page's, with a cursor's row bound by name (``AFTER_VALUE``,
+    ``AFTER_ID``) to ``page_values`` at execution, so that one built statement serves
+    every cursor; ``page_stmt`` is it with them written in (to compile or explain it).
+    """
+
+    statement: Select[GalleryVideo]
     count_stmt: Select[int] | None
     page: int | None
+    page_values: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def page_stmt(self) -> Select[GalleryVideo]:
+        return self.statement.params(**self.page_values) if self.page_values else self.statement
 
 
 def _unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
@@ -219,6 +236,18 @@ def _unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
     return func.lower(func.concat(column, ""))
 
 
+#: A cursor that has been decoded: its values are bound at execution.
+_KEYSET = "keyset"
+
+
+def _caller(principal: Principal | None) -> Principal | None:
+    """All of the caller that the SQL depends on (their id, whether an admin): the key
+    of the built statements, the same whatever name or groups the token carries."""
+    if principal is None:
+        return None
+    return Principal(user_id=principal.user_id, is_admin=principal.is_admin)
+
+
 def build_listing(
     dialect: str, principal: Principal | None, params: ListParams, *, from_matches: bool = False
 ) -> ListingQuery:
@@ -227,11 +256,28 @@ def build_listing(
     ``from_matches`` orders by an expression no index can serve, so that PostgreSQL
     reads the search's few full-text matches (GIN) and sorts them, rather than walking
     the sort index and testing every row until a page is found.
+
+    Building a listing's statements (and SQLAlchemy's cache key for them) costs about
+    as much CPU as the rest of the request's Python: the same request (the first page,
+    a popular search, the next page of one) is served by the statements built the first
+    time, with the cursor's row bound at execution.
     """
     if not 1 <= params.per_page <= MAX_PER_PAGE:
         raise BadRequest(f"per_page must be 1..{MAX_PER_PAGE}.", code="invalid_per_page")
     if params.page is not None and params.cursor is not None:
         raise BadRequest("Use either page or cursor, not both.", code="invalid_pagination")
+    values: dict[str, Any] = {}
+    if params.cursor is not None:
+        values[AFTER_VALUE], values[AFTER_ID] = decode_cursor(params.sort, params.cursor)
+        params = replace(params, cursor=_KEYSET)
+    query = _build_listing(dialect, _caller(principal), params, from_matches)
+    return replace(query, page_values=values) if values else query
+
+
+@functools.lru_cache(maxsize=256)
+def _build_listing(
+    dialect: str, principal: Principal | None, params: ListParams, from_matches: bool
+) -> ListingQuery:
     filters = build_filters(dialect, principal, params)
     column, descending = _SORTS[params.sort]
     key: Any = _unindexed(column) if from_matches else _sort_key(params.sort, column)
@@ -242,8 +288,7 @@ def build_listing(
     page: int | None = None
     offset = 0
     if params.cursor is not None:
-        value, last_id = decode_cursor(params.sort, params.cursor)
-        keyset.append(_after(params.sort, value, last_id))
+        keyset.append(_after(params.sort))
     else:
         page = params.page or 1
         offset = (page - 1) * params.per_page
@@ -289,7 +334,7 @@ def build_listing(
             .offset(offset)
             .limit(wanted)
         )
-    return ListingQuery(page_stmt=stmt, count_stmt=count_stmt, page=page)
+    return ListingQuery(statement=stmt, count_stmt=count_stmt, page=page)
 
 
 async def list_videos(
@@ -322,7 +367,7 @@ async def list_videos(
     # testing every row's document when it overestimates the hits (0.3 s at a million
     # rows for a word found nowhere, while the count uses the GIN index).
     if total is None or not exact or offset < total:
-        rows = list((await session.execute(query.page_stmt)).all())
+        rows = list((await session.execute(query.statement, query.page_values)).all())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
@@ -336,10 +381,16 @@ async def _capped_hits(
 ) -> int:
     """How many rows the search matches, counting no further than ``FEW_HITS + 1``."""
     dialect = session.get_bind().dialect.name
+    stmt = _capped_hits_stmt(dialect, _caller(principal), replace(params, cursor=None, page=None))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+@functools.lru_cache(maxsize=256)
+def _capped_hits_stmt(dialect: str, principal: Principal | None, params: ListParams) -> Select[int]:
     matches = (
         select(GalleryVideo.id)
         .where(or_(*listable_branches(principal)), *build_filters(dialect, principal, params))
         .limit(FEW_HITS + 1)
         .subquery()
     )
-    return int((await session.execute(select(func.count()).select_from(matches))).scalar_one())
+    return select(func.count()).select_from(matches)

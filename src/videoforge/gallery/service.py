@@ -6,10 +6,12 @@ commits. Storage clean-up after a delete runs once the deletion is committed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
 import weakref
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
@@ -234,13 +236,23 @@ _still_urls: weakref.WeakKeyDictionary[Storage, dict[tuple[str, int], str]] = (
 )
 
 
+def _expiry(ttl: int, now: float) -> int:
+    """The end of the window a still's URL signed at ``now`` for ``ttl`` expires at."""
+    return int(math.ceil((now + ttl) / STILL_URL_WINDOW) * STILL_URL_WINDOW)
+
+
+def _signed_still(storage: Storage, key: str, ttl: int) -> str | None:
+    """The still's URL of this window if it is signed already."""
+    return _still_urls.get(storage, {}).get((key, _expiry(ttl, time.time())))
+
+
 async def _presign(storage: Storage, key: str | None, ttl: int) -> str | None:
     """A URL for a still valid at least ``ttl`` (at most one window more), the same one
     for every caller within a window."""
     if not key:
         return None
     now = time.time()
-    expires_at = int(math.ceil((now + ttl) / STILL_URL_WINDOW) * STILL_URL_WINDOW)
+    expires_at = _expiry(ttl, now)
     signed = _still_urls.setdefault(storage, {})
     cached = signed.get((key, expires_at))
     if cached is not None:
@@ -268,11 +280,71 @@ async def to_read(
 ) -> VideoRead:
     """The wire form; the original's key and file name only for the owner and admins.
     ``my_rating`` is the caller's own rating (gallery.ratings), never anyone else's."""
+    candidates = _candidate_keys(video, principal)
+    return read_of(
+        video,
+        principal,
+        thumbnail_url=await _presign(storage, video.thumbnail_key, url_ttl),
+        preview_url=await _presign(storage, video.preview_key, url_ttl),
+        signed_candidates={key: await _presign(storage, key, url_ttl) for key in candidates},
+        my_rating=my_rating,
+    )
+
+
+def _candidate_keys(video: GalleryVideo | VideoRow, principal: Principal | None) -> list[str]:
+    """The thumbnail candidates' keys the caller may see (owner and admins only)."""
+    if not is_owner_or_admin(cast(GalleryVideo, video), principal):
+        return []
+    return list(video.thumbnail_candidates or [])
+
+
+async def page_of(
+    videos: Sequence[GalleryVideo | VideoRow],
+    principal: Principal | None,
+    storage: Storage,
+    *,
+    ratings: Mapping[uuid.UUID, str],
+) -> list[VideoRead]:
+    """:func:`to_read` of a listing's page: the stills not signed yet in this window are
+    signed concurrently (a thread hop each on S3), and the items are then built without
+    a task or a coroutine per item."""
+    keys = {key for v in videos for key in (v.thumbnail_key, v.preview_key) if key}
+    keys |= {key for v in videos for key in _candidate_keys(v, principal)}
+    signed = {key: _signed_still(storage, key, LISTING_URL_TTL) for key in keys}
+    missing = [key for key, url in signed.items() if url is None]
+    if missing:
+        urls = await asyncio.gather(*(_presign(storage, key, LISTING_URL_TTL) for key in missing))
+        signed.update(zip(missing, urls, strict=True))
+    return [
+        read_of(
+            v,
+            principal,
+            thumbnail_url=signed.get(v.thumbnail_key or ""),
+            preview_url=signed.get(v.preview_key or ""),
+            signed_candidates=signed,
+            my_rating=ratings.get(v.id),
+        )
+        for v in videos
+    ]
+
+
+def read_of(
+    video: GalleryVideo | VideoRow,
+    principal: Principal | None,
+    *,
+    thumbnail_url: str | None,
+    preview_url: str | None,
+    signed_candidates: Mapping[str, str | None] | None = None,
+    my_rating: str | None = None,
+) -> VideoRead:
+    """:func:`to_read` with the stills' URLs already signed (the thumbnail candidates'
+    by key, shown to the owner and admins only)."""
+    signed_candidates = signed_candidates or {}
     privileged = is_owner_or_admin(cast(GalleryVideo, video), principal)
     candidates = []
     if privileged:
         for number, key in enumerate(video.thumbnail_candidates or [], start=1):
-            url = await _presign(storage, key, url_ttl)
+            url = signed_candidates.get(key)
             if url is not None:
                 candidates.append(ThumbnailCandidateRead(number=number, url=url))
     return VideoRead(
@@ -296,11 +368,11 @@ async def to_read(
         audio_codec=video.audio_codec,
         file_size=video.file_size,
         storage_bytes=video.storage_bytes if privileged else None,
-        thumbnail_url=await _presign(storage, video.thumbnail_key, url_ttl),
+        thumbnail_url=thumbnail_url,
         thumbnail_choice=thumbnail_choice(cast(GalleryVideo, video)),
         thumbnail_candidate=video.thumbnail_pick if video.custom_thumbnail_key is None else None,
         thumbnail_candidates=candidates,
-        preview_url=await _presign(storage, video.preview_key, url_ttl),
+        preview_url=preview_url,
         renditions=[
             RenditionRead(
                 quality=str(r.get("quality", "")),

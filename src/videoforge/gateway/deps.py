@@ -57,8 +57,9 @@ class GatewayState:
     mail: AccountMail | None = None
 
 
-def gateway_state(request: Request) -> GatewayState:
-    """The gateway's state, put on ``app.state.gateway`` by the app factory or lifespan."""
+async def gateway_state(request: Request) -> GatewayState:
+    """The gateway's state, put on ``app.state.gateway`` by the app factory or lifespan
+    (``async`` so that FastAPI does not hop to its thread pool for it on every request)."""
     state: GatewayState = request.app.state.gateway
     return state
 

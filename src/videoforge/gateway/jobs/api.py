@@ -21,7 +21,7 @@ from videoforge.gateway.deps import GatewayState, gateway_state, request_id
 from videoforge.gateway.gallery.client import GalleryClient
 from videoforge.gateway.ratelimit import Action, client_ip
 from videoforge.infra.auth.principal import Principal, bearer_token, require_principal
-from videoforge.infra.db import session_scope
+from videoforge.infra.db import read_scope, session_scope
 from videoforge.infra.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from videoforge.infra.openapi import error_responses
 from videoforge.infra.safe_http import (
@@ -238,7 +238,7 @@ async def read(
     gw: GatewayState = Depends(gateway_state),
 ) -> JobRead:
     """One job: status, progress, error and produced assets."""
-    async with session_scope(gw.infra.sessions) as session:
+    async with read_scope(gw.infra.sessions) as session:
         job = await get_job(session, job_id, user_id=_owner_filter(principal))
         return await job_read(session, job)
 
