@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.gallery.lifecycle import publisher as lifecycle
@@ -141,12 +142,22 @@ def is_published(video: GalleryVideo, now: datetime | None = None) -> bool:
 
 
 def published_clause(now: datetime | None = None) -> ColumnElement[bool]:
-    """:func:`is_published` in SQL."""
-    moment = now or utcnow()
+    """:func:`is_published` in SQL, at ``now`` or, without it, at each execution's own
+    clock: listings build their statements once and run them for as long as the process
+    lives, so the moment must be bound when the statement runs, not when it was built."""
+    moment: Any = (
+        now
+        if now is not None
+        else bindparam("published_at_now", callable_=_now, type_=GalleryVideo.publish_at.type)
+    )
     return and_(
         GalleryVideo.draft.is_(False),
         or_(GalleryVideo.publish_at.is_(None), GalleryVideo.publish_at <= moment),
     )
+
+
+def _now() -> datetime:
+    return utcnow()  # looked up at each call (tests move the clock)
 
 
 async def announce_due(session: AsyncSession, now: datetime | None = None) -> int:
