@@ -102,6 +102,7 @@ from videoforge.processor.transcode import (
     PREVIEW,
     THUMBNAIL,
     THUMBNAIL_CANDIDATES_DIR,
+    StillsPlan,
     VariantStats,
     audio_stats,
     candidate_key,
@@ -379,18 +380,10 @@ async def process_file(
         progress=True,
     )
     stills = plan_stills(probe, config)
-    stills_argv = ffmpeg.build_argv(
-        config,
-        Tool.FFMPEG,
-        inputs=[
-            MediaInput(source, ("-ss", f"{stills.start:g}", "-t", f"{stills.window:g}")),
-            *(
-                MediaInput(source, ("-ss", f"{at:g}", "-t", f"{stills.candidate_window:g}"))
-                for at in stills.candidates
-            ),
-        ],
-        args=stills_args(stills, probe, config),
-    )
+    stills_argv = _stills_argv(source, stills, probe, config)
+    # What the stills run falls back to when a candidate cannot be made: the choice of a
+    # thumbnail is never the reason a job fails.
+    plain_stills = _stills_argv(source, replace(stills, candidates=()), probe, config)
     # Both within what is left of the job's budget, from the same start.
     time_left = max(1.0, config.transcode_timeout - elapsed)
     ladder_run = asyncio.create_task(
@@ -418,7 +411,9 @@ async def process_file(
         )
     )
     stills_run = (
-        asyncio.create_task(_run_stills(stills_argv, outdir, config, cancel, time_left))
+        asyncio.create_task(
+            _run_stills(stills_argv, outdir, config, cancel, time_left, fallback=plain_stills)
+        )
         if config.overlap_stills and stills_can_overlap(_usable_cpus(), config.threads)
         else None
     )
@@ -452,7 +447,12 @@ async def process_file(
         _check_cancel(cancel)
         if stills_run is None:
             await _run_stills(
-                stills_argv, outdir, config, cancel, max(1.0, config.transcode_timeout - elapsed)
+                stills_argv,
+                outdir,
+                config,
+                cancel,
+                max(1.0, config.transcode_timeout - elapsed),
+                fallback=plain_stills,
             )
         else:
             await stills_run
@@ -490,26 +490,54 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _stills_argv(
+    source: Path, plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig
+) -> list[str]:
+    """The stills run of ``plan``: the preview's window, then each candidate's."""
+    return ffmpeg.build_argv(
+        config,
+        Tool.FFMPEG,
+        inputs=[
+            MediaInput(source, ("-ss", f"{plan.start:g}", "-t", f"{plan.window:g}")),
+            *(
+                MediaInput(source, ("-ss", f"{at:g}", "-t", f"{plan.candidate_window:g}"))
+                for at in plan.candidates
+            ),
+        ],
+        args=stills_args(plan, probe, config),
+    )
+
+
 async def _run_stills(
     argv: list[str],
     outdir: Path,
     config: ProcessingConfig,
     cancel: asyncio.Event | None,
     time_limit: float,
+    *,
+    fallback: list[str] | None = None,
 ) -> None:
-    """The thumbnail, preview and thumbnail candidates run; raises what its failure means."""
-    (outdir / THUMBNAIL_CANDIDATES_DIR).mkdir(exist_ok=True)
-    result = await ffmpeg.run_tool(
-        argv,
-        cwd=outdir,
-        time_limit=time_limit,
-        config=config,
-        cancel=cancel,
-        watch_dir=outdir,
-        max_output_bytes=config.max_output_bytes,
-    )
-    if result.returncode != 0:
-        raise _tool_failure(result, argv, default="corrupt_media")
+    """The thumbnail, preview and thumbnail candidates run; raises what its failure
+    means. A failed run is tried once more as ``fallback`` (the same stills without the
+    candidates) before it fails the job."""
+    candidates = outdir / THUMBNAIL_CANDIDATES_DIR
+    candidates.mkdir(exist_ok=True)
+    for attempt in (argv, fallback):
+        if attempt is None:
+            break
+        result = await ffmpeg.run_tool(
+            attempt,
+            cwd=outdir,
+            time_limit=time_limit,
+            config=config,
+            cancel=cancel,
+            watch_dir=outdir,
+            max_output_bytes=config.max_output_bytes,
+        )
+        if result.returncode == 0:
+            return
+        shutil.rmtree(candidates, ignore_errors=True)  # half-written choices: none offered
+    raise _tool_failure(result, argv if fallback is None else fallback, default="corrupt_media")
 
 
 async def _scan_keyframes(

@@ -3,19 +3,22 @@ video, and the COMPLETED event carries their keys in time order."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
 
 from videoforge.jobs.models import Job
+from videoforge.processor import pipeline
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.pipeline import process_file
 from videoforge.processor.probe import ProbeResult
 from videoforge.processor.publisher import completed_fields
-from videoforge.processor.transcode import plan_stills
+from videoforge.processor.transcode import StillsPlan, plan_stills, stills_args
 
 CONFIG = ProcessingConfig(threads=1, preset="ultrafast")
 SECONDS = 8.0
@@ -126,3 +129,32 @@ async def test_very_short_videos_still_get_their_candidates(
     for key in [result.thumbnail, *result.thumbnail_candidates]:
         with Image.open(result.output_dir / key) as image:
             assert image.format == "JPEG"
+
+
+def _past_the_end(probe: ProbeResult, config: ProcessingConfig) -> StillsPlan:
+    # Windows past the end of the video: they decode nothing (ffmpeg still exits 0).
+    plan = plan_stills(probe, config)
+    return replace(plan, candidates=tuple(probe.duration + n for n in (5.0, 6.0, 7.0)))
+
+
+def _refused(plan: StillsPlan, probe: ProbeResult, config: ProcessingConfig) -> list[str]:
+    # A candidate branch ffmpeg refuses (as thumbnail= refused a batch of one frame):
+    # the whole run with the candidates exits non-zero.
+    args = stills_args(plan, probe, config)
+    return [re.sub(r"(\[\d:v:0\][^;]*thumbnail=)\d+", r"\g<1>0", a) for a in args]
+
+
+@pytest.mark.parametrize("trouble", ["past_the_end", "refused"])
+async def test_a_candidate_that_cannot_be_made_never_fails_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    source = _fade_in(tmp_path / "fade.mp4")
+    if trouble == "past_the_end":
+        monkeypatch.setattr(pipeline, "plan_stills", _past_the_end)
+    else:
+        monkeypatch.setattr(pipeline, "stills_args", _refused)
+    result = await process_file(source, tmp_path / "job", CONFIG)
+    assert result.thumbnail_candidates == []
+    assert not any(o.rel_key.startswith("thumbnails/") for o in result.outputs)
+    for still in (result.thumbnail, result.preview):
+        assert (result.output_dir / still).stat().st_size > 0
