@@ -205,16 +205,35 @@ async def test_a_processing_video_plays_its_stored_segments_then_the_full_ladder
     higher = await client.get(f"{stream_url}/hls/480p/index.m3u8?token={token}")
     assert higher.status_code == 404
 
+    # An event naming playlists outside the job's outputs is not believed: what was
+    # served stays served, nothing else is signed.
+    elsewhere = f"originals/{users.owner_id}/x"
+    foreign = Playable(
+        master_key=f"{elsewhere}/master.m3u8",
+        renditions=[
+            r.model_copy(update={"playlist_key": f"{elsewhere}/index.m3u8"})
+            for r in playable(job).renditions
+        ],
+    )
+    await _send(infra, event(video, job, 3, JobStatus.PROCESSING, playable=foreign))
+    master = await client.get(urls["hls"])
+    assert master.status_code == 200
+    assert [u.split("?")[0] for u in _uris(master.text)] == [
+        "audio-0/index.m3u8",
+        "mobile/index.m3u8",
+    ]
+    await _send(infra, event(video, job, 4, JobStatus.PROCESSING, playable=playable(job)))
+
     # A later progress event that says nothing of it keeps the stream playable.
-    await _send(infra, event(video, job, 3, JobStatus.UPLOADING, progress=100))
+    await _send(infra, event(video, job, 5, JobStatus.UPLOADING, progress=100))
     assert (await client.get(urls["hls"])).status_code == 200
 
     # Handed back for another attempt (a transient failure): it starts over, and is
     # served again once the new attempt says so.
-    await _send(infra, event(video, job, 4, JobStatus.PENDING))
+    await _send(infra, event(video, job, 6, JobStatus.PENDING))
     assert (await client.get(stream_url, headers=users.owner)).status_code == 409
-    await _send(infra, event(video, job, 5, JobStatus.DOWNLOADING))
-    await _send(infra, event(video, job, 6, JobStatus.PROCESSING, playable=playable(job)))
+    await _send(infra, event(video, job, 7, JobStatus.DOWNLOADING))
+    await _send(infra, event(video, job, 8, JobStatus.PROCESSING, playable=playable(job)))
     assert (await client.get(stream_url, headers=users.owner)).status_code == 200
 
     # Completed: the job's own master and VOD playlists with their end.
@@ -225,7 +244,7 @@ async def test_a_processing_video_plays_its_stored_segments_then_the_full_ladder
         await _store(infra, f"{base}/{folder}/seg_00002.m4s", f"{folder}/seg_00002.m4s".encode())
     await _send(
         infra,
-        event(video, job, 7, JobStatus.COMPLETED, hls_master_key=f"{base}/master.m3u8"),
+        event(video, job, 9, JobStatus.COMPLETED, hls_master_key=f"{base}/master.m3u8"),
     )
     assert (await client.get(f"/api/gallery/videos/{video.id}", headers=users.owner)).json()[
         "playable"

@@ -141,18 +141,21 @@ def _playable(event: JobEvent) -> Any:
     growing playlist must never shrink under a player) and for another job."""
     if event.status.is_final or event.status in _STARTING_OVER:
         return null()
-    if event.playable is not None and _inside(event.playable):
+    if event.playable is not None and _inside(event.playable, output_prefix(event.job_id)):
         return event.playable.model_dump(mode="json")
     return case((GalleryVideo.job_id == event.job_id, GalleryVideo.playable), else_=null())
 
 
-def _inside(playable: Playable) -> bool:
-    # Every playlist is served relative to the master's directory; refuse anything else.
+def _inside(playable: Playable, job_prefix: str) -> bool:
+    """Whether every playlist is under the master's directory, itself under the job's
+    own outputs: whatever is there may be signed for viewers; nothing else may."""
     base = posixpath.dirname(playable.master_key) + "/"
-    keys = [r.playlist_key for r in playable.renditions]
+    keys = [playable.master_key, *(r.playlist_key for r in playable.renditions)]
     keys += [a.playlist_key for a in playable.audio_tracks]
-    return bool(playable.renditions) and all(
-        k.startswith(base) and ".." not in k.split("/") for k in keys
+    return (
+        bool(playable.renditions)
+        and base.startswith(job_prefix)
+        and all(k.startswith(base) and ".." not in k.split("/") for k in keys)
     )
 
 
