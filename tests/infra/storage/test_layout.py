@@ -159,11 +159,12 @@ def test_caption_keys(language: str, expected: str) -> None:
     assert expected.startswith(captions_prefix(VIDEO))
 
 
-def test_a_videos_prefixes_are_its_jobs_outputs_then_its_captions() -> None:
+def test_a_videos_prefixes_are_its_jobs_outputs_then_its_captions_and_thumbnails() -> None:
     other = uuid.UUID(int=1)
     assert video_prefixes(VIDEO, [JOB, other, JOB]) == [
         f"outputs/{other}/",
         f"outputs/{JOB}/",
         f"captions/{VIDEO}/",
+        f"thumbnails/{VIDEO}/",
     ]
-    assert video_prefixes(VIDEO, []) == [f"captions/{VIDEO}/"]
+    assert video_prefixes(VIDEO, []) == [f"captions/{VIDEO}/", f"thumbnails/{VIDEO}/"]

@@ -34,6 +34,7 @@ def test_transcode_prints_outputs_and_writes_them(
         "preview.gif",
         "storyboard",
         "thumbnail.jpg",
+        "thumbnails",  # the three candidates a creator picks from
     ]
 
 

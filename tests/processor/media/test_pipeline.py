@@ -180,8 +180,10 @@ async def test_landscape_ladder_hls_mp4_stills_and_metadata(
     # Progress: increasing, ending at 100.
     assert progress[0] == 0
     assert progress[-1] == 100
-    assert progress == sorted(progress)  # never goes down (repeats only as keep-alive)
-    assert len(progress) >= 4
+    # Never goes down and never repeats; at most one a second (processor/progress.py),
+    # so a clip this short reports the start, the ladder's end and the end at least.
+    assert progress == sorted(set(progress))
+    assert len(progress) >= 3
 
     # Exactly four processes (probe, loudness measurement, ladder, stills) and the ladder
     # decoded the source once and encoded the audio once.
