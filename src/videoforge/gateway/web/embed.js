@@ -56,8 +56,11 @@ async function autoplay() {
   video.muted = true;
   try {
     await video.play();
-  } catch {
-    return; // not even muted: the big play button is there
+  } catch (err) {
+    // Not even muted: the big play button is there. Anything else (a play interrupted
+    // by the player's own loading, on a busy machine) still ends with the video playing
+    // muted, and the viewer must be offered the sound.
+    if (err?.name === "NotAllowedError") return;
   }
   const unmute = document.createElement("button");
   unmute.type = "button";
