@@ -135,7 +135,8 @@ def test_embed_autoplay_without_muted_plays_muted_when_the_browser_insists(
     # Chromium refuses sound to a page the viewer has not touched: it plays muted, and
     # the viewer is offered the sound.
     if muted:
-        frame.get_by_role("button", name="Unmute").click()
+        # The embed's own offer (the player's mute button is labelled "Unmute" too).
+        frame.locator("button.embed__unmute").click()
         assert frame.evaluate("() => document.querySelector('video').muted") is False
     assert problems == []
 
