@@ -33,14 +33,6 @@ log = structlog.get_logger("videoforge.processor.steps")
 
 S = JobStatus
 
-_ASSET_TYPES = {
-    "video": AssetType.VIDEO,
-    "hls": AssetType.HLS,
-    "thumbnail": AssetType.THUMBNAIL,
-    "gif": AssetType.GIF,
-    "metadata": AssetType.METADATA,
-}
-
 
 async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) -> None:
     """Download, transcode, upload and complete ``job``; the message is deleted at the end."""
@@ -215,7 +207,7 @@ def asset_records(job: Job, outputs: list[Output]) -> list[runs.AssetRecord]:
             continue
         records.append(
             runs.AssetRecord(
-                asset_type=_ASSET_TYPES.get(output.kind, AssetType.VIDEO),
+                asset_type=AssetType(output.kind),  # an output's kind is its asset type
                 key=key,
                 size=output.size,
                 quality=output.quality,

@@ -76,6 +76,29 @@ def _video_encoder_args(
     if keyframes:
         return _encoder_on_source_keyframes(rendition, config, stream, keyframes)
     gop = max(1, round(rendition.fps * config.gop_seconds))
+    # Keyframes on a fixed time grid in every rendition: segments align across the
+    # ladder, so a player can switch renditions at any segment boundary.
+    return _x264(
+        rendition,
+        config,
+        stream,
+        gop=gop,
+        keyint_min=gop,
+        force_key_frames=f"expr:gte(t,n_forced*{config.gop_seconds:g})",
+    )
+
+
+def _x264(
+    rendition: PlannedRendition,
+    config: ProcessingConfig,
+    stream: str,
+    *,
+    gop: int,
+    force_key_frames: str,
+    keyint_min: int | None = None,
+) -> list[str]:
+    """A rung's libx264 options: profile, rate control, the GOP limit and where the
+    keyframes go (no scene-cut keyframes of x264's own), and the thread limit."""
     args = [
         f"-c:{stream}",
         "libx264",
@@ -89,17 +112,12 @@ def _video_encoder_args(
         str(rendition.max_bitrate),
         f"-bufsize:{stream}",
         str(rendition.bufsize),
-        # Keyframes on a fixed time grid in every rendition: segments align across the
-        # ladder, so a player can switch renditions at any segment boundary.
         f"-g:{stream}",
         str(gop),
-        f"-keyint_min:{stream}",
-        str(gop),
-        f"-sc_threshold:{stream}",
-        "0",
-        f"-force_key_frames:{stream}",
-        f"expr:gte(t,n_forced*{config.gop_seconds:g})",
     ]
+    if keyint_min is not None:
+        args += [f"-keyint_min:{stream}", str(keyint_min)]
+    args += [f"-sc_threshold:{stream}", "0", f"-force_key_frames:{stream}", force_key_frames]
     if config.threads > 0:
         args += ["-threads", str(config.threads)]
     return args
@@ -116,29 +134,7 @@ def _encoder_on_source_keyframes(
     rung's does (at the first keyframe past each ``hls_time``). The GOP limit is set past
     the longest interval the remux decision allows, so x264 never adds one of its own."""
     gop = max(1, math.ceil(rendition.fps * (config.remux_max_gop_seconds + 1.0)))
-    args = [
-        f"-c:{stream}",
-        "libx264",
-        f"-preset:{stream}",
-        config.preset,
-        f"-profile:{stream}",
-        rendition.profile,
-        f"-crf:{stream}",
-        str(rendition.crf),
-        f"-maxrate:{stream}",
-        str(rendition.max_bitrate),
-        f"-bufsize:{stream}",
-        str(rendition.bufsize),
-        f"-g:{stream}",
-        str(gop),
-        f"-sc_threshold:{stream}",
-        "0",
-        f"-force_key_frames:{stream}",
-        keyframe_list(keyframes),
-    ]
-    if config.threads > 0:
-        args += ["-threads", str(config.threads)]
-    return args
+    return _x264(rendition, config, stream, gop=gop, force_key_frames=keyframe_list(keyframes))
 
 
 def _audio_args(config: ProcessingConfig) -> list[str]:
