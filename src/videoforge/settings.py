@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,59 +23,48 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-#: Secrets printed in this repository's history (built-in and compose defaults it has
-#: shipped): anyone can read them, so they are refused off loopback and in production.
-DEV_JWT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused, never a default
-PUBLISHED_SECRETS = frozenset(
-    {DEV_JWT_SECRET, "compose-local-secret-change-me-0123456789abcdef", "change-me", "secret"}
+from videoforge.settings_fields import (
+    DEV_JWT_SECRET,
+    PUBLISHED_SECRETS,
+    RATE_LIMIT_ACTIONS,
+    AuthBackend,
+    CacheBackend,
+    DatabaseBackend,
+    EmailConfirmation,
+    Environment,
+    EventFields,
+    MailFields,
+    ProcessingFields,
+    QueueBackend,
+    StorageBackend,
+    StorageFields,
+    parse_rate_limits,
 )
+
+__all__ = [
+    "DEV_JWT_SECRET",
+    "PUBLISHED_SECRETS",
+    "RATE_LIMIT_ACTIONS",
+    "AuthBackend",
+    "CacheBackend",
+    "DatabaseBackend",
+    "EmailConfirmation",
+    "Environment",
+    "QueueBackend",
+    "Settings",
+    "SettingsError",
+    "StorageBackend",
+    "is_loopback",
+    "load_settings",
+    "parse_rate_limits",
+]
 
 
 class SettingsError(RuntimeError):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    TEST = "test"
-    PRODUCTION = "production"
-
-
-class DatabaseBackend(StrEnum):
-    SQLITE = "sqlite"
-    POSTGRES = "postgres"
-
-
-class StorageBackend(StrEnum):
-    LOCAL = "local"
-    S3 = "s3"
-
-
-class QueueBackend(StrEnum):
-    DATABASE = "database"
-    SQS = "sqs"
-
-
-class CacheBackend(StrEnum):
-    MEMORY = "memory"
-    REDIS = "redis"
-
-
-class AuthBackend(StrEnum):
-    LOCAL = "local"
-    COGNITO = "cognito"
-
-
-class EmailConfirmation(StrEnum):
-    """``EMAIL_CONFIRMATION``: whether local sign-ups confirm their address by mail."""
-
-    ON = "on"
-    OFF = "off"
-    #: On when SMTP is configured (mail then reaches people), off otherwise.
-    AUTO = "auto"
-
-
-class Settings(BaseSettings):
+class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSettings):
     """Every setting of every service. Aliases are the design's environment variables."""
 
     model_config = SettingsConfigDict(
@@ -126,32 +114,6 @@ class Settings(BaseSettings):
     db_password: str = Field("", alias="DB_PASSWORD")
     db_pool_size: int = Field(10, alias="DB_POOL_SIZE", ge=1)
 
-    # -- AWS / object storage / queue ---------------------------------------
-    aws_region: str = Field("us-east-1", alias="AWS_REGION")
-    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
-    s3_bucket_name: str | None = Field(None, alias="S3_BUCKET_NAME")
-    s3_path_style: bool = Field(False, alias="S3_PATH_STYLE")
-    s3_public_endpoint_url: str | None = Field(None, alias="S3_PUBLIC_ENDPOINT_URL")
-    #: Playback bytes through CloudFront (``infra.storage.cdn``): the distribution's URL,
-    #: its key pair (key group) id and the private key (PEM, or a file holding it).
-    cloudfront_url: str | None = Field(None, alias="CLOUDFRONT_URL")
-    cloudfront_key_pair_id: str | None = Field(None, alias="CLOUDFRONT_KEY_PAIR_ID")
-    cloudfront_private_key: str | None = Field(None, alias="CLOUDFRONT_PRIVATE_KEY")
-    cloudfront_private_key_file: Path | None = Field(None, alias="CLOUDFRONT_PRIVATE_KEY_FILE")
-    #: CDN URLs expire on multiples of this many seconds, so they can be shared and cached.
-    cloudfront_url_window: int = Field(300, alias="CLOUDFRONT_URL_WINDOW", ge=1, le=86400)
-    sqs_queue_url: str | None = Field(None, alias="SQS_QUEUE_URL")
-    sqs_events_queue_url: str | None = Field(None, alias="SQS_EVENTS_QUEUE_URL")
-    queue_max_receives: int = Field(5, alias="QUEUE_MAX_RECEIVES", ge=1)
-    queue_visibility_timeout: int = Field(60, alias="QUEUE_VISIBILITY_TIMEOUT", ge=1)
-
-    # -- uploads -------------------------------------------------------------
-    upload_max_bytes: int = Field(5 * 1024**3, alias="UPLOAD_MAX_BYTES", ge=1)
-    upload_multipart_threshold: int = Field(64 * 1024**2, alias="UPLOAD_MULTIPART_THRESHOLD")
-    upload_part_size: int = Field(16 * 1024**2, alias="UPLOAD_PART_SIZE", ge=5 * 1024**2)
-    upload_url_ttl: int = Field(3600, alias="UPLOAD_URL_TTL", ge=60)
-    stream_url_ttl: int = Field(3600, alias="STREAM_URL_TTL", ge=30)
-
     # -- cache ----------------------------------------------------------------
     redis_url: str | None = Field(None, alias="REDIS_URL")
     #: Put before every key: deployments (or test runs) can share one Redis.
@@ -177,75 +139,14 @@ class Settings(BaseSettings):
         default_factory=list, alias="COMMENT_BLOCKED_WORDS"
     )
 
-    # -- mail (local accounts: password reset, address confirmation) ----------
-    #: Unset: no SMTP; mail is written as .eml files into ``<data dir>/mail/``.
-    smtp_host: str | None = Field(None, alias="SMTP_HOST")
-    #: Unset: 465 with ``SMTP_TLS``, else 587.
-    smtp_port: int | None = Field(None, alias="SMTP_PORT", ge=1, le=65535)
-    smtp_user: str | None = Field(None, alias="SMTP_USER")
-    smtp_password: str | None = Field(None, alias="SMTP_PASSWORD")
-    #: Unset: STARTTLS whenever the server offers it; true: required; false: never.
-    smtp_starttls: bool | None = Field(None, alias="SMTP_STARTTLS")
-    #: TLS from the first byte (SMTPS, usually port 465) instead of STARTTLS.
-    smtp_tls: bool = Field(False, alias="SMTP_TLS")
-    smtp_timeout: float = Field(20.0, alias="SMTP_TIMEOUT", gt=0)
-    mail_from: str | None = Field(None, alias="MAIL_FROM", max_length=320)
-    email_confirmation: EmailConfirmation = Field(
-        EmailConfirmation.AUTO, alias="EMAIL_CONFIRMATION"
-    )
-    #: How long a password-reset link works (seconds).
-    password_reset_ttl: int = Field(3600, alias="PASSWORD_RESET_TTL", ge=60)
-    #: How long an address-confirmation link works (seconds).
-    email_confirmation_ttl: int = Field(48 * 3600, alias="EMAIL_CONFIRMATION_TTL", ge=60)
-
     # -- storage accounting -----------------------------------------------------
     #: Bytes each user may keep in storage (originals and every output); unset: no limit.
     #: Admins can set a per-user value that overrides it.
     storage_quota_bytes: int | None = Field(None, alias="STORAGE_QUOTA_BYTES", ge=0)
 
-    # -- events for integrations (webhooks, EventBridge) -------------------------
-    #: The EventBridge bus the gallery publishes lifecycle events to; unset or empty: none.
-    eventbridge_bus_name: str | None = Field(None, alias="EVENTBRIDGE_BUS_NAME", max_length=256)
-    #: Seconds one webhook delivery may take (connect, send, answer).
-    webhook_timeout: float = Field(10.0, alias="WEBHOOK_TIMEOUT", gt=0, le=60)
-    #: Ports a webhook URL may use (as IMPORT_ALLOWED_PORTS for imports).
-    webhook_allowed_ports: Annotated[list[int], NoDecode] = Field(
-        default_factory=lambda: [80, 443], alias="WEBHOOK_ALLOWED_PORTS"
-    )
-    #: Retries: the first after about this many seconds, doubling (with jitter) up to
-    #: WEBHOOK_RETRY_MAX_SECONDS, until WEBHOOK_RETRY_BUDGET_SECONDS after the event.
-    webhook_retry_base_seconds: float = Field(30.0, alias="WEBHOOK_RETRY_BASE_SECONDS", gt=0)
-    webhook_retry_max_seconds: float = Field(3600.0, alias="WEBHOOK_RETRY_MAX_SECONDS", gt=0)
-    webhook_retry_budget_seconds: float = Field(86400.0, alias="WEBHOOK_RETRY_BUDGET_SECONDS", gt=0)
-
     # -- services -------------------------------------------------------------
     gallery_url: str | None = Field(None, alias="GALLERY_URL")
     gateway_url: str | None = Field(None, alias="GATEWAY_URL")
-
-    # -- processing -----------------------------------------------------------
-    max_concurrent_jobs: int = Field(1, alias="MAX_CONCURRENT_JOBS", ge=1, le=64)
-    temp_dir: Path | None = Field(None, alias="TEMP_DIR")
-    ffmpeg_threads: int = Field(0, alias="FFMPEG_THREADS", ge=0, le=64)
-    ffmpeg_path: str = Field("ffmpeg", alias="FFMPEG_PATH")
-    ffprobe_path: str = Field("ffprobe", alias="FFPROBE_PATH")
-    transcode_timeout: int = Field(3600, alias="TRANSCODE_TIMEOUT", ge=1)
-    #: EBU R128 target of every audio rendition (two-pass linear loudnorm).
-    loudness_target: float = Field(-14.0, alias="LOUDNESS_TARGET", ge=-70, le=-5)
-    loudness_true_peak: float = Field(-1.0, alias="LOUDNESS_TRUE_PEAK", ge=-9, le=0)
-    #: A compatible H.264 source with keyframes at most this far apart (seconds) is copied
-    #: as the top rung, not re-encoded; 0 re-encodes everything.
-    remux_max_gop_seconds: float = Field(4.0, alias="REMUX_MAX_GOP_SECONDS", ge=0, le=60)
-    shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
-    import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
-    import_timeout: float = Field(1800.0, alias="IMPORT_TIMEOUT", gt=0)
-    #: A job starts only with source size x this factor, plus the floor, free in TEMP_DIR.
-    work_disk_factor: float = Field(3.0, alias="WORK_DISK_FACTOR", ge=1)
-    #: Bytes always kept free in TEMP_DIR; below it the worker takes no job.
-    work_disk_floor: int = Field(256 * 1024**2, alias="WORK_DISK_FLOOR", ge=0)
-    metrics_port: int | None = Field(None, alias="METRICS_PORT", ge=1, le=65535)
-    import_allowed_ports: Annotated[list[int], NoDecode] = Field(
-        default_factory=lambda: [80, 443], alias="IMPORT_ALLOWED_PORTS"
-    )
 
     @field_validator(
         "cors_origins",
@@ -476,56 +377,6 @@ class Settings(BaseSettings):
             return self.cognito_jwks_url
         issuer = self.resolved_cognito_issuer
         return f"{issuer}/.well-known/jwks.json" if issuer else None
-
-
-#: The rate-limited actions (names accepted in ``RATE_LIMITS``). The gateway counts
-#: accounts, mail, jobs and imports; the gallery counts its own actions (``upload_url``,
-#: ``view``, ``video_create``, ``comment``, ``report``, ``playlist``: gallery/limits.py),
-#: once, whichever way the request arrives.
-RATE_LIMIT_ACTIONS = (
-    "signup",
-    "login",
-    "upload_url",
-    "job_create",
-    "import",
-    "view",
-    "video_create",
-    "comment",
-    "report",
-    "playlist",
-    "password_forgot",
-    "confirm_resend",
-    "email_change",
-)
-
-
-def parse_rate_limits(spec: str) -> dict[str, tuple[int, int | None, int | None, int | None]]:
-    """Parse ``RATE_LIMITS`` — comma-separated
-    ``action=window:per_ip[:per_user[:per_user_ip]]`` (``-`` or left out: no limit), e.g.
-    ``login=300:30:50:10,view=60:120`` — into ``{action: (window, per_ip, per_user,
-    per_user_ip)}``; ``per_user`` counts a user's hits from every address together,
-    ``per_user_ip`` a user's hits from one address. ValueError says what is wrong."""
-    rules: dict[str, tuple[int, int | None, int | None, int | None]] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, sep, value = item.partition("=")
-        name = name.strip().lower()
-        if not sep or name not in RATE_LIMIT_ACTIONS:
-            raise ValueError(
-                f"{item!r}: expected ACTION=WINDOW:PER_IP[:PER_USER[:PER_USER_IP]] with ACTION "
-                "one of " + ", ".join(RATE_LIMIT_ACTIONS)
-            )
-        numbers = [n.strip() for n in value.split(":")]
-        if len(numbers) not in (2, 3, 4):
-            raise ValueError(f"{item!r}: expected WINDOW:PER_IP[:PER_USER[:PER_USER_IP]]")
-        try:
-            window = int(numbers[0])
-            limits = [None if n == "-" else int(n) for n in numbers[1:]] + [None, None]
-        except ValueError:
-            raise ValueError(f"{item!r}: numbers (or - for no limit) expected") from None
-        if window < 1 or any(n is not None and n < 1 for n in limits):
-            raise ValueError(f"{item!r}: window and limits must be positive")
-        rules[name] = (window, limits[0], limits[1], limits[2])
-    return rules
 
 
 def is_loopback(host: str) -> bool:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from videoforge.gallery import deletions, publishing, uploads
+from videoforge.gallery import confirm, deletions, publishing
 from videoforge.gallery.models import GalleryPendingDeletion, GalleryUpload, UploadState
 from videoforge.gallery.schemas import UploadConfirm
 from videoforge.infra.auth.principal import Principal
@@ -276,10 +276,10 @@ async def test_short_object_at_confirm_is_rejected_and_deleted_through_the_outbo
     # The service call alone: the state is committed with the delete recorded in the
     # outbox, and the bytes are still there until the caller carries it out.
     principal = Principal(user_id=users.owner_id)
-    outcome = await uploads.confirm_upload(
+    outcome = await confirm.confirm_upload(
         infra.sessions, infra.storage, infra.settings, principal, UploadConfirm(key=ticket["key"])
     )
-    assert isinstance(outcome, uploads.Rejected)
+    assert isinstance(outcome, confirm.Rejected)
     assert outcome.error.status_code == 400
     assert outcome.error.code == "upload_size_mismatch"
     assert str(len(tiny_mp4)) in outcome.error.message
@@ -356,7 +356,7 @@ async def test_replayed_form_post_after_confirm_cannot_replace_the_original(
     # Whatever a replay left at the upload key is deleted once the URLs have expired.
     rows = [row for row in await _pending(infra) if row.reason == "upload_replay"]
     assert [row.target for row in rows] == [ticket["key"]]
-    after = utcnow() + timedelta(seconds=infra.settings.upload_url_ttl) + uploads.REPLAY_GRACE
+    after = utcnow() + timedelta(seconds=infra.settings.upload_url_ttl) + confirm.REPLAY_GRACE
     # Scheduled for later, it is not a delete that storage failed: the operator's gauge
     # of pending deletes stays at 0 until its time.
     assert await deletions.pending_count(infra.sessions) == 0
@@ -394,13 +394,13 @@ async def test_an_upload_changed_during_confirm_is_not_confirmed(
 
     async def checked() -> Any:
         async with session_scope(infra.sessions) as session:
-            return await uploads._check_upload(
+            return await confirm._check_upload(
                 session, infra.storage, infra.settings, principal, body
             )
 
     async def claim(step: Any) -> None:
         async with session_scope(infra.sessions) as session:
-            await uploads._claim_and_copy(
+            await confirm._claim_and_copy(
                 session,
                 infra.storage,
                 principal,
@@ -423,7 +423,7 @@ async def test_an_upload_changed_during_confirm_is_not_confirmed(
 
     # Swapped and swapped back around the sniff: the copy is sniffed too.
     step = await checked()
-    assert isinstance(step, uploads.Rejected)  # the page itself is refused...
+    assert isinstance(step, confirm.Rejected)  # the page itself is refused...
     ticket = await _ticket(client, users.owner, len(tiny_mp4))
     key = ticket["key"]
     body = UploadConfirm(key=key)

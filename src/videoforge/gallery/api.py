@@ -1,4 +1,5 @@
-"""The gallery's HTTP API (one router; the app or the all-in-one server includes it).
+"""The gallery's HTTP API for videos (the app includes this router, :mod:`stream_api`,
+:mod:`upload_api` and each domain's own); the dependencies every router shares.
 
 Handlers own their transaction (``session_scope``), and read the shared backends from
 ``request.app.state.infra``. The background loops are re-exported here for the
@@ -13,17 +14,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from videoforge.gallery import deletions, limits, playback, search, service, uploads
+from videoforge.gallery import deletions, limits, playback, search, service
 from videoforge.gallery import views as view_counts
-from videoforge.gallery.access import ensure_owner_or_admin, not_found
-from videoforge.gallery.captions import service as captions
-from videoforge.gallery.captions.models import GalleryCaption
+from videoforge.gallery.access import ensure_owner_or_admin
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.models import (
-    GalleryVideo,
     GalleryVideoViewsDaily,
     VideoStatus,
     Visibility,
@@ -33,14 +30,6 @@ from videoforge.gallery.moderation.service import ensure_not_blocked
 from videoforge.gallery.ratings.service import my_rating, my_ratings
 from videoforge.gallery.schemas import (
     DailyViews,
-    MultipartAbort,
-    MultipartComplete,
-    MultipartParts,
-    MultipartPartsRequest,
-    StreamUrls,
-    UploadConfirm,
-    UploadRequest,
-    UploadTicket,
     VideoAnalytics,
     VideoCreate,
     VideoPage,
@@ -55,7 +44,7 @@ from videoforge.infra.auth.principal import Principal, optional_principal, requi
 from videoforge.infra.db import read_scope, session_scope, utcnow
 from videoforge.infra.errors import UnprocessableEntity
 from videoforge.infra.forwarded import public_base_url
-from videoforge.infra.openapi import ErrorBody, error_responses
+from videoforge.infra.openapi import error_responses
 from videoforge.infra.runtime import Infra
 
 __all__ = ["flush_views", "router", "run_event_consumer", "run_view_flusher"]
@@ -75,19 +64,15 @@ User = Annotated[Principal, Depends(require_principal)]
 router = APIRouter(responses=error_responses())
 
 
-def _base_url(request: Request, infra: Infra) -> str:
+def base_url(request: Request, infra: Infra) -> str:
     return public_base_url(request, infra.settings.public_url)
 
 
-def _client_ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-#: For the domain routers (comments, moderation), which rate-limit per address too.
-client_ip = _client_ip
-
-
-def _etag(version: int) -> str:
+def etag(version: int) -> str:
     return f'"{version}"'
 
 
@@ -162,7 +147,7 @@ async def create_video(
         infra.cache,
         infra.settings,
         limits.VIDEO_CREATE,
-        ip=_client_ip(request),
+        ip=client_ip(request),
         user=principal.user_id,
     )
     async with session_scope(infra.sessions) as session:
@@ -182,7 +167,7 @@ async def get_video(
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
         rating = await my_rating(session, video.id, principal)
-    response.headers["ETag"] = _etag(video.version)
+    response.headers["ETag"] = etag(video.version)
     return await service.to_read(video, principal, infra.storage, my_rating=rating)
 
 
@@ -203,7 +188,7 @@ async def update_video(
     async with session_scope(infra.sessions) as session:
         video = await service.update_video(session, video_id, principal, body, if_match=if_match)
         rating = await my_rating(session, video.id, principal)
-    response.headers["ETag"] = _etag(video.version)
+    response.headers["ETag"] = etag(video.version)
     return await service.to_read(video, principal, infra.storage, my_rating=rating)
 
 
@@ -235,19 +220,19 @@ async def record_view(
     or the client address) counts once per video per 30 minutes; calls are rate-limited
     per address (429). `counted: true` means the view is stored. 503 `unavailable` with
     `Retry-After` while the cache or the database is down: nothing was counted."""
-    client_ip = _client_ip(request)
+    address = client_ip(request)
     await limits.check(
         infra.cache,
         infra.settings,
         limits.VIEW,
-        ip=client_ip,
+        ip=address,
         user=principal.user_id if principal else None,
         fail_open=True,
     )
     async with session_scope(infra.sessions) as session:
         video = await service.get_visible(session, video_id, principal)
     playback.ensure_ready(video)
-    viewer = view_counts.viewer_id(principal, client_ip)
+    viewer = view_counts.viewer_id(principal, address)
     counted = await view_counts.record_view(infra, video.id, viewer)
     return ViewRecorded(counted=counted)
 
@@ -280,224 +265,3 @@ async def video_analytics(
         total_views=video.views,
         days=[DailyViews(day=day, views=count) for day, count in rows],
     )
-
-
-# ----------------------------------------------------------------------- stream
-@router.get("/api/gallery/stream/{video_id}", response_model=StreamUrls, tags=["playback"])
-async def stream(
-    video_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    infra: InfraDep,
-    principal: MaybeUser,
-) -> StreamUrls:
-    """Short-lived playback URLs: the HLS master playlist and the DASH manifest, each MP4
-    rendition, the audio tracks, the caption tracks (WebVTT), the chapters (and their
-    WebVTT track), the storyboard's thumbnails track, the thumbnail and the preview (and
-    the original, as a download, for its owner). Only for videos the caller may see, and
-    only once they are ready (409 before)."""
-    # Signed for this caller: no shared cache may keep them, no browser may store them.
-    response.headers["Cache-Control"] = "private, no-store"
-    async with session_scope(infra.sessions) as session:
-        video = await service.get_visible(session, video_id, principal)
-        uploaded = await captions.list_uploaded(session, video.id)
-    return await playback.stream_urls(
-        video, principal, infra.storage, infra.settings, _base_url(request, infra), uploaded
-    )
-
-
-_SIGNED_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-
-
-async def _token_video(
-    infra: Infra, video_id: uuid.UUID, token: str | None
-) -> tuple[GalleryVideo, list[GalleryCaption]]:
-    """The video a playback token names, with its uploaded captions (403 before any read
-    when the token is wrong)."""
-    playback.verify_token(infra.settings, video_id, token)
-    async with session_scope(infra.sessions) as session:
-        video = await service.load_video(session, video_id)
-        if video is None:
-            raise not_found()
-        uploaded = await captions.list_uploaded(session, video.id)
-    return video, uploaded
-
-
-@router.get(
-    "/api/gallery/stream/{video_id}/dash/manifest.mpd",
-    response_class=Response,
-    tags=["playback"],
-    responses={200: {"content": {playback.DASH_CONTENT_TYPE: {}}}},
-)
-async def dash_manifest(
-    video_id: uuid.UUID,
-    infra: InfraDep,
-    token: Annotated[str | None, Query(max_length=512)] = None,
-) -> Response:
-    """The DASH manifest (static MPD over the HLS stream's CMAF segments) with every
-    URL signed, the owner's captions included. Authorised by the playback `token`."""
-    video, uploaded = await _token_video(infra, video_id, token)
-    text = await playback.serve_dash(video, token, infra.storage, infra.settings, uploaded)
-    return Response(text, media_type=playback.DASH_CONTENT_TYPE, headers=_SIGNED_HEADERS)
-
-
-@router.get(
-    "/api/gallery/stream/{video_id}/storyboard.vtt",
-    response_class=Response,
-    tags=["playback"],
-    responses={200: {"content": {playback.VTT_CONTENT_TYPE: {}}}},
-)
-async def storyboard_track(
-    video_id: uuid.UUID,
-    infra: InfraDep,
-    token: Annotated[str | None, Query(max_length=512)] = None,
-) -> Response:
-    """The storyboard: a WebVTT thumbnails track whose cues are signed sprite-sheet URLs
-    with an `#xywh=x,y,w,h` fragment. Authorised by the playback `token`."""
-    video, _ = await _token_video(infra, video_id, token)
-    text = await playback.serve_storyboard(video, token, infra.storage, infra.settings)
-    return Response(text, media_type=playback.VTT_CONTENT_TYPE, headers=_SIGNED_HEADERS)
-
-
-@router.get(
-    "/api/gallery/stream/{video_id}/chapters.vtt",
-    response_class=Response,
-    tags=["playback"],
-    responses={200: {"content": {playback.VTT_CONTENT_TYPE: {}}}},
-)
-async def chapters_track(
-    video_id: uuid.UUID,
-    infra: InfraDep,
-    token: Annotated[str | None, Query(max_length=512)] = None,
-) -> Response:
-    """The chapters as a WebVTT chapters track: the description's timecodes when it has
-    them (at least 3, from 0:00, ascending), else the file's own chapters."""
-    video, _ = await _token_video(infra, video_id, token)
-    text = playback.serve_chapters(video, token, infra.settings)
-    return Response(text, media_type=playback.VTT_CONTENT_TYPE, headers=_SIGNED_HEADERS)
-
-
-@router.get(
-    "/api/gallery/stream/{video_id}/hls/{path:path}",
-    response_class=PlainTextResponse,
-    tags=["playback"],
-    responses={200: {"content": {playback.PLAYLIST_CONTENT_TYPE: {}}}},
-)
-async def hls_playlist(
-    video_id: uuid.UUID,
-    path: str,
-    infra: InfraDep,
-    token: Annotated[str | None, Query(max_length=512)] = None,
-) -> PlainTextResponse:
-    """An HLS playlist of the video with every URI signed. Authorised by the `token`
-    from `/api/gallery/stream/{id}` (players send no Authorization header); a forged,
-    expired or foreign token is 403."""
-    video, uploaded = await _token_video(infra, video_id, token)
-    text = await playback.serve_playlist(
-        video, path, token, infra.storage, infra.settings, uploaded
-    )
-    return PlainTextResponse(
-        text,
-        media_type=playback.PLAYLIST_CONTENT_TYPE,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
-    )
-
-
-# ---------------------------------------------------------------------- uploads
-@router.post(
-    "/api/upload/url",
-    response_model=UploadTicket,
-    status_code=status.HTTP_201_CREATED,
-    tags=["uploads"],
-    responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
-)
-async def upload_url(
-    request: Request, infra: InfraDep, principal: User, body: UploadRequest
-) -> UploadTicket:
-    """A presigned upload for a new original. Files up to the multipart threshold get
-    one form POST whose policy limits the size to the declared size; larger files get
-    presigned multipart part URLs (then `/api/upload/multipart/complete`). Either way,
-    finish with `/api/upload/confirm`. Rate-limited per user and address (429)."""
-    await limits.check(
-        infra.cache,
-        infra.settings,
-        limits.UPLOAD_URL,
-        ip=_client_ip(request),
-        user=principal.user_id,
-    )
-    async with session_scope(infra.sessions) as session:
-        await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
-        return await uploads.issue_upload(session, infra.storage, infra.settings, principal, body)
-
-
-@router.post(
-    "/api/upload/multipart/complete",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    tags=["uploads"],
-)
-async def multipart_complete(infra: InfraDep, principal: User, body: MultipartComplete) -> Response:
-    """Assemble the uploaded parts (part numbers and the ETags the store returned).
-    Every planned part is needed (400 `upload_incomplete`), each of its planned length
-    (400 `invalid_upload`); completing again is 409 `upload_already_completed`."""
-    async with session_scope(infra.sessions) as session:
-        await uploads.complete_multipart(session, infra.storage, infra.settings, principal, body)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post(
-    "/api/upload/multipart/abort",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    tags=["uploads"],
-)
-async def multipart_abort(infra: InfraDep, principal: User, body: MultipartAbort) -> Response:
-    """Abandon a multipart upload; its parts (or, once completed, its file) are discarded."""
-    async with session_scope(infra.sessions) as session:
-        pending = await uploads.abort_multipart(session, infra.storage, principal, body)
-    await deletions.carry_out(infra.sessions, infra.storage, pending)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/api/upload/multipart/parts", response_model=MultipartParts, tags=["uploads"])
-async def multipart_parts(
-    infra: InfraDep, principal: User, body: MultipartPartsRequest
-) -> MultipartParts:
-    """Fresh URLs for some parts, to resume an interrupted upload."""
-    async with session_scope(infra.sessions) as session:
-        return await uploads.resign_parts(session, infra.storage, infra.settings, principal, body)
-
-
-@router.post(
-    "/api/upload/confirm",
-    response_model=VideoRead,
-    status_code=status.HTTP_201_CREATED,
-    tags=["uploads"],
-    responses={
-        200: {"model": VideoRead, "description": "Already confirmed: the same video."},
-        413: {"model": ErrorBody},
-        415: {"model": ErrorBody},
-    },
-)
-async def confirm_upload(
-    infra: InfraDep, principal: User, body: UploadConfirm, response: Response
-) -> VideoRead:
-    """Confirm an upload: the object must exist, be the caller's, be within the size
-    limit (else deleted, 413), have the declared size (else deleted, 400
-    `upload_size_mismatch`) and start like a video container (else deleted, 415).
-    Creates the video with status `uploaded`, public as `publish` says (`now` unless
-    chosen: a bad choice is 422 before the upload is used); confirming again returns
-    the same video.
-    Once confirmed, the upload's URLs can no longer change the video's original."""
-    outcome = await uploads.confirm_upload(
-        infra.sessions, infra.storage, infra.settings, principal, body
-    )
-    # After the commit: the outbox rows are recorded, so a failed delete is retried.
-    await deletions.carry_out(infra.sessions, infra.storage, outcome.pending)
-    await uploads.close_upload(infra.storage, outcome)
-    # Raised after the commit: the rejected state must stick with the deleted bytes.
-    if isinstance(outcome, uploads.Rejected):
-        raise outcome.error
-    if not outcome.created:
-        response.status_code = status.HTTP_200_OK
-    return await service.to_read(outcome.video, principal, infra.storage)

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from videoforge.gallery import api, deletions
+from videoforge.gallery import api, deletions, stream_api, upload_api
 from videoforge.gallery.captions import api as captions_api
 from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
@@ -128,6 +128,8 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
         )
 
     app.include_router(api.router)
+    app.include_router(stream_api.router)
+    app.include_router(upload_api.router)
     app.include_router(usage_api.router)
     app.include_router(comments_api.router)
     app.include_router(captions_api.router)

@@ -20,7 +20,7 @@ processed again).
 
 While a job runs, its events may say what of it is already watchable (``playable``: the
 lowest rung's and the audio tracks' growing playlists); the video keeps it until the job
-ends or another job takes over, and plays it meanwhile (see ``playback.serve_growing``).
+ends or another job takes over, and plays it meanwhile (see ``manifests.serve_growing``).
 A ``FAILED`` or ``CANCELLED`` event also schedules the job's outputs for deletion through
 the outbox, in the transaction that applies it: nothing serves them any more.
 """
