@@ -122,10 +122,14 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> PipelineResult:
     return asyncio.run(process_file(source, root / "job", CONFIG))
 
 
-def integrated_loudness(path: Path) -> float:
-    """ffmpeg's ebur128 on an output (the measurement the issue asks for)."""
+def ebur128_summary(path: Path) -> str:
+    """ffmpeg's ebur128 on an output (the measurement the issue asks for): its summary."""
     done = run("-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-")
-    summary = done.stderr.decode().rsplit("Summary:", 1)[1]
+    return done.stderr.decode().rsplit("Summary:", 1)[1]
+
+
+def integrated_loudness(path: Path) -> float:
+    summary = ebur128_summary(path)
     match = re.search(r"I:\s+(-?[0-9.]+) LUFS", summary)
     assert match, summary
     return float(match.group(1))
