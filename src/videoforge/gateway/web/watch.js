@@ -1,6 +1,7 @@
 // The watch page: player (shaka-player.js), chapters, details, share link, and owner actions.
 import * as api from "./api.js";
 import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { captionsDialog } from "./captions-dialog.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { commentsSection, ratingBar, reportButton } from "./comments.js";
@@ -121,6 +122,15 @@ export async function watchView(main, { id }, query, ctx) {
             return null;
           },
         }, "Edit"),
+        h("button", {
+          type: "button",
+          class: "button button--ghost",
+          onclick: async () => {
+            // The player reads the tracks at start: reload it to show the new ones.
+            if (await captionsDialog(video)) return navigate(`/watch/${encodeURIComponent(video.id)}`, { replace: true });
+            return null;
+          },
+        }, "Captions"),
         h("button", {
           type: "button",
           class: "button button--danger-ghost",
