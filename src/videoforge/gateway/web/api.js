@@ -426,7 +426,11 @@ export const confirmUpload = ({ key, title, description, visibility, publish, pu
   });
 
 // ------------------------------------------------------------------ jobs
-export const createJob = (videoId) => request("POST", "/api/jobs", { body: { video_id: videoId } });
+/** Start processing; `loudnessNormalization: false` keeps the audio's own level. */
+export const createJob = (videoId, { loudnessNormalization = true } = {}) =>
+  request("POST", "/api/jobs", {
+    body: { video_id: videoId, ...(loudnessNormalization ? {} : { loudness_normalization: false }) },
+  });
 
 /**
  * Import a video from an http(s) URL. `idempotencyKey` (one per form submission) makes a
