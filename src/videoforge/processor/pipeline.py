@@ -87,6 +87,7 @@ from videoforge.processor.storyboard import (
     storyboard_vtt,
 )
 from videoforge.processor.subtitles import (
+    SUBTITLE_DECODERS,
     SUBTITLES_DIR,
     SubtitleRendition,
     check_extracted,
@@ -636,9 +637,8 @@ async def _extract_subtitles(
 
     async def run(batch: list[SubtitleRendition]) -> bool:
         nonlocal spent
-        argv = ffmpeg.build_argv(
-            config, Tool.FFMPEG, inputs=[MediaInput(source)], args=extract_args(batch)
-        )
+        inputs = [MediaInput(source, decoders=SUBTITLE_DECODERS)]
+        argv = ffmpeg.build_argv(config, Tool.FFMPEG, inputs=inputs, args=extract_args(batch))
         result = await ffmpeg.run_tool(
             argv,
             cwd=outdir,

@@ -475,6 +475,11 @@ async def test_every_call_on_a_source_with_tracks_is_guarded(
     assert maps == ["0:s:0", "0:s:1"]
     assert subtitles.count("-dn") == 2
     assert subtitles.count("-vn") == 2
+    # ... and only the text subtitle decoders may be opened, even while probing.
+    at = subtitles.index("-codec_whitelist")
+    assert subtitles[at + 1] == "ass,mov_text,srt,ssa,subrip,webvtt"
+    assert subtitles[at + 2] == "-i"
+    assert not any("-codec_whitelist" in argv for argv in (probe, measure, ladder))
     assert not any(token.startswith("-sub_charenc") for argv in seen for token in argv)
 
 
