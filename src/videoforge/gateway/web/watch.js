@@ -103,7 +103,14 @@ export async function watchView(main, { id }, query, ctx) {
   showCommentsCount(Number(video.comments_count) || 0);
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
-  const descEl = h("p", { class: "watch__description" }, linkify(video.description || ""));
+  // Timestamps in the description seek the player (once it is there) and bring it into view.
+  let seekTo = null;
+  const onTime = (t) => {
+    if (!seekTo) return;
+    seekTo(t);
+    stage.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  };
+  const descEl = h("p", { class: "watch__description" }, linkify(video.description || "", { onTime, maxTime: Number(video.duration) || Infinity }));
   descEl.hidden = !video.description;
 
   const actions = isOwner
@@ -267,7 +274,8 @@ export async function watchView(main, { id }, query, ctx) {
   // A shared "link at current time" (?t=90, or 1m30s as YouTube writes it) starts there.
   const startAt = parseTime(query.get("t"));
   if (startAt > 0) player.seek(startAt);
-  chapters = chapterList(stream.chapters, { onSeek: (t) => player.seek(t) });
+  seekTo = (t) => player.seek(t);
+  chapters = chapterList(stream.chapters, { onSeek: seekTo });
   if (chapters) chaptersSlot.append(chapters);
   if (!stream.partial) return () => player.destroy();
 
