@@ -55,7 +55,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
-from videoforge.processor import ffmpeg, transcode
+from videoforge.processor import ffmpeg, runner, transcode
 from videoforge.processor.audio import (
     AudioRendition,
     default_rendition,
@@ -74,8 +74,9 @@ from videoforge.processor.remux import (
     keyframe_scan_args,
     parse_keyframe_scan,
 )
+from videoforge.processor.stills import plan_stills, stills_args, stills_can_overlap
 from videoforge.processor.storyboard import STORYBOARD_DIR, plan_storyboard
-from videoforge.processor.transcode import ladder_args, plan_stills, stills_args, stills_can_overlap
+from videoforge.processor.transcode import ladder_args
 
 SECTIONS = ("decode", "remux", "cascade", "stills")
 
@@ -167,7 +168,7 @@ async def timed(argv: list[str], outdir: Path, config: ProcessingConfig) -> tupl
     """Run one built argv; returns its wall and CPU time in seconds."""
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    result = await ffmpeg.run_tool(
+    result = await runner.run_tool(
         argv, cwd=outdir, time_limit=3600, config=config.with_overrides(stderr_tail_bytes=65536)
     )
     elapsed = time.perf_counter() - started
@@ -209,7 +210,7 @@ async def scan_keyframes(
         config, Tool.FFPROBE, inputs=[MediaInput(source)], args=keyframe_scan_args()
     )
     cpu_before = _children_cpu()
-    result = await ffmpeg.run_tool(
+    result = await runner.run_tool(
         argv, cwd=work, time_limit=600, config=config, max_stdout_bytes=64 * 1024 * 1024
     )
     scan = parse_keyframe_scan(result.stdout.decode("ascii", "replace"))
@@ -256,7 +257,7 @@ async def ssim(
         ],
         log_level="info",
     )
-    result = await ffmpeg.run_tool(argv, cwd=work, time_limit=600, config=config)
+    result = await runner.run_tool(argv, cwd=work, time_limit=600, config=config)
     match = re.search(r"All:([0-9.]+)", result.stderr_tail)
     if result.returncode != 0 or match is None:
         raise SystemExit(f"ssim failed: {result.stderr_tail}")
@@ -312,7 +313,7 @@ async def measured_audio(
         args=measure_args(probe.audio_tracks, config),
         log_level="info",
     )
-    result = await ffmpeg.run_tool(
+    result = await runner.run_tool(
         measure, cwd=work, time_limit=3600, config=config.with_overrides(stderr_tail_bytes=65536)
     )
     measured = parse_measurements(result.stderr_tail)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import runner
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def capped_dir(
         if _mount_tmpfs(path, size):
             mounted.append(path)
             return CappedDir(path, size, "tmpfs")
-        real = ffmpeg.launch_argv
+        real = runner.launch_argv
 
         def capped(argv: list[str]) -> list[str]:
             launched = real(argv)
@@ -66,7 +66,7 @@ def capped_dir(
                 return ["prlimit", f"--fsize={per_file or size}", "--", *launched]
             return launched
 
-        monkeypatch.setattr(ffmpeg, "launch_argv", capped)
+        monkeypatch.setattr(runner, "launch_argv", capped)
         return CappedDir(path, size, "rlimit")
 
     try:

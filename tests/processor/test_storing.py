@@ -13,7 +13,6 @@ from videoforge.infra.storage.base import StorageError
 from videoforge.infra.storage.keys import output_key
 from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.messages import Playable
-from videoforge.processor.pipeline import Output
 from videoforge.processor.progressive import (
     HLS_CONTENT_TYPES,
     GrowingRendition,
@@ -21,6 +20,7 @@ from videoforge.processor.progressive import (
     ReadyFile,
     ReadyOutputs,
 )
+from videoforge.processor.results import Output
 from videoforge.processor.storing import JobOutputs
 
 

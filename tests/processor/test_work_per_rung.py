@@ -8,7 +8,8 @@ import pytest
 from videoforge.processor.config import DEFAULT_RUNGS, ProcessingConfig
 from videoforge.processor.ladder import plan_ladder
 from videoforge.processor.probe import ProbeResult
-from videoforge.processor.transcode import ladder_args, stills_can_overlap
+from videoforge.processor.stills import stills_can_overlap
+from videoforge.processor.transcode import ladder_args
 
 
 def probe(width: int, height: int, fps: float) -> ProbeResult:

@@ -109,7 +109,7 @@ class ProcessingConfig:
     # Lower rungs scale the rung above them instead of the full-size source (ladder.py's
     # cascade); docs/benchmarks.md has the cost and SSIM figures behind the default.
     cascade_scaling: bool = False
-    # Run the stills beside the ladder when it leaves a core idle (transcode.py's
+    # Run the stills beside the ladder when it leaves a core idle (stills.py's
     # stills_can_overlap); off in a config built by hand, on in the service's.
     overlap_stills: bool = False
     rungs: tuple[Rung, ...] = DEFAULT_RUNGS

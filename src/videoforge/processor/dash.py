@@ -20,8 +20,8 @@ from pathlib import Path
 
 from videoforge.processor.audio import AudioRendition
 from videoforge.processor.ladder import PlannedRendition
+from videoforge.processor.playlists import VariantStats
 from videoforge.processor.subtitles import SubtitleRendition
-from videoforge.processor.transcode import VariantStats
 
 DASH_MANIFEST = "hls/manifest.mpd"
 MPD_NS = "urn:mpeg:dash:schema:mpd:2011"

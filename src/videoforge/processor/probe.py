@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from videoforge.messages import MEDIA_FACTS
-from videoforge.processor import ffmpeg
+from videoforge.processor import ffmpeg, runner
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.ffmpeg import MediaInput, MediaRejected, Tool
 from videoforge.processor.tracks import (
@@ -172,7 +172,7 @@ async def probe_file(
         inputs=[MediaInput(source)],
         args=["-print_format", "json", "-show_format", "-show_streams", "-show_chapters"],
     )
-    result = await ffmpeg.run_tool(
+    result = await runner.run_tool(
         argv,
         cwd=cwd or source.parent,
         time_limit=config.probe_timeout,

@@ -30,7 +30,7 @@ from pathlib import Path
 from videoforge.messages import Playable, PlayableAudio, PlayableRendition
 from videoforge.processor.audio import AudioRendition
 from videoforge.processor.ladder import PlannedRendition
-from videoforge.processor.transcode import MASTER_PLAYLIST, avc_codec_string
+from videoforge.processor.playlists import MASTER_PLAYLIST, avc_codec_string
 
 _EXTINF = re.compile(r"^#EXTINF:([0-9.]+)")
 _TYPE_EVENT = "#EXT-X-PLAYLIST-TYPE:EVENT"

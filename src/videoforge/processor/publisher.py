@@ -13,7 +13,7 @@ from videoforge.infra.storage.keys import output_key, output_prefix
 from videoforge.jobs.models import Job
 
 if TYPE_CHECKING:
-    from videoforge.processor.pipeline import PipelineResult
+    from videoforge.processor.results import PipelineResult
 
 
 def completed_fields(job: Job, result: PipelineResult) -> dict[str, Any]:

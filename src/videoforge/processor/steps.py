@@ -27,7 +27,7 @@ from videoforge.processor.run import JobRun, StopReason, WorkerContext
 from videoforge.processor.storing import JobOutputs
 
 if TYPE_CHECKING:
-    from videoforge.processor.pipeline import Output, PipelineResult
+    from videoforge.processor.results import Output, PipelineResult
 
 log = structlog.get_logger("videoforge.processor.steps")
 

@@ -31,7 +31,7 @@ from videoforge.messages import Playable
 from videoforge.processor.progressive import ReadyOutputs
 
 if TYPE_CHECKING:
-    from videoforge.processor.pipeline import Output
+    from videoforge.processor.results import Output
 
 log = structlog.get_logger("videoforge.processor.storing")
 

@@ -146,9 +146,9 @@ async def test_resolution_and_duration_bombs_fail_before_any_encode(
     clips: Any, tmp_path: Path
 ) -> None:
     spawned: list[list[str]] = []
-    from videoforge.processor import ffmpeg
+    from videoforge.processor import runner
 
-    remove = ffmpeg.observe_spawns(spawned.append)
+    remove = runner.observe_spawns(spawned.append)
     try:
         with pytest.raises(MediaRejected) as big:
             await process_file(clips.huge_png, tmp_path / "a", CONFIG)

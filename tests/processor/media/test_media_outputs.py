@@ -20,10 +20,11 @@ import m3u8
 import pytest
 from m3u8.mixins import BasePathMixin
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import runner
 from videoforge.processor.audio import parse_measurements
 from videoforge.processor.config import ProcessingConfig
-from videoforge.processor.pipeline import PipelineResult, _extract_subtitles, process_file
+from videoforge.processor.passes import extract_subtitles
+from videoforge.processor.pipeline import PipelineResult, process_file
 from videoforge.processor.storyboard import plan_storyboard
 from videoforge.processor.subtitles import SubtitleRendition, plan_subtitles
 from videoforge.processor.tracks import SubtitleTrack, clean_label, container_chapters
@@ -238,7 +239,7 @@ def test_quiet_and_loud_tracks_both_come_out_at_the_target(
 async def test_normalisation_can_be_switched_off_per_job(tmp_path: Path) -> None:
     source = make_source(tmp_path)
     seen: list[list[str]] = []
-    remove = ffmpeg.observe_spawns(seen.append)
+    remove = runner.observe_spawns(seen.append)
     try:
         result = await process_file(source, tmp_path / "job", CONFIG, loudness_normalization=False)
     finally:
@@ -369,7 +370,7 @@ async def test_a_broken_track_is_dropped_and_the_others_kept(
     good = SubtitleRendition(SubtitleTrack(0, "subrip", "en", None, False, False))
     broken = SubtitleRendition(SubtitleTrack(7, "subrip", "deu", None, False, False))  # absent
     notes: list[dict[str, object]] = []
-    kept, _ = await _extract_subtitles(source, out, [good, broken], CONFIG, None, notes, 60)
+    kept, _ = await extract_subtitles(source, out, [good, broken], CONFIG, None, notes, 60)
     assert kept == [good]
     assert "Second line" in (out / good.vtt_key).read_text()
     assert [(n["track"], n["outcome"]) for n in notes] == [(7, "dropped")]
@@ -453,7 +454,7 @@ async def test_every_call_on_a_source_with_tracks_is_guarded(
 ) -> None:
     source = make_source(tmp_path)
     seen: list[list[str]] = []
-    remove = ffmpeg.observe_spawns(seen.append)
+    remove = runner.observe_spawns(seen.append)
     try:
         await process_file(source, tmp_path / "job", CONFIG)
     finally:

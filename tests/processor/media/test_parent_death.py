@@ -14,14 +14,14 @@ from pathlib import Path
 
 import psutil
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import runner
 
 WORKER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
     from videoforge.processor.config import ProcessingConfig
-    from videoforge.processor.ffmpeg import run_tool
+    from videoforge.processor.runner import run_tool
 
     argv = ["ffmpeg", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc=duration=600:rate=5",
             "-f", "null", "-"]
@@ -40,7 +40,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_launcher_sets_a_parent_death_signal() -> None:
-    launched = ffmpeg.launch_argv(["ffmpeg", "-version"])
+    launched = runner.launch_argv(["ffmpeg", "-version"])
     assert launched[-2:] == ["ffmpeg", "-version"]
     assert launched[:4] == [launched[0], "--pdeathsig", "KILL", "--"]
     assert Path(launched[0]).name == "setpriv"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import runner
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.pipeline import PipelineResult, process_file
 
@@ -246,7 +246,7 @@ async def test_guards_are_on_every_call_the_pipeline_makes(
     clips: Any, tmp_path: Path, assert_guarded: Any
 ) -> None:
     seen: list[list[str]] = []
-    remove = ffmpeg.observe_spawns(seen.append)
+    remove = runner.observe_spawns(seen.append)
     try:
         await _result(clips.small, tmp_path)
     finally:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import runner
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.dash import decode_time, timescale
 from videoforge.processor.pipeline import process_file
-from videoforge.processor.transcode import playlist_stats
+from videoforge.processor.playlists import playlist_stats
 
 # Short segments, so a 6 s clip has several to compare.
 CONFIG = ProcessingConfig(
@@ -75,7 +75,7 @@ async def test_the_top_rung_is_the_source_video_and_segments_line_up(
     compatible: Path, tmp_path: Path, assert_guarded: Any
 ) -> None:
     seen: list[list[str]] = []
-    remove = ffmpeg.observe_spawns(seen.append)
+    remove = runner.observe_spawns(seen.append)
     try:
         result = await process_file(compatible, tmp_path / "job", CONFIG)
     finally:
@@ -155,10 +155,10 @@ async def test_keyframes_too_far_apart_are_encoded_on_the_grid(tmp_path: Path) -
 async def test_a_keyframe_scan_that_fails_never_fails_the_job(
     compatible: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from videoforge.processor import pipeline
+    from videoforge.processor import passes
 
     # An option ffprobe does not know: the scan exits non-zero (as a broken file would).
-    monkeypatch.setattr(pipeline, "keyframe_scan_args", lambda: ["-no_such_option", "1"])
+    monkeypatch.setattr(passes, "keyframe_scan_args", lambda: ["-no_such_option", "1"])
     result = await process_file(compatible, tmp_path / "job", CONFIG)
     metadata = json.loads((result.output_dir / result.metadata).read_text())
     assert metadata["remux"]["remux"] is False

@@ -16,7 +16,7 @@ import pytest
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.dash import decode_time, timescale
 from videoforge.processor.pipeline import MediaRejected, process_file
-from videoforge.processor.transcode import playlist_stats
+from videoforge.processor.playlists import playlist_stats
 
 OVERLAP = ProcessingConfig(threads=1, preset="ultrafast", overlap_stills=True)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from videoforge.processor import ffmpeg
+from videoforge.processor import ffmpeg, runner
 from videoforge.processor.ffmpeg import MediaInput, Tool
 from videoforge.processor.pipeline import process_file
 from videoforge.processor.subtitles import SUBTITLE_DECODERS
@@ -21,14 +21,14 @@ from videoforge.processor.subtitles import SUBTITLE_DECODERS
 from .test_media_outputs import CONFIG, SRT, make_source, run
 
 
-async def _run(source: Path, out: Path, *args: str) -> ffmpeg.RunResult:
+async def _run(source: Path, out: Path, *args: str) -> runner.RunResult:
     argv = ffmpeg.build_argv(
         CONFIG.with_overrides(stderr_tail_bytes=4096),
         Tool.FFMPEG,
         inputs=[MediaInput(source, decoders=SUBTITLE_DECODERS)],
         args=list(args),
     )
-    return await ffmpeg.run_tool(argv, cwd=out, time_limit=60, config=CONFIG)
+    return await runner.run_tool(argv, cwd=out, time_limit=60, config=CONFIG)
 
 
 async def test_only_text_subtitle_decoders_can_be_opened(tmp_path: Path) -> None:

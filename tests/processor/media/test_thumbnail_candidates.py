@@ -13,12 +13,12 @@ import pytest
 from PIL import Image, ImageStat
 
 from videoforge.jobs.models import Job
-from videoforge.processor import pipeline
+from videoforge.processor import passes, pipeline
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.pipeline import process_file
 from videoforge.processor.probe import ProbeResult
 from videoforge.processor.publisher import completed_fields
-from videoforge.processor.transcode import StillsPlan, plan_stills, stills_args
+from videoforge.processor.stills import StillsPlan, plan_stills, stills_args
 
 CONFIG = ProcessingConfig(threads=1, preset="ultrafast")
 SECONDS = 8.0
@@ -152,7 +152,7 @@ async def test_a_candidate_that_cannot_be_made_never_fails_the_job(
     if trouble == "past_the_end":
         monkeypatch.setattr(pipeline, "plan_stills", _past_the_end)
     else:
-        monkeypatch.setattr(pipeline, "stills_args", _refused)
+        monkeypatch.setattr(passes, "stills_args", _refused)
     result = await process_file(source, tmp_path / "job", CONFIG)
     assert result.thumbnail_candidates == []
     assert not any(o.rel_key.startswith("thumbnails/") for o in result.outputs)

@@ -7,6 +7,9 @@ checks its own refresh tokens with, so both paths refuse the same things.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -40,6 +43,11 @@ NAME_CLAIM = "name"
 COGNITO_NAME_CLAIMS = ("name", "preferred_username")
 #: Clock skew tolerated on ``exp``/``iat``/``nbf`` (seconds).
 LEEWAY_SECONDS = 30
+#: A verified access token is remembered this long (never past its own expiry), so a
+#: client's next requests skip the signature check: a browser sends the same token on
+#: every call. A key withdrawn from the key set stops being trusted this much later.
+VERIFIED_CACHE_SECONDS = 60.0
+VERIFIED_CACHE_SIZE = 4096
 
 
 class TokenUse:
@@ -113,6 +121,9 @@ class TokenVerifier:
         groups_claim: str = LOCAL_GROUPS_CLAIM,
         admin_group: str = "admin",
         name_claims: tuple[str, ...] = (NAME_CLAIM,),
+        cache_seconds: float = VERIFIED_CACHE_SECONDS,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if audience is None and client_id is None:
             raise ValueError("a verifier needs an audience or a client id to check")
@@ -124,11 +135,39 @@ class TokenVerifier:
         self.groups_claim = groups_claim
         self.admin_group = admin_group
         self.name_claims = name_claims
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._clock = clock
+        # token -> (trusted until, its principal); least recently used first.
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
-        """Return the token's principal, or raise :class:`Unauthorized`."""
+        """Return the token's principal, or raise :class:`Unauthorized`.
+
+        The very same token verified less than ``cache_seconds`` ago is answered from
+        memory, until the moment its expiry (with the leeway) would refuse it.
+        """
         if not token or token.count(".") != 2 or len(token) > 16_384:
             raise invalid_token()
+        now = self._clock()
+        cached = self._verified.get(token)
+        if cached is not None:
+            until, principal = cached
+            if now < until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires = await self._verify(token)
+        if self._cache_size > 0 and self._cache_seconds > 0:
+            self._verified[token] = (
+                min(expires + LEEWAY_SECONDS, now + self._cache_seconds),
+                principal,
+            )
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -159,13 +198,14 @@ class TokenVerifier:
             ),
             None,
         )
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             username=username if isinstance(username, str) else None,
             groups=groups,
             is_admin=self.admin_group in groups,
             display_name=display_name,
         )
+        return principal, float(claims["exp"])
 
     async def aclose(self) -> None:
         await self.keys.aclose()
