@@ -345,6 +345,20 @@ def test_keyboard_shortcuts(platform: Any, context: Any, video_id: str) -> None:
     page.wait_for_function("() => window.vfPlayer.isTextTrackVisible()")
     page.keyboard.press("c")
     page.wait_for_function("() => !window.vfPlayer.isTextTrackVisible()")
+    # 0-9 jump to 0-90 % of the video, Home and End to its ends, < and > step the speed.
+    page.keyboard.press("5")
+    page.wait_for_function(f"() => Math.abs({video}.currentTime - {SECONDS / 2}) < 0.5")
+    page.keyboard.press("0")
+    page.wait_for_function(f"() => {video}.currentTime < 0.5")
+    page.keyboard.press("End")
+    page.wait_for_function(f"() => {video}.currentTime > {SECONDS} - 0.5")
+    page.keyboard.press("Home")
+    page.wait_for_function(f"() => {video}.currentTime < 0.5")
+    page.keyboard.press(">")
+    assert page.evaluate(f"{video}.playbackRate") == 1.25
+    page.keyboard.press("<")
+    page.keyboard.press("<")
+    assert page.evaluate(f"{video}.playbackRate") == 0.75
     page.keyboard.press("f")
     page.wait_for_function("() => document.fullscreenElement?.classList.contains('player')")
     page.keyboard.press("f")
