@@ -346,14 +346,9 @@ def test_keyboard_shortcuts(platform: Any, context: Any, video_id: str) -> None:
     page.keyboard.press("c")
     page.wait_for_function("() => !window.vfPlayer.isTextTrackVisible()")
     # 0-9 jump to 0-90 % of the video, Home and End to its ends, < and > step the speed.
-    page.keyboard.press("5")
-    page.wait_for_function(f"() => Math.abs({video}.currentTime - {SECONDS / 2}) < 0.5")
-    page.keyboard.press("0")
-    page.wait_for_function(f"() => {video}.currentTime < 0.5")
-    page.keyboard.press("End")
-    page.wait_for_function(f"() => {video}.currentTime > {SECONDS} - 0.5")
-    page.keyboard.press("Home")
-    page.wait_for_function(f"() => {video}.currentTime < 0.5")
+    for key, position in (("5", SECONDS / 2), ("0", 0), ("End", SECONDS), ("Home", 0)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"() => Math.abs({video}.currentTime - {position}) < 0.5")
     page.keyboard.press(">")
     assert page.evaluate(f"{video}.playbackRate") == 1.25
     page.keyboard.press("<")
