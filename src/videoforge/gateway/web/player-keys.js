@@ -59,16 +59,17 @@ export function shortcutFor(event, container) {
 }
 
 /** The next speed of `speeds` (ascending) from `rate` in `direction` (+1 / -1). */
-function nextSpeed(speeds, rate, direction) {
-  if (direction > 0) return speeds.find((s) => s > rate + 1e-9) ?? rate;
-  return [...speeds].reverse().find((s) => s < rate - 1e-9) ?? rate;
+function nextSpeed(speeds, current, direction) {
+  if (direction > 0) return speeds.find((s) => s > current + 1e-9) ?? current;
+  return [...speeds].reverse().find((s) => s < current - 1e-9) ?? current;
 }
 
 /**
  * Listen for the shortcuts (through `listen`, so the player's destroy removes them).
- * `fullscreen`, `captions` and `showUI` are the player UI's own actions.
+ * `fullscreen`, `captions`, `showUI`, `rate` and `setRate` are the player's own (the
+ * <video>'s playbackRate is 0 while the player buffers: the rate is the player's).
  */
-export function attachShortcuts({ video, container, listen, speeds, fullscreen, captions, showUI }) {
+export function attachShortcuts({ video, container, listen, speeds, rate, setRate, fullscreen, captions, showUI }) {
   listen(document, "keydown", (event) => {
     const action = shortcutFor(event, container);
     if (!action) return;
@@ -106,10 +107,10 @@ export function attachShortcuts({ video, container, listen, speeds, fullscreen, 
         if (Number.isFinite(duration)) seekTo(duration);
         break;
       case "faster":
-        video.playbackRate = nextSpeed(speeds, video.playbackRate, 1);
+        setRate(nextSpeed(speeds, rate(), 1));
         break;
       case "slower":
-        video.playbackRate = nextSpeed(speeds, video.playbackRate, -1);
+        setRate(nextSpeed(speeds, rate(), -1));
         break;
       case "volume-up":
         video.muted = false;

@@ -366,6 +366,9 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
     container,
     listen,
     speeds: PLAYBACK_RATES,
+    // As shaka's own speed menu sets it (the element's rate is 0 while it buffers).
+    rate: () => player.getPlaybackRate(),
+    setRate: (r) => player.trickPlay(r, false),
     fullscreen: () => ui.getControls().toggleFullScreen(),
     captions: () => {
       const tracks = player.getTextTracks();
