@@ -143,7 +143,7 @@ class ProcessingFields(BaseModel):
     ffmpeg_path: str = Field("ffmpeg", alias="FFMPEG_PATH")
     ffprobe_path: str = Field("ffprobe", alias="FFPROBE_PATH")
     transcode_timeout: int = Field(3600, alias="TRANSCODE_TIMEOUT", ge=1)
-    #: EBU R128 target of every audio rendition (two-pass linear loudnorm).
+    #: EBU R128 target of every audio rendition (measured, then one constant gain).
     loudness_target: float = Field(-14.0, alias="LOUDNESS_TARGET", ge=-70, le=-5)
     loudness_true_peak: float = Field(-1.0, alias="LOUDNESS_TRUE_PEAK", ge=-9, le=0)
     #: A compatible H.264 source with keyframes at most this far apart (seconds) is copied

@@ -345,6 +345,16 @@ def test_keyboard_shortcuts(platform: Any, context: Any, video_id: str) -> None:
     page.wait_for_function("() => window.vfPlayer.isTextTrackVisible()")
     page.keyboard.press("c")
     page.wait_for_function("() => !window.vfPlayer.isTextTrackVisible()")
+    # 0-9 jump to 0-90 % of the video, Home and End to its ends, < and > step the speed.
+    for key, position in (("5", SECONDS / 2), ("0", 0), ("End", SECONDS), ("Home", 0)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"() => Math.abs({video}.currentTime - {position}) < 0.5")
+    rate = "window.vfPlayer.getPlaybackRate()"  # the element's is 0 while shaka buffers
+    page.keyboard.press(">")
+    page.wait_for_function(f"() => {rate} === 1.25")
+    page.keyboard.press("<")
+    page.keyboard.press("<")
+    page.wait_for_function(f"() => {rate} === 0.75")
     page.keyboard.press("f")
     page.wait_for_function("() => document.fullscreenElement?.classList.contains('player')")
     page.keyboard.press("f")

@@ -5,13 +5,17 @@ every video rung (an HLS alternate rendition, a DASH audio adaptation set); the 
 track is also muxed into the MP4 downloads, from the same encoded packets (see
 :mod:`transcode`).
 
-Loudness is a two-pass ``loudnorm``: :func:`measure_args` runs the first pass over every
-track in one ffmpeg run (audio only: the picture is not decoded) and
-:func:`parse_measurements` reads loudnorm's JSON reports; :func:`normalize_filter` is
-the second pass, in the ladder run, with the measured values and ``linear=true``, so
-the gain is one constant (no pumping). loudnorm itself falls back to its dynamic mode
-when a constant gain would push the true peak over the target; the metadata document
-records which one applies. A silent track is left as it is.
+Loudness is two-pass: :func:`measure_args` runs loudnorm's first pass over every track
+in one ffmpeg run (audio only: the picture is not decoded) and :func:`parse_measurements`
+reads its JSON reports (EBU R128 integrated loudness, true peak, loudness range). The
+second pass, :func:`normalize_filter`, in the ladder run, is one constant gain to the
+target (what loudnorm's ``linear`` mode does), never an automatic gain control: no
+pumping. When that gain would push the true peak over the ceiling (a quiet track with a
+few loud transients: a door, a clap), loudnorm would fall back to its dynamic mode,
+which rides the gain for seconds around every peak; here the gain stays constant and a
+lookahead limiter (``alimiter``, at 192 kHz so that inter-sample peaks count) takes
+only those peaks down, for milliseconds. The metadata document records which applies
+(``linear`` or ``limited``). A silent track is left as it is.
 """
 
 from __future__ import annotations
@@ -28,8 +32,14 @@ from videoforge.processor.tracks import AudioTrack
 _REPORT = re.compile(r"\[Parsed_loudnorm_(\d+) @ [^\]]*\]\s*(\{[^{}]*\})", re.S)
 #: Below this integrated loudness a track is silence (or nearly): no gain is applied.
 SILENT_LUFS = -70.0
-#: loudnorm's LRA target: wide enough that it never is the reason to go dynamic.
+#: loudnorm's LRA target in the measuring pass (the figures it reports do not depend on it).
 _TARGET_LRA = 20.0
+#: The limiter of a track whose peaks the gain would push over the ceiling: a short
+#: lookahead (its delay compensated, so the audio stays in sync with the picture), a
+#: short release (it lets go within milliseconds: no audible pumping).
+_LIMITER_ATTACK_MS = 1.5
+_LIMITER_RELEASE_MS = 50.0
+_LIMITER_MARGIN_DB = 0.3
 
 
 @dataclass(frozen=True)
@@ -74,15 +84,25 @@ class AudioRendition:
     def label(self) -> str:
         return self.track.title or self.track.language or f"Audio {self.track.index + 1}"
 
+    def gain(self, config: ProcessingConfig) -> float:
+        """The constant gain (dB) that brings the track to the target."""
+        if not self.normalized or self.loudness is None:
+            return 0.0
+        return config.loudness_target - self.loudness.integrated
+
+    def limited(self, config: ProcessingConfig) -> bool:
+        """Whether the gain would take the true peak over the ceiling (a limiter is added)."""
+        if not self.normalized or self.loudness is None:
+            return False
+        return self.loudness.true_peak + self.gain(config) > config.loudness_true_peak
+
     def mode(self, config: ProcessingConfig) -> str:
-        """``linear``, ``dynamic``, ``silent``, ``off`` or ``unmeasured`` (metadata)."""
+        """``linear``, ``limited``, ``silent``, ``off`` or ``unmeasured`` (metadata)."""
         if self.loudness is None:
             return "off" if not config.loudness_normalization else "unmeasured"
         if not self.normalized:
             return "silent" if self.loudness.integrated <= SILENT_LUFS else "off"
-        gain = config.loudness_target - self.loudness.integrated
-        peak = self.loudness.true_peak + gain
-        return "linear" if peak <= config.loudness_true_peak else "dynamic"
+        return "limited" if self.limited(config) else "linear"
 
 
 def _loudnorm_targets(config: ProcessingConfig) -> str:
@@ -159,16 +179,18 @@ def plan_audio(
 
 def normalize_filter(rendition: AudioRendition, config: ProcessingConfig) -> str:
     """The filter chain applied to a track in the ladder run (may be only a resample)."""
-    # loudnorm works (and outputs) at 192 kHz; AAC at 48 kHz is what players expect.
-    resample = "aresample=48000"
+    resample = "aresample=48000"  # AAC at 48 kHz is what players expect
     if not rendition.normalized or rendition.loudness is None:
         return resample
-    m = rendition.loudness
+    gain = f"volume={rendition.gain(config):.2f}dB"
+    if not rendition.limited(config):
+        return f"{gain},{resample}"
+    # The ceiling a little under the target: the limiter sees sample peaks at 192 kHz,
+    # and the AAC encode can add a fraction of a dB on top.
+    ceiling = 10 ** ((config.loudness_true_peak - _LIMITER_MARGIN_DB) / 20)
     return (
-        f"loudnorm={_loudnorm_targets(config)}:measured_I={m.integrated:.2f}"
-        f":measured_TP={m.true_peak:.2f}:measured_LRA={m.lra:.2f}"
-        f":measured_thresh={m.threshold:.2f}:offset={m.offset:.2f}"
-        f":linear=true:print_format=none,{resample}"
+        f"aresample=192000,{gain},alimiter=limit={ceiling:.4f}:attack={_LIMITER_ATTACK_MS:g}"
+        f":release={_LIMITER_RELEASE_MS:g}:level=false:latency=true,{resample}"
     )
 
 

@@ -10,6 +10,7 @@ refuses the flags that would undo those guards. :mod:`runner` runs what it build
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -53,6 +54,7 @@ class Tool(StrEnum):
 # Options that may precede ``-i`` of an input. Anything else there (``-f concat``,
 # ``-safe 0``, a protocol list) could change how the untrusted bytes are interpreted.
 _INPUT_OPTIONS = frozenset({"-ss", "-t", "-to"})
+_DECODER_NAME = re.compile(r"^[a-z0-9_]+$")
 # Options that must never appear anywhere in a command that reads untrusted input.
 _FORBIDDEN = frozenset(
     {
@@ -89,10 +91,16 @@ _FORBIDDEN_FILTERS = (
 
 @dataclass(frozen=True)
 class MediaInput:
-    """An input file plus the few per-input options allowed (seek and duration)."""
+    """An input file plus the few per-input options allowed (seek and duration).
+
+    ``decoders``, when given, are the only decoders ffmpeg may open for this input
+    (``-codec_whitelist``), even while it probes the streams: the subtitle run opens
+    the text subtitle decoders and nothing else.
+    """
 
     path: Path
     options: tuple[str, ...] = ()
+    decoders: tuple[str, ...] = ()
 
 
 def input_guards(config: ProcessingConfig) -> list[str]:
@@ -159,6 +167,10 @@ def build_argv(
             if option not in _INPUT_OPTIONS:
                 raise ValueError(f"input option {option!r} is not allowed")
             extra += [option, next(it)]
+        if media.decoders:
+            if not all(_DECODER_NAME.match(name) for name in media.decoders):
+                raise ValueError(f"bad decoder names {media.decoders!r}")
+            extra += ["-codec_whitelist", ",".join(media.decoders)]
         argv += [*input_guards(config), *extra, "-i", _input_url(media.path)]
     argv += list(args)
     return argv

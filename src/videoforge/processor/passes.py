@@ -22,7 +22,13 @@ from videoforge.processor.remux import (
     parse_keyframe_scan,
 )
 from videoforge.processor.stills import THUMBNAIL_CANDIDATES_DIR, StillsPlan, stills_args
-from videoforge.processor.subtitles import SubtitleRendition, check_extracted, dropped, extract_args
+from videoforge.processor.subtitles import (
+    SUBTITLE_DECODERS,
+    SubtitleRendition,
+    check_extracted,
+    dropped,
+    extract_args,
+)
 
 # Markers of failures that are the machine's or our configuration's fault, not the
 # media's: they must not be recorded as "bad media" (permanent) but surface as errors.
@@ -200,9 +206,8 @@ async def extract_subtitles(
 
     async def run(batch: list[SubtitleRendition]) -> bool:
         nonlocal spent
-        argv = ffmpeg.build_argv(
-            config, Tool.FFMPEG, inputs=[MediaInput(source)], args=extract_args(batch)
-        )
+        inputs = [MediaInput(source, decoders=SUBTITLE_DECODERS)]
+        argv = ffmpeg.build_argv(config, Tool.FFMPEG, inputs=inputs, args=extract_args(batch))
         result = await runner.run_tool(
             argv,
             cwd=outdir,

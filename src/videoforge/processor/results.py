@@ -68,7 +68,7 @@ class AudioInfo:
     playlist_key: str
     bandwidth: int
     loudness: dict[str, float] | None  # the source track's EBU R128 figures
-    normalization: str  # linear, dynamic, silent, off, unmeasured
+    normalization: str  # linear, limited, silent, off, unmeasured
 
     def to_message(self, key_prefix: str = "") -> AudioTrackMessage:
         return AudioTrackMessage(

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videoforge.processor.config import ProcessingConfig
-from videoforge.processor.tracks import IMAGE_SUBTITLE_CODECS, SubtitleTrack
+from videoforge.processor.tracks import IMAGE_SUBTITLE_CODECS, TEXT_SUBTITLE_CODECS, SubtitleTrack
 
 SUBTITLES_DIR = "hls/subtitles"
+#: The only decoders the subtitle run may open (ffmpeg's decoder names for the text
+#: codecs): not the picture's, the audio's or a picture subtitle's, even while probing.
+SUBTITLE_DECODERS = tuple(sorted(TEXT_SUBTITLE_CODECS))
 
 
 @dataclass(frozen=True)

@@ -123,10 +123,14 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> PipelineResult:
     return asyncio.run(process_file(source, root / "job", CONFIG))
 
 
-def integrated_loudness(path: Path) -> float:
-    """ffmpeg's ebur128 on an output (the measurement the issue asks for)."""
+def ebur128_summary(path: Path) -> str:
+    """ffmpeg's ebur128 on an output (the measurement the issue asks for): its summary."""
     done = run("-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-")
-    summary = done.stderr.decode().rsplit("Summary:", 1)[1]
+    return done.stderr.decode().rsplit("Summary:", 1)[1]
+
+
+def integrated_loudness(path: Path) -> float:
+    summary = ebur128_summary(path)
     match = re.search(r"I:\s+(-?[0-9.]+) LUFS", summary)
     assert match, summary
     return float(match.group(1))
@@ -472,6 +476,11 @@ async def test_every_call_on_a_source_with_tracks_is_guarded(
     assert maps == ["0:s:0", "0:s:1"]
     assert subtitles.count("-dn") == 2
     assert subtitles.count("-vn") == 2
+    # ... and only the text subtitle decoders may be opened, even while probing.
+    at = subtitles.index("-codec_whitelist")
+    assert subtitles[at + 1] == "ass,mov_text,srt,ssa,subrip,webvtt"
+    assert subtitles[at + 2] == "-i"
+    assert not any("-codec_whitelist" in argv for argv in (probe, measure, ladder))
     assert not any(token.startswith("-sub_charenc") for argv in seen for token in argv)
 
 

@@ -369,6 +369,22 @@ export const uploadThumbnail = (id, file) =>
 
 export const deleteVideo = (id) => request("DELETE", `/api/gallery/videos/${encodeURIComponent(id)}`);
 
+const captionsPath = (id, language) =>
+  `/api/gallery/videos/${encodeURIComponent(id)}/captions${language === undefined ? "" : `/${encodeURIComponent(language)}`}`;
+
+/** A video's caption tracks: {items: [{language, label, source, url, cues}]}. */
+export const listCaptions = (id) => request("GET", captionsPath(id));
+
+/** Upload an SRT or WebVTT file as `language`'s captions (replacing that language's). */
+export function putCaption(id, language, file, label) {
+  const form = new FormData();
+  form.append("file", file, file.name || "captions.vtt");
+  if (label) form.append("label", label);
+  return request("PUT", captionsPath(id, language), { raw: form });
+}
+
+export const deleteCaption = (id, language) => request("DELETE", captionsPath(id, language));
+
 /** Short-lived playback URLs: {hls, renditions: [{quality, width, height, url}], thumbnail, preview}. */
 export const streamUrls = (id) => request("GET", `/api/gallery/stream/${encodeURIComponent(id)}`);
 
@@ -410,7 +426,11 @@ export const confirmUpload = ({ key, title, description, visibility, publish, pu
   });
 
 // ------------------------------------------------------------------ jobs
-export const createJob = (videoId) => request("POST", "/api/jobs", { body: { video_id: videoId } });
+/** Start processing; `loudnessNormalization: false` keeps the audio's own level. */
+export const createJob = (videoId, { loudnessNormalization = true } = {}) =>
+  request("POST", "/api/jobs", {
+    body: { video_id: videoId, ...(loudnessNormalization ? {} : { loudness_normalization: false }) },
+  });
 
 /**
  * Import a video from an http(s) URL. `idempotencyKey` (one per form submission) makes a

@@ -2,6 +2,7 @@
 // processing status, retry/cancel, edit and delete.
 import * as api from "./api.js";
 import { confirmDialog, formatDuration, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { captionsDialog } from "./captions-dialog.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { describeJob, describeVideoWithoutJob } from "./job-status.js";
 import { isFinal, watchJob } from "./jobs-live.js";
@@ -85,6 +86,7 @@ export async function myVideosView(main, _params, query, ctx) {
       actions.push(h("button", { type: "button", class: "button button--small", dataset: { action: "publish" }, onclick: () => publishNow(video) }, "Publish now"));
     }
     actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "edit" }, onclick: () => edit(video) }, "Edit"));
+    actions.push(h("button", { type: "button", class: "button button--small button--ghost", dataset: { action: "captions" }, onclick: () => captions(video) }, "Captions"));
     actions.push(h("button", { type: "button", class: "button button--small button--danger-ghost", dataset: { action: "delete" }, onclick: () => remove(video) }, "Delete"));
 
     const li = h(
@@ -221,6 +223,11 @@ export async function myVideosView(main, _params, query, ctx) {
       toast("Saved.");
     }
     rows.get(video.id)?.querySelector('[data-action="edit"]')?.focus();
+  }
+
+  async function captions(video) {
+    await captionsDialog(videos.get(video.id));
+    rows.get(video.id)?.querySelector('[data-action="captions"]')?.focus();
   }
 
   async function publishNow(video) {

@@ -6,20 +6,19 @@
 // The engine and the source in use are on the <video> as data-engine / data-source.
 import { formatDuration, h } from "./dom.js";
 import { labelOf } from "./player.js";
+import { attachShortcuts } from "./player-keys.js";
 
 const SHAKA_JS_URL = "/vendor/shaka-player.ui.js";
 const SHAKA_CSS_URL = "/vendor/shaka-controls.css";
 const DASH_MIME = "application/dash+xml";
 const HLS_MIME = "application/x-mpegurl";
-/** Seconds: J/L and the arrow keys, as on YouTube. */
-const LONG_SEEK = 10;
-const SHORT_SEEK = 5;
-const VOLUME_STEP = 0.05;
 /** Resume: not for the first or the last few seconds (the viewer watched it to the end). */
 const RESUME_MIN = 3;
 const RESUME_TAIL = 5;
 const RESUME_SAVE_EVERY = 2;
 const RESUME_PREFIX = "vf:resume:";
+/** The speed menu's choices (and the steps of the < and > keys). */
+const PLAYBACK_RATES = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
 
 let shakaLoad = null;
 
@@ -146,48 +145,6 @@ function chapterTitleOnHover(container, chapters, video, listen) {
   listen(bar, "pointerdown", (event) => show(event.clientX));
 }
 
-// ------------------------------------------------------------------ keyboard
-const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
-
-/** YouTube's shortcuts; null when the key is not one (or belongs to what has focus). */
-function shortcutFor(event, container) {
-  if (event.ctrlKey || event.metaKey || event.altKey) return null;
-  const target = event.target instanceof Element ? event.target : null;
-  // Typing a comment, or a range/menu that uses the arrows itself.
-  if (target?.closest(EDITABLE)) return null;
-  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
-  const onButton = Boolean(target?.closest("button, a[href], [role='menuitem'], [role='menuitemradio']"));
-  const inPlayer = Boolean(target && container.contains(target));
-  switch (key) {
-    case " ":
-      // Space on a focused button presses that button; anywhere else it plays/pauses.
-      return onButton ? null : "toggle";
-    case "k":
-      return "toggle";
-    case "j":
-      return "back-long";
-    case "l":
-      return "forward-long";
-    case "ArrowLeft":
-      return "back-short";
-    case "ArrowRight":
-      return "forward-short";
-    case "ArrowUp":
-      // Off the player, the arrows scroll the page as usual once the viewer has moved on.
-      return inPlayer || !onButton ? "volume-up" : null;
-    case "ArrowDown":
-      return inPlayer || !onButton ? "volume-down" : null;
-    case "f":
-      return "fullscreen";
-    case "m":
-      return "mute";
-    case "c":
-      return "captions";
-    default:
-      return null;
-  }
-}
-
 // ------------------------------------------------------------------ the player
 const byHeightDesc = (a, b) => (b.height || 0) - (a.height || 0);
 const baseLanguage = (tag) => String(tag || "").toLowerCase().split("-")[0];
@@ -282,7 +239,7 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
       "fullscreen",
     ],
     overflowMenuButtons: ["quality", "language", "captions", "playback_rate", "chapter"],
-    playbackRates: [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2],
+    playbackRates: PLAYBACK_RATES,
     // The shortcuts below are YouTube's (shaka's own differ and only work in fullscreen
     // or on the seek bar); two handlers would seek twice.
     enableKeyboardPlaybackControls: false,
@@ -404,58 +361,25 @@ export async function mountPlayer(container, video, stream, { videoId, onNotice 
   chapterTitleOnHover(container, stream.chapters, video, listen);
 
   // -- keyboard shortcuts (page-wide while the watch page is open, as on YouTube)
-  listen(document, "keydown", (event) => {
-    const action = shortcutFor(event, container);
-    if (!action) return;
-    event.preventDefault();
-    const duration = Number.isFinite(video.duration) ? video.duration : Infinity;
-    const seekBy = (delta) => {
-      video.currentTime = Math.min(Math.max(0, video.currentTime + delta), duration);
-    };
-    switch (action) {
-      case "toggle":
-        if (video.paused) video.play().catch(() => {});
-        else video.pause();
-        break;
-      case "back-long":
-        seekBy(-LONG_SEEK);
-        break;
-      case "forward-long":
-        seekBy(LONG_SEEK);
-        break;
-      case "back-short":
-        seekBy(-SHORT_SEEK);
-        break;
-      case "forward-short":
-        seekBy(SHORT_SEEK);
-        break;
-      case "volume-up":
-        video.muted = false;
-        video.volume = Math.min(1, video.volume + VOLUME_STEP);
-        break;
-      case "volume-down":
-        video.volume = Math.max(0, video.volume - VOLUME_STEP);
-        break;
-      case "fullscreen":
-        ui.getControls().toggleFullScreen();
-        break;
-      case "mute":
-        video.muted = !video.muted;
-        break;
-      case "captions": {
-        const tracks = player.getTextTracks();
-        if (tracks.length === 0) break;
-        if (!tracks.some((t) => t.active)) {
-          const wanted = baseLanguage(navigator.language);
-          player.selectTextTrack(tracks.find((t) => baseLanguage(t.language) === wanted) ?? tracks[0]);
-        }
-        player.setTextTrackVisibility(!player.isTextTrackVisible());
-        break;
+  attachShortcuts({
+    video,
+    container,
+    listen,
+    speeds: PLAYBACK_RATES,
+    // As shaka's own speed menu sets it (the element's rate is 0 while it buffers).
+    rate: () => player.getPlaybackRate(),
+    setRate: (r) => player.trickPlay(r, false),
+    fullscreen: () => ui.getControls().toggleFullScreen(),
+    captions: () => {
+      const tracks = player.getTextTracks();
+      if (tracks.length === 0) return;
+      if (!tracks.some((t) => t.active)) {
+        const wanted = baseLanguage(navigator.language);
+        player.selectTextTrack(tracks.find((t) => baseLanguage(t.language) === wanted) ?? tracks[0]);
       }
-      default:
-        break;
-    }
-    ui.getControls().showUI();
+      player.setTextTrackVisibility(!player.isTextTrackVisible());
+    },
+    showUI: () => ui.getControls().showUI(),
   });
 
   // -- tap to play: on a touch screen one tap on a paused video plays it (shaka's own

@@ -52,6 +52,15 @@ export function detailsForm(upload) {
     input.checked = value === upload.publish;
     return h("div", { class: "upload-details__choice" }, input, h("label", { for: id }, label), h("span", { class: "field__hint" }, hint));
   });
+  // The job reads it when processing starts (right after the upload): fixed from then on.
+  const loudnessId = uid("d-loud");
+  const loudnessBox = h("input", { type: "checkbox", id: loudnessId, name: "loudness_normalization", "data-field": "loudness_normalization" });
+  loudnessBox.checked = upload.loudnessNormalization;
+  loudnessBox.addEventListener("change", () => {
+    upload.loudnessNormalization = loudnessBox.checked;
+  });
+  const loudnessHint = h("span", { class: "field__hint" }, "Brings quiet and loud videos to the same level. Turn it off for music mastered as it should sound.");
+  const loudnessField = h("div", { class: "upload-details__choice" }, loudnessBox, h("label", { for: loudnessId }, "Normalise loudness"), loudnessHint);
   const playlistBox = h("div", { class: "upload-details__playlists" });
   const saved = h("p", { class: "upload-details__saved muted", "aria-live": "polite" });
   const thumbs = h("div", { class: "upload-details__thumbs", hidden: true });
@@ -68,6 +77,7 @@ export function detailsForm(upload) {
       h("div", { class: "field" }, h("label", { for: ids.comments }, "Comments"), commentSelect),
     ),
     h("fieldset", { class: "upload-details__publish" }, h("legend", {}, "When to publish"), radios, atField),
+    loudnessField,
     playlistBox,
     thumbs,
     saved,
@@ -192,6 +202,8 @@ export function detailsForm(upload) {
     if (video) return;
     video = created;
     remember();
+    loudnessBox.disabled = true;
+    loudnessHint.textContent = loudnessBox.checked ? "Processing normalises the audio." : "Processing keeps the audio as it is.";
     const changes = {};
     if (upload.title !== created.title) changes.title = upload.title;
     if (upload.description !== (created.description ?? "")) changes.description = upload.description;

@@ -183,6 +183,7 @@ export class Upload extends EventTarget {
     this.description = "";
     this.publish = "now";
     this.publishAt = null;
+    this.loudnessNormalization = true;
     this.size = file.size;
     this.loaded = 0;
     this.state = UploadState.QUEUED;
@@ -444,7 +445,7 @@ export class Upload extends EventTarget {
         });
       }
       this._set(UploadState.STARTING);
-      this.job = await api.createJob(this.video.id);
+      this.job = await api.createJob(this.video.id, { loudnessNormalization: this.loudnessNormalization });
       this._set(UploadState.DONE);
     } catch (err) {
       // The bytes are stored and confirming is idempotent, so a transient failure can be

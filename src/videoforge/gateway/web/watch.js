@@ -1,6 +1,7 @@
 // The watch page: player (shaka-player.js), chapters, details, share link, and owner actions.
 import * as api from "./api.js";
 import { confirmDialog, formatViews, h, replace, timeEl, toast, uid } from "./dom.js";
+import { captionsDialog } from "./captions-dialog.js";
 import { editVideoDialog, VISIBILITIES } from "./edit-dialog.js";
 import { analyticsPanel } from "./analytics.js";
 import { commentsSection, ratingBar, reportButton } from "./comments.js";
@@ -102,7 +103,14 @@ export async function watchView(main, { id }, query, ctx) {
   showCommentsCount(Number(video.comments_count) || 0);
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
-  const descEl = h("p", { class: "watch__description" }, linkify(video.description || ""));
+  // Timestamps in the description seek the player (once it is there) and bring it into view.
+  let seekTo = null;
+  const onTime = (t) => {
+    if (!seekTo) return;
+    seekTo(t);
+    stage.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  };
+  const descEl = h("p", { class: "watch__description" }, linkify(video.description || "", { onTime, maxTime: Number(video.duration) || Infinity }));
   descEl.hidden = !video.description;
 
   const actions = isOwner
@@ -121,6 +129,15 @@ export async function watchView(main, { id }, query, ctx) {
             return null;
           },
         }, "Edit"),
+        h("button", {
+          type: "button",
+          class: "button button--ghost",
+          onclick: async () => {
+            // The player reads the tracks at start: reload it to show the new ones.
+            if (await captionsDialog(video)) return navigate(`/watch/${encodeURIComponent(video.id)}`, { replace: true });
+            return null;
+          },
+        }, "Captions"),
         h("button", {
           type: "button",
           class: "button button--danger-ghost",
@@ -257,7 +274,8 @@ export async function watchView(main, { id }, query, ctx) {
   // A shared "link at current time" (?t=90, or 1m30s as YouTube writes it) starts there.
   const startAt = parseTime(query.get("t"));
   if (startAt > 0) player.seek(startAt);
-  chapters = chapterList(stream.chapters, { onSeek: (t) => player.seek(t) });
+  seekTo = (t) => player.seek(t);
+  chapters = chapterList(stream.chapters, { onSeek: seekTo });
   if (chapters) chaptersSlot.append(chapters);
   if (!stream.partial) return () => player.destroy();
 
