@@ -45,6 +45,7 @@ from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.usage import service as usage
 from videoforge.infra import tracing
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.errors import log_failure
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.keys import is_import_of, output_prefix
@@ -316,8 +317,9 @@ async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS
         with tracing.consumer_span("apply job event", message.attributes):
             try:
                 await handle_message(infra, message)
-            except Exception:
-                log.exception("event_apply_failed", message_id=message.message_id)
+            except Exception as exc:
+                # Not deleted: the message comes back for another try.
+                log_failure(log, "event_apply_failed", exc, message_id=message.message_id)
     return len(messages)
 
 
@@ -327,8 +329,8 @@ async def run_event_consumer(infra: Infra, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await consume_once(infra)
-        except Exception:
-            log.exception("event_receive_failed")
+        except Exception as exc:
+            log_failure(log, "event_receive_failed", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=ERROR_BACKOFF_SECONDS)
     log.info("event_consumer_stopped")
