@@ -220,10 +220,12 @@ class Worker:
                     # visibility timeout and is bounded by the dead-letter queue.
                     log_failure(log, "message_handling_crashed", exc, message_id=message.message_id)
                     if unavailable_from(exc) is not None:
-                        # Receiving now would only use up other messages' receives.
+                        # Receiving now would only use up other messages' receives; once
+                        # the database answers, this one is tried again at once.
                         await wait_until_reachable(
                             self.infra.engine, stop, every=RECEIVE_ERROR_PAUSE_SECONDS
                         )
+                        await self.ctx.delivery.release(message)
 
     async def _receive(self, stop: asyncio.Event) -> list[QueueMessage]:
         receive = asyncio.ensure_future(

@@ -14,7 +14,7 @@ from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import build_infra
 from videoforge.messages import JobStatus
 
-from .conftest import VISIBILITY, Stack, running_worker
+from .conftest import Stack, running_worker
 
 
 def _free_port() -> int:
@@ -28,12 +28,14 @@ def _free_port() -> int:
 async def test_a_database_outage_stops_receiving_and_costs_no_receive(stack: Stack) -> None:
     jobs = [await stack.new_job(f"originals/u1/x{i}/source") for i in range(3)]
     unreachable = f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/videoforge"
-    broken = await build_infra(stack.with_settings(DATABASE_URL=unreachable))
+    # A long visibility timeout: a message it received and did not hand back stays away.
+    broken = await build_infra(
+        stack.with_settings(DATABASE_URL=unreachable, QUEUE_VISIBILITY_TIMEOUT="60")
+    )
     try:
         with structlog.testing.capture_logs() as logs:
             async with running_worker(broken, receive_wait=0.2):
-                # Long enough for a message it could not claim to come back twice.
-                await asyncio.sleep(2 * VISIBILITY + 1)
+                await asyncio.sleep(3)
     finally:
         await broken.aclose()
     crashed = [e for e in logs if e["event"] == "message_handling_crashed"]
@@ -42,12 +44,12 @@ async def test_a_database_outage_stops_receiving_and_costs_no_receive(stack: Sta
     assert crashed[0]["dependency"] == "database"
     assert [e for e in logs if "exc_info" in e or e["log_level"] == "error"] == []
     # Nothing was claimed, nothing went to the dead-letter queue: every message is still
-    # there, two of them never received.
+    # there and visible (the one it received, handed back as it stopped waiting), two of
+    # them never received.
     for job in jobs:
         fresh = await stack.job(job.id)
         assert fresh.status is JobStatus.PENDING
         assert fresh.attempts == 0
-    await asyncio.sleep(VISIBILITY)  # the one it received is visible again
     got: list[QueueMessage] = []
     for _ in range(10):  # a receive may return fewer messages than there are
         got += await stack.infra.queues.jobs.receive(
