@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from videoforge.infra.storage.keys import import_key
 from videoforge.jobs import Job
 from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
-from videoforge.processor import failures, ffmpeg
+from videoforge.processor import failures, resources
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun
 from videoforge.processor.worker import Worker
@@ -250,6 +251,19 @@ async def test_an_unverified_local_failure_is_released_at_once_but_counts(
     assert "disk_quota" in after.error_text
 
 
+def blind_the_stderr_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every processor module that reads ffmpeg's stderr for machine failures
+    (whichever module runs ffmpeg) find none."""
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("videoforge.processor.") or module is resources:
+            continue
+        if getattr(module, "machine_failure", None) is resources.machine_failure:
+            monkeypatch.setattr(module, "machine_failure", lambda _stderr: None)
+            patched.append(name)
+    assert patched, "no module reads ffmpeg's stderr for machine failures"
+
+
 @pytest.mark.slow
 async def test_a_media_verdict_on_a_full_disk_is_not_believed(
     stack: Stack,
@@ -266,7 +280,7 @@ async def test_a_media_verdict_on_a_full_disk_is_not_believed(
     capped = capped_dir(source.stat().st_size + 400 * 1024)
     if capped.how != "tmpfs":
         pytest.skip("needs a real size-capped filesystem to fill")
-    monkeypatch.setattr(ffmpeg, "machine_failure", lambda _stderr: None)
+    blind_the_stderr_watch(monkeypatch)
     key = await stack.upload(source)
     job = await stack.new_job(key)
     async with worker_on(stack, capped):
