@@ -1,8 +1,11 @@
 """What the browser tests do the same way on any page: the viewport, watching a page
-for what must never happen on it, logging in through the form, and axe's findings."""
+for what must never happen on it, logging in through the form, axe's findings, and a
+view post the service refuses once as unavailable."""
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +63,34 @@ def axe(page: Any, name: str) -> list[str]:
             targets = [", ".join(map(str, n["target"])) for n in violation["nodes"][:5]]
             found.append(f"{name}: {violation['id']} ({violation['impact']}) at {targets}")
     return found
+
+
+#: The gallery's answer while its cache is down (503 with Retry-After, nothing counted).
+UNAVAILABLE_BODY = (
+    '{"error": {"code": "unavailable", "message": "The cache is unavailable; try again '
+    'shortly.", "details": {"dependency": "cache"}}}'
+)
+
+
+def views_unavailable_once(page: Any, video_id: str, *, retry_after: int = 1) -> list[float]:
+    """Answer ``page``'s first view post of ``video_id`` (its frames' too) with the
+    outage's 503 and ``Retry-After``, and let the next ones through; returns the
+    (monotonic) times of the posts, filled in as they are made."""
+    posts: list[float] = []
+
+    def handle(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        posts.append(time.monotonic())
+        if len(posts) > 1:
+            route.continue_()
+            return
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": str(retry_after), "Content-Type": "application/json"},
+            body=UNAVAILABLE_BODY,
+        )
+
+    page.route(re.compile(rf"/api/gallery/videos/{re.escape(video_id)}/views$"), handle)
+    return posts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from tests.browser.api_user import ApiUser
+from tests.browser.pages import views_unavailable_once
 
 pytestmark = pytest.mark.browser
 
@@ -122,6 +124,24 @@ def test_embed_autoplays_muted_in_a_frame_on_another_site(
     assert title.get_attribute("href") == f"{platform.url}/watch/{videos['public']}"
     assert frame.evaluate("() => window.__xss") is None
     page.screenshot(path=screenshots / "embed-in-frame.png")
+    assert problems == []
+
+
+def test_embed_posts_a_refused_view_again_after_retry_after(
+    platform: Any, context: Any, videos: dict[str, str], other_site: str
+) -> None:
+    page, problems = open_page(context)
+    posts = views_unavailable_once(page, videos["unlisted"], retry_after=2)
+    src = f"{platform.url}/embed/{videos['unlisted']}?autoplay=1&muted=1"
+    with page.expect_response(
+        lambda r: r.url.endswith(f"/videos/{videos['unlisted']}/views") and r.status == 202,
+        timeout=20_000,
+    ):
+        embed_frame(page, other_site, src)
+    assert len(posts) == 2  # the 503, then the same view again
+    assert posts[1] - posts[0] >= 1.8  # not before the server's Retry-After
+    time.sleep(1)
+    assert len(posts) == 2
     assert problems == []
 
 

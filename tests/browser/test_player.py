@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.browser.api_user import ApiUser
+from tests.browser.pages import views_unavailable_once
 
 pytestmark = pytest.mark.browser
 
@@ -150,6 +152,25 @@ def test_dash_plays_with_shaka_and_counts_the_view(
     assert not any("hls.min.js" in u or "googleapis" in u or "gstatic" in u for u in requests)
     assert any(re.search(r"\.m4s(\?|$)", u) for u in requests), "media segments were fetched"
     page.screenshot(path=screenshots / "watch-shaka.png")
+    assert errors == []
+
+
+def test_a_view_refused_during_an_outage_is_posted_again_after_retry_after(
+    platform: Any, context: Any, video_id: str
+) -> None:
+    page, errors = open_page(context)
+    posts = views_unavailable_once(page, video_id, retry_after=2)
+    watch(page, platform.url, video_id)
+    with page.expect_response(
+        lambda r: r.url.endswith(f"/videos/{video_id}/views") and r.status == 202,
+        timeout=15_000,
+    ) as view:
+        play(page)
+    assert view.value.request.method == "POST"
+    assert len(posts) == 2  # the 503, then the same view again
+    assert posts[1] - posts[0] >= 1.8  # not before the server's Retry-After
+    time.sleep(1)
+    assert len(posts) == 2  # and no more once it was answered
     assert errors == []
 
 

@@ -35,6 +35,8 @@ from sqlalchemy import exc as sa_exc
 from videoforge import migrations
 from videoforge.gallery import limits, views
 from videoforge.gallery.app import create_app as create_gallery
+from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
 from videoforge.gallery.models import GalleryVideo, GalleryViewLog, VideoStatus, Visibility
 from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.gateway.app import create_app as create_gateway
@@ -392,6 +394,41 @@ async def test_an_unreachable_postgres_is_503_not_500(tmp_path: Path) -> None:
             health = await client.get("/health")
             assert health.status_code == 503
             assert health.json()["checks"]["database"].startswith("error")
+
+
+async def test_background_loops_log_a_database_outage_in_one_line_a_round(
+    tmp_path: Path,
+) -> None:
+    """The gallery's loops (job events, lifecycle events, view flushes) keep trying while
+    the database is down, each round one warning naming it: no traceback per round."""
+    port = _free_port()  # nothing listens here
+    settings = _settings(tmp_path, f"postgresql+asyncpg://postgres@127.0.0.1:{port}/videoforge")
+    infra = await build_infra(settings)
+    try:
+        stop = asyncio.Event()
+        with structlog.testing.capture_logs() as logs:
+            loops = [
+                asyncio.create_task(run_event_consumer(infra, stop)),
+                asyncio.create_task(run_lifecycle_delivery(infra, stop)),
+                asyncio.create_task(views.run_view_flusher(infra, stop, interval=0.2)),
+            ]
+            await asyncio.sleep(1.5)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*loops), timeout=30)
+    finally:
+        await infra.aclose()
+    failures = [e for e in logs if e["log_level"] in {"warning", "error", "critical"}]
+    assert {e["event"] for e in failures} >= {
+        "event_receive_failed",
+        "lifecycle_delivery_failed",
+        "views_flush_failed",
+        "views_final_flush_failed",
+    }
+    for entry in failures:
+        assert entry["log_level"] == "warning", entry
+        assert entry["dependency"] == "database", entry
+        assert "exc_info" not in entry, entry
+        assert "Connect" in entry["error"] or "connect" in entry["error"], entry
 
 
 class PrivatePostgres:

@@ -44,7 +44,8 @@ from videoforge.gallery.lifecycle import publisher as lifecycle
 from videoforge.gallery.models import GalleryVideo, GalleryVideoJob, VideoStatus
 from videoforge.gallery.usage import service as usage
 from videoforge.infra import tracing
-from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.db import session_scope, utcnow, wait_until_reachable
+from videoforge.infra.errors import log_failure, unavailable_from
 from videoforge.infra.queue.base import QueueMessage
 from videoforge.infra.runtime import Infra
 from videoforge.infra.storage.keys import is_import_of, output_prefix
@@ -306,8 +307,17 @@ def orphaned_objects(event: JobEvent) -> tuple[list[str], list[str]]:
     return keys, [output_prefix(event.job_id)]
 
 
+class EventsHeldBack(Exception):
+    """An event could not be applied because the database (or the cache) is down; the
+    rest of its batch was left untried (logged already)."""
+
+
 async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS) -> int:
-    """Receive one batch and handle it; returns how many messages were received."""
+    """Receive one batch and handle it; returns how many messages were received.
+
+    Raises :class:`EventsHeldBack` when an outage stopped the batch: every event would
+    fail alike, and each receive of it brings it closer to the dead-letter queue.
+    """
     messages = await infra.queues.events.receive(
         max_messages=EVENT_BATCH, wait_seconds=wait_seconds
     )
@@ -316,19 +326,27 @@ async def consume_once(infra: Infra, *, wait_seconds: float = EVENT_POLL_SECONDS
         with tracing.consumer_span("apply job event", message.attributes):
             try:
                 await handle_message(infra, message)
-            except Exception:
-                log.exception("event_apply_failed", message_id=message.message_id)
+            except Exception as exc:
+                # Not deleted: the message comes back for another try.
+                log_failure(log, "event_apply_failed", exc, message_id=message.message_id)
+                if unavailable_from(exc) is not None:
+                    raise EventsHeldBack(str(exc)) from exc
     return len(messages)
 
 
 async def run_event_consumer(infra: Infra, stop: asyncio.Event) -> None:
-    """Consume the events queue until ``stop`` is set."""
+    """Consume the events queue until ``stop`` is set; while the database is down,
+    receive nothing (the events wait in the queue, their receives not used up)."""
     log.info("event_consumer_started")
     while not stop.is_set():
         try:
             await consume_once(infra)
-        except Exception:
-            log.exception("event_receive_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=ERROR_BACKOFF_SECONDS)
+            continue
+        except EventsHeldBack:
+            pass
+        except Exception as exc:
+            log_failure(log, "event_receive_failed", exc)
+        await wait_until_reachable(infra.engine, stop, every=ERROR_BACKOFF_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=ERROR_BACKOFF_SECONDS)
     log.info("event_consumer_stopped")

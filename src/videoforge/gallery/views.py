@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from videoforge.gallery.models import GalleryVideo, GalleryVideoViewsDaily, GalleryViewLog
 from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.infra.errors import CacheUnavailable, unavailable_from
+from videoforge.infra.errors import CacheUnavailable, log_failure
 from videoforge.infra.forwarded import client_block
 from videoforge.infra.runtime import Infra
 
@@ -273,18 +273,9 @@ async def run_view_flusher(
         try:
             await flush_views(infra)
         except Exception as exc:
-            _log_flush_failure("views_flush_failed", exc)
+            # The views stay logged for the next flush.
+            log_failure(log, "views_flush_failed", exc)
     try:
         await flush_views(infra)
     except Exception as exc:
-        _log_flush_failure("views_final_flush_failed", exc)
-
-
-def _log_flush_failure(event: str, exc: Exception) -> None:
-    # The views stay logged for the next flush. An outage is one line per attempt; a
-    # traceback every 5 s would bury what the operator needs to see.
-    outage = unavailable_from(exc)
-    if outage is not None:
-        log.warning(event, dependency=outage.dependency, error=f"{type(exc).__name__}: {exc}")
-    else:
-        log.exception(event)
+        log_failure(log, "views_final_flush_failed", exc)

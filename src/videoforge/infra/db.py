@@ -9,6 +9,8 @@ commits on success and rolls back on error. Services only ``flush()``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
 import uuid
@@ -144,6 +146,24 @@ def is_connection_error(exc: BaseException) -> bool:
             orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
         )
     return False
+
+
+async def wait_until_reachable(engine: AsyncEngine, stop: asyncio.Event, *, every: float) -> None:
+    """Return once the database answers ``SELECT 1`` (or ``stop`` is set), trying every
+    ``every`` seconds: for loops that should not take work while the database is down.
+    Any answer but an outage's counts (what else is wrong is the caller's to find)."""
+    from sqlalchemy import text
+
+    while not stop.is_set():
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except Exception as exc:
+            if not is_connection_error(exc):
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 def _is_sqlite_error(error: object) -> bool:

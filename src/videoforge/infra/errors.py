@@ -172,6 +172,21 @@ def unavailable_from(exc: BaseException) -> DependencyUnavailable | None:
     return None
 
 
+def log_failure(logger: Any, event: str, exc: BaseException, **fields: Any) -> None:
+    """Log a failed round of background work (a loop that tries again later).
+
+    An outage of the cache or the database is one warning naming the dependency and the
+    cause: a loop retrying through an outage would otherwise log a traceback every round.
+    Anything else may be a bug and keeps its traceback.
+    """
+    outage = unavailable_from(exc)
+    if outage is None:
+        logger.error(event, exc_info=exc, **fields)
+        return
+    cause = f"{type(exc).__name__}: {exc}"[:300]
+    logger.warning(event, dependency=outage.dependency, error=cause, **fields)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error — ours, validation, routing, unexpected — in the one format."""
 

@@ -5,7 +5,9 @@
   message deleted, the partial outputs removed;
 - a failure of this machine (**local resource**: disk full, quota, a failing or read-only
   disk, or too little room to start): handed straight back to the queue, the attempt not
-  counted when this machine confirmed it, and this worker pauses until it has room;
+  counted when this machine confirmed it, and this worker pauses until it has room. A
+  verdict on the media reached while the work disk is full is not believed either (an
+  output that could not be written reads as a broken one): it is the machine's too;
 - anything else (**transient**): ``PENDING`` again and the message visible after an
   exponential backoff, until the last receive, when the job is failed ("gave up after N
   attempts") and the message left to the dead-letter queue;
@@ -26,6 +28,7 @@ from videoforge.processor.policy import FailureKind, RetryAction, decide_retry
 from videoforge.processor.resources import (
     LOCAL_RESOURCE,
     LocalResourceError,
+    corroborates,
     is_verified,
     os_error_reason,
 )
@@ -65,6 +68,7 @@ def describe(exc: BaseException) -> str:
 # ---------------------------------------------------------------- carrying it out
 async def on_failure(ctx: WorkerContext, run: JobRun, exc: Exception) -> None:
     """Carry out what :func:`~.policy.decide_retry` decides for a failed attempt."""
+    exc = await full_disk_over_media(ctx, exc)
     kind = failure_kind(exc)
     if kind is FailureKind.PERMANENT:
         rejected = permanent_failure(exc)
@@ -74,6 +78,29 @@ async def on_failure(ctx: WorkerContext, run: JobRun, exc: Exception) -> None:
         await _on_local_resource(ctx, run, exc)
     else:
         await _on_transient(ctx, run, exc)
+
+
+async def full_disk_over_media(ctx: WorkerContext, exc: Exception) -> Exception:
+    """``exc``, unless it is a verdict on the media reached while the work disk is full
+    (looked at before the run's directory is removed): then the machine's failure.
+
+    The stderr watch of :mod:`.ffmpeg` catches what ffmpeg says about a full disk; this
+    catches the rest (words it does not know, an output missing or empty because it
+    could not be written). Verified, since the filesystem bears it out.
+    """
+    if not isinstance(exc, MediaRejected):
+        return exc
+    free = await ctx.disk.free()
+    if not corroborates("no_space", free=free, read_only=False):
+        return exc
+    machine = LocalResourceError(
+        "no_space",
+        f"the work disk was full ({free} bytes free) when the media was judged "
+        f"{exc.code}: {exc.message}",
+        free=free,
+    )
+    machine.__cause__ = exc
+    return machine
 
 
 async def on_stopped(ctx: WorkerContext, run: JobRun) -> None:
@@ -239,6 +266,7 @@ __all__ = [
     "describe",
     "drop_outputs",
     "failure_kind",
+    "full_disk_over_media",
     "on_failure",
     "on_stopped",
     "permanent_failure",

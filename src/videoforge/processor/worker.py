@@ -55,7 +55,8 @@ import structlog
 from pydantic import ValidationError
 
 from videoforge.infra import tracing
-from videoforge.infra.db import session_scope
+from videoforge.infra.db import session_scope, wait_until_reachable
+from videoforge.infra.errors import log_failure, unavailable_from
 from videoforge.infra.queue.base import Queue, QueueError, QueueMessage
 from videoforge.jobs import runs
 from videoforge.jobs.events import publish_job
@@ -214,10 +215,17 @@ class Worker:
                     continue
                 try:
                     await self.handle(message)
-                except Exception:
+                except Exception as exc:
                     # A bug must not kill the slot; the message comes back after its
                     # visibility timeout and is bounded by the dead-letter queue.
-                    log.exception("message_handling_crashed", message_id=message.message_id)
+                    log_failure(log, "message_handling_crashed", exc, message_id=message.message_id)
+                    if unavailable_from(exc) is not None:
+                        # Receiving now would only use up other messages' receives; once
+                        # the database answers, this one is tried again at once.
+                        await wait_until_reachable(
+                            self.infra.engine, stop, every=RECEIVE_ERROR_PAUSE_SECONDS
+                        )
+                        await self.ctx.delivery.release(message)
 
     async def _receive(self, stop: asyncio.Event) -> list[QueueMessage]:
         receive = asyncio.ensure_future(

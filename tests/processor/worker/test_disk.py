@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from videoforge.infra.storage.keys import import_key
 from videoforge.jobs import Job
 from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
-from videoforge.processor import failures
+from videoforge.processor import failures, resources
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun
 from videoforge.processor.worker import Worker
@@ -44,6 +45,18 @@ async def infra_with(stack: Stack, **settings: str) -> AsyncIterator[Infra]:
         yield infra
     finally:
         await infra.aclose()
+
+
+@contextlib.asynccontextmanager
+async def worker_on(stack: Stack, capped: CappedDir) -> AsyncIterator[None]:
+    """A worker whose work dir is ``capped`` (room checked at 1x the source, no floor),
+    in no hurry to take jobs again once it stopped for lack of room."""
+    full = {"TEMP_DIR": str(capped.path), "WORK_DISK_FACTOR": "1", "WORK_DISK_FLOOR": "0"}
+    async with (
+        infra_with(stack, **full) as infra,
+        running_worker(infra, disk_recheck=0.2, disk_cooldown=3600),
+    ):
+        yield
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
@@ -92,11 +105,7 @@ async def test_full_disk_hands_the_job_to_a_worker_with_room(
     capped = capped_dir(size + 400 * 1024, per_file=150 * 1024)
     key = await stack.upload(source)
     job = await stack.new_job(key)
-    full = {"TEMP_DIR": str(capped.path), "WORK_DISK_FACTOR": "1", "WORK_DISK_FLOOR": "0"}
-    async with (
-        infra_with(stack, **full) as full_infra,
-        running_worker(full_infra, disk_recheck=0.2, disk_cooldown=3600),
-    ):
+    async with worker_on(stack, capped):
         given_back = await released(stack, job.id)
         assert disk_ok() == 0.0
         await take_fresh_message(stack, job.id)
@@ -240,3 +249,46 @@ async def test_an_unverified_local_failure_is_released_at_once_but_counts(
     assert after.error_text is not None
     assert after.error_text.startswith(f"gave up after {MAX_RECEIVES} attempts")
     assert "disk_quota" in after.error_text
+
+
+def blind_the_stderr_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every processor module that reads ffmpeg's stderr for machine failures
+    (whichever module runs ffmpeg) find none."""
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("videoforge.processor.") or module is resources:
+            continue
+        if getattr(module, "machine_failure", None) is resources.machine_failure:
+            monkeypatch.setattr(module, "machine_failure", lambda _stderr: None)
+            patched.append(name)
+    assert patched, "no module reads ffmpeg's stderr for machine failures"
+
+
+@pytest.mark.slow
+async def test_a_media_verdict_on_a_full_disk_is_not_believed(
+    stack: Stack,
+    capped_dir: Callable[..., CappedDir],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ffmpeg fails for lack of room, but in words the stderr watch does not know (a
+    # newer ffmpeg, another muxer): whatever the pipeline then concludes about the media
+    # (here: corrupt_media from an empty or missing MP4), the disk is full, so the job
+    # is handed back, not failed.
+    source = make_clip(tmp_path / "source.mp4", seconds=6, size="640x360")
+    # The source fits, the ladder's ~1 MB of outputs does not.
+    capped = capped_dir(source.stat().st_size + 400 * 1024)
+    if capped.how != "tmpfs":
+        pytest.skip("needs a real size-capped filesystem to fill")
+    blind_the_stderr_watch(monkeypatch)
+    key = await stack.upload(source)
+    job = await stack.new_job(key)
+    async with worker_on(stack, capped):
+        given_back = await released(stack, job.id)
+        assert disk_ok() == 0.0
+    assert given_back.attempts == 0  # the machine's attempt: not counted
+    assert given_back.error_text is not None
+    assert "no_space" in given_back.error_text
+    statuses = [e.status for e in await stack.events(job.id)]
+    assert S.PROCESSING in statuses
+    assert S.FAILED not in statuses

@@ -25,6 +25,7 @@ from videoforge.gallery.lifecycle.eventbridge import MAX_ENTRIES, EventBridgePub
 from videoforge.gallery.lifecycle.schemas import EventType
 from videoforge.gallery.webhooks import service as webhooks
 from videoforge.infra.db import session_scope, utcnow
+from videoforge.infra.errors import log_failure
 from videoforge.infra.runtime import Infra
 
 log = structlog.get_logger("videoforge.gallery.lifecycle")
@@ -115,8 +116,8 @@ async def run_lifecycle_delivery(
                 await purge_once(infra)
             if work:
                 continue  # more may be waiting
-        except Exception:
-            log.exception("lifecycle_delivery_failed")
+        except Exception as exc:
+            log_failure(log, "lifecycle_delivery_failed", exc)
             pause = ERROR_BACKOFF_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=pause)

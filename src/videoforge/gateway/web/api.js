@@ -6,6 +6,7 @@
 // refresh token), the refresh token in browser storage so a session survives reloads
 // (see token-store.js).
 import * as tokens from "./token-store.js";
+import { sendView } from "./view-count.js";
 
 const REFRESH_KEY = tokens.STORAGE_KEY;
 const REFRESH_EARLY_SECONDS = 60;
@@ -388,8 +389,20 @@ export const deleteCaption = (id, language) => request("DELETE", captionsPath(id
 /** Short-lived playback URLs: {hls, renditions: [{quality, width, height, url}], thumbnail, preview}. */
 export const streamUrls = (id) => request("GET", `/api/gallery/stream/${encodeURIComponent(id)}`);
 
-export const countView = (id) =>
-  request("POST", `/api/gallery/videos/${encodeURIComponent(id)}/views`, { body: {} });
+/** Count a view: {counted}. Sent again after Retry-After while the service is briefly
+ * unavailable (see view-count.js); the last error is thrown. */
+export async function countView(id) {
+  const outcome = await sendView(async () => {
+    try {
+      return { status: 202, result: await request("POST", `/api/gallery/videos/${encodeURIComponent(id)}/views`, { body: {} }) };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return { status: err.status, retryAfter: err.retryAfter, error: err };
+    }
+  });
+  if (outcome.error) throw outcome.error;
+  return outcome.result;
+}
 
 // ------------------------------------------------------------------ uploads
 /** Ask for a presigned upload: single ({method, url, fields|headers, key}) or multipart. */

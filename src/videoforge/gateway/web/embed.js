@@ -11,6 +11,7 @@
 // {videoId, onNotice}) and the returned destroy() are used; everything else goes through
 // the <video> element itself.
 import { mountPlayer } from "./shaka-player.js";
+import { sendView } from "./view-count.js";
 
 const root = document.getElementById("embed");
 const video = root?.querySelector("video");
@@ -116,7 +117,14 @@ async function start() {
   video.addEventListener(
     "playing",
     () => {
-      anonymous(`/api/gallery/videos/${encodeURIComponent(videoId)}/views`, { method: "POST" }).catch(() => {});
+      sendView(async () => {
+        try {
+          const r = await anonymous(`/api/gallery/videos/${encodeURIComponent(videoId)}/views`, { method: "POST" });
+          return { status: r.status, retryAfter: Number(r.headers.get("Retry-After")) || null };
+        } catch {
+          return { status: 0 }; // no answer: the network, or the server restarting
+        }
+      });
     },
     { once: true },
   );
