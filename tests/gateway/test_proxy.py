@@ -60,6 +60,18 @@ async def test_status_headers_query_and_body_pass_through(gw: Gateway) -> None:
     assert response.headers["x-request-id"] == "req-12345"
 
 
+async def test_the_gallery_is_told_the_client_address_the_gateway_believes(gw: Gateway) -> None:
+    # The gateway trusts no proxy here: what the client wrote is not passed on either, or
+    # a gallery that trusts the gateway would key its limits and view counts on it.
+    response = await gw.client.get(
+        "/api/gallery/echo",
+        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Forwarded-Host": "evil.example"},
+    )
+    seen = response.json()["headers"]
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-forwarded-host"] != "evil.example"
+
+
 async def test_methods_and_client_errors_are_relayed(gw: Gateway) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = await gw.client.request(method, "/api/gallery/echo?status=404")

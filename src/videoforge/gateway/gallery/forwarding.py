@@ -69,9 +69,10 @@ class GalleryProxy:
                 {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"}
             ),
         )
-        prior = request.headers.get("x-forwarded-for")
-        ip = client_ip(request)
-        headers.append(("X-Forwarded-For", f"{prior}, {ip}" if prior else ip))
+        # Only the address the gateway believes (ForwardedHeadersMiddleware has already
+        # taken it from a trusted proxy's header, or the peer): passing the incoming
+        # header on would hand the gallery hops the client wrote itself.
+        headers.append(("X-Forwarded-For", client_ip(request)))
         headers.append(("X-Forwarded-Proto", request.url.scheme))
         if request.headers.get("host"):
             headers.append(("X-Forwarded-Host", request.headers["host"]))
