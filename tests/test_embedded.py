@@ -9,12 +9,14 @@ it then completes).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,11 @@ from urllib.parse import urljoin
 import httpx
 import psutil
 import pytest
+
+from videoforge.gallery.playback import make_token
+from videoforge.infra.secrets import storage_signing_key
+from videoforge.infra.storage.local.store import LocalStorage
+from videoforge.settings import DEV_JWT_SECRET, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -299,11 +306,14 @@ def test_a_killed_server_takes_its_workers_and_ffmpeg_along_and_one_restart_fini
         assert server.interrupt() == 0
 
 
-def test_a_default_serve_keeps_its_secret_and_its_metrics_to_itself(tmp_path: Path) -> None:
-    """What ``videoforge serve`` with nothing configured exposes: its own secret (0600),
-    no /metrics on the public port, the platform's metrics on a loopback METRICS_PORT,
-    and the gallery's JSON under a CSP that allows nothing."""
+def test_a_default_serve_keeps_its_secret_and_its_metrics_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``videoforge serve`` with nothing configured exposes: its own secret (0600), so
+    the source's constants sign nothing; no /metrics on the public port, the platform's
+    metrics on a loopback METRICS_PORT; the gallery's JSON under a CSP allowing nothing."""
     data = tmp_path / "data"
+    monkeypatch.delenv("STORAGE_SIGNING_KEY", raising=False)  # signing below, as serve does
     metrics_port = _free_port()
     env: dict[str, str | None] = {"METRICS_PORT": str(metrics_port)}
     env |= dict.fromkeys(("JWT_SECRET", "METRICS_TOKEN", "STORAGE_SIGNING_KEY"))
@@ -322,6 +332,27 @@ def test_a_default_serve_keeps_its_secret_and_its_metrics_to_itself(tmp_path: Pa
             assert "videoforge_" not in r.text
             r = client.get("/metrics", headers={"Authorization": "Bearer anything-at-all-x"})
             assert r.status_code == 404
+
+            # What anyone who read the source can sign is refused; what the install's own
+            # secret signs is taken (so the refusals are about the key).
+            own = load_settings(JWT_SECRET=secret.read_text().strip())
+            published = load_settings(JWT_SECRET=DEV_JWT_SECRET)
+            video = uuid.uuid4()
+            expires = int(time.time()) + 600
+            master = f"/api/gallery/stream/{video}/hls/master.m3u8"
+            r = client.get(master, params={"token": make_token(published, video, expires)})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "invalid_token")
+            r = client.get(master, params={"token": make_token(own, video, expires)})
+            assert r.status_code == 404  # past the token: there is no such video
+            for settings, status in ((published, 403), (own, 200)):
+                store = LocalStorage(tmp_path / "signer", signing_key=storage_signing_key(settings))
+                url = asyncio.run(
+                    store.presign_put(
+                        "outputs/x/thumbnail.jpg", expires_in=600, content_type="image/jpeg"
+                    )
+                )
+                r = client.put(url, content=b"defaced", headers={"Content-Type": "image/jpeg"})
+                assert r.status_code == status, r.text
 
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
         assert scraped.status_code == 200
