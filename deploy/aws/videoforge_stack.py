@@ -1001,6 +1001,8 @@ class VideoForgeStack(Stack):
             "FFMPEG_THREADS": "0",
             "SHUTDOWN_GRACE_SECONDS": str(WORKER_SHUTDOWN_GRACE_SECONDS),
             "METRICS_PORT": str(WORKER_METRICS_PORT),
+            # Scraped from inside the VPC (workers_sg), not only from the instance.
+            "METRICS_HOST": "0.0.0.0",
             "DB_SECRET_ARN": self.db_secret.secret_arn,
             "JWT_SECRET_ARN": self.jwt_secret.secret_arn,
             "LIFECYCLE_HOOK_NAME": LIFECYCLE_HOOK_NAME,

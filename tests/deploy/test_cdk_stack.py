@@ -275,6 +275,8 @@ def test_worker_user_data_installs_ffmpeg_and_runs_the_unit(
     assert set(env) - aliases - RUNTIME_VARS - PENDING_SETTINGS == set()
     assert env["VIDEOFORGE_ENV"] == "production"
     assert env["LIFECYCLE_HOOK_NAME"] == stack_module.LIFECYCLE_HOOK_NAME
+    # Scraped from the VPC (the workers' security group allows it), not only on the host.
+    assert (env["METRICS_PORT"], env["METRICS_HOST"]) == ("9100", "0.0.0.0")
 
 
 def test_graceful_scale_in_timeouts_nest(
