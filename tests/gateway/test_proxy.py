@@ -72,6 +72,25 @@ async def test_the_gallery_is_told_the_client_address_the_gateway_believes(gw: G
     assert seen["x-forwarded-host"] != "evil.example"
 
 
+async def test_behind_a_trusted_proxy_the_gallery_is_told_what_the_proxy_said(
+    make_gateway: GatewayFactory, tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = make_settings(tmp_path, sqlite_url, FORWARDED_ALLOW_IPS="127.0.0.1")
+    gw = await make_gateway(settings, proxy=True)
+    response = await gw.client.get(
+        "/api/gallery/echo",
+        headers={
+            "X-Forwarded-For": "6.6.6.6, 198.51.100.7",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "videos.example.com",
+        },
+    )
+    seen = response.json()["headers"]
+    assert seen["x-forwarded-for"] == "198.51.100.7"
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-host"] == "videos.example.com"
+
+
 async def test_methods_and_client_errors_are_relayed(gw: Gateway) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = await gw.client.request(method, "/api/gallery/echo?status=404")
