@@ -9,12 +9,14 @@ it then completes).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,11 @@ from urllib.parse import urljoin
 import httpx
 import psutil
 import pytest
+
+from videoforge.gallery.playback import make_token
+from videoforge.infra.secrets import storage_signing_key
+from videoforge.infra.storage.local.store import LocalStorage
+from videoforge.settings import DEV_JWT_SECRET, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +56,9 @@ def _wait(predicate: Callable[[], Any], timeout: float, what: str, every: float 
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, log: Path, extra_env: dict[str, str | None] | None = None
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
@@ -63,6 +72,11 @@ class Server:
         }
         for name in ("DATABASE_URL", "DB_HOST", "S3_BUCKET_NAME", "SQS_QUEUE_URL", "REDIS_URL"):
             env.pop(name, None)
+        for name, value in (extra_env or {}).items():  # None: not set at all
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "videoforge", "serve"],
@@ -288,5 +302,62 @@ def test_a_killed_server_takes_its_workers_and_ffmpeg_along_and_one_restart_fini
             if "worker" in " ".join(p.cmdline())
         ]
         assert len(workers) == 1  # one set of workers, not two
+    finally:
+        assert server.interrupt() == 0
+
+
+def test_a_default_serve_keeps_its_secret_and_its_metrics_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``videoforge serve`` with nothing configured exposes: its own secret (0600), so
+    the source's constants sign nothing; no /metrics on the public port, the platform's
+    metrics on a loopback METRICS_PORT; the gallery's JSON under a CSP allowing nothing."""
+    data = tmp_path / "data"
+    monkeypatch.delenv("STORAGE_SIGNING_KEY", raising=False)  # signing below, as serve does
+    metrics_port = _free_port()
+    env: dict[str, str | None] = {"METRICS_PORT": str(metrics_port)}
+    env |= dict.fromkeys(("JWT_SECRET", "METRICS_TOKEN", "STORAGE_SIGNING_KEY"))
+    server = Server(data, _free_port(), tmp_path / "serve.log", env)
+    try:
+        secret = data / "server-secret"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert len(secret.read_bytes().strip()) >= 32
+
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for path in ("/api/gallery/videos", "/api/gallery/nothing", "/storage/o/x"):
+                r = client.get(path)
+                assert "default-src 'none'" in r.headers["content-security-policy"], path
+            r = client.get("/metrics")
+            assert r.status_code == 404
+            assert "videoforge_" not in r.text
+            r = client.get("/metrics", headers={"Authorization": "Bearer anything-at-all-x"})
+            assert r.status_code == 404
+
+            # What anyone who read the source can sign is refused; what the install's own
+            # secret signs is taken (so the refusals are about the key).
+            own = load_settings(JWT_SECRET=secret.read_text().strip())
+            published = load_settings(JWT_SECRET=DEV_JWT_SECRET)
+            video = uuid.uuid4()
+            expires = int(time.time()) + 600
+            master = f"/api/gallery/stream/{video}/hls/master.m3u8"
+            r = client.get(master, params={"token": make_token(published, video, expires)})
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "invalid_token")
+            r = client.get(master, params={"token": make_token(own, video, expires)})
+            assert r.status_code == 404  # past the token: there is no such video
+            for settings, status in ((published, 403), (own, 200)):
+                store = LocalStorage(tmp_path / "signer", signing_key=storage_signing_key(settings))
+                url = asyncio.run(
+                    store.presign_put(
+                        "outputs/x/thumbnail.jpg", expires_in=600, content_type="image/jpeg"
+                    )
+                )
+                r = client.put(url, content=b"defaced", headers={"Content-Type": "image/jpeg"})
+                assert r.status_code == status, r.text
+
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        assert scraped.status_code == 200
+        # Both halves of the platform, as served on the public port just now.
+        assert 'service="gallery"' in scraped.text
+        assert 'service="gateway"' in scraped.text
     finally:
         assert server.interrupt() == 0

@@ -310,13 +310,11 @@ class VideoForgeStack(Stack):
         self.db_secret = self.db.secret
 
         # Settings refuse the development JWT secret in production, for every service.
-        self.jwt_secret = secretsmanager.Secret(
-            self,
-            "JwtSecret",
-            description="VideoForge JWT_SECRET",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
-            ),
+        self.jwt_secret = self._generated_secret("JwtSecret", "VideoForge JWT_SECRET")
+        # /metrics on the gateway's and gallery's port answers only this bearer token;
+        # the scraper (inside the VPC) reads it from here.
+        self.metrics_token = self._generated_secret(
+            "MetricsToken", "VideoForge METRICS_TOKEN (Authorization: Bearer for /metrics)"
         )
 
         redis_subnets = elasticache.CfnSubnetGroup(
@@ -554,6 +552,17 @@ class VideoForgeStack(Stack):
         }
         env.update(self.config.extra_environment)
         return env
+
+    def _generated_secret(self, construct_id: str, description: str) -> secretsmanager.Secret:
+        """A random 64-character value (letters and digits) kept in Secrets Manager."""
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
 
     def _secrets(self) -> dict[str, ecs.Secret]:
         return {
@@ -813,7 +822,11 @@ class VideoForgeStack(Stack):
             image=image,
             command=command,
             environment=env,
-            secrets={**self._secrets(), **(secrets or {})},
+            secrets={
+                **self._secrets(),
+                "METRICS_TOKEN": ecs.Secret.from_secrets_manager(self.metrics_token),
+                **(secrets or {}),
+            },
             port_mappings=[ecs.PortMapping(container_port=port, name=name.lower())],
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name.lower(), log_group=log_group),
             stop_timeout=Duration.seconds(60),
@@ -1001,6 +1014,8 @@ class VideoForgeStack(Stack):
             "FFMPEG_THREADS": "0",
             "SHUTDOWN_GRACE_SECONDS": str(WORKER_SHUTDOWN_GRACE_SECONDS),
             "METRICS_PORT": str(WORKER_METRICS_PORT),
+            # Scraped from inside the VPC (workers_sg), not only from the instance.
+            "METRICS_HOST": "0.0.0.0",
             "DB_SECRET_ARN": self.db_secret.secret_arn,
             "JWT_SECRET_ARN": self.jwt_secret.secret_arn,
             "LIFECYCLE_HOOK_NAME": LIFECYCLE_HOOK_NAME,
@@ -1360,6 +1375,7 @@ class VideoForgeStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
         CfnOutput(self, "DatabaseSecretArn", value=self.db_secret.secret_arn)
+        CfnOutput(self, "MetricsTokenSecretArn", value=self.metrics_token.secret_arn)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "SweepTaskDefinition", value=self.sweep_task.task_definition_arn)
         CfnOutput(self, "WorkersGroupName", value=self.workers.auto_scaling_group_name)

@@ -60,6 +60,10 @@ __all__ = [
 ]
 
 
+#: The shortest JWT_SECRET accepted in production or off loopback.
+MIN_SECRET_CHARS = 32
+
+
 class SettingsError(RuntimeError):
     """A configuration value is missing or invalid; the message names the variable."""
 
@@ -240,8 +244,10 @@ class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSet
             # Every instance of a fleet must share it: a per-machine generated one would not do.
             if not self.jwt_secret or self.jwt_secret in PUBLISHED_SECRETS:
                 raise ValueError("JWT_SECRET must be set to a secret value in production")
-            if len(self.jwt_secret) < 32:
-                raise ValueError("JWT_SECRET must be at least 32 characters in production")
+            if len(self.jwt_secret) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"JWT_SECRET must be at least {MIN_SECRET_CHARS} characters in production"
+                )
         if self.cloudfront_url:
             if not self.s3_bucket_name:
                 raise ValueError(
@@ -277,7 +283,7 @@ class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSet
             raise SettingsError(f"CLOUDFRONT_PRIVATE_KEY_FILE: cannot read it: {exc}") from None
 
     def require_safe_to_listen(self) -> None:
-        """Refuse to serve HTTP off loopback with a published secret or without
+        """Refuse to serve HTTP off loopback with a published or short secret, or without
         ``PUBLIC_URL`` (links would otherwise follow whatever ``Host`` a client sent)."""
         if is_loopback(self.host):
             return
@@ -286,6 +292,13 @@ class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSet
             problems.append(
                 "JWT_SECRET: this value is published in VideoForge's source; unset it (each "
                 "install then generates its own) or set a random one, e.g. openssl rand -hex 32"
+            )
+        elif self.jwt_secret is not None and len(self.jwt_secret) < MIN_SECRET_CHARS:
+            # Short enough to guess offline from one signed URL, as production refuses.
+            problems.append(
+                f"JWT_SECRET: at least {MIN_SECRET_CHARS} characters when listening on "
+                f"{self.host}; unset it (each install then generates its own) or set a "
+                "random one, e.g. openssl rand -hex 32"
             )
         if not self.public_url:
             problems.append(

@@ -28,6 +28,10 @@ HOSTILE = [
     "/%5Cevil.example",
     "\\\\evil.example/x",
     " //evil.example",
+    # Dot segments resolve to a path starting "//": on this origin, but a protocol-relative
+    # URL to anything that takes it as a link (history.replaceState refuses it).
+    "/.//evil.example",
+    "/a/..//evil.example",
 ]
 
 

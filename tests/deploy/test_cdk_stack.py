@@ -208,10 +208,14 @@ def test_task_definitions_use_seed_names_and_secrets(resources: dict[str, Any]) 
             assert {"DB_HOST", "S3_BUCKET_NAME", "SQS_QUEUE_URL", "REDIS_URL"} <= names
             assert {"COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"} <= names
             cdn = {"CLOUDFRONT_PRIVATE_KEY"} if "gallery" in container["Command"] else set()
-            assert secrets == {"DB_USER", "DB_PASSWORD", "JWT_SECRET"} | cdn
+            # The HTTP services answer /metrics only with METRICS_TOKEN: without one a
+            # scraper in the VPC would get 404s.
+            serving = set(container["Command"]) & {"gateway", "gallery"}
+            metrics = {"METRICS_TOKEN"} if serving else set()
+            assert secrets == {"DB_USER", "DB_PASSWORD", "JWT_SECRET"} | cdn | metrics
             env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
             assert env["VIDEOFORGE_ENV"] == "production"
-            if set(container["Command"]) & {"gateway", "gallery"}:
+            if serving:
                 # One process per vCPU of the task: Fargate's os.cpu_count is the host's.
                 assert int(env["WEB_CONCURRENCY"]) == max(1, int(props["Cpu"]) // 1024)
     assert commands == {"gateway", "gallery", "migrate", "sweep"}
@@ -275,6 +279,8 @@ def test_worker_user_data_installs_ffmpeg_and_runs_the_unit(
     assert set(env) - aliases - RUNTIME_VARS - PENDING_SETTINGS == set()
     assert env["VIDEOFORGE_ENV"] == "production"
     assert env["LIFECYCLE_HOOK_NAME"] == stack_module.LIFECYCLE_HOOK_NAME
+    # Scraped from the VPC (the workers' security group allows it), not only on the host.
+    assert (env["METRICS_PORT"], env["METRICS_HOST"]) == ("9100", "0.0.0.0")
 
 
 def test_graceful_scale_in_timeouts_nest(

@@ -236,6 +236,8 @@ def test_compose_topology_and_health() -> None:
     assert "container_name" not in worker
     assert "ports" not in worker
     assert worker["environment"]["METRICS_PORT"]
+    # The worker's metrics listener binds loopback unless told: other containers scrape it.
+    assert worker["environment"]["METRICS_HOST"] == "0.0.0.0"
     assert services["gateway"]["ports"]
     # The gateway replicas and the bootstrap share the signing key volume.
     assert "gateway-data:/data" in services["gateway"]["volumes"]

@@ -11,11 +11,13 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import boto3
 import httpx
 import pytest
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
 from sqlalchemy import select
 
 from videoforge.gallery import confirm, deletions, publishing
@@ -80,12 +82,40 @@ def _query(url: str) -> dict[str, str]:
 def _signed_length(infra: Infra, url: str) -> int | None:
     """The length a part URL allows: the local store's signed ``len``; on S3 the
     ``Content-Length`` header must be among the signed ones (its value travels in the
-    request, where S3 checks it against the signature)."""
+    request, where S3 checks it against the signature: see :func:`_s3_signed_for`)."""
     query = _query(url)
     if _is_s3(infra):
         assert "content-length" in query["X-Amz-SignedHeaders"].split(";"), url
         return None
     return int(query["len"])
+
+
+def _s3_signed_for(infra: Infra, url: str, length: int) -> bool:
+    """Whether S3 would take a PUT to this presigned URL with ``Content-Length: length``:
+    the SigV4 signature recomputed with botocore's signer for that header (moto itself
+    checks no signatures)."""
+    split = urlsplit(url)
+    query = parse_qsl(split.query, keep_blank_values=True)
+    fields = dict(query)
+    unsigned = [(k, v) for k, v in query if k != "X-Amz-Signature"]
+    # The store's own credentials (botocore keeps them on the client's signer).
+    credentials = infra.storage.presign_client._request_signer._credentials  # type: ignore[attr-defined]
+    auth = S3SigV4QueryAuth(
+        credentials,
+        "s3",
+        fields["X-Amz-Credential"].split("/")[2],
+        expires=int(fields["X-Amz-Expires"]),
+    )
+    request = AWSRequest(
+        method="PUT",
+        url=urlunsplit(split._replace(query=urlencode(unsigned, quote_via=quote))),
+        headers={"Content-Length": str(length)},
+    )
+    request.context["timestamp"] = fields["X-Amz-Date"]
+    signature = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    return bool(signature == fields["X-Amz-Signature"])
 
 
 def _video_bytes(tiny_mp4: bytes, size: int) -> bytes:
@@ -138,8 +168,14 @@ async def test_part_urls_carry_their_planned_length(
     parts = ticket["multipart"]["parts"]
     assert ticket["multipart"]["part_size"] == PART
     lengths = [_signed_length(infra, p["url"]) for p in parts]
-    if not _is_s3(infra):
-        assert lengths == [PART, PART, size - 2 * PART]
+    planned = [PART, PART, size - 2 * PART]
+    if _is_s3(infra):
+        for part, length in zip(parts, planned, strict=True):
+            assert _s3_signed_for(infra, part["url"], length)
+            assert not _s3_signed_for(infra, part["url"], size)
+            assert not _s3_signed_for(infra, part["url"], length + 1)
+    else:
+        assert lengths == planned
 
     # Resumed URLs carry the same lengths.
     r = await client.post(
@@ -153,7 +189,12 @@ async def test_part_urls_carry_their_planned_length(
     )
     assert r.status_code == 200, r.text
     resigned = {p["part_number"]: _signed_length(infra, p["url"]) for p in r.json()["parts"]}
-    if not _is_s3(infra):
+    if _is_s3(infra):
+        urls = {p["part_number"]: p["url"] for p in r.json()["parts"]}
+        assert _s3_signed_for(infra, urls[1], PART)
+        assert _s3_signed_for(infra, urls[3], size - 2 * PART)
+        assert not _s3_signed_for(infra, urls[3], PART)
+    else:
         assert resigned == {1: PART, 3: size - 2 * PART}
 
 

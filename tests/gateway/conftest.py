@@ -67,6 +67,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
         lifespan="on",
         ws="none",
         access_log=False,
+        proxy_headers=False,  # as infra.http.run_app: the app's own middleware decides
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

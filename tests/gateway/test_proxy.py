@@ -60,6 +60,34 @@ async def test_status_headers_query_and_body_pass_through(gw: Gateway) -> None:
     assert response.headers["x-request-id"] == "req-12345"
 
 
+@pytest.mark.parametrize(
+    ("trusted", "client", "scheme", "host"),
+    [
+        # No trusted proxy: what the client wrote is not passed on either, or a gallery
+        # that trusts the gateway would key its limits and view counts on it.
+        ("", "127.0.0.1", "http", None),
+        # Behind a trusted proxy: what that proxy said, as the gateway itself believes it.
+        ("127.0.0.1", "198.51.100.7", "https", "videos.example.com"),
+    ],
+)
+async def test_the_gallery_is_told_what_the_gateway_believes(
+    make_gateway: GatewayFactory,
+    tmp_path: Path,
+    sqlite_url: str,
+    trusted: str,
+    client: str,
+    scheme: str,
+    host: str | None,
+) -> None:
+    settings = make_settings(tmp_path, sqlite_url, FORWARDED_ALLOW_IPS=trusted)
+    gw = await make_gateway(settings, proxy=True)
+    claimed = {"X-Forwarded-For": "6.6.6.6, 198.51.100.7", "X-Forwarded-Proto": "https"}
+    claimed["X-Forwarded-Host"] = "videos.example.com"
+    seen = (await gw.client.get("/api/gallery/echo", headers=claimed)).json()["headers"]
+    assert (seen["x-forwarded-for"], seen["x-forwarded-proto"]) == (client, scheme)
+    assert seen["x-forwarded-host"] == (host or gw.url.removeprefix("http://"))
+
+
 async def test_methods_and_client_errors_are_relayed(gw: Gateway) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = await gw.client.request(method, "/api/gallery/echo?status=404")

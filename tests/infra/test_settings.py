@@ -201,6 +201,21 @@ def test_off_loopback_the_published_secret_is_refused_in_every_environment(
     assert DEV_JWT_SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_off_loopback_a_short_secret_is_refused_in_every_environment(
+    clean_env: pytest.MonkeyPatch, environment: str
+) -> None:
+    clean_env.setenv("VIDEOFORGE_ENV", environment)
+    clean_env.setenv("PUBLIC_URL", "https://videos.example.com")
+    clean_env.setenv("JWT_SECRET", "k" * 31)
+    with pytest.raises(SettingsError, match="at least 32 characters") as caught:
+        load_settings(HOST="0.0.0.0").require_safe_to_listen()
+    assert "k" * 31 not in str(caught.value)
+    load_settings(HOST="127.0.0.1").require_safe_to_listen()  # on loopback: the user's own
+    clean_env.setenv("JWT_SECRET", "k" * 32)
+    load_settings(HOST="0.0.0.0").require_safe_to_listen()
+
+
 def test_off_loopback_public_url_is_required(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match="PUBLIC_URL"):
         load_settings(HOST="0.0.0.0").require_safe_to_listen()

@@ -344,6 +344,9 @@ async def test_metrics_are_not_served_to_anonymous_clients(
         ("127.0.0.1", "198.51.100.7", "https"),  # the hop the trusted proxy appended
         ("127.0.0.1, 198.51.100.0/24", "203.0.113.9", "https"),  # trusted hops skipped
         ("10.0.0.0/8", "127.0.0.1", "http"),  # the peer is not one of the trusted proxies
+        # Any peer is a proxy, but only its own hop is believed: a load balancer appends
+        # the client's address to whatever X-Forwarded-For the client sent.
+        ("*", "198.51.100.7", "https"),
     ],
 )
 async def test_client_address_comes_from_x_forwarded_for_only_via_trusted_proxies(

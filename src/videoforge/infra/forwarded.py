@@ -3,11 +3,11 @@
 A client that talks to a service directly could otherwise choose the address its rate
 limits and view counts are keyed on, and the host its links are built from. So the
 peer's own address decides: from a peer in ``FORWARDED_ALLOW_IPS`` the client address is
-the rightmost ``X-Forwarded-For`` hop that is not itself a trusted proxy, the scheme
-comes from ``X-Forwarded-Proto`` and the host from ``X-Forwarded-Host``; from anyone
-else these headers are ignored. uvicorn's own proxy-header handling is turned off
-(``run_app``), so this is the one rule, and it also covers the host, which uvicorn's
-does not.
+the rightmost ``X-Forwarded-For`` hop that is not itself a trusted proxy (with ``*``, the
+rightmost hop: the one the peer appended), the scheme comes from ``X-Forwarded-Proto``
+and the host from ``X-Forwarded-Host``; from anyone else these headers are ignored.
+uvicorn's own proxy-header handling is turned off (``run_app``), so this is the one rule,
+and it also covers the host, which uvicorn's does not.
 """
 
 from __future__ import annotations
@@ -82,10 +82,16 @@ class ForwardedHeadersMiddleware:
             if hop.strip()
         ]
         if hops:
-            untrusted = [hop for hop in hops if hop not in self.trusted]
-            # The rightmost hop a trusted proxy did not add is the real client: anything
-            # to its left was written by the client itself.
-            client = untrusted[-1] if untrusted else hops[0]
+            if self.trusted.everyone:
+                # Every peer is a proxy, but only the hop the peer itself appended can be
+                # believed: with every hop "trusted", the leftmost would be whatever the
+                # client wrote (a load balancer appends to the client's header).
+                client = hops[-1]
+            else:
+                untrusted = [hop for hop in hops if hop not in self.trusted]
+                # The rightmost hop a trusted proxy did not add is the real client:
+                # anything to its left was written by the client itself.
+                client = untrusted[-1] if untrusted else hops[0]
             scope["client"] = (client, 0)
         proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
         if proto in _SCHEMES[scope["type"]]:

@@ -258,7 +258,7 @@ class MetricsServer:
 def start_metrics_server(
     port: int,
     *,
-    addr: str = "0.0.0.0",
+    addr: str = "127.0.0.1",
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> MetricsServer:
     """Serve the default registry over HTTP on ``addr:port`` (for the worker).

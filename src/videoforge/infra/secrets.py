@@ -30,6 +30,8 @@ from videoforge.settings import Settings
 log = structlog.get_logger("videoforge.secrets")
 
 SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
+#: Several embedded stores may share a URL key without sharing the server secret.
+STORAGE_SIGNING_KEY_ENV = "STORAGE_SIGNING_KEY"
 _SECRET_BYTES = 32
 
 
@@ -104,7 +106,7 @@ def purpose_key(settings: Settings, purpose: KeyPurpose) -> bytes:
 def storage_signing_key(settings: Settings) -> bytes:
     """The embedded store's URL key: ``STORAGE_SIGNING_KEY`` (through the KDF) when set,
     so several stores can share one key without sharing the server secret; else derived."""
-    explicit = os.environ.get("STORAGE_SIGNING_KEY")
+    explicit = os.environ.get(STORAGE_SIGNING_KEY_ENV)
     if explicit:
         return derive_key(explicit.encode("utf-8"), KeyPurpose.STORAGE_URLS)
     return purpose_key(settings, KeyPurpose.STORAGE_URLS)

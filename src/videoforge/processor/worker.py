@@ -373,8 +373,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def _start_metrics(infra: Infra) -> MetricsServer | None:
-    """Serve /metrics when ``METRICS_PORT`` is set (the worker has no HTTP server of its
-    own); queue depth and jobs by state are read at scrape time."""
+    """Serve /metrics on ``METRICS_HOST:METRICS_PORT`` when the port is set (the worker
+    has no HTTP server of its own); queue depth and jobs by state are read at scrape time."""
     from videoforge.infra import metrics
 
     port = infra.settings.metrics_port
@@ -387,7 +387,7 @@ def _start_metrics(infra: Infra) -> MetricsServer | None:
 
     metrics.register_collector("queue_depth", metrics.queue_depth_collector(infra.queues))
     metrics.register_collector("jobs_by_state", jobs_by_state)
-    return metrics.start_metrics_server(port)
+    return metrics.start_metrics_server(port, addr=infra.settings.metrics_host)
 
 
 def run(settings: Settings) -> None:

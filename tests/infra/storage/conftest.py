@@ -19,10 +19,10 @@ import pytest
 from fastapi import FastAPI
 
 from videoforge.infra.errors import install_error_handlers
+from videoforge.infra.secrets import KeyPurpose, derive_key
 from videoforge.infra.storage.http.routes import router
 from videoforge.infra.storage.local.store import LocalStorage
 from videoforge.infra.storage.s3.store import S3Storage
-from videoforge.infra.storage.signing import derive_signing_key
 
 MiB = 1024 * 1024
 
@@ -67,7 +67,7 @@ def local_root(tmp_path: Path) -> Path:
 def local_store(local_root: Path, clock: Clock) -> LocalStorage:
     return LocalStorage(
         local_root,
-        signing_key=derive_signing_key("test-secret-for-storage"),
+        signing_key=derive_key(b"test-secret-for-storage", KeyPurpose.STORAGE_URLS),
         clock=clock,
         max_put_bytes=8 * MiB,
     )

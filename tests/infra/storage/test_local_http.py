@@ -19,9 +19,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import httpx
 import pytest
 
+from videoforge.infra.secrets import STORAGE_SIGNING_KEY_ENV as SIGNING_KEY_ENV
+from videoforge.infra.secrets import KeyPurpose, derive_key
 from videoforge.infra.storage.local.files import KeySealed
 from videoforge.infra.storage.local.store import LocalStorage
-from videoforge.infra.storage.signing import SIGNING_KEY_ENV, Grant, Op, derive_signing_key
+from videoforge.infra.storage.signing import Grant, Op
 
 KiB = 1024
 
@@ -606,7 +608,7 @@ async def test_signing_key_is_derived_not_the_jwt_secret(
     from videoforge.settings import load_settings
 
     secret = "a-jwt-secret-that-is-long-enough-1234"
-    derived = derive_signing_key(secret)
+    derived = derive_key(secret.encode(), KeyPurpose.STORAGE_URLS)
     assert derived != secret.encode()
     assert len(derived) == 32
 
@@ -633,7 +635,9 @@ async def test_signing_key_is_derived_not_the_jwt_secret(
 
 async def test_public_url_prefixes_every_url(tmp_path: Path) -> None:
     store = LocalStorage(
-        tmp_path, signing_key=derive_signing_key("x" * 32), base_url="https://video.example/"
+        tmp_path,
+        signing_key=derive_key(b"x" * 32, KeyPurpose.STORAGE_URLS),
+        base_url="https://video.example/",
     )
     assert (await store.presign_get("a/b", expires_in=5)).startswith(
         "https://video.example/storage/o/a/b?"

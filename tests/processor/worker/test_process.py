@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from videoforge.infra.storage.keys import output_prefix
@@ -197,6 +198,13 @@ async def test_worker_process_serves_metrics_and_stops_when_idle(stack: Stack, c
         assert 'videoforge_processor_jobs_finished_total{state="COMPLETED"} 1.0' in text
         assert "videoforge_processor_transcode_seconds_count 1.0" in text
         assert 'videoforge_jobs{state="COMPLETED"} 1.0' in text
+        # Unauthenticated, so on loopback only unless METRICS_HOST says otherwise.
+        listening = {
+            c.laddr.ip
+            for c in psutil.Process(proc.pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        assert listening == {"127.0.0.1"}
         proc.send_signal(signal.SIGTERM)
         code = await _wait_exit(proc, 30)
     finally:

@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from videoforge.gateway.gallery.client import UpstreamUnavailable
 from videoforge.gateway.ratelimit import client_ip
+from videoforge.infra.forwarded import FORWARDED_HOST
 from videoforge.infra.http import get_request_id
 
 log = structlog.get_logger("videoforge.gateway.forwarding")
@@ -69,12 +70,15 @@ class GalleryProxy:
                 {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"}
             ),
         )
-        prior = request.headers.get("x-forwarded-for")
-        ip = client_ip(request)
-        headers.append(("X-Forwarded-For", f"{prior}, {ip}" if prior else ip))
+        # Only the address the gateway believes (ForwardedHeadersMiddleware has already
+        # taken it from a trusted proxy's header, or the peer): passing the incoming
+        # header on would hand the gallery hops the client wrote itself.
+        headers.append(("X-Forwarded-For", client_ip(request)))
         headers.append(("X-Forwarded-Proto", request.url.scheme))
-        if request.headers.get("host"):
-            headers.append(("X-Forwarded-Host", request.headers["host"]))
+        # Likewise the host: a trusted proxy's X-Forwarded-Host, else the request's own.
+        host = request.scope.get(FORWARDED_HOST) or request.headers.get("host")
+        if host:
+            headers.append(("X-Forwarded-Host", host))
         rid = get_request_id() or getattr(request.state, "request_id", None)
         if rid:
             headers.append(("X-Request-ID", str(rid)))

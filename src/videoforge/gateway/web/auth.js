@@ -20,6 +20,9 @@ function safeNext(query) {
     return "/";
   }
   if (url.origin !== window.location.origin) return "/";
+  // "/.//evil.example" resolves here, to the path "//evil.example": handed on as a
+  // link that is another site (and history.replaceState refuses it).
+  if (url.pathname.startsWith("//")) return "/";
   return url.pathname + url.search + url.hash;
 }
 

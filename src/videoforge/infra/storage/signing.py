@@ -6,9 +6,9 @@ parts, the upload id and part number). The signature covers a canonical JSON enc
 of every field, so changing any of them — the key in the path, the method, the content
 type, the limit, the expiry — invalidates the URL.
 
-The signing key is never the JWT secret itself: it is derived from it with HKDF and a
-storage-specific label (or given directly with ``STORAGE_SIGNING_KEY``), so a leaked
-storage URL key cannot mint tokens and the reverse.
+The signing key is never the server secret itself: it is derived from it for this purpose
+alone, or from ``STORAGE_SIGNING_KEY`` (``videoforge.infra.secrets.storage_signing_key``),
+so a leaked storage URL key cannot mint anything else and the reverse.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-SIGNING_KEY_ENV = "STORAGE_SIGNING_KEY"
-_KDF_LABEL = b"videoforge/local-storage/url-signing/v1"
 _VERSION = "v1"
 
 
@@ -69,19 +63,6 @@ class Grant:
             separators=(",", ":"),
             ensure_ascii=True,
         ).encode("ascii")
-
-
-def derive_signing_key(secret: str) -> bytes:
-    """A 32-byte key for storage URLs, derived from ``secret`` under a storage label."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_LABEL).derive(
-        secret.encode("utf-8")
-    )
-
-
-def signing_key_from_env(jwt_secret: str) -> bytes:
-    """``STORAGE_SIGNING_KEY`` when set (itself run through the KDF), else from the JWT secret."""
-    explicit = os.environ.get(SIGNING_KEY_ENV)
-    return derive_signing_key(explicit if explicit else jwt_secret)
 
 
 class UrlSigner:
