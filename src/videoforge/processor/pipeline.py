@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from videoforge.infra import tracing
 from videoforge.messages import AudioTrackMessage, Rendition, TextTrackMessage
 from videoforge.processor import ffmpeg
 from videoforge.processor.audio import (
@@ -340,7 +341,7 @@ async def process_file(
     notes: list[dict[str, object]] = []
 
     source = await asyncio.to_thread(_neutral_name, source, workdir)
-    probe = await probe_file(source, config, cwd=workdir, cancel=cancel)
+    probe = await tracing.traced("probe", probe_file(source, config, cwd=workdir, cancel=cancel))
     await progress.report(_PROBED)
     _check_cancel(cancel)
 
@@ -355,12 +356,16 @@ async def process_file(
     measured: dict[int, Loudness] = {}
     elapsed = 0.0  # of the transcode_timeout budget, shared by every run after the probe
     if probe.audio_tracks and config.loudness_normalization:
-        measured, elapsed = await _measure_loudness(source, outdir, probe, config, cancel, notes)
+        measured, elapsed = await tracing.traced(
+            "loudness", _measure_loudness(source, outdir, probe, config, cancel, notes)
+        )
         await progress.report(_MEASURED)
     audio = plan_audio(probe.audio_tracks, measured, config)
     remux = decide_remux(probe, renditions[0], config.remux_max_gop_seconds)
     if remux.reason is RemuxReason.UNSCANNED:
-        remux, spent = await _scan_keyframes(source, outdir, probe, renditions[0], config, cancel)
+        remux, spent = await tracing.traced(
+            "keyframes", _scan_keyframes(source, outdir, probe, renditions[0], config, cancel)
+        )
         elapsed += spent
     if remux.remux:
         renditions[0] = replace(renditions[0], copy=True)
@@ -387,15 +392,20 @@ async def process_file(
     # Both within what is left of the job's budget, from the same start.
     time_left = max(1.0, config.transcode_timeout - elapsed)
     ladder_run = asyncio.create_task(
-        ffmpeg.run_tool(
-            argv,
-            cwd=outdir,
-            time_limit=time_left,
-            config=config,
-            cancel=cancel,
-            on_progress_time=ladder_progress,
-            watch_dir=outdir,
-            max_output_bytes=config.max_output_bytes,
+        tracing.traced(
+            "ladder",
+            ffmpeg.run_tool(
+                argv,
+                cwd=outdir,
+                time_limit=time_left,
+                config=config,
+                cancel=cancel,
+                on_progress_time=ladder_progress,
+                watch_dir=outdir,
+                max_output_bytes=config.max_output_bytes,
+            ),
+            renditions=len(renditions),
+            audio_tracks=len(audio),
         )
     )
     # ffmpeg 5.1 prints no -progress report until every output has written something,
@@ -440,9 +450,13 @@ async def process_file(
         subtitles, subtitle_notes = plan_subtitles(probe.subtitle_tracks, config)
         notes += subtitle_notes
         if subtitles:
-            subtitles, spent = await _extract_subtitles(
-                source, outdir, subtitles, config, cancel, notes, config.transcode_timeout - elapsed
-            )
+            subtitles, spent = await tracing.traced(
+                "subtitles",
+                _extract_subtitles(
+                    source, outdir, subtitles, config, cancel, notes,
+                    config.transcode_timeout - elapsed,
+                ),
+            )  # fmt: skip
             elapsed += spent
         _check_cancel(cancel)
         if stills_run is None:
@@ -522,22 +536,24 @@ async def _run_stills(
     candidates) before it fails the job."""
     candidates = outdir / THUMBNAIL_CANDIDATES_DIR
     candidates.mkdir(exist_ok=True)
-    for attempt in (argv, fallback):
-        if attempt is None:
-            break
-        result = await ffmpeg.run_tool(
-            attempt,
-            cwd=outdir,
-            time_limit=time_limit,
-            config=config,
-            cancel=cancel,
-            watch_dir=outdir,
-            max_output_bytes=config.max_output_bytes,
-        )
-        if result.returncode == 0:
-            return
-        shutil.rmtree(candidates, ignore_errors=True)  # half-written choices: none offered
-    raise _tool_failure(result, argv if fallback is None else fallback, default="corrupt_media")
+    with tracing.span("stills") as span:
+        for tries, attempt in enumerate((argv, fallback), start=1):
+            if attempt is None:
+                break
+            span.set_attribute("videoforge.attempts", tries)
+            result = await ffmpeg.run_tool(
+                attempt,
+                cwd=outdir,
+                time_limit=time_limit,
+                config=config,
+                cancel=cancel,
+                watch_dir=outdir,
+                max_output_bytes=config.max_output_bytes,
+            )
+            if result.returncode == 0:
+                return
+            shutil.rmtree(candidates, ignore_errors=True)  # half-written choices: none offered
+        raise _tool_failure(result, argv if fallback is None else fallback, default="corrupt_media")
 
 
 async def _scan_keyframes(
