@@ -50,6 +50,9 @@ LEASE_SLACK_SECONDS = 30.0
 DELIVERY_BATCH = 50
 #: Attempts at once: one slow receiver does not hold up everyone else's.
 CONCURRENT_ATTEMPTS = 4
+#: Attempts per endpoint in one round: a round (which the next waits for) is never
+#: one endpoint's backlog, or a receiver that never answers, WEBHOOK_TIMEOUT at a time.
+PER_ENDPOINT_PER_ROUND = 2
 USER_AGENT = "VideoForge-Webhooks/1"
 
 
@@ -401,7 +404,9 @@ async def attempt_delivery(
 async def deliver_due(infra: Infra, sender: WebhookSender | None = None) -> int:
     """Attempt every delivery that is due (a batch); returns how many were due."""
     async with infra.sessions() as session:
-        ids = await repository.due(session, utcnow(), DELIVERY_BATCH)
+        ids = await repository.due(
+            session, utcnow(), DELIVERY_BATCH, per_endpoint=PER_ENDPOINT_PER_ROUND
+        )
     if not ids:
         return 0
     gate = asyncio.Semaphore(CONCURRENT_ATTEMPTS)
