@@ -65,9 +65,7 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     )
 
 
-async def due(
-    session: AsyncSession, now: datetime, limit: int, *, per_endpoint: int
-) -> list[int]:
+async def due(session: AsyncSession, now: datetime, limit: int, *, per_endpoint: int) -> list[int]:
     """Up to ``limit`` due deliveries, the longest waiting first, at most
     ``per_endpoint`` of any one endpoint: an endpoint with a backlog (or one that never
     answers) takes its share of a round, not the round."""
