@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from videoforge.gallery.lifecycle import delivery as lifecycle_delivery
 from videoforge.gallery.lifecycle.eventbridge import EventBridgePublisher
+from videoforge.gallery.lifecycle.metrics import EVENTBRIDGE_ENTRIES
 from videoforge.gallery.lifecycle.models import GalleryLifecycleEvent
 from videoforge.gallery.webhooks.models import GalleryWebhook, GalleryWebhookDelivery
 from videoforge.gallery.webhooks.service import SENDER_KEY, WebhookSender
@@ -87,7 +88,10 @@ async def test_lifecycle_events_arrive_through_a_rule(
 
     publisher = EventBridgePublisher.from_settings(infra.settings)
     assert publisher is not None
+    accepted = EVENTBRIDGE_ENTRIES.labels(result="accepted")
+    counted = accepted._value.get()
     await lifecycle_delivery.run_once(infra, publisher=publisher)
+    assert accepted._value.get() - counted == 2  # videoforge_eventbridge_entries_total
 
     arrived = sorted(_arrived(bus, 2), key=lambda e: e["detail"]["created_at"])
     assert [(e["source"], e["detail-type"]) for e in arrived] == [

@@ -23,6 +23,7 @@ import structlog
 from videoforge.gallery import publishing
 from videoforge.gallery.lifecycle import repository
 from videoforge.gallery.lifecycle.eventbridge import MAX_ENTRIES, EventBridgePublisher
+from videoforge.gallery.lifecycle.metrics import EVENTBRIDGE_ENTRIES
 from videoforge.gallery.lifecycle.schemas import EventType
 from videoforge.gallery.webhooks import service as webhooks
 from videoforge.infra.db import session_scope, utcnow
@@ -60,7 +61,9 @@ async def bridge_once(infra: Infra, publisher: EventBridgePublisher) -> int:
             return 0
         accepted = await publisher.put(events)
         await repository.bridged(session, accepted)
+    EVENTBRIDGE_ENTRIES.labels(result="accepted").inc(len(accepted))
     if len(accepted) < len(events):
+        EVENTBRIDGE_ENTRIES.labels(result="refused").inc(len(events) - len(accepted))
         log.warning("eventbridge_entries_refused", refused=len(events) - len(accepted))
     return len(accepted)
 

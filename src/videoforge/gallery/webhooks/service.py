@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery.lifecycle.metrics import WEBHOOK_ATTEMPTS
 from videoforge.gallery.lifecycle.models import GalleryLifecycleEvent
 from videoforge.gallery.lifecycle.schemas import EventType, encode, envelope
 from videoforge.gallery.webhooks import repository, signing
@@ -388,6 +389,9 @@ async def attempt_delivery(
             await repository.disable(
                 session, attempt.webhook_id, "The receiver answered 410 Gone.", done
             )
+    if recorded:
+        outcome = "retry" if decision.state is DeliveryState.PENDING else decision.state.value
+        WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,
