@@ -158,21 +158,9 @@ class VideoForgeConfig:
     cdn_media_ttl_days: int = 365
 
 
-#: Copies the worker's journal (JSON lines) to a file for the CloudWatch agent, which
-#: reads files, not the journal; journalctl -u videoforge-worker still shows them too.
-JOURNAL_EXPORT_UNIT = f"""[Unit]
-Description=VideoForge: export the worker's journal for the CloudWatch agent
-After=videoforge-worker.service
-
-[Service]
-ExecStart=/bin/sh -c 'exec journalctl -f -o cat -u videoforge-worker -u videoforge-lifecycle \\
-  >> {WORKER_LOG_FILE}'
-Restart=always
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
-"""
+#: Files only the AWS workers need (the journal export for the CloudWatch agent and its
+#: rotation), shipped verbatim in the user data like ``deploy/systemd``'s.
+WORKER_FILES_DIR = Path(__file__).resolve().parent / "worker"
 
 
 def read_unit(name: str) -> str:
@@ -1031,7 +1019,12 @@ class VideoForgeStack(Stack):
             ),
             "/opt/videoforge/bin/videoforge-secrets-env": read_unit("videoforge-secrets-env.py"),
             "/opt/videoforge/bin/videoforge-lifecycle": read_unit("videoforge-lifecycle.py"),
-            "/etc/systemd/system/videoforge-journal-export.service": JOURNAL_EXPORT_UNIT,
+            "/etc/systemd/system/videoforge-journal-export.service": (
+                WORKER_FILES_DIR / "videoforge-journal-export.service"
+            ).read_text(encoding="utf-8"),
+            "/etc/logrotate.d/videoforge-worker": (
+                WORKER_FILES_DIR / "videoforge-worker.logrotate"
+            ).read_text(encoding="utf-8"),
             "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json": json.dumps(
                 self._cloudwatch_agent_config(), indent=2
             )

@@ -655,6 +655,16 @@ def test_traces_go_to_x_ray_from_every_task_and_worker(
     (files,) = config["logs"]["logs_collected"]["files"]["collect_list"]
     assert files["file_path"] == stack_module.WORKER_LOG_FILE
     assert "videoforge-journal-export.service" in script
+    # The export (the whole boot, resuming at its cursor) writes the file the agent
+    # reads, and that file is rotated (both verified in tests/deploy/test_systemd.py).
+    worker_files = stack_module.WORKER_FILES_DIR
+    export = (worker_files / "videoforge-journal-export.service").read_text()
+    rotation = (worker_files / "videoforge-worker.logrotate").read_text()
+    assert export in script
+    assert rotation in script
+    assert "cat > /etc/logrotate.d/videoforge-worker <<" in script
+    assert f">> {stack_module.WORKER_LOG_FILE}'" in export
+    assert f"\n{stack_module.WORKER_LOG_FILE} {{" in rotation
     worker_role = next(
         r
         for r in roles.values()

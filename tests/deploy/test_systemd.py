@@ -71,6 +71,45 @@ def test_verify_reports_a_broken_unit(unit_root: Path) -> None:
     assert "TimeoutStopSec" in result.stderr or "time value" in result.stderr
 
 
+AWS_WORKER = REPO / "deploy" / "aws" / "worker"
+
+
+def test_the_aws_workers_journal_export_unit_verifies(unit_root: Path) -> None:
+    """The unit the AWS stack adds to each worker (for the CloudWatch agent)."""
+    unit = "videoforge-journal-export.service"
+    shutil.copy(AWS_WORKER / unit, unit_root / "etc/systemd/system" / unit)
+    (unit_root / "bin").mkdir(exist_ok=True)
+    (unit_root / "bin/sh").write_text("#!/bin/sh\n")
+    (unit_root / "bin/sh").chmod(0o755)
+    result = _verify(unit_root, unit)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout + result.stderr == ""
+    text = (AWS_WORKER / unit).read_text()
+    assert "--follow --no-tail --boot" in text
+    assert "--cursor-file=/var/lib/videoforge-journal-export/cursor" in text
+    assert "StateDirectory=videoforge-journal-export" in text
+
+
+def test_the_aws_workers_log_rotation_is_valid(tmp_path: Path) -> None:
+    """logrotate itself runs the stack's configuration on a stand-in file: rotated by
+    copy and truncation (the exporter keeps the file open)."""
+    log_file = tmp_path / "worker.log"
+    log_file.write_text("{}\n" * 10)
+    config = (AWS_WORKER / "videoforge-worker.logrotate").read_text()
+    assert "/var/log/videoforge/worker.log {" in config
+    (tmp_path / "rotate.conf").write_text(
+        config.replace("/var/log/videoforge/worker.log", str(log_file))
+    )
+    logrotate = shutil.which("logrotate") or "/usr/sbin/logrotate"
+    result = subprocess.run(
+        [logrotate, "--force", "--state", str(tmp_path / "state"), str(tmp_path / "rotate.conf")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert log_file.read_text() == ""  # truncated in place
+    assert (tmp_path / "worker.log.1.gz").exists() or (tmp_path / "worker.log.1").exists()
+
+
 def test_worker_unit_stops_gracefully() -> None:
     unit = (SYSTEMD / "videoforge-worker.service").read_text()
     assert "ExecStart=/opt/videoforge/venv/bin/videoforge worker" in unit

@@ -10,7 +10,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import m3u8
@@ -18,6 +18,7 @@ import pytest
 from m3u8.mixins import BasePathMixin
 
 from videoforge.gallery.captions.chapters import description_chapters
+from videoforge.gallery.captions.models import GalleryCaption
 from videoforge.gallery.captions.service import parse_caption
 from videoforge.gallery.events import apply_event
 from videoforge.gallery.models import GalleryVideo, VideoStatus, Visibility
@@ -303,6 +304,34 @@ def test_description_chapters_follow_youtube_rules(description: str, titles: lis
     assert [c.title for c in chapters] == titles
     if chapters:
         assert chapters[-1].end == 300.0
+
+
+async def test_a_replaced_caption_has_a_new_url_and_its_old_file_is_removed(
+    client: httpx.AsyncClient, users: Users, processed: GalleryVideo, infra: Infra
+) -> None:
+    """Each upload is a file of its own: a cache keyed on the path (a CDN, a browser)
+    never serves the old captions for the new ones, and the old file goes."""
+    base = f"/api/gallery/videos/{processed.id}/captions/de"
+
+    async def key_of_de() -> str:
+        async with session_scope(infra.sessions) as session:
+            caption = await session.get(GalleryCaption, (processed.id, "de"))
+            assert caption is not None
+            return caption.key
+
+    first = await client.put(base, content=SRT, headers=users.owner)
+    assert first.status_code == 200, first.text
+    old_key = await key_of_de()
+    second = await client.put(
+        base, content=b"1\n00:00:00,500 --> 00:00:01,500\nFixed line\n", headers=users.owner
+    )
+    assert second.status_code == 200, second.text
+    new_key = await key_of_de()
+    assert new_key != old_key
+    assert urlsplit(second.json()["url"]).path != urlsplit(first.json()["url"]).path
+    assert b"Fixed line" in await _fetch_ok(client, second.json()["url"])
+    assert await infra.storage.head(old_key) is None
+    assert await infra.storage.head(new_key) is not None
 
 
 async def test_description_chapters_win_over_the_containers(

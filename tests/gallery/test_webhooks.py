@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from videoforge.gallery.lifecycle import delivery as lifecycle_delivery
 from videoforge.gallery.webhooks import repository, signing
+from videoforge.gallery.webhooks import service as webhook_service
 from videoforge.gallery.webhooks.models import GalleryWebhook, GalleryWebhookDelivery
 from videoforge.gallery.webhooks.service import SENDER_KEY, WebhookSender
 from videoforge.infra.db import session_scope, utcnow
@@ -33,6 +34,7 @@ from .conftest import Users
 from .webhook_receiver import Answer, Receiver
 
 PUBLIC = "93.184.216.34"
+METRICS_TOKEN = "scrape-token-for-tests"
 
 
 def _processor_fetch_cases() -> Any:
@@ -80,6 +82,7 @@ def settings_extra(receiver: Receiver, blocked: Receiver) -> dict[str, Any]:
         "WEBHOOK_RETRY_BASE_SECONDS": 0.02,
         "WEBHOOK_RETRY_MAX_SECONDS": 0.05,
         "WEBHOOK_RETRY_BUDGET_SECONDS": 2.0,
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
 
 
@@ -163,6 +166,16 @@ def assert_signed(received: Any, secret: str) -> dict[str, Any]:
     assert received.headers["content-type"] == "application/json"
     assert set(body) == {"id", "type", "created_at", "data"}
     return dict(body)
+
+
+async def queue_test_event(
+    client: httpx.AsyncClient, headers: dict[str, str], receiver: Receiver
+) -> dict[str, Any]:
+    """A new endpoint at ``receiver`` with a test event queued for it; the endpoint."""
+    created = await register(client, headers, f"http://hooks.example:{receiver.port}/in")
+    sent = await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=headers)
+    assert sent.status_code == 202, sent.text
+    return created
 
 
 # ------------------------------------------------------------------ registration
@@ -320,8 +333,7 @@ async def test_fails_twice_then_delivered_after_three_attempts(
     receiver: Receiver,
 ) -> None:
     receiver.script = [Answer(500), Answer(503)]
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     logged = await run_until(infra, client, users.owner, created["id"], "delivered")
     assert (logged["attempts"], logged["last_status"]) == (3, 200)
     assert len(receiver.requests) == 3
@@ -339,8 +351,7 @@ async def test_always_failing_is_marked_failed_after_the_retry_budget(
     receiver: Receiver,
 ) -> None:
     receiver.script = [Answer(500) for _ in range(1000)]
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     started = time.monotonic()
     logged = await run_until(infra, client, users.owner, created["id"], "failed")
     assert time.monotonic() - started < 6  # the budget (2 s) ended it, not the test
@@ -364,8 +375,7 @@ async def test_gone_fails_the_delivery_and_disables_the_endpoint(
     receiver: Receiver,
 ) -> None:
     receiver.script = [Answer(410)]
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     logged = await run_until(infra, client, users.owner, created["id"], "failed")
     assert (logged["attempts"], logged["last_status"]) == (1, 410)
     path = f"/api/gallery/webhooks/{created['id']}"
@@ -387,8 +397,7 @@ async def test_redirects_are_never_followed(
     blocked: Receiver,
 ) -> None:
     receiver.script = [Answer(302, headers={"Location": f"{blocked.url}/admin"})]
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     await lifecycle_delivery.run_once(infra)
     (logged,) = await deliveries(client, users.owner, created["id"])
     assert (logged["state"], logged["attempts"], logged["last_status"]) == ("pending", 1, 302)
@@ -425,8 +434,7 @@ async def test_an_answer_lost_in_transit_means_a_second_delivery_with_the_same_i
 ) -> None:
     # The receiver takes the first one but answers after the sender's timeout (0.5 s).
     receiver.script = [Answer(200, delay=1.0)]
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     logged = await run_until(infra, client, users.owner, created["id"], "delivered")
     assert logged["attempts"] == 2
     first, second = receiver.requests
@@ -463,8 +471,7 @@ async def test_deleting_an_endpoint_deletes_its_log_and_stops_deliveries(
     dns: dict[str, list[str]],
     receiver: Receiver,
 ) -> None:
-    created = await register(client, users.owner, f"http://hooks.example:{receiver.port}/in")
-    await client.post(f"/api/gallery/webhooks/{created['id']}/test", headers=users.owner)
+    created = await queue_test_event(client, users.owner, receiver)
     await client.delete(f"/api/gallery/webhooks/{created['id']}", headers=users.owner)
     await lifecycle_delivery.run_once(infra)
     assert receiver.requests == []
@@ -504,3 +511,187 @@ async def test_the_delivery_log_pages_newest_first(
     assert rest["next_before"] is None
     r = await client.get(path, params={"before": 0}, headers=users.owner)
     assert r.status_code == 422
+
+
+# ------------------------------------------------------- redelivery and new secret
+async def test_a_failed_delivery_is_sent_again_on_request_with_the_same_event_id(
+    client: httpx.AsyncClient,
+    users: Users,
+    infra: Infra,
+    dns: dict[str, list[str]],
+    receiver: Receiver,
+) -> None:
+    """A receiver down longer than the retry budget gets the event when its owner asks."""
+    receiver.script = [Answer(503) for _ in range(1000)]
+    created = await queue_test_event(client, users.owner, receiver)
+    failed = await run_until(infra, client, users.owner, created["id"], "failed")
+    attempts = failed["attempts"]
+    receiver.script = []  # back up: 200 from now on
+    received_before = len(receiver.requests)
+
+    url = f"/api/gallery/webhooks/{created['id']}/deliveries/{failed['id']}/redeliver"
+    r = await client.post(url, headers=users.owner)
+    assert r.status_code == 202, r.text
+    assert (r.json()["id"], r.json()["state"]) == (failed["id"], "pending")
+    # Pending: asking again is refused, not a second send.
+    again = await client.post(url, headers=users.owner)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "delivery_pending")
+
+    logged = await run_until(infra, client, users.owner, created["id"], "delivered")
+    assert logged["id"] == failed["id"]  # the same log row
+    assert (logged["attempts"], logged["last_status"]) == (attempts + 1, 200)
+    (sent,) = receiver.requests[received_before:]
+    body = assert_signed(sent, created["secret"])
+    assert body["id"] == failed["event_id"]  # the same idempotency key
+
+    # A delivered one may be sent again too (a receiver that lost what it stored).
+    r = await client.post(url, headers=users.owner)
+    assert r.status_code == 202, r.text
+    await run_until(infra, client, users.owner, created["id"], "delivered")
+    assert len(receiver.requests) == received_before + 2
+
+    # Only the owner, only this endpoint's deliveries, only while enabled.
+    stranger = await client.post(url, headers=users.other)
+    assert (stranger.status_code, stranger.json()["error"]["code"]) == (404, "webhook_not_found")
+    other = await register(client, users.owner, f"http://hooks.example:{receiver.port}/b")
+    wrong = f"/api/gallery/webhooks/{other['id']}/deliveries/{failed['id']}/redeliver"
+    missing = await client.post(wrong, headers=users.owner)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "delivery_not_found")
+    bad = await client.post(
+        f"/api/gallery/webhooks/{created['id']}/deliveries/0/redeliver", headers=users.owner
+    )
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "validation_error")
+    await client.patch(
+        f"/api/gallery/webhooks/{created['id']}", json={"enabled": False}, headers=users.owner
+    )
+    off = await client.post(url, headers=users.owner)
+    assert (off.status_code, off.json()["error"]["code"]) == (409, "webhook_disabled")
+
+
+async def test_a_new_secret_is_shown_once_and_signs_every_attempt_from_then_on(
+    client: httpx.AsyncClient,
+    users: Users,
+    infra: Infra,
+    dns: dict[str, list[str]],
+    receiver: Receiver,
+) -> None:
+    receiver.script = [Answer(500)]
+    created = await queue_test_event(client, users.owner, receiver)
+    await lifecycle_delivery.run_once(infra)  # the first attempt: 500, signed the old way
+    (first,) = receiver.requests
+    assert_signed(first, created["secret"])
+
+    r = await client.post(f"/api/gallery/webhooks/{created['id']}/secret", headers=users.owner)
+    assert r.status_code == 200, r.text
+    fresh = r.json()["secret"]
+    assert fresh.startswith("whsec_")
+    assert fresh != created["secret"]
+    shown = await client.get(f"/api/gallery/webhooks/{created['id']}", headers=users.owner)
+    assert fresh not in shown.text
+    stranger = await client.post(
+        f"/api/gallery/webhooks/{created['id']}/secret", headers=users.other
+    )
+    assert stranger.status_code == 404
+
+    # The retry of the older event is signed with the new secret alone.
+    await run_until(infra, client, users.owner, created["id"], "delivered")
+    retry = receiver.requests[-1]
+    assert_signed(retry, fresh)
+    header = retry.headers["videoforge-signature"]
+    assert not signing.verify(created["secret"], header, retry.body, now=time.time())
+
+
+async def test_one_endpoints_backlog_takes_only_its_share_of_a_round(
+    client: httpx.AsyncClient,
+    users: Users,
+    infra: Infra,
+    dns: dict[str, list[str]],
+    receiver: Receiver,
+) -> None:
+    """Ten deliveries due at one endpoint (older) and one at another: a round attempts
+    two of the ten and the other's, so a receiver that never answers (each attempt up to
+    WEBHOOK_TIMEOUT) cannot hold up everyone else's deliveries for its whole backlog."""
+    busy = await register(client, users.owner, f"http://hooks.example:{receiver.port}/busy")
+    for _ in range(10):
+        await client.post(f"/api/gallery/webhooks/{busy['id']}/test", headers=users.owner)
+    quiet = await register(client, users.other, f"http://hooks.example:{receiver.port}/quiet")
+    await client.post(f"/api/gallery/webhooks/{quiet['id']}/test", headers=users.other)
+
+    async def attempted() -> dict[str, int]:
+        """Deliveries attempted at least once, per endpoint (what was claimed: an
+        attempt that timed out on a loaded machine counts too)."""
+        async with infra.sessions() as session:
+            rows = await session.execute(
+                select(GalleryWebhookDelivery.webhook_id, func.count())
+                .where(GalleryWebhookDelivery.attempts > 0)
+                .group_by(GalleryWebhookDelivery.webhook_id)
+            )
+        names = {uuid.UUID(busy["id"]): "busy", uuid.UUID(quiet["id"]): "quiet"}
+        return {names[hook]: count for hook, count in rows.all()}
+
+    assert await webhook_service.deliver_due(infra) == 3
+    assert await attempted() == {"busy": 2, "quiet": 1}
+    # The rest of the backlog follows, two a round (and a retry of the other's, should
+    # its attempt have timed out on a loaded machine).
+    for _ in range(30):
+        if await attempted() == {"busy": 10, "quiet": 1}:
+            break
+        assert await webhook_service.deliver_due(infra) <= 3
+    assert await attempted() == {"busy": 10, "quiet": 1}
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_show_what_is_pending_and_how_attempts_end(
+    client: httpx.AsyncClient,
+    users: Users,
+    infra: Infra,
+    dns: dict[str, list[str]],
+    receiver: Receiver,
+) -> None:
+    """An operator's alarms: events waiting for the fan-out (and how long the oldest has
+    waited), deliveries by state, attempts by outcome."""
+
+    async def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        r = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 200, r.text
+        return _samples(r.text)
+
+    fan_out = ("videoforge_lifecycle_events_pending", (("step", "fan_out"),))
+    oldest = ("videoforge_lifecycle_oldest_pending_seconds", (("step", "fan_out"),))
+    delivered_attempts = ("videoforge_webhook_attempts_total", (("outcome", "delivered"),))
+    retries = ("videoforge_webhook_attempts_total", (("outcome", "retry"),))
+    before = await scrape()
+
+    receiver.script = [Answer(500)]
+    created = await register(
+        client, users.owner, f"http://hooks.example:{receiver.port}/in", ["video.created"]
+    )
+    r = await client.post(
+        "/api/gallery/videos",
+        json={"title": "Counted", "source_url": "https://example.com/a.mp4"},
+        headers=users.owner,
+    )
+    assert r.status_code == 201, r.text
+    await asyncio.sleep(1.1)
+    waiting = await scrape()
+    assert waiting[fan_out] == 1
+    assert waiting[oldest] >= 1.0
+    assert waiting[("videoforge_lifecycle_events_pending", (("step", "eventbridge"),))] == 0
+
+    await run_until(infra, client, users.owner, created["id"], "delivered")
+    after = await scrape()
+    assert after[fan_out] == 0
+    assert after[oldest] == 0
+    assert after[("videoforge_webhook_deliveries", (("state", "delivered"),))] == 1
+    assert after[("videoforge_webhook_deliveries", (("state", "pending"),))] == 0
+    assert after[retries] - before.get(retries, 0) == 1  # the 500
+    assert after[delivered_attempts] - before.get(delivered_attempts, 0) == 1

@@ -61,11 +61,35 @@ def test_sqs_message_attributes_are_read_back() -> None:
     assert _to_message(raw).attributes == {"traceparent": "00-ab-cd-01"}
 
 
-@pytest.fixture(scope="module")
+def _sqs_queues(moto_endpoint: str) -> dict[str, str]:
+    """SQS job and event queues on moto, as the settings name them."""
+    import asyncio
+    import uuid
+
+    import boto3
+
+    from videoforge.infra.queue.sqs import ensure_sqs_queues
+
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+    unique = uuid.uuid4().hex[:10]
+    jobs, _ = asyncio.run(ensure_sqs_queues(sqs, f"traced-jobs-{unique}", 5, 60))
+    events, _ = asyncio.run(ensure_sqs_queues(sqs, f"traced-events-{unique}", 10, 30))
+    return {
+        "SQS_QUEUE_URL": jobs,
+        "SQS_EVENTS_QUEUE_URL": events,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_REGION": "us-east-1",
+    }
+
+
+@pytest.fixture(scope="module", params=["database", "sqs"])
 def flow(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The flow's spans and JSON log lines (run in a process of its own)."""
+    """The flow's spans and JSON log lines (run in a process of its own), with the job
+    and event queues in the database (embedded) or on SQS (moto)."""
+    queues = _sqs_queues(request.getfixturevalue("moto_endpoint")) if request.param == "sqs" else {}
     tmp = tmp_path_factory.mktemp("tracing")
     clip = tmp / "clip.mp4"
     subprocess.run(
@@ -77,7 +101,7 @@ def flow(
     )  # fmt: skip
     data = tmp / "data"
     data.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | queues
     done = subprocess.run(
         [sys.executable, str(FLOW), str(data), str(clip)],
         capture_output=True, text=True, timeout=240, env=env,
@@ -88,8 +112,11 @@ def flow(
     return spans, logs
 
 
-def _argc(span: dict[str, Any]) -> int:
-    return int(span["attributes"]["process.command_args.count"])
+def _children(
+    by_id: dict[str, dict[str, Any]], parent: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The spans whose parent is ``parent``, by name."""
+    return {s["name"]: s for s in by_id.values() if s["parent_id"] == parent["span_id"]}
 
 
 def _tree(spans: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -136,19 +163,17 @@ def test_the_worker_continues_the_trace_of_the_job_creation(
     assert job["kind"] == "CONSUMER"
     # Carried by the queue message alone: the worker handled it outside any request.
     assert "POST /api/jobs" in _ancestors(job, in_trace)
-    steps = {s["name"]: s for s in in_trace.values() if s["parent_id"] == job["span_id"]}
+    steps = _children(in_trace, job)
     assert {"download", "transcode", "upload"} <= set(steps)
-    tools = [
-        s
-        for s in in_trace.values()
-        if s["parent_id"] == steps["transcode"]["span_id"] and s["name"] in {"ffmpeg", "ffprobe"}
-    ]
-    assert {t["name"] for t in tools} >= {"ffprobe", "ffmpeg"}
-    for tool in tools:
-        assert float(tool["attributes"]["videoforge.wall_seconds"]) > 0, tool
-    # The ladder (the ffmpeg with the longest argv) ran and exited cleanly.
-    ladder = max((t for t in tools if t["name"] == "ffmpeg"), key=_argc)
-    assert ladder["attributes"]["process.exit.code"] == "0"
+    # The media steps, each with its tool's run (and wall time) under it.
+    media = _children(in_trace, steps["transcode"])
+    assert {"probe", "ladder", "stills"} <= set(media), sorted(media)
+    for step, tool in (("probe", "ffprobe"), ("ladder", "ffmpeg"), ("stills", "ffmpeg")):
+        (run,) = _children(in_trace, media[step]).values()
+        assert run["name"] == tool
+        assert float(run["attributes"]["videoforge.wall_seconds"]) > 0, run
+        assert run["attributes"]["process.exit.code"] == "0", run
+    assert media["ladder"]["attributes"]["renditions"] != "0"
     # The gallery applied the job's events inside the same trace.
     applied = [s for s in in_trace.values() if s["name"] == "apply job event"]
     assert len(applied) >= 3
@@ -165,3 +190,19 @@ def test_log_lines_carry_the_trace_and_span_ids(
     (completed,) = [line for line in logs if line.get("event") == "job_completed"]
     assert completed["trace_id"] == root["trace_id"]
     assert completed["span_id"] in in_trace
+
+
+def test_the_queue_backend_carried_the_trace(
+    request: pytest.FixtureRequest,
+    flow: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """On SQS the job message was sent by the job creation through SQS itself (the
+    botocore span), and the worker's span still continues it."""
+    spans, _ = flow
+    _, in_trace = _tree(spans)
+    sends = [s for s in in_trace.values() if s["name"] == "SQS.SendMessage"]
+    if request.node.callspec.params["flow"] == "sqs":
+        assert sends, sorted({s["name"] for s in in_trace.values()})
+        assert any("POST /api/jobs" in _ancestors(s, in_trace) for s in sends)
+    else:
+        assert not sends

@@ -23,6 +23,7 @@ from videoforge.gallery import api, deletions, stream_api, upload_api
 from videoforge.gallery.captions import api as captions_api
 from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.lifecycle import metrics as lifecycle_metrics
 from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
 from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.playlists import api as playlists_api
@@ -118,6 +119,11 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
         metrics.PENDING_DELETIONS.set(await deletions.pending_count(app.state.infra.sessions))
 
     register_app_collector(app, "pending_deletions", _pending_deletions)
+
+    async def _lifecycle() -> None:
+        await lifecycle_metrics.collect(app.state.infra.sessions)
+
+    register_app_collector(app, "lifecycle_events", _lifecycle)
 
     @app.exception_handler(StorageError)
     async def _storage_error(_: Request, exc: StorageError) -> JSONResponse:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -34,6 +34,7 @@ EXCLUDED_URLS = "/health,/metrics"
 
 _state: dict[str, Any] = {"enabled": False}
 tracer = trace.get_tracer("videoforge")
+T = TypeVar("T")
 
 
 def requested(env: Mapping[str, str] = os.environ) -> bool:
@@ -169,6 +170,13 @@ def span(name: str, **attributes: Any) -> Iterator[Any]:
         return
     with tracer.start_as_current_span(name, attributes=attributes) as current:
         yield current
+
+
+async def traced(name: str, awaitable: Awaitable[T], **attributes: Any) -> T:
+    """``await awaitable`` inside :func:`span` ``name``: a step run as a task (the
+    task's context, copied when it is created, makes it a child of the current span)."""
+    with span(name, **attributes):
+        return await awaitable
 
 
 def log_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from videoforge.infra import tracing
 from videoforge.processor import ffmpeg, runner
 from videoforge.processor.audio import Loudness, measure_args, parse_measurements
 from videoforge.processor.config import ProcessingConfig
@@ -92,22 +93,24 @@ async def run_stills(
     candidates) before it fails the job."""
     candidates = outdir / THUMBNAIL_CANDIDATES_DIR
     candidates.mkdir(exist_ok=True)
-    for attempt in (argv, fallback):
-        if attempt is None:
-            break
-        result = await runner.run_tool(
-            attempt,
-            cwd=outdir,
-            time_limit=time_limit,
-            config=config,
-            cancel=cancel,
-            watch_dir=outdir,
-            max_output_bytes=config.max_output_bytes,
-        )
-        if result.returncode == 0:
-            return
-        shutil.rmtree(candidates, ignore_errors=True)  # half-written choices: none offered
-    raise tool_failure(result, argv if fallback is None else fallback, default="corrupt_media")
+    with tracing.span("stills") as span:
+        for tries, attempt in enumerate((argv, fallback), start=1):
+            if attempt is None:
+                break
+            span.set_attribute("videoforge.attempts", tries)
+            result = await runner.run_tool(
+                attempt,
+                cwd=outdir,
+                time_limit=time_limit,
+                config=config,
+                cancel=cancel,
+                watch_dir=outdir,
+                max_output_bytes=config.max_output_bytes,
+            )
+            if result.returncode == 0:
+                return
+            shutil.rmtree(candidates, ignore_errors=True)  # half-written choices: none offered
+        raise tool_failure(result, argv if fallback is None else fallback, default="corrupt_media")
 
 
 async def scan_keyframes(

@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from videoforge.infra import tracing
 from videoforge.processor import ffmpeg, runner
 from videoforge.processor.audio import AudioRendition, Loudness, plan_audio
 from videoforge.processor.config import ProcessingConfig
@@ -164,7 +165,7 @@ async def process_file(
     notes: list[dict[str, object]] = []
 
     source = await asyncio.to_thread(_neutral_name, source, workdir)
-    probe = await probe_file(source, config, cwd=workdir, cancel=cancel)
+    probe = await tracing.traced("probe", probe_file(source, config, cwd=workdir, cancel=cancel))
     await progress.report(_PROBED)
     _check_cancel(cancel)
 
@@ -179,12 +180,16 @@ async def process_file(
     measured: dict[int, Loudness] = {}
     elapsed = 0.0  # of the transcode_timeout budget, shared by every run after the probe
     if probe.audio_tracks and config.loudness_normalization:
-        measured, elapsed = await measure_loudness(source, outdir, probe, config, cancel, notes)
+        measured, elapsed = await tracing.traced(
+            "loudness", measure_loudness(source, outdir, probe, config, cancel, notes)
+        )
         await progress.report(_MEASURED)
     audio = plan_audio(probe.audio_tracks, measured, config)
     remux = decide_remux(probe, renditions[0], config.remux_max_gop_seconds)
     if remux.reason is RemuxReason.UNSCANNED:
-        remux, spent = await scan_keyframes(source, outdir, probe, renditions[0], config, cancel)
+        remux, spent = await tracing.traced(
+            "keyframes", scan_keyframes(source, outdir, probe, renditions[0], config, cancel)
+        )
         elapsed += spent
     if remux.remux:
         renditions[0] = replace(renditions[0], copy=True)
@@ -211,15 +216,20 @@ async def process_file(
     # Both within what is left of the job's budget, from the same start.
     time_left = max(1.0, config.transcode_timeout - elapsed)
     ladder_run = asyncio.create_task(
-        runner.run_tool(
-            argv,
-            cwd=outdir,
-            time_limit=time_left,
-            config=config,
-            cancel=cancel,
-            on_progress_time=ladder_progress,
-            watch_dir=outdir,
-            max_output_bytes=config.max_output_bytes,
+        tracing.traced(
+            "ladder",
+            runner.run_tool(
+                argv,
+                cwd=outdir,
+                time_limit=time_left,
+                config=config,
+                cancel=cancel,
+                on_progress_time=ladder_progress,
+                watch_dir=outdir,
+                max_output_bytes=config.max_output_bytes,
+            ),
+            renditions=len(renditions),
+            audio_tracks=len(audio),
         )
     )
     # ffmpeg 5.1 prints no -progress report until every output has written something,
@@ -264,9 +274,13 @@ async def process_file(
         subtitles, subtitle_notes = plan_subtitles(probe.subtitle_tracks, config)
         notes += subtitle_notes
         if subtitles:
-            subtitles, spent = await extract_subtitles(
-                source, outdir, subtitles, config, cancel, notes, config.transcode_timeout - elapsed
-            )
+            subtitles, spent = await tracing.traced(
+                "subtitles",
+                extract_subtitles(
+                    source, outdir, subtitles, config, cancel, notes,
+                    config.transcode_timeout - elapsed,
+                ),
+            )  # fmt: skip
             elapsed += spent
         _check_cancel(cancel)
         if stills_run is None:

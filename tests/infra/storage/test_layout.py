@@ -9,12 +9,12 @@ import pytest
 
 from videoforge.infra.storage.base import validate_key
 from videoforge.infra.storage.keys import (
-    caption_key,
     captions_prefix,
     final_key,
     import_key,
     is_import_of,
     job_of_output_key,
+    new_caption_key,
     new_upload_key,
     output_key,
     output_prefix,
@@ -150,13 +150,14 @@ def test_job_of_output_key(key: str, expected: uuid.UUID | None) -> None:
     assert job_of_output_key(key) == expected
 
 
-@pytest.mark.parametrize(
-    ("language", "expected"),
-    [("en", f"captions/{VIDEO}/en.vtt"), ("pt-br", f"captions/{VIDEO}/pt-br.vtt")],
-)
-def test_caption_keys(language: str, expected: str) -> None:
-    assert caption_key(VIDEO, language) == expected
-    assert expected.startswith(captions_prefix(VIDEO))
+@pytest.mark.parametrize("language", ["en", "pt-br"])
+def test_caption_keys_are_new_for_every_upload(language: str) -> None:
+    first, second = new_caption_key(VIDEO, language), new_caption_key(VIDEO, language)
+    assert first != second
+    for key in (first, second):
+        assert key.startswith(f"{captions_prefix(VIDEO)}{language}.")
+        assert key.endswith(".vtt")
+        assert validate_key(key) == key
 
 
 def test_a_videos_prefixes_are_its_jobs_outputs_then_its_captions_and_thumbnails() -> None:

@@ -112,7 +112,7 @@ async def put_caption(
     data, form_label = await _caption_body(request)
     async with session_scope(infra.sessions) as session:
         video = ensure_owner_or_admin(await service.load_video(session, video_id), principal)
-        caption = await captions.put_caption(
+        caption, replaced = await captions.put_caption(
             session, infra.storage, video, tag, label or form_label, data
         )
         read = CaptionRead(
@@ -124,6 +124,7 @@ async def put_caption(
                 caption.key, expires_in=infra.settings.stream_url_ttl
             ),
         )
+    await deletions.carry_out(infra.sessions, infra.storage, replaced)
     # The video's storage figure includes its captions (gallery.usage).
     await usage.measure_video(infra.sessions, infra.storage, video_id)
     return read

@@ -4,8 +4,9 @@ An upload is parsed with ``pysubs2`` after a strict line check of our own (pysub
 what it cannot read; an owner should hear which line is wrong instead). What is stored
 is always our own WebVTT: plain text cues only (any markup, HTML or ASS, is dropped and
 ``<``/``>``/``&`` escaped, so a caption can never be anything but text), at
-``captions/{video_id}/{language}.vtt``, the video's deterministic key for that language
-(an upload replaces the previous one; deleting the video deletes the prefix).
+``captions/{video_id}/{language}.{random}.vtt``: a new key per upload, whose previous
+file is deleted once the row names the new one (a cache keyed on the path, as the CDN's
+is, can never serve the replaced captions); deleting the video deletes the prefix.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from videoforge.gallery.captions.schemas import CaptionRead, CaptionSource
 from videoforge.gallery.models import GalleryVideo
 from videoforge.infra.errors import NotFound, PayloadTooLarge, UnprocessableEntity
 from videoforge.infra.storage.base import Storage
-from videoforge.infra.storage.keys import caption_key
+from videoforge.infra.storage.keys import new_caption_key
 from videoforge.infra.webvtt import vtt_document
 
 CAPTION_MAX_BYTES = 512 * 1024
@@ -143,10 +144,12 @@ async def put_caption(
     language: str,
     label: str | None,
     data: bytes,
-) -> GalleryCaption:
-    """Store (or replace) the owner's caption for ``language`` (caller checked the owner)."""
+) -> tuple[GalleryCaption, list[int]]:
+    """Store (or replace) the owner's caption for ``language`` (caller checked the owner);
+    returns it and the deletion of the file it replaced, scheduled (outbox) for the
+    caller to carry out after the commit. Each upload has a key of its own."""
     parsed = parse_caption(data)
-    key = caption_key(video.id, language)
+    key = new_caption_key(video.id, language)
     body = parsed.vtt.encode()
     # The object first: if the commit then fails, the key is simply overwritten next
     # time (and removed with the video's prefix); a row never points at nothing.
@@ -154,15 +157,19 @@ async def put_caption(
     caption = await session.get(
         GalleryCaption, (video.id, language), populate_existing=True, with_for_update=True
     )
+    replaced: list[str] = []
     if caption is None:
         caption = GalleryCaption(video_id=video.id, language=language)
         session.add(caption)
+    elif caption.key != key:
+        replaced.append(caption.key)
     caption.label = clean_label(label, language)
     caption.key = key
     caption.size = len(body)
     caption.cues = parsed.cues
     await session.flush()
-    return caption
+    pending = await deletions.schedule(session, reason="caption_replaced", keys=replaced)
+    return caption, pending
 
 
 async def delete_caption(session: AsyncSession, video: GalleryVideo, language: str) -> list[int]:

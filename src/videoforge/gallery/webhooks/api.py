@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from videoforge.gallery.api import InfraDep, User
-from videoforge.gallery.webhooks import repository, service
+from videoforge.gallery.webhooks import actions, repository, service
 from videoforge.gallery.webhooks.models import GalleryWebhook, GalleryWebhookDelivery
 from videoforge.gallery.webhooks.schemas import (
     DeliveryPage,
@@ -19,6 +19,7 @@ from videoforge.gallery.webhooks.schemas import (
     WebhookCreated,
     WebhookList,
     WebhookRead,
+    WebhookSecret,
     WebhookTestSent,
     WebhookUpdate,
 )
@@ -142,3 +143,31 @@ async def test_webhook(webhook_id: uuid.UUID, infra: InfraDep, principal: User) 
         webhook = await service.get_own(session, webhook_id, principal)
         event, delivery = await service.send_test(session, webhook)
         return WebhookTestSent(event_id=event.id, delivery_id=delivery.id)
+
+
+@router.post(
+    "/api/gallery/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryRead,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def redeliver(
+    webhook_id: uuid.UUID,
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    infra: InfraDep,
+    principal: User,
+) -> DeliveryRead:
+    """Send a finished delivery (`delivered` or `failed`) again, at once: the same event
+    id, signed afresh. 409 `delivery_pending` while it is still being attempted, 409
+    `webhook_disabled` for a disabled endpoint, 404 `delivery_not_found`."""
+    async with session_scope(infra.sessions) as session:
+        webhook = await service.get_own(session, webhook_id, principal)
+        return _delivery(await actions.redeliver(session, webhook, delivery_id))
+
+
+@router.post("/api/gallery/webhooks/{webhook_id}/secret", response_model=WebhookSecret)
+async def new_secret(webhook_id: uuid.UUID, infra: InfraDep, principal: User) -> WebhookSecret:
+    """Replace the signing secret (lost, or leaked); the answer shows the new one, this
+    once. Every attempt from now on is signed with it, retries of older events too."""
+    async with session_scope(infra.sessions) as session:
+        webhook = await service.get_own(session, webhook_id, principal)
+        return WebhookSecret(id=webhook.id, secret=await actions.new_secret(session, webhook))

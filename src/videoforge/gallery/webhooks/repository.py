@@ -65,14 +65,26 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     )
 
 
-async def due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    stmt = (
-        select(GalleryWebhookDelivery.id)
-        .where(
-            GalleryWebhookDelivery.state == DeliveryState.PENDING,
-            GalleryWebhookDelivery.next_attempt_at <= now,
+async def due(session: AsyncSession, now: datetime, limit: int, *, per_endpoint: int) -> list[int]:
+    """Up to ``limit`` due deliveries, the longest waiting first, at most
+    ``per_endpoint`` of any one endpoint: an endpoint with a backlog (or one that never
+    answers) takes its share of a round, not the round."""
+    d = GalleryWebhookDelivery
+    ranked = (
+        select(
+            d.id,
+            d.next_attempt_at,
+            func.row_number()
+            .over(partition_by=d.webhook_id, order_by=(d.next_attempt_at, d.id))
+            .label("place"),
         )
-        .order_by(GalleryWebhookDelivery.next_attempt_at, GalleryWebhookDelivery.id)
+        .where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now)
+        .subquery()
+    )
+    stmt = (
+        select(ranked.c.id)
+        .where(ranked.c.place <= per_endpoint)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
@@ -95,6 +107,21 @@ async def claim(
             attempts=GalleryWebhookDelivery.attempts + 1,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def make_due_again(session: AsyncSession, delivery_id: int, *, now: datetime) -> bool:
+    """A finished (delivered or failed) delivery becomes pending and due at ``now``;
+    False when it is pending already (conditional, so a running attempt is not doubled)."""
+    result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+        update(GalleryWebhookDelivery)
+        .where(
+            GalleryWebhookDelivery.id == delivery_id,
+            GalleryWebhookDelivery.state != DeliveryState.PENDING,
+        )
+        .values(state=DeliveryState.PENDING, next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

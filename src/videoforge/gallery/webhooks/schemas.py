@@ -86,3 +86,8 @@ class DeliveryPage(BaseModel):
 class WebhookTestSent(BaseModel):
     event_id: uuid.UUID
     delivery_id: int
+
+
+class WebhookSecret(BaseModel):
+    id: uuid.UUID
+    secret: str = Field(description="The new signing secret. Shown only in this answer.")

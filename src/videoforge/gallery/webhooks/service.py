@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from videoforge.gallery.lifecycle.metrics import WEBHOOK_ATTEMPTS
 from videoforge.gallery.lifecycle.models import GalleryLifecycleEvent
 from videoforge.gallery.lifecycle.schemas import EventType, encode, envelope
 from videoforge.gallery.webhooks import repository, signing
@@ -50,6 +51,9 @@ LEASE_SLACK_SECONDS = 30.0
 DELIVERY_BATCH = 50
 #: Attempts at once: one slow receiver does not hold up everyone else's.
 CONCURRENT_ATTEMPTS = 4
+#: Attempts per endpoint in one round: a round (which the next waits for) is never
+#: one endpoint's backlog, or a receiver that never answers, WEBHOOK_TIMEOUT at a time.
+PER_ENDPOINT_PER_ROUND = 2
 USER_AGENT = "VideoForge-Webhooks/1"
 
 
@@ -385,6 +389,9 @@ async def attempt_delivery(
             await repository.disable(
                 session, attempt.webhook_id, "The receiver answered 410 Gone.", done
             )
+    if recorded:
+        outcome = "retry" if decision.state is DeliveryState.PENDING else decision.state.value
+        WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,
@@ -401,7 +408,9 @@ async def attempt_delivery(
 async def deliver_due(infra: Infra, sender: WebhookSender | None = None) -> int:
     """Attempt every delivery that is due (a batch); returns how many were due."""
     async with infra.sessions() as session:
-        ids = await repository.due(session, utcnow(), DELIVERY_BATCH)
+        ids = await repository.due(
+            session, utcnow(), DELIVERY_BATCH, per_endpoint=PER_ENDPOINT_PER_ROUND
+        )
     if not ids:
         return 0
     gate = asyncio.Semaphore(CONCURRENT_ATTEMPTS)

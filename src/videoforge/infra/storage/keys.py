@@ -109,9 +109,11 @@ def captions_prefix(video_id: uuid.UUID) -> str:
     return f"{CAPTIONS_ROOT}{video_id}/"
 
 
-def caption_key(video_id: uuid.UUID, language: str) -> str:
-    """The one key of a video's caption in ``language`` (a normalised tag)."""
-    return f"{captions_prefix(video_id)}{language}.vtt"
+def new_caption_key(video_id: uuid.UUID, language: str) -> str:
+    """A fresh key for an uploaded caption in ``language`` (a normalised tag): a new one
+    per upload, as for thumbnails, so a CDN (whose cache key is the path alone) or a
+    browser that cached the previous file never serves it for the new one."""
+    return f"{captions_prefix(video_id)}{language}.{secrets.token_urlsafe(9)}.vtt"
 
 
 def thumbnails_prefix(video_id: uuid.UUID) -> str:
