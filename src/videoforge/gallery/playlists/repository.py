@@ -154,6 +154,17 @@ async def remove(session: AsyncSession, playlist_id: uuid.UUID) -> bool:
     return _rowcount(result) == 1
 
 
+async def remove_all_of(session: AsyncSession, user_id: str) -> int:
+    """Delete every playlist of the user, Watch later included (items by cascade);
+    how many there were."""
+    result = await session.execute(
+        delete(GalleryPlaylist)
+        .where(GalleryPlaylist.user_id == user_id)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
 # ------------------------------------------------------------------------- items
 async def counts(session: AsyncSession, playlist_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not playlist_ids:
