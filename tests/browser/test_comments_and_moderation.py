@@ -306,3 +306,82 @@ def test_owner_holds_approves_pins_and_pages(
     finally:
         owner.context.close()
         viewer.context.close()
+
+
+def test_admin_deletes_a_reported_comment_and_blocks_then_unblocks_its_author(
+    platform: Any, browser: Any, accounts: dict[str, Commenter]
+) -> None:
+    """A comment reported from its Report button: the admin blocks its author from
+    commenting (the author's next comment is refused), deletes it, finds the author
+    under "Blocked accounts" and unblocks them (they comment again); a video's report
+    is dismissed. Every action is in the log."""
+    base = platform.url
+    video = accounts["owner"].video(f"Moderated {uuid.uuid4().hex[:6]}")
+    spam = f"Cheap pills {uuid.uuid4().hex[:6]}"
+    posted = accounts["viewer"].http.post(
+        f"/api/gallery/videos/{video['id']}/comments", json={"text": spam}
+    )
+    assert posted.status_code == 201, posted.text
+    filed = accounts["viewer"].http.post(
+        f"/api/gallery/videos/{video['id']}/reports", json={"reason": "other"}
+    )
+    assert filed.status_code == 201, filed.text
+    viewer_id = posted.json()["author_id"]
+    problems: list[str] = []
+    owner = _page(browser, problems)
+    viewer = _page(browser, problems)
+    admin = _page(browser, problems)
+    try:
+        log_in(owner, base, accounts["owner"].email)
+        owner.goto(f"{base}/watch/{video['id']}")
+        item = owner.locator("li.comment", has_text=spam)
+        item.locator('[data-action="report"]').click()
+        dialog = owner.locator("dialog.dialog")
+        dialog.get_by_label("Spam or misleading").check()
+        dialog.get_by_role("button", name="Report").click()
+        owner.get_by_text("The moderators will look at it.").wait_for()
+
+        log_in(admin, base, accounts["admin"].email)
+        admin.goto(f"{base}/moderation")
+        card = admin.locator('li.report-card[data-target-type="comment"]', has_text=spam)
+        card.locator('[data-action="block-comment"]').click()
+        admin.locator("dialog.dialog").get_by_role(
+            "button", name="Block author from commenting"
+        ).click()
+        blocked = admin.locator(f'.block-list__item[data-user-id="{viewer_id}"]')
+        blocked.wait_for()
+        assert "blocked from commenting" in blocked.inner_text()
+
+        log_in(viewer, base, accounts["viewer"].email)
+        viewer.goto(f"{base}/watch/{video['id']}")
+        viewer.get_by_placeholder("Add a comment…").fill("Let me speak")
+        viewer.get_by_role("button", name="Comment", exact=True).click()
+        viewer.get_by_text("Your account may not comment on this site.").wait_for()
+
+        card.locator('[data-action="delete-comment"]').click()
+        admin.locator("dialog.dialog").get_by_role("button", name="Delete comment").click()
+        card.wait_for(state="detached")
+        gone = accounts["admin"].http.get(f"/api/gallery/videos/{video['id']}/comments")
+        assert spam not in gone.text
+
+        video_card = admin.locator(
+            'li.report-card[data-target-type="video"]', has_text=video["title"]
+        )
+        video_card.locator('[data-action="dismiss"]').click()
+        video_card.wait_for(state="detached")
+
+        blocked.locator('[data-action="unblock"]').click()
+        admin.locator("dialog.dialog").get_by_role("button", name="Unblock").click()
+        blocked.wait_for(state="detached")
+        log = admin.locator(".moderation-log")
+        for action in ("block user", "delete comment", "dismiss", "unblock user"):
+            log.get_by_text(action, exact=True).first.wait_for()
+
+        viewer.reload()
+        viewer.get_by_placeholder("Add a comment…").fill("Back again")
+        viewer.get_by_role("button", name="Comment", exact=True).click()
+        viewer.locator("li.comment", has_text="Back again").wait_for()
+        assert problems == [], problems
+    finally:
+        for page in (owner, viewer, admin):
+            page.context.close()

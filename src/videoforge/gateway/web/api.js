@@ -486,6 +486,10 @@ export const moderatorDeleteComment = (commentId) =>
 /** scope: "comment" | "upload". */
 export const blockUser = (userId, scope) =>
   request("PUT", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId }, body: {} });
+/** Blocked accounts, newest first: {items: [{user_id, scope, reason, created_by, created_at}]}. */
+export const moderationBlocks = () => request("GET", "/api/gallery/moderation/blocks");
+export const unblockUser = (userId, scope) =>
+  request("DELETE", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId } });
 export const moderationActions = ({ cursor = null, limit = 50 } = {}) =>
   request("GET", "/api/gallery/moderation/actions", { query: { limit, ...(cursor ? { cursor } : {}) } });
 

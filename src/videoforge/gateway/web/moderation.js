@@ -1,6 +1,6 @@
 // /moderation: the administrators' queue of reports, grouped by what they report, with
 // the actions (dismiss, hide the video, delete the comment, block the author or the
-// uploader), and the log of what was done. Report notes and comments are strangers'
+// uploader), the blocked accounts (each with Unblock), and the log of what was done. Report notes and comments are strangers'
 // text: shown through text nodes only.
 import * as api from "./api.js";
 import { confirmDialog, h, replace, timeEl, toast } from "./dom.js";
@@ -73,6 +73,39 @@ function groupCard(group, refresh) {
   );
 }
 
+const BLOCK_SCOPES = { comment: "commenting", upload: "uploading" };
+
+function blockList(blocks, refresh) {
+  const unblock = async (block) => {
+    const what = BLOCK_SCOPES[block.scope] ?? block.scope;
+    const ok = await confirmDialog({ title: `Let this account resume ${what}?`, message: "This is recorded in the moderation log.", confirmLabel: "Unblock" });
+    if (!ok) return;
+    try {
+      await api.unblockUser(block.user_id, block.scope);
+      toast("Unblocked.");
+      refresh();
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
+  };
+  return h(
+    "ul",
+    { class: "block-list" },
+    blocks.map((b) =>
+      h(
+        "li",
+        { class: "block-list__item", "data-user-id": b.user_id, "data-scope": b.scope },
+        h("strong", {}, b.user_id),
+        ` blocked from ${BLOCK_SCOPES[b.scope] ?? b.scope} by ${b.created_by} `,
+        timeEl(b.created_at),
+        b.reason ? ` — ${b.reason}` : "",
+        " ",
+        h("button", { type: "button", class: "button button--ghost button--small", "data-action": "unblock", onclick: () => unblock(b) }, "Unblock"),
+      ),
+    ),
+  );
+}
+
 function logList(entries) {
   return h(
     "ol",
@@ -101,15 +134,21 @@ export async function moderationView(main, _params, _query, ctx) {
   }
   const queue = h("ol", { class: "report-list", "aria-label": "Reported videos and comments" });
   const status = h("p", { role: "status", class: "comments__status" });
+  const blocks = h("section", { class: "moderation__blocks" }, h("h2", {}, "Blocked accounts"));
   const log = h("section", { class: "moderation__log" }, h("h2", {}, "Recent actions"));
-  main.append(h("h1", {}, "Moderation"), h("h2", {}, "Open reports"), status, queue, log);
+  main.append(h("h1", {}, "Moderation"), h("h2", {}, "Open reports"), status, queue, blocks, log);
 
   async function refresh() {
     try {
-      const [page, actions] = await Promise.all([api.moderationReports({ perPage: 50 }), api.moderationActions({ limit: 20 })]);
+      const [page, blocked, actions] = await Promise.all([
+        api.moderationReports({ perPage: 50 }),
+        api.moderationBlocks(),
+        api.moderationActions({ limit: 20 }),
+      ]);
       if (!ctx.isCurrent()) return;
       replace(queue, page.items.map((g) => groupCard(g, refresh)));
       status.textContent = page.items.length ? "" : "No open reports. All clear.";
+      replace(blocks, h("h2", {}, "Blocked accounts"), blocked.items.length ? blockList(blocked.items, refresh) : h("p", {}, "Nobody is blocked."));
       replace(log, h("h2", {}, "Recent actions"), actions.items.length ? logList(actions.items) : h("p", {}, "Nothing yet."));
     } catch (err) {
       status.textContent = `Could not load reports: ${err.message}`;
