@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.browser.api_user import ApiUser
-from tests.browser.pages import DESKTOP, watch
+from tests.browser.pages import watch
 
 pytestmark = pytest.mark.browser
 
@@ -54,35 +54,30 @@ def _cards(page: Any) -> list[tuple[str, str]]:
 
 
 def test_cards_show_comment_counts_and_most_liked_sorts(
-    platform: Any, browser: Any, rated: dict[str, Any]
+    platform: Any, context: Any, rated: dict[str, Any]
 ) -> None:
     problems: list[str] = []
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
     page = context.new_page()
     watch(page, problems)
-    try:
-        owner_page = f"{platform.url}/?owner={rated['owner'].id}"
-        page.goto(owner_page)
-        page.locator("ul.grid > li.card").nth(1).wait_for()
-        cards = _cards(page)
-        assert [title for title, _ in cards] == ["Quiet one", "Loved one"]  # newest first
-        assert "2 comments" in cards[0][1]
-        assert "comment" not in cards[1][1]
-        quiet = page.locator(f'li.card[data-video-id="{rated["quiet"]}"] .card__comments')
-        assert quiet.inner_text() == "2 comments"
+    owner_page = f"{platform.url}/?owner={rated['owner'].id}"
+    page.goto(owner_page)
+    page.locator("ul.grid > li.card").nth(1).wait_for()
+    cards = _cards(page)
+    assert [title for title, _ in cards] == ["Quiet one", "Loved one"]  # newest first
+    assert "2 comments" in cards[0][1]
+    assert "comment" not in cards[1][1]
+    quiet = page.locator(f'li.card[data-video-id="{rated["quiet"]}"] .card__comments')
+    assert quiet.inner_text() == "2 comments"
 
-        page.get_by_label("Sort by").select_option("likes")
-        page.wait_for_url("**sort=likes**")
-        page.wait_for_function(
-            "() => document.querySelector('ul.grid > li.card .card__title')"
-            "?.textContent.trim() === 'Loved one'"
-        )
-        assert [title for title, _ in _cards(page)] == ["Loved one", "Quiet one"]
-        page.reload()
-        page.locator("ul.grid > li.card").nth(1).wait_for()
-        assert page.get_by_label("Sort by").input_value() == "likes"
-        assert [title for title, _ in _cards(page)] == ["Loved one", "Quiet one"]
-        assert problems == [], problems
-    finally:
-        context.close()
+    page.get_by_label("Sort by").select_option("likes")
+    page.wait_for_url("**sort=likes**")
+    page.wait_for_function(
+        "() => document.querySelector('ul.grid > li.card .card__title')"
+        "?.textContent.trim() === 'Loved one'"
+    )
+    assert [title for title, _ in _cards(page)] == ["Loved one", "Quiet one"]
+    page.reload()
+    page.locator("ul.grid > li.card").nth(1).wait_for()
+    assert page.get_by_label("Sort by").input_value() == "likes"
+    assert [title for title, _ in _cards(page)] == ["Loved one", "Quiet one"]
+    assert problems == [], problems

@@ -239,7 +239,7 @@ HOSTILE_DESCRIPTION = (
 
 
 def test_hostile_playlist_text_stays_text(
-    platform: Any, browser: Any, library: dict[str, Any]
+    platform: Any, context: Any, library: dict[str, Any]
 ) -> None:
     """A playlist's title and description are shown as typed, to another user, on its
     page, beside the player and on the uploader's page: no element is made of them, no
@@ -262,33 +262,28 @@ def test_hostile_playlist_text_stays_text(
     )
     assert added.status_code == 201, added.text
     problems: list[str] = []
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(20_000)
     page = context.new_page()
     watch(page, problems)
-    try:
-        log_in(page, base, viewer.email)
-        page.goto(f"{base}/playlist/{playlist_id}")
-        page.locator("li.playlist-item").first.wait_for()
-        assert page.locator("h1.playlist__title").inner_text() == HOSTILE_TITLE
-        description = page.locator(".playlist__description")
-        assert description.inner_text() == HOSTILE_DESCRIPTION
-        links = description.locator("a")
-        assert links.count() == 1
-        assert links.get_attribute("href") == "https://example.com/notes?a=1&b=2"
-        assert links.get_attribute("rel") == "nofollow ugc noopener"
-        assert page.locator("main script, main img[src='x']").count() == 0
+    log_in(page, base, viewer.email)
+    page.goto(f"{base}/playlist/{playlist_id}")
+    page.locator("li.playlist-item").first.wait_for()
+    assert page.locator("h1.playlist__title").inner_text() == HOSTILE_TITLE
+    description = page.locator(".playlist__description")
+    assert description.inner_text() == HOSTILE_DESCRIPTION
+    links = description.locator("a")
+    assert links.count() == 1
+    assert links.get_attribute("href") == "https://example.com/notes?a=1&b=2"
+    assert links.get_attribute("rel") == "nofollow ugc noopener"
+    assert page.locator("main script, main img[src='x']").count() == 0
 
-        page.goto(f"{base}/watch/{library['videos']['first']}?list={playlist_id}")
-        panel = page.locator("aside.playlist-panel")
-        panel.locator(".playlist-panel__title", has_text=HOSTILE_TITLE).wait_for()
-        page.goto(f"{base}/?owner={owner.id}")
-        card = page.locator("section.owner-playlists li.card--playlist", has_text=HOSTILE_TITLE)
-        card.wait_for()
-        assert page.locator("main img[src='x']").count() == 0
-        assert problems == [], problems
-    finally:
-        context.close()
+    page.goto(f"{base}/watch/{library['videos']['first']}?list={playlist_id}")
+    panel = page.locator("aside.playlist-panel")
+    panel.locator(".playlist-panel__title", has_text=HOSTILE_TITLE).wait_for()
+    page.goto(f"{base}/?owner={owner.id}")
+    card = page.locator("section.owner-playlists li.card--playlist", has_text=HOSTILE_TITLE)
+    card.wait_for()
+    assert page.locator("main img[src='x']").count() == 0
+    assert problems == [], problems
 
 
 def test_axe_finds_no_serious_problem_on_the_playlist_pages(
