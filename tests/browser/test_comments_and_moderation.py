@@ -150,6 +150,27 @@ def test_comments_replies_and_hostile_text(
             ".comment__edited"
         ).wait_for()
         page.screenshot(path=str(screenshots / "comments-hostile-text.png"), full_page=True)
+
+        # Deleting the thread leaves "Comment deleted" above its reply; deleting that
+        # last reply takes the placeholder too (as the server does).
+        thread_id = thread.get_attribute("data-comment-id")
+        thread = page.locator(f'li.comment[data-comment-id="{thread_id}"]')
+
+        def delete(item: Any) -> None:
+            item.locator('[data-action="delete"]').first.click()
+            page.locator("dialog").get_by_role("button", name="Delete").click()
+
+        delete(thread)
+        thread.locator(".comment__text", has_text="Comment deleted").first.wait_for()
+        page.locator(".comments__title", has_text="4 comments").wait_for()
+        reply = thread.locator("li.comment--reply", has_text="A reply to myself")
+        assert reply.is_visible()
+        delete(reply)
+        thread.wait_for(state="detached")
+        page.locator(".comments__title", has_text="3 comments").wait_for()
+        page.reload()
+        page.locator(".comments__title", has_text="3 comments").wait_for()
+        assert page.locator(f'li.comment[data-comment-id="{thread_id}"]').count() == 0
         assert problems == [], problems
     finally:
         page.context.close()

@@ -457,6 +457,15 @@ export const postComment = (videoId, { text, parentId = null }) =>
     body: parentId ? { text, parent_id: parentId } : { text },
   });
 
+/** One comment; null when it is gone (404). */
+export const getComment = async (id) => {
+  try {
+    return await request("GET", `/api/gallery/comments/${enc(id)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+};
 export const editComment = (id, text) => request("PATCH", `/api/gallery/comments/${enc(id)}`, { body: { text } });
 export const deleteComment = (id) => request("DELETE", `/api/gallery/comments/${enc(id)}`);
 export const pinComment = (id, pinned) =>
