@@ -1,6 +1,7 @@
 """The gallery's cards and sorts after viewers rate and comment, in a real Chromium: a
-card shows its video's comment count (none when it has none), and "Most liked" orders
-an uploader's page by likes, kept in the URL across a reload."""
+card shows its video's comment count (none when it has none or comments are turned
+off), and "Most liked" orders an uploader's page by likes, kept in the URL across a
+reload."""
 
 from __future__ import annotations
 
@@ -80,4 +81,16 @@ def test_cards_show_comment_counts_and_most_liked_sorts(
     page.locator("ul.grid > li.card").nth(1).wait_for()
     assert page.get_by_label("Sort by").input_value() == "likes"
     assert [title for title, _ in _cards(page)] == ["Loved one", "Quiet one"]
+
+    # Comments turned off: no count on the card or the watch page.
+    off = rated["owner"].http.put(
+        f"/api/gallery/videos/{rated['quiet']}", json={"comment_policy": "off"}
+    )
+    assert off.status_code == 200, off.text
+    page.reload()
+    page.locator("ul.grid > li.card").nth(1).wait_for()
+    assert page.locator(".card__comments").count() == 0
+    page.goto(f"{platform.url}/watch/{rated['quiet']}")
+    page.locator(".comments__status", has_text="Comments are turned off.").wait_for()
+    assert page.locator(".watch__comments-count").is_hidden()
     assert problems == [], problems

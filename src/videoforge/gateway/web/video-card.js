@@ -51,7 +51,7 @@ function placeholder() {
 }
 
 /** One grid cell: a link to the watch page with title, owner, views, comments (when
- * there are any) and date. The title is an h2 (a grid under the page's h1) unless
+ * there are any and they are not turned off) and date. The title is an h2 (a grid under the page's h1) unless
  * ``heading`` says otherwise. */
 export function videoCard(video, { heading = "h2" } = {}) {
   const link = h("a", { class: "card__link", href: `/watch/${encodeURIComponent(video.id)}` });
@@ -65,7 +65,7 @@ export function videoCard(video, { heading = "h2" } = {}) {
       { class: "card__meta" },
       ownerLink(video, "card__owner"),
       h("span", {}, formatViews(video.views)),
-      Number(video.comments_count) > 0
+      Number(video.comments_count) > 0 && video.comment_policy !== "off"
         ? h("span", { class: "card__comments" }, formatCount(video.comments_count, "comment", "comments"))
         : null,
       h("span", {}, timeEl(video.created_at)),

@@ -100,6 +100,7 @@ export async function watchView(main, { id }, query, ctx) {
     commentsCountEl.textContent = `${n.toLocaleString()} ${n === 1 ? "comment" : "comments"}`;
   };
   showCommentsCount(Number(video.comments_count) || 0);
+  commentsCountEl.hidden = video.comment_policy === "off";
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
   const descEl = h("p", { class: "watch__description" }, linkify(video.description || ""));
