@@ -16,7 +16,7 @@ from videoforge.gallery.moderation.models import GalleryModerationAction, Galler
 from videoforge.gallery.ratings.models import GalleryRating
 from videoforge.infra.runtime import Infra
 
-from .conftest import SeedVideo, Users
+from .conftest import SeedVideo, Users, store_upload
 
 QUEUE = "/api/gallery/moderation/reports"
 
@@ -292,24 +292,14 @@ async def test_an_upload_begun_before_an_upload_block_is_not_confirmed(
 ) -> None:
     """The block holds for an upload URL issued before it: confirming is 403
     `uploading_blocked` and makes no video (the object is left to the upload sweep)."""
-    ticket = await client.post(
-        "/api/upload/url",
-        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(tiny_mp4)},
-        headers=users.other,
-    )
-    assert ticket.status_code == 201, ticket.text
-    single = ticket.json()["single"]
-    posted = await client.post(
-        single["url"], data=single["fields"], files={"file": ("clip.mp4", tiny_mp4, "video/mp4")}
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
+    key = await store_upload(client, users.other, tiny_mp4)
     r = await client.put(
         "/api/gallery/moderation/blocks/upload",
         params={"user_id": users.other_id},
         headers=users.admin,
     )
     assert r.status_code == 201, r.text
-    confirm = {"key": ticket.json()["key"], "title": "Sneaked in"}
+    confirm = {"key": key, "title": "Sneaked in"}
     r = await client.post("/api/upload/confirm", json=confirm, headers=users.other)
     assert r.status_code == 403, r.text
     assert r.json()["error"]["code"] == "uploading_blocked"

@@ -18,7 +18,7 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.messages import JobEvent, JobStatus, Rendition
 
-from .conftest import Users
+from .conftest import Users, store_upload
 
 
 @pytest.fixture
@@ -38,20 +38,8 @@ async def _listed(infra: Infra, *prefixes: str) -> int:
 async def _upload(
     client: httpx.AsyncClient, headers: dict[str, str], data: bytes
 ) -> dict[str, Any]:
-    ticket = await client.post(
-        "/api/upload/url",
-        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(data)},
-        headers=headers,
-    )
-    assert ticket.status_code == 201, ticket.text
-    single = ticket.json()["single"]
-    posted = await client.post(
-        single["url"], data=single["fields"], files={"file": ("clip.mp4", data, "video/mp4")}
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
-    confirmed = await client.post(
-        "/api/upload/confirm", json={"key": ticket.json()["key"]}, headers=headers
-    )
+    key = await store_upload(client, headers, data)
+    confirmed = await client.post("/api/upload/confirm", json={"key": key}, headers=headers)
     assert confirmed.status_code == 201, confirmed.text
     return dict(confirmed.json())
 
