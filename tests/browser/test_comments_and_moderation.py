@@ -406,3 +406,70 @@ def test_admin_deletes_a_reported_comment_and_blocks_then_unblocks_its_author(
     finally:
         for page in (owner, viewer, admin):
             page.context.close()
+
+
+def test_the_moderation_page_pages_its_queue_and_its_log(
+    platform: Any, browser: Any, accounts: dict[str, Commenter]
+) -> None:
+    """More open reports than a page (51 targets) and more actions than a page: "Show
+    more reports" and "Show older actions" bring the rest. The seeded rows are old, so
+    other tests' reports keep their first-page places, and are removed afterwards."""
+    videos = [accounts["owner"].video(f"Queued {n:02d}") for n in range(51)]
+    reports = [uuid.uuid4().hex for _ in videos]
+    seeded_actions: list[int | None] = []
+    db = sqlite3.connect(platform.data_dir / "videoforge.db", timeout=30)
+    try:
+        with db:
+            for n, (video, report) in enumerate(zip(videos, reports, strict=True)):
+                at = f"2001-01-01 00:{n:02d}:00.000000"
+                db.execute(
+                    "INSERT INTO gallery_reports (id, target_type, target_id, video_id,"
+                    " comment_id, reporter_id, reason, note, status, created_at) VALUES"
+                    " (?, 'video', ?, ?, NULL, 'seeded', 'spam', NULL, 'open', ?)",
+                    (report, uuid.UUID(video["id"]).hex, uuid.UUID(video["id"]).hex, at),
+                )
+            cursor = db.execute(
+                "INSERT INTO gallery_moderation_actions (actor_id, action, target_type,"
+                " target_id, video_id, note, created_at) VALUES ('seeded-admin', 'dismiss',"
+                " 'video', 'oldest-seeded', NULL, NULL, '2001-01-01 00:00:00.000000')"
+            )
+            seeded_actions.append(cursor.lastrowid)
+            for n in range(24):
+                cursor = db.execute(
+                    "INSERT INTO gallery_moderation_actions (actor_id, action, target_type,"
+                    " target_id, video_id, note, created_at) VALUES ('seeded-admin',"
+                    " 'dismiss', 'video', ?, NULL, NULL, '2001-01-01 00:01:00.000000')",
+                    (f"seeded-{n}",),
+                )
+                seeded_actions.append(cursor.lastrowid)
+        problems: list[str] = []
+        admin = _page(browser, problems)
+        try:
+            log_in(admin, platform.url, accounts["admin"].email)
+            admin.goto(f"{platform.url}/moderation")
+            cards = admin.locator("li.report-card")
+            cards.first.wait_for()
+            assert cards.count() == 50
+            admin.get_by_role("button", name="Show more reports").click()
+            admin.locator("li.report-card", has_text="Queued 00").wait_for()
+            assert cards.count() >= 51
+            assert admin.get_by_role("button", name="Show more reports").is_hidden()
+
+            log = admin.locator(".moderation-log > li")
+            assert log.count() == 20
+            assert admin.locator(".moderation-log", has_text="oldest-seeded").count() == 0
+            older = admin.get_by_role("button", name="Show older actions")
+            older.click()
+            admin.locator(".moderation-log > li", has_text="oldest-seeded").wait_for()
+            assert log.count() > 20
+            assert problems == [], problems
+        finally:
+            admin.context.close()
+    finally:
+        with db:
+            db.executemany("DELETE FROM gallery_reports WHERE id = ?", [(r,) for r in reports])
+            db.executemany(
+                "DELETE FROM gallery_moderation_actions WHERE id = ?",
+                [(a,) for a in seeded_actions],
+            )
+        db.close()
