@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import explain_json, fresh_database, median_ms, plan_nodes, scan_summary
 
-from videoforge.gallery.comments import repository, service
+from videoforge.gallery.comments import cursors, repository, service
 from videoforge.gallery.comments.models import GalleryComment
 from videoforge.gallery.comments.repository import Viewer
 from videoforge.gallery.comments.schemas import CommentListStatus, CommentSort
@@ -148,7 +148,7 @@ async def anchor(engine: AsyncEngine, sort: CommentSort, position: int, held: bo
         ).one()
     comment = GalleryComment(created_at=row[0], id=uuid.UUID(hex=row[1]))
     kind = f"{'held' if held else 'top'}:{sort.value}"
-    return service.encode_cursor(kind, comment)
+    return cursors.encode_cursor(kind, comment)
 
 
 async def bench(url: str, args: argparse.Namespace) -> None:
@@ -258,7 +258,7 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         same = [c.id for c in page.items] == offset_ids
 
         # What the deep cursor page reads.
-        after = service.decode_cursor("top:newest", cursor)
+        after = cursors.decode_cursor("top:newest", cursor)
         stmt = repository.top_level_stmt(VIDEO_ID, viewer, descending=True, after=after)
         plan = await explain_json(engine, stmt.limit(args.per_page + 1))
         scans = [

@@ -146,12 +146,23 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
         callers = {"anonymous": None, "owner": Principal(user_id=OWNER)}
 
         async def listing(principal: Principal | None, page_cursor: str | None) -> int:
+            # What GET /api/gallery/playlists/{id}/videos does: the page of entries and
+            # the playlist's header (its count and thumbnail).
             async with sessions() as session:
                 page = await pages.page(
                     session, ref, principal, store, cursor=page_cursor, limit=args.per_page
                 )
+                await service.to_read(session, page.playlist, principal, store)
             assert page.items[0].position == (0 if page_cursor is None else deep + 1)
             return len(page.items)
+
+        async def header() -> int:
+            async with sessions() as session:
+                playlist = await service.resolve(session, ref, None)
+                read = await service.to_read(session, playlist, None, store)
+            assert read.video_count == args.items
+            assert read.thumbnail_url
+            return 1
 
         results: list[tuple[str, float, float]] = []
         for who, principal in callers.items():
@@ -168,6 +179,7 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
                 return len((await session.execute(stmt)).all())
 
         offset_ms, _ = await median_ms(by_offset, args.repeat)
+        header_ms, _ = await median_ms(header, args.repeat)
 
         owner = callers["owner"]
         last_video = _video_id(args.items)
@@ -225,6 +237,10 @@ async def bench(url: str, args: argparse.Namespace, store: LocalStorage) -> None
         print(
             f"{'deep page by OFFSET (SQL)':28} {'':>10} {offset_ms:9.2f} ms"
             "  (the query alone, no URLs signed)"
+        )
+        print(
+            f"{'the playlist header alone':28} {header_ms:8.2f} ms"
+            "  (GET /playlists/{id}: count and thumbnail)"
         )
         print(f"{'move last -> middle':28} {move_ms:8.2f} ms  (one row written)")
         print(f"{'append one video':28} {append_ms:8.2f} ms")

@@ -150,6 +150,27 @@ def test_comments_replies_and_hostile_text(
             ".comment__edited"
         ).wait_for()
         page.screenshot(path=str(screenshots / "comments-hostile-text.png"), full_page=True)
+
+        # Deleting the thread leaves "Comment deleted" above its reply; deleting that
+        # last reply takes the placeholder too (as the server does).
+        thread_id = thread.get_attribute("data-comment-id")
+        thread = page.locator(f'li.comment[data-comment-id="{thread_id}"]')
+
+        def delete(item: Any) -> None:
+            item.locator('[data-action="delete"]').first.click()
+            page.locator("dialog").get_by_role("button", name="Delete").click()
+
+        delete(thread)
+        thread.locator(".comment__text", has_text="Comment deleted").first.wait_for()
+        page.locator(".comments__title", has_text="4 comments").wait_for()
+        reply = thread.locator("li.comment--reply", has_text="A reply to myself")
+        assert reply.is_visible()
+        delete(reply)
+        thread.wait_for(state="detached")
+        page.locator(".comments__title", has_text="3 comments").wait_for()
+        page.reload()
+        page.locator(".comments__title", has_text="3 comments").wait_for()
+        assert page.locator(f'li.comment[data-comment-id="{thread_id}"]').count() == 0
         assert problems == [], problems
     finally:
         page.context.close()
@@ -306,3 +327,149 @@ def test_owner_holds_approves_pins_and_pages(
     finally:
         owner.context.close()
         viewer.context.close()
+
+
+def test_admin_deletes_a_reported_comment_and_blocks_then_unblocks_its_author(
+    platform: Any, browser: Any, accounts: dict[str, Commenter]
+) -> None:
+    """A comment reported from its Report button: the admin blocks its author from
+    commenting (the author's next comment is refused), deletes it, finds the author
+    under "Blocked accounts" and unblocks them (they comment again); a video's report
+    is dismissed. Every action is in the log."""
+    base = platform.url
+    video = accounts["owner"].video(f"Moderated {uuid.uuid4().hex[:6]}")
+    spam = f"Cheap pills {uuid.uuid4().hex[:6]}"
+    posted = accounts["viewer"].http.post(
+        f"/api/gallery/videos/{video['id']}/comments", json={"text": spam}
+    )
+    assert posted.status_code == 201, posted.text
+    filed = accounts["viewer"].http.post(
+        f"/api/gallery/videos/{video['id']}/reports", json={"reason": "other"}
+    )
+    assert filed.status_code == 201, filed.text
+    viewer_id = posted.json()["author_id"]
+    problems: list[str] = []
+    owner = _page(browser, problems)
+    viewer = _page(browser, problems)
+    admin = _page(browser, problems)
+    try:
+        log_in(owner, base, accounts["owner"].email)
+        owner.goto(f"{base}/watch/{video['id']}")
+        item = owner.locator("li.comment", has_text=spam)
+        item.locator('[data-action="report"]').click()
+        dialog = owner.locator("dialog.dialog")
+        dialog.get_by_label("Spam or misleading").check()
+        dialog.get_by_role("button", name="Report").click()
+        owner.get_by_text("The moderators will look at it.").wait_for()
+
+        log_in(admin, base, accounts["admin"].email)
+        admin.goto(f"{base}/moderation")
+        card = admin.locator('li.report-card[data-target-type="comment"]', has_text=spam)
+        card.locator('[data-action="block-comment"]').click()
+        admin.locator("dialog.dialog").get_by_role(
+            "button", name="Block author from commenting"
+        ).click()
+        blocked = admin.locator(f'.block-list__item[data-user-id="{viewer_id}"]')
+        blocked.wait_for()
+        assert "blocked from commenting" in blocked.inner_text()
+
+        log_in(viewer, base, accounts["viewer"].email)
+        viewer.goto(f"{base}/watch/{video['id']}")
+        viewer.get_by_placeholder("Add a comment…").fill("Let me speak")
+        viewer.get_by_role("button", name="Comment", exact=True).click()
+        viewer.get_by_text("Your account may not comment on this site.").wait_for()
+
+        card.locator('[data-action="delete-comment"]').click()
+        admin.locator("dialog.dialog").get_by_role("button", name="Delete comment").click()
+        card.wait_for(state="detached")
+        gone = accounts["admin"].http.get(f"/api/gallery/videos/{video['id']}/comments")
+        assert spam not in gone.text
+
+        video_card = admin.locator(
+            'li.report-card[data-target-type="video"]', has_text=video["title"]
+        )
+        video_card.locator('[data-action="dismiss"]').click()
+        video_card.wait_for(state="detached")
+
+        blocked.locator('[data-action="unblock"]').click()
+        admin.locator("dialog.dialog").get_by_role("button", name="Unblock").click()
+        blocked.wait_for(state="detached")
+        log = admin.locator(".moderation-log")
+        for action in ("block user", "delete comment", "dismiss", "unblock user"):
+            log.get_by_text(action, exact=True).first.wait_for()
+
+        viewer.reload()
+        viewer.get_by_placeholder("Add a comment…").fill("Back again")
+        viewer.get_by_role("button", name="Comment", exact=True).click()
+        viewer.locator("li.comment", has_text="Back again").wait_for()
+        assert problems == [], problems
+    finally:
+        for page in (owner, viewer, admin):
+            page.context.close()
+
+
+def test_the_moderation_page_pages_its_queue_and_its_log(
+    platform: Any, browser: Any, accounts: dict[str, Commenter]
+) -> None:
+    """More open reports than a page (51 targets) and more actions than a page: "Show
+    more reports" and "Show older actions" bring the rest. The seeded rows are old, so
+    other tests' reports keep their first-page places, and are removed afterwards."""
+    videos = [accounts["owner"].video(f"Queued {n:02d}") for n in range(51)]
+    reports = [uuid.uuid4().hex for _ in videos]
+    seeded_actions: list[int | None] = []
+    db = sqlite3.connect(platform.data_dir / "videoforge.db", timeout=30)
+    try:
+        with db:
+            for n, (video, report) in enumerate(zip(videos, reports, strict=True)):
+                at = f"2001-01-01 00:{n:02d}:00.000000"
+                db.execute(
+                    "INSERT INTO gallery_reports (id, target_type, target_id, video_id,"
+                    " comment_id, reporter_id, reason, note, status, created_at) VALUES"
+                    " (?, 'video', ?, ?, NULL, 'seeded', 'spam', NULL, 'open', ?)",
+                    (report, uuid.UUID(video["id"]).hex, uuid.UUID(video["id"]).hex, at),
+                )
+            cursor = db.execute(
+                "INSERT INTO gallery_moderation_actions (actor_id, action, target_type,"
+                " target_id, video_id, note, created_at) VALUES ('seeded-admin', 'dismiss',"
+                " 'video', 'oldest-seeded', NULL, NULL, '2001-01-01 00:00:00.000000')"
+            )
+            seeded_actions.append(cursor.lastrowid)
+            for n in range(24):
+                cursor = db.execute(
+                    "INSERT INTO gallery_moderation_actions (actor_id, action, target_type,"
+                    " target_id, video_id, note, created_at) VALUES ('seeded-admin',"
+                    " 'dismiss', 'video', ?, NULL, NULL, '2001-01-01 00:01:00.000000')",
+                    (f"seeded-{n}",),
+                )
+                seeded_actions.append(cursor.lastrowid)
+        problems: list[str] = []
+        admin = _page(browser, problems)
+        try:
+            log_in(admin, platform.url, accounts["admin"].email)
+            admin.goto(f"{platform.url}/moderation")
+            cards = admin.locator("li.report-card")
+            cards.first.wait_for()
+            assert cards.count() == 50
+            admin.get_by_role("button", name="Show more reports").click()
+            admin.locator("li.report-card", has_text="Queued 00").wait_for()
+            assert cards.count() >= 51
+            assert admin.get_by_role("button", name="Show more reports").is_hidden()
+
+            log = admin.locator(".moderation-log > li")
+            assert log.count() == 20
+            assert admin.locator(".moderation-log", has_text="oldest-seeded").count() == 0
+            older = admin.get_by_role("button", name="Show older actions")
+            older.click()
+            admin.locator(".moderation-log > li", has_text="oldest-seeded").wait_for()
+            assert log.count() > 20
+            assert problems == [], problems
+        finally:
+            admin.context.close()
+    finally:
+        with db:
+            db.executemany("DELETE FROM gallery_reports WHERE id = ?", [(r,) for r in reports])
+            db.executemany(
+                "DELETE FROM gallery_moderation_actions WHERE id = ?",
+                [(a,) for a in seeded_actions],
+            )
+        db.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.browser.api_user import ApiUser
-from tests.browser.pages import AXE, DESKTOP, axe, log_in
+from tests.browser.pages import AXE, DESKTOP, axe, log_in, watch
 
 pytestmark = pytest.mark.browser
 
@@ -229,6 +229,61 @@ def test_a_private_video_in_a_public_playlist_is_unavailable_to_others(
         assert problems == [], problems
     finally:
         page.context.close()
+
+
+HOSTILE_TITLE = "<img src=x onerror=\"alert('title')\"> Mix"
+HOSTILE_DESCRIPTION = (
+    "<script>alert('description')</script> javascript:alert('js') "
+    "More at https://example.com/notes?a=1&b=2."
+)
+
+
+def test_hostile_playlist_text_stays_text(
+    platform: Any, context: Any, library: dict[str, Any]
+) -> None:
+    """A playlist's title and description are shown as typed, to another user, on its
+    page, beside the player and on the uploader's page: no element is made of them, no
+    dialog opens, and only the https link is a link (rel="nofollow ugc noopener")."""
+    base = platform.url
+    owner, viewer = library["owner"], library["viewer"]
+    made = owner.http.post(
+        "/api/gallery/playlists",
+        json={
+            "title": HOSTILE_TITLE,
+            "description": HOSTILE_DESCRIPTION,
+            "visibility": "public",
+        },
+    )
+    assert made.status_code == 201, made.text
+    playlist_id = made.json()["id"]
+    added = owner.http.post(
+        f"/api/gallery/playlists/{playlist_id}/videos",
+        json={"video_id": library["videos"]["first"]},
+    )
+    assert added.status_code == 201, added.text
+    problems: list[str] = []
+    page = context.new_page()
+    watch(page, problems)
+    log_in(page, base, viewer.email)
+    page.goto(f"{base}/playlist/{playlist_id}")
+    page.locator("li.playlist-item").first.wait_for()
+    assert page.locator("h1.playlist__title").inner_text() == HOSTILE_TITLE
+    description = page.locator(".playlist__description")
+    assert description.inner_text() == HOSTILE_DESCRIPTION
+    links = description.locator("a")
+    assert links.count() == 1
+    assert links.get_attribute("href") == "https://example.com/notes?a=1&b=2"
+    assert links.get_attribute("rel") == "nofollow ugc noopener"
+    assert page.locator("main script, main img[src='x']").count() == 0
+
+    page.goto(f"{base}/watch/{library['videos']['first']}?list={playlist_id}")
+    panel = page.locator("aside.playlist-panel")
+    panel.locator(".playlist-panel__title", has_text=HOSTILE_TITLE).wait_for()
+    page.goto(f"{base}/?owner={owner.id}")
+    card = page.locator("section.owner-playlists li.card--playlist", has_text=HOSTILE_TITLE)
+    card.wait_for()
+    assert page.locator("main img[src='x']").count() == 0
+    assert problems == [], problems
 
 
 def test_axe_finds_no_serious_problem_on_the_playlist_pages(

@@ -157,3 +157,20 @@ def tiny_mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def at(minutes: int) -> datetime:
     """A fixed, distinct creation time (minutes after a base)."""
     return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+
+
+async def store_upload(client: httpx.AsyncClient, headers: dict[str, str], data: bytes) -> str:
+    """An original stored through a presigned form (not confirmed yet); its key."""
+    ticket = await client.post(
+        "/api/upload/url",
+        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(data)},
+        headers=headers,
+    )
+    assert ticket.status_code == 201, ticket.text
+    single = ticket.json()["single"]
+    posted = await client.post(
+        single["url"], data=single["fields"], files={"file": ("clip.mp4", data, "video/mp4")}
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    key: str = ticket.json()["key"]
+    return key

@@ -1,7 +1,7 @@
 """The authorisation matrix: anonymous / owner / other user / admin x public / unlisted /
 private x every endpoint, on SQLite and PostgreSQL. Each cell is an expected status.
 A public video not published yet (a draft, one waiting for its processing, one
-scheduled for later) answers exactly as a private one."""
+scheduled for later), or hidden by a moderator, answers exactly as a private one."""
 
 from __future__ import annotations
 
@@ -142,6 +142,21 @@ async def test_unpublished_public_videos_are_private_until_published(
         visibility=PUB,
         **_ready_fields(uuid.uuid4()),
         **UNPUBLISHED[state],
+    )
+    await _check(client, users, video.id, caller, lambda endpoint: MATRIX[endpoint][PRIV])
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_hidden_public_videos_answer_as_private_ones(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo, caller: str
+) -> None:
+    """A public video a moderator hid is there for its owner and admins only."""
+    video = await seed_video(
+        users.owner_id,
+        title="Matrix zebra",
+        visibility=PUB,
+        hidden=True,
+        **_ready_fields(uuid.uuid4()),
     )
     await _check(client, users, video.id, caller, lambda endpoint: MATRIX[endpoint][PRIV])
 
@@ -343,20 +358,31 @@ async def _seed_comment(infra: Any, video_id: uuid.UUID, author: str, **fields: 
     return comment.id
 
 
-@pytest.mark.parametrize("visibility", [PUB, UNL, PRIV], ids=lambda v: v.value)
+#: The social matrix's columns: the three visibilities, and a public video a moderator
+#: hid, which answers every endpoint exactly as a private one.
+SOCIAL_COLUMNS: dict[str, tuple[Visibility, dict[str, Any], Visibility]] = {
+    "public": (PUB, {}, PUB),
+    "unlisted": (UNL, {}, UNL),
+    "private": (PRIV, {}, PRIV),
+    "hidden": (PUB, {"hidden": True}, PRIV),
+}
+
+
+@pytest.mark.parametrize("column", sorted(SOCIAL_COLUMNS))
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_social_matrix(
     client: httpx.AsyncClient,
     users: Users,
     seed_video: SeedVideo,
     infra: Any,
-    visibility: Visibility,
+    column: str,
     caller: str,
 ) -> None:
     from videoforge.gallery.comments.models import CommentStatus
 
     headers = _headers(users, caller)
-    video = await seed_video(users.owner_id, visibility=visibility)
+    seeded, fields, visibility = SOCIAL_COLUMNS[column]
+    video = await seed_video(users.owner_id, visibility=seeded, **fields)
     owners = await _seed_comment(infra, video.id, users.owner_id, text="by the owner")
     strangers = await _seed_comment(infra, video.id, "stranger")
     reported = await _seed_comment(infra, video.id, "stranger")

@@ -396,6 +396,28 @@ async def test_blocked_words_hold_comments(
     assert "now spoon" not in await _texts(client, video.id, {})
 
 
+async def test_a_held_comment_takes_no_replies_until_approved(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
+) -> None:
+    """Its author and the owner see a held comment, but a reply to it would be counted
+    on the video while nobody else could see the thread: 409 until it is approved."""
+    video = await seed_video(users.owner_id)
+    held = await _post(client, video.id, users.other, "What a spoon")
+    assert held["status"] == "held"
+    for headers in (users.other, users.owner):
+        r = await client.post(
+            _comments(video.id), json={"text": "re", "parent_id": held["id"]}, headers=headers
+        )
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "comment_held"
+    assert await _count(client, video.id, {}) == 0
+    r = await client.post(f"/api/gallery/comments/{held['id']}/approve", headers=users.owner)
+    assert r.status_code == 200, r.text
+    reply = await _post(client, video.id, users.owner, "Welcome", parent=held["id"])
+    assert reply["status"] == "approved"
+    assert await _count(client, video.id, {}) == 2
+
+
 @pytest.mark.parametrize("visibility", [Visibility.PRIVATE, Visibility.UNLISTED])
 async def test_comments_follow_the_video(
     client: httpx.AsyncClient, users: Users, seed_video: SeedVideo, visibility: Visibility

@@ -16,7 +16,7 @@ from videoforge.gallery.moderation.models import GalleryModerationAction, Galler
 from videoforge.gallery.ratings.models import GalleryRating
 from videoforge.infra.runtime import Infra
 
-from .conftest import SeedVideo, Users
+from .conftest import SeedVideo, Users, store_upload
 
 QUEUE = "/api/gallery/moderation/reports"
 
@@ -285,6 +285,36 @@ async def test_blocked_accounts(
             "invalid_cursor",
             "validation_error",
         )
+
+
+async def test_an_upload_begun_before_an_upload_block_is_not_confirmed(
+    client: httpx.AsyncClient, users: Users, tiny_mp4: bytes
+) -> None:
+    """The block holds for an upload URL issued before it: confirming is 403
+    `uploading_blocked` and makes no video (the object is left to the upload sweep)."""
+    key = await store_upload(client, users.other, tiny_mp4)
+    r = await client.put(
+        "/api/gallery/moderation/blocks/upload",
+        params={"user_id": users.other_id},
+        headers=users.admin,
+    )
+    assert r.status_code == 201, r.text
+    confirm = {"key": key, "title": "Sneaked in"}
+    r = await client.post("/api/upload/confirm", json=confirm, headers=users.other)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "uploading_blocked"
+    mine = await client.get(
+        "/api/gallery/videos", params={"owner": users.other_id}, headers=users.other
+    )
+    assert mine.json()["items"] == []
+
+    await client.delete(
+        "/api/gallery/moderation/blocks/upload",
+        params={"user_id": users.other_id},
+        headers=users.admin,
+    )
+    r = await client.post("/api/upload/confirm", json=confirm, headers=users.other)
+    assert r.status_code == 201, r.text
 
 
 async def _rows(infra: Infra, model: Any, video_id: uuid.UUID) -> int:

@@ -17,7 +17,7 @@ from videoforge.gateway.accounts.tokens import TokenIssuer
 from videoforge.infra.db import session_scope
 from videoforge.infra.runtime import Infra
 
-from .conftest import Users
+from .conftest import Users, store_upload
 
 EMAIL = "ada.lovelace@example.com"
 
@@ -33,20 +33,10 @@ async def test_confirmed_upload_shows_display_name_never_email(
     client: httpx.AsyncClient, users: Users, infra: Infra, tiny_mp4: bytes
 ) -> None:
     owner = _bearer(infra, users.owner_id, display_name="Ada Lovelace")
-    ticket = await client.post(
-        "/api/upload/url",
-        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(tiny_mp4)},
-        headers=owner,
-    )
-    assert ticket.status_code == 201, ticket.text
-    single = ticket.json()["single"]
-    sent = await client.post(
-        single["url"], data=single["fields"], files={"file": ("clip.mp4", tiny_mp4, "video/mp4")}
-    )
-    assert sent.status_code in (200, 201, 204), sent.text
+    key = await store_upload(client, owner, tiny_mp4)
     confirmed = await client.post(
         "/api/upload/confirm",
-        json={"key": ticket.json()["key"], "title": "Engines", "visibility": "public"},
+        json={"key": key, "title": "Engines", "visibility": "public"},
         headers=owner,
     )
     assert confirmed.status_code == 201, confirmed.text

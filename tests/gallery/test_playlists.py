@@ -319,6 +319,30 @@ async def test_entries_hide_what_the_viewer_may_not_see(
     assert "t/s.jpg" in (mine["playlist"]["thumbnail_url"] or "")
 
 
+async def test_each_listed_playlist_has_its_own_first_thumbnail(
+    client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
+) -> None:
+    """A list of playlists: each thumbnail is its own list's first video (one query for
+    all of them), moved entries included; an empty list has none."""
+    lists = {name: (await _create(client, users.owner, title=name))["id"] for name in "ABC"}
+    for name, keys in (("A", ["a1", "a2"]), ("B", ["b1", "b2", "b3"])):
+        for key in keys:
+            video = await seed_video(users.owner_id, title=key, thumbnail_key=f"t/{key}.jpg")
+            assert (await _add(client, users.owner, lists[name], video.id)).status_code == 201
+            if key == "b3":
+                moved = await client.post(
+                    f"{BASE}/{lists[name]}/videos/{video.id}/move",
+                    json={"position": 0},
+                    headers=users.owner,
+                )
+                assert moved.status_code == 200, moved.text
+    r = await client.get(BASE, headers=users.owner)
+    thumbs = {p["title"]: p["thumbnail_url"] for p in r.json()["items"]}
+    assert "t/a1.jpg" in (thumbs["A"] or "")
+    assert "t/b3.jpg" in (thumbs["B"] or "")
+    assert thumbs["C"] is None
+
+
 async def test_adding_needs_a_video_the_caller_may_see(
     client: httpx.AsyncClient, users: Users, seed_video: SeedVideo
 ) -> None:

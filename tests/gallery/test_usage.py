@@ -18,7 +18,7 @@ from videoforge.infra.db import session_scope, utcnow
 from videoforge.infra.runtime import Infra
 from videoforge.messages import JobEvent, JobStatus, Rendition
 
-from .conftest import Users
+from .conftest import Users, store_upload
 
 
 @pytest.fixture
@@ -38,20 +38,8 @@ async def _listed(infra: Infra, *prefixes: str) -> int:
 async def _upload(
     client: httpx.AsyncClient, headers: dict[str, str], data: bytes
 ) -> dict[str, Any]:
-    ticket = await client.post(
-        "/api/upload/url",
-        json={"filename": "clip.mp4", "content_type": "video/mp4", "size": len(data)},
-        headers=headers,
-    )
-    assert ticket.status_code == 201, ticket.text
-    single = ticket.json()["single"]
-    posted = await client.post(
-        single["url"], data=single["fields"], files={"file": ("clip.mp4", data, "video/mp4")}
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
-    confirmed = await client.post(
-        "/api/upload/confirm", json={"key": ticket.json()["key"]}, headers=headers
-    )
+    key = await store_upload(client, headers, data)
+    confirmed = await client.post("/api/upload/confirm", json={"key": key}, headers=headers)
     assert confirmed.status_code == 201, confirmed.text
     return dict(confirmed.json())
 
@@ -282,6 +270,52 @@ async def test_deleting_all_of_a_user_also_takes_their_ratings_and_comments_else
     listed = (await client.get(f"{base}/comments", headers=users.other)).json()
     texts = [c["text"] for c in listed["items"]]
     assert "Nice one" not in texts
+
+
+async def test_deleting_all_of_a_user_takes_their_playlists_and_nobody_elses(
+    client: httpx.AsyncClient, users: Users, tiny_mp4: bytes
+) -> None:
+    """An account's deletion leaves none of its playlists (public, unlisted or Watch
+    later) to be listed or opened; other users' playlists, even of its videos, stay."""
+    theirs = await _upload(client, users.other, tiny_mp4)
+    mine = await _upload(client, users.owner, tiny_mp4)
+    for video, headers in ((theirs, users.other), (mine, users.owner)):
+        public = await client.put(
+            f"/api/gallery/videos/{video['id']}", json={"visibility": "public"}, headers=headers
+        )
+        assert public.status_code == 200, public.text
+    playlists = "/api/gallery/playlists"
+    made = []
+    for title, visibility in (("Shown", "public"), ("By link", "unlisted")):
+        r = await client.post(
+            playlists, json={"title": title, "visibility": visibility}, headers=users.owner
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+    later = await client.post(
+        f"{playlists}/watch-later/videos", json={"video_id": theirs["id"]}, headers=users.owner
+    )
+    assert later.status_code == 201, later.text
+    kept = await client.post(
+        playlists, json={"title": "Kept", "visibility": "public"}, headers=users.other
+    )
+    assert kept.status_code == 201, kept.text
+    kept_videos = f"{playlists}/{kept.json()['id']}/videos"
+    added = await client.post(kept_videos, json={"video_id": mine["id"]}, headers=users.other)
+    assert added.status_code == 201, added.text
+    owned = (await client.get(playlists, headers=users.owner)).json()["items"]
+    assert len(owned) == 3  # Watch later, Shown, By link
+
+    assert (await client.delete("/api/gallery/me/videos", headers=users.owner)).status_code == 200
+    for playlist_id in made:
+        r = await client.get(f"{playlists}/{playlist_id}", headers=users.admin)
+        assert r.status_code == 404, r.text
+    r = await client.get(playlists, params={"owner": users.owner_id}, headers=users.admin)
+    assert r.json()["items"] == []
+    # Theirs stays; the deleted account's video in it is gone with the video.
+    r = await client.get(kept_videos, headers=users.other)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == []
 
 
 async def test_a_failed_attempt_and_its_retry_are_counted_as_stored(

@@ -232,3 +232,14 @@ def test_node_env_is_read_as_the_environment(
     assert load_settings().environment == expected
     clean_env.setenv("VIDEOFORGE_ENV", "development")  # the project's own name wins
     assert load_settings().environment is Environment.DEVELOPMENT
+
+
+def test_every_variable_is_in_the_operations_guide() -> None:
+    """docs/operations.md is where operators look variables up: each setting is there."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [
+        field.alias
+        for field in Settings.model_fields.values()
+        if field.alias and f"`{field.alias}`" not in guide
+    ]
+    assert missing == []

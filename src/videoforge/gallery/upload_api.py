@@ -109,7 +109,11 @@ async def confirm_upload(
     Creates the video with status `uploaded`, public as `publish` says (`now` unless
     chosen: a bad choice is 422 before the upload is used); confirming again returns
     the same video.
-    Once confirmed, the upload's URLs can no longer change the video's original."""
+    Once confirmed, the upload's URLs can no longer change the video's original.
+    403 `uploading_blocked` for an account blocked from uploading, even with a URL
+    issued before the block (the object is left to the upload sweep)."""
+    async with session_scope(infra.sessions) as session:
+        await ensure_not_blocked(session, principal.user_id, BlockScope.UPLOAD)
     outcome = await confirm.confirm_upload(
         infra.sessions, infra.storage, infra.settings, principal, body
     )

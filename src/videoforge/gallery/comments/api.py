@@ -81,7 +81,8 @@ async def post_comment(
     `parent_id` (a reply to a reply joins the top-level comment's thread). Held for the
     owner's approval (`status: held`) when the video holds comments or the text has a
     blocked word. 403 `comments_disabled` when comments are off, `commenting_blocked`
-    for a blocked account; rate-limited per user and per address (429, `Retry-After`)."""
+    for a blocked account; 409 `comment_held` for a reply to a comment still waiting for
+    approval; rate-limited per user and per address (429, `Retry-After`)."""
     await limits.check(
         infra.cache,
         infra.settings,

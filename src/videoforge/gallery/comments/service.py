@@ -8,13 +8,9 @@ commits. Every change of a comment's visibility moves the counters with it
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from videoforge.gallery import service as videos
 from videoforge.gallery.access import can_view, is_owner, is_owner_or_admin
 from videoforge.gallery.comments import repository
+from videoforge.gallery.comments.cursors import decode_cursor, encode_cursor
 from videoforge.gallery.comments.models import CommentStatus, GalleryComment, HoldReason
-from videoforge.gallery.comments.repository import After, Viewer
+from videoforge.gallery.comments.repository import Viewer
 from videoforge.gallery.comments.schemas import (
     CommentCreate,
     CommentListStatus,
@@ -52,35 +49,6 @@ class Page:
     items: list[GalleryComment]
     next_cursor: str | None
     video: GalleryVideo
-
-
-# ----------------------------------------------------------------------- cursors
-def encode_cursor(kind: str, comment: GalleryComment) -> str:
-    raw = json.dumps(
-        {"k": kind, "t": comment.created_at.isoformat(), "i": comment.id.hex},
-        separators=(",", ":"),
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str) -> After:
-    """The last row of the previous page; 400 ``invalid_cursor`` for anything else
-    (including a cursor made for another sort or list)."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(data, dict) or data.get("k") != kind:
-            raise ValueError("another list")
-        created = datetime.fromisoformat(data["t"])
-        if created.tzinfo is None:
-            raise ValueError("naive")
-        # In UTC now: an offset that moves the time out of range fails here, not in SQL.
-        return After(created_at=created.astimezone(UTC), id=uuid.UUID(hex=data["i"]))
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, binascii.Error):
-        raise BadRequest(
-            "The cursor is invalid (or was made for another list or sort).",
-            code="invalid_cursor",
-        ) from None
 
 
 # ------------------------------------------------------------------------ reading
@@ -240,6 +208,16 @@ def _hold(
     return None
 
 
+def _ensure_approved(parent: GalleryComment) -> None:
+    """Replies only to a published comment: a held one is seen by its author and the
+    owner alone, and a reply to it would be counted where nobody else can read it."""
+    if parent.status is not CommentStatus.APPROVED:
+        raise Conflict(
+            "The comment is waiting for approval; reply once it is published.",
+            code="comment_held",
+        )
+
+
 async def create_comment(
     session: AsyncSession,
     video_id: uuid.UUID,
@@ -263,9 +241,11 @@ async def create_comment(
         parent, _ = await visible_comment(session, data.parent_id, principal, lock=True)
         if parent.video_id != video.id:
             raise comment_not_found()
+        _ensure_approved(parent)
         # One level of nesting, as YouTube: a reply to a reply joins its thread.
         top_id = parent.parent_id or parent.id
         parent, _ = await visible_comment(session, top_id, principal, lock=True)
+        _ensure_approved(parent)
         parent_id = parent.id
     reason = _hold(video, principal, data.text, blocked_words)
     comment = GalleryComment(

@@ -23,11 +23,13 @@ from sqlalchemy import (
     func,
     select,
     text,
+    true,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import FromClause
 
 from videoforge.gallery.models import GalleryVideo, Visibility
 from videoforge.gallery.playlists.models import GalleryPlaylist, GalleryPlaylistItem, PlaylistKind
@@ -152,6 +154,17 @@ async def remove(session: AsyncSession, playlist_id: uuid.UUID) -> bool:
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
+
+
+async def remove_all_of(session: AsyncSession, user_id: str) -> int:
+    """Delete every playlist of the user, Watch later included (items by cascade);
+    how many there were."""
+    result = await session.execute(
+        delete(GalleryPlaylist)
+        .where(GalleryPlaylist.user_id == user_id)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
 
 
 # ------------------------------------------------------------------------- items
@@ -319,33 +332,67 @@ async def page(
     return [(entry, video) for entry, video in rows.all()]
 
 
+def first_videos_stmt(
+    playlist_ids: Sequence[uuid.UUID], per_playlist: int, *, dialect: str = "postgresql"
+) -> Any:
+    """The first ``per_playlist`` entries of each playlist with their videos, in order.
+
+    On PostgreSQL a LATERAL ``ORDER BY position, id LIMIT n`` per playlist: a few rows
+    off the order index each, however long the lists (ranking the entries with a window
+    read every entry of every list asked for: 22 ms for one 10,000-entry list, against
+    0.1 ms). SQLite has no LATERAL; there the window stays (embedded installs are small).
+    """
+    columns = (
+        GalleryPlaylistItem.playlist_id.label("playlist_id"),
+        GalleryPlaylistItem.video_id.label("video_id"),
+        GalleryPlaylistItem.position.label("position"),
+        GalleryPlaylistItem.id.label("item_id"),
+    )
+    found: FromClause
+    source: FromClause
+    if dialect == "postgresql":
+        lists = (
+            select(GalleryPlaylist.id.label("id"))
+            .where(GalleryPlaylist.id.in_(list(playlist_ids)))
+            .subquery()
+        )
+        found = (
+            select(*columns)
+            .where(GalleryPlaylistItem.playlist_id == lists.c.id)
+            .order_by(GalleryPlaylistItem.position, GalleryPlaylistItem.id)
+            .limit(per_playlist)
+            .lateral()
+        )
+        source = lists.join(found, true())
+    else:
+        rank = func.row_number().over(
+            partition_by=GalleryPlaylistItem.playlist_id,
+            order_by=(GalleryPlaylistItem.position, GalleryPlaylistItem.id),
+        )
+        ranked = (
+            select(*columns, rank.label("rank"))
+            .where(GalleryPlaylistItem.playlist_id.in_(list(playlist_ids)))
+            .subquery()
+        )
+        found = select(ranked).where(ranked.c.rank <= per_playlist).subquery()
+        source = found
+    return (
+        select(found.c.playlist_id, GalleryVideo)
+        .select_from(source)
+        .join(GalleryVideo, GalleryVideo.id == found.c.video_id)
+        .order_by(found.c.playlist_id, found.c.position, found.c.item_id)
+    )
+
+
 async def first_videos(
     session: AsyncSession, playlist_ids: Sequence[uuid.UUID], per_playlist: int
 ) -> dict[uuid.UUID, list[GalleryVideo]]:
     """The first few videos of each playlist (for their thumbnails), one query."""
     if not playlist_ids:
         return {}
-    ranked = (
-        select(
-            GalleryPlaylistItem.playlist_id.label("playlist_id"),
-            GalleryPlaylistItem.video_id.label("video_id"),
-            func.row_number()
-            .over(
-                partition_by=GalleryPlaylistItem.playlist_id,
-                order_by=(GalleryPlaylistItem.position, GalleryPlaylistItem.id),
-            )
-            .label("rank"),
-        )
-        .where(GalleryPlaylistItem.playlist_id.in_(list(playlist_ids)))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(ranked.c.playlist_id, GalleryVideo)
-        .join(GalleryVideo, GalleryVideo.id == ranked.c.video_id)
-        .where(ranked.c.rank <= per_playlist)
-        .order_by(ranked.c.playlist_id, ranked.c.rank)
-    )
+    dialect = session.get_bind().dialect.name
+    stmt = first_videos_stmt(playlist_ids, per_playlist, dialect=dialect)
     found: dict[uuid.UUID, list[GalleryVideo]] = {}
-    for playlist_id, video in rows.all():
+    for playlist_id, video in (await session.execute(stmt)).all():
         found.setdefault(playlist_id, []).append(video)
     return found

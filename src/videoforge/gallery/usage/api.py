@@ -31,8 +31,8 @@ async def my_usage(infra: InfraDep, principal: User) -> UsageRead:
 @router.delete("/api/gallery/me/videos", response_model=VideosDeleted)
 async def delete_my_videos(infra: InfraDep, principal: User) -> VideosDeleted:
     """Delete every video of the caller and, through the deletion outbox, every stored
-    object of them (used when an account is deleted). Only the token's owner's videos;
-    repeating it is harmless."""
+    object of them (used when an account is deleted), with their ratings, comments,
+    playlists and webhooks. Only the token's owner's; repeating it is harmless."""
     async with session_scope(infra.sessions) as session:
         count, pending = await service.delete_all_of(session, principal)
     await deletions.carry_out(infra.sessions, infra.storage, pending)

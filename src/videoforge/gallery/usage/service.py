@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.gallery import service as videos
 from videoforge.gallery.comments import service as comments
+from videoforge.gallery.playlists import repository as playlists_repository
 from videoforge.gallery.ratings import repository as ratings_repository
 from videoforge.gallery.ratings.models import RatingValue
 from videoforge.gallery.usage import repository
@@ -140,10 +141,10 @@ async def ensure_not_full(session: AsyncSession, settings: Settings, user_id: st
 async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[int, list[int]]:
     """Delete everything of the caller in the gallery, for their account's deletion:
     every video (comments and ratings on them go with it), their ratings and comments
-    on other videos (counters kept right), their quota row and their webhooks. Returns
-    (videos deleted, the outbox rows to carry out after the commit). Reports they filed
-    and moderation records stay: they are the moderators' history, and name no one but
-    by id."""
+    on other videos (counters kept right), their playlists, their quota row and their
+    webhooks. Returns (videos deleted, the outbox rows to carry out after the commit).
+    Reports they filed and moderation records stay: they are the moderators' history,
+    and name no one but by id."""
     user = principal.user_id
     pending: list[int] = []
     ids = await repository.videos_of(session, user)
@@ -161,6 +162,8 @@ async def delete_all_of(session: AsyncSession, principal: Principal) -> tuple[in
             await comments.delete_comment(session, comment_id, principal)
     # What the author could no longer see (a video made private since) stays, nameless.
     await repository.anonymise_comments(session, user)
+    # Their playlists, public ones and Watch later too: nothing of theirs stays listed.
+    await playlists_repository.remove_all_of(session, user)
     await repository.drop_quota(session, user)
     # Their webhook endpoints (with their secrets and delivery logs): an account that is
     # gone is told nothing more, not even of its own deletion.

@@ -490,6 +490,15 @@ export const postComment = (videoId, { text, parentId = null }) =>
     body: parentId ? { text, parent_id: parentId } : { text },
   });
 
+/** One comment; null when it is gone (404). */
+export const getComment = async (id) => {
+  try {
+    return await request("GET", `/api/gallery/comments/${enc(id)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+};
 export const editComment = (id, text) => request("PATCH", `/api/gallery/comments/${enc(id)}`, { body: { text } });
 export const deleteComment = (id) => request("DELETE", `/api/gallery/comments/${enc(id)}`);
 export const pinComment = (id, pinned) =>
@@ -519,6 +528,10 @@ export const moderatorDeleteComment = (commentId) =>
 /** scope: "comment" | "upload". */
 export const blockUser = (userId, scope) =>
   request("PUT", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId }, body: {} });
+/** Blocked accounts, newest first: {items: [{user_id, scope, reason, created_by, created_at}]}. */
+export const moderationBlocks = () => request("GET", "/api/gallery/moderation/blocks");
+export const unblockUser = (userId, scope) =>
+  request("DELETE", `/api/gallery/moderation/blocks/${enc(scope)}`, { query: { user_id: userId } });
 export const moderationActions = ({ cursor = null, limit = 50 } = {}) =>
   request("GET", "/api/gallery/moderation/actions", { query: { limit, ...(cursor ? { cursor } : {}) } });
 

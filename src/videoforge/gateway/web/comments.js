@@ -245,6 +245,7 @@ export function commentsSection(video, ctx, { onCount = null } = {}) {
       edited.hidden = !comment.edited_at || comment.deleted;
     };
     paintBody();
+    li.repaint = paintBody;
     const meta = h(
       "p",
       { class: "comment__meta" },
@@ -305,14 +306,12 @@ export function commentsSection(video, ctx, { onCount = null } = {}) {
                 count = Math.max(0, count - 1);
                 paintCount();
               }
-              const hasReplies = !reply && Number(comment.replies_count) > 0;
-              if (hasReplies) {
-                comment.deleted = true;
-                comment.text = null;
-                paintBody();
-                actions.replaceChildren();
-              } else {
-                li.remove();
+              // The server decides what stays: a thread with replies (held ones too)
+              // as "Comment deleted", and a deleted thread goes with its last reply.
+              await settleDeleted(comment, li, actions);
+              if (reply && thread) {
+                if (comment.status === "approved") thread.dropReply?.();
+                if (thread.comment.deleted) await settleDeleted(thread.comment, thread.li, null);
               }
             } catch (err) {
               toast(err.message, { kind: "error" });
@@ -367,6 +366,10 @@ export function commentsSection(video, ctx, { onCount = null } = {}) {
         if (opened && replies.childElementCount === 0) await loadReplies();
       });
       moreReplies.addEventListener("click", loadReplies);
+      threadRef.dropReply = () => {
+        comment.replies_count = Math.max(0, Number(comment.replies_count || 0) - 1);
+        paintToggle();
+      };
       threadRef.showReply = (item) => {
         opened = true;
         replies.hidden = false;
@@ -381,6 +384,18 @@ export function commentsSection(video, ctx, { onCount = null } = {}) {
       li.threadRef = threadRef;
     }
     return li;
+  }
+
+  /** After a delete: the comment as the server keeps it (a placeholder), or gone. */
+  async function settleDeleted(comment, li, actions) {
+    const kept = await api.getComment(comment.id);
+    if (kept?.deleted) {
+      Object.assign(comment, kept);
+      li.repaint?.();
+      actions?.replaceChildren();
+    } else if (!kept) {
+      li.remove();
+    }
   }
 
   function openReply(thread, prefill, area) {

@@ -59,11 +59,13 @@ export function formatDuration(seconds) {
 }
 
 const numberFormat = new Intl.NumberFormat(undefined, { notation: "compact" });
-/** "1 view", "1.2K views". */
-export function formatViews(n) {
+/** "1 view", "1.2K views" (or of another noun: formatCount(n, "comment", "comments")). */
+export function formatCount(n, one, many) {
   const count = Number(n) || 0;
-  return `${count === 1 ? "1" : numberFormat.format(count)} ${count === 1 ? "view" : "views"}`;
+  return `${count === 1 ? "1" : numberFormat.format(count)} ${count === 1 ? one : many}`;
 }
+
+export const formatViews = (n) => formatCount(n, "view", "views");
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 const UNITS = [

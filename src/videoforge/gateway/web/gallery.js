@@ -11,6 +11,7 @@ const SORTS = [
   ["newest", "Newest"],
   ["oldest", "Oldest"],
   ["most_viewed", "Most viewed"],
+  ["likes", "Most liked"],
   ["title", "Title (A–Z)"],
 ];
 

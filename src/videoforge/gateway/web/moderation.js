@@ -1,12 +1,15 @@
 // /moderation: the administrators' queue of reports, grouped by what they report, with
 // the actions (dismiss, hide the video, delete the comment, block the author or the
-// uploader), and the log of what was done. Report notes and comments are strangers'
+// uploader), the blocked accounts (each with Unblock), and the log of what was done
+// (both lists paged with "Show more"). Report notes and comments are strangers'
 // text: shown through text nodes only.
 import * as api from "./api.js";
 import { confirmDialog, h, replace, timeEl, toast } from "./dom.js";
 import { linkify, REPORT_REASONS } from "./comments.js";
 
 const REASON_LABELS = Object.fromEntries(REPORT_REASONS);
+const REPORTS_PAGE = 50;
+const LOG_PAGE = 20;
 
 function reasons(group) {
   return Object.entries(group.reasons)
@@ -73,22 +76,67 @@ function groupCard(group, refresh) {
   );
 }
 
-function logList(entries) {
+const BLOCK_SCOPES = { comment: "commenting", upload: "uploading" };
+
+function blockList(blocks, refresh) {
+  const unblock = async (block) => {
+    const what = BLOCK_SCOPES[block.scope] ?? block.scope;
+    const ok = await confirmDialog({ title: `Let this account resume ${what}?`, message: "This is recorded in the moderation log.", confirmLabel: "Unblock" });
+    if (!ok) return;
+    try {
+      await api.unblockUser(block.user_id, block.scope);
+      toast("Unblocked.");
+      refresh();
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    }
+  };
   return h(
-    "ol",
-    { class: "moderation-log" },
-    entries.map((e) =>
+    "ul",
+    { class: "block-list" },
+    blocks.map((b) =>
       h(
         "li",
-        {},
-        timeEl(e.created_at),
+        { class: "block-list__item", "data-user-id": b.user_id, "data-scope": b.scope },
+        h("strong", {}, b.user_id),
+        ` blocked from ${BLOCK_SCOPES[b.scope] ?? b.scope} by ${b.created_by} `,
+        timeEl(b.created_at),
+        b.reason ? ` — ${b.reason}` : "",
         " ",
-        h("strong", {}, e.action.replaceAll("_", " ")),
-        ` ${e.target_type} ${e.target_id} by ${e.actor_id}`,
-        e.note ? ` — ${e.note}` : "",
+        h("button", { type: "button", class: "button button--ghost button--small", "data-action": "unblock", onclick: () => unblock(b) }, "Unblock"),
       ),
     ),
   );
+}
+
+function logEntry(e) {
+  return h(
+    "li",
+    {},
+    timeEl(e.created_at),
+    " ",
+    h("strong", {}, e.action.replaceAll("_", " ")),
+    ` ${e.target_type} ${e.target_id} by ${e.actor_id}`,
+    e.note ? ` — ${e.note}` : "",
+  );
+}
+
+/** A "Show more" button that appends the next page (``load(): {items, more}``) to a list. */
+function moreButton(label, list, render, load) {
+  const button = h("button", { type: "button", class: "button button--ghost", hidden: true }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const { items, more } = await load();
+      list.append(...items.map(render));
+      button.hidden = !more;
+    } catch (err) {
+      toast(err.message, { kind: "error" });
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 /** /moderation (admins only). */
@@ -101,16 +149,42 @@ export async function moderationView(main, _params, _query, ctx) {
   }
   const queue = h("ol", { class: "report-list", "aria-label": "Reported videos and comments" });
   const status = h("p", { role: "status", class: "comments__status" });
-  const log = h("section", { class: "moderation__log" }, h("h2", {}, "Recent actions"));
-  main.append(h("h1", {}, "Moderation"), h("h2", {}, "Open reports"), status, queue, log);
+  const blocks = h("section", { class: "moderation__blocks" }, h("h2", {}, "Blocked accounts"));
+  const logList = h("ol", { class: "moderation-log" });
+  const logEmpty = h("p", {}, "Nothing yet.");
+  // Pages after the first, until the next refresh (every action refreshes from page 1).
+  let reportPage = 1;
+  let logCursor = null;
+  const moreReports = moreButton("Show more reports", queue, (g) => groupCard(g, refresh), async () => {
+    const page = await api.moderationReports({ page: reportPage + 1, perPage: REPORTS_PAGE });
+    reportPage += 1;
+    return { items: page.items, more: page.has_more };
+  });
+  const olderActions = moreButton("Show older actions", logList, logEntry, async () => {
+    const page = await api.moderationActions({ cursor: logCursor, limit: LOG_PAGE });
+    logCursor = page.next_cursor;
+    return { items: page.items, more: Boolean(logCursor) };
+  });
+  const log = h("section", { class: "moderation__log" }, h("h2", {}, "Recent actions"), logEmpty, logList, olderActions);
+  main.append(h("h1", {}, "Moderation"), h("h2", {}, "Open reports"), status, queue, moreReports, blocks, log);
 
   async function refresh() {
     try {
-      const [page, actions] = await Promise.all([api.moderationReports({ perPage: 50 }), api.moderationActions({ limit: 20 })]);
+      const [page, blocked, actions] = await Promise.all([
+        api.moderationReports({ perPage: REPORTS_PAGE }),
+        api.moderationBlocks(),
+        api.moderationActions({ limit: LOG_PAGE }),
+      ]);
       if (!ctx.isCurrent()) return;
+      reportPage = 1;
       replace(queue, page.items.map((g) => groupCard(g, refresh)));
+      moreReports.hidden = !page.has_more;
       status.textContent = page.items.length ? "" : "No open reports. All clear.";
-      replace(log, h("h2", {}, "Recent actions"), actions.items.length ? logList(actions.items) : h("p", {}, "Nothing yet."));
+      replace(blocks, h("h2", {}, "Blocked accounts"), blocked.items.length ? blockList(blocked.items, refresh) : h("p", {}, "Nobody is blocked."));
+      logCursor = actions.next_cursor;
+      replace(logList, actions.items.map(logEntry));
+      logEmpty.hidden = actions.items.length > 0;
+      olderActions.hidden = !logCursor;
     } catch (err) {
       status.textContent = `Could not load reports: ${err.message}`;
     }

@@ -3,6 +3,7 @@
 // rename, delete).
 import * as api from "./api.js";
 import { confirmDialog, formatDuration, h, replace, toast } from "./dom.js";
+import { linkify } from "./linkify.js";
 import { playlistCard, playlistDialog, playlistUrl, visibilityLabel, watchInListUrl } from "./playlists.js";
 import { navigate } from "./router.js";
 import { mediaBox } from "./video-card.js";
@@ -63,7 +64,8 @@ export async function playlistView(main, { id }, _query, ctx) {
   document.title = `${playlist.title} · VideoForge`;
 
   const heading = h("h1", { class: "playlist__title" }, playlist.title);
-  const desc = h("p", { class: "playlist__description" }, playlist.description || "");
+  // Its description as text, with http(s) links clickable (as a video's).
+  const desc = h("p", { class: "playlist__description" }, linkify(playlist.description || ""));
   desc.hidden = !playlist.description;
   const count = h("span", {}, `${playlist.video_count} ${playlist.video_count === 1 ? "video" : "videos"}`);
   const visBadge = h("span", { class: `badge badge--${playlist.visibility}` }, visibilityLabel(playlist.visibility));
@@ -73,7 +75,7 @@ export async function playlistView(main, { id }, _query, ctx) {
   const playAll = h("a", { class: "button button--primary", hidden: true }, "▶ Play all");
   const showHead = () => {
     heading.textContent = playlist.title;
-    desc.textContent = playlist.description || "";
+    replace(desc, linkify(playlist.description || ""));
     desc.hidden = !playlist.description;
     visBadge.textContent = visibilityLabel(playlist.visibility);
     visBadge.className = `badge badge--${playlist.visibility}`;

@@ -1,6 +1,6 @@
 // The video card used by the gallery grid, and small accessors that hide the exact field
 // names of the gallery's video schema.
-import { formatDuration, formatViews, h, timeEl } from "./dom.js";
+import { formatCount, formatDuration, formatViews, h, timeEl } from "./dom.js";
 
 export const thumbnailOf = (v) => v.thumbnail_url ?? v.thumbnail ?? null;
 export const previewOf = (v) => v.preview_url ?? v.preview ?? null;
@@ -50,8 +50,9 @@ function placeholder() {
   return h("div", { class: "media__placeholder", "aria-hidden": "true" }, h("span", { class: "play-glyph" }));
 }
 
-/** One grid cell: a link to the watch page with title, owner, views and date. The title
- * is an h2 (a grid under the page's h1) unless ``heading`` says otherwise. */
+/** One grid cell: a link to the watch page with title, owner, views, comments (when
+ * there are any and they are not turned off) and date. The title is an h2 (a grid under the page's h1) unless
+ * ``heading`` says otherwise. */
 export function videoCard(video, { heading = "h2" } = {}) {
   const link = h("a", { class: "card__link", href: `/watch/${encodeURIComponent(video.id)}` });
   link.append(mediaBox(video, { hoverTarget: link }), h(heading, { class: "card__title" }, video.title || "Untitled"));
@@ -64,6 +65,9 @@ export function videoCard(video, { heading = "h2" } = {}) {
       { class: "card__meta" },
       ownerLink(video, "card__owner"),
       h("span", {}, formatViews(video.views)),
+      Number(video.comments_count) > 0 && video.comment_policy !== "off"
+        ? h("span", { class: "card__comments" }, formatCount(video.comments_count, "comment", "comments"))
+        : null,
       h("span", {}, timeEl(video.created_at)),
     ),
   );

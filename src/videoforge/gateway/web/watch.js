@@ -101,6 +101,7 @@ export async function watchView(main, { id }, query, ctx) {
     commentsCountEl.textContent = `${n.toLocaleString()} ${n === 1 ? "comment" : "comments"}`;
   };
   showCommentsCount(Number(video.comments_count) || 0);
+  commentsCountEl.hidden = video.comment_policy === "off";
   const visLabel = VISIBILITIES.find(([v]) => v === video.visibility)?.[1];
   const titleEl = h("h1", { class: "watch__title" }, video.title || "Untitled");
   // Timestamps in the description seek the player (once it is there) and bring it into view.
