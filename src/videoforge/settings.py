@@ -27,6 +27,7 @@ from videoforge.settings_fields import (
     DEV_JWT_SECRET,
     PUBLISHED_SECRETS,
     RATE_LIMIT_ACTIONS,
+    AccountFields,
     AuthBackend,
     CacheBackend,
     DatabaseBackend,
@@ -68,7 +69,9 @@ class SettingsError(RuntimeError):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
-class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSettings):
+class Settings(
+    AccountFields, StorageFields, MailFields, EventFields, ProcessingFields, BaseSettings
+):
     """Every setting of every service. Aliases are the design's environment variables."""
 
     model_config = SettingsConfigDict(
@@ -122,26 +125,6 @@ class Settings(StorageFields, MailFields, EventFields, ProcessingFields, BaseSet
     redis_url: str | None = Field(None, alias="REDIS_URL")
     #: Put before every key: deployments (or test runs) can share one Redis.
     redis_key_prefix: str = Field("", alias="REDIS_KEY_PREFIX", max_length=64)
-
-    # -- auth ---------------------------------------------------------------
-    #: Unset: each install generates its own into the data dir (``infra.secrets``).
-    jwt_secret: str | None = Field(None, alias="JWT_SECRET")
-    jwt_private_key_file: Path | None = Field(None, alias="JWT_PRIVATE_KEY_FILE")
-    jwt_issuer: str = Field("videoforge", alias="JWT_ISSUER")
-    jwt_audience: str = Field("videoforge", alias="JWT_AUDIENCE")
-    access_token_ttl: int = Field(900, alias="ACCESS_TOKEN_TTL", ge=30)
-    refresh_token_ttl: int = Field(30 * 24 * 3600, alias="REFRESH_TOKEN_TTL", ge=60)
-    cognito_user_pool_id: str | None = Field(None, alias="COGNITO_USER_POOL_ID")
-    cognito_client_id: str | None = Field(None, alias="COGNITO_CLIENT_ID")
-    cognito_issuer: str | None = Field(None, alias="COGNITO_ISSUER")
-    cognito_jwks_url: str | None = Field(None, alias="COGNITO_JWKS_URL")
-    admin_group: str = Field("admin", alias="ADMIN_GROUP")
-
-    rate_limits: str | None = Field(None, alias="RATE_LIMITS")
-    #: Comments containing one of these (whole words, any case) wait for approval.
-    comment_blocked_words: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, alias="COMMENT_BLOCKED_WORDS"
-    )
 
     # -- storage accounting -----------------------------------------------------
     #: Bytes each user may keep in storage (originals and every output); unset: no limit.

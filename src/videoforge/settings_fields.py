@@ -1,6 +1,6 @@
 """What :class:`~videoforge.settings.Settings` is made of: the value types, the
 secrets refused, ``RATE_LIMITS``' grammar, and the groups of fields that belong to one
-concern (storage and queues, mail, integrations, processing), as mixins.
+concern (accounts, storage and queues, mail, integrations, processing), as mixins.
 
 The cross-field checks and derived values stay on ``Settings``; a group here only
 declares its variables.
@@ -61,6 +61,29 @@ class EmailConfirmation(StrEnum):
     OFF = "off"
     #: On when SMTP is configured (mail then reaches people), off otherwise.
     AUTO = "auto"
+
+
+class AccountFields(BaseModel):
+    """Tokens, Cognito, admins, rate limits and what comments may not say."""
+
+    #: Unset: each install generates its own into the data dir (``infra.secrets``).
+    jwt_secret: str | None = Field(None, alias="JWT_SECRET")
+    jwt_private_key_file: Path | None = Field(None, alias="JWT_PRIVATE_KEY_FILE")
+    jwt_issuer: str = Field("videoforge", alias="JWT_ISSUER")
+    jwt_audience: str = Field("videoforge", alias="JWT_AUDIENCE")
+    access_token_ttl: int = Field(900, alias="ACCESS_TOKEN_TTL", ge=30)
+    refresh_token_ttl: int = Field(30 * 24 * 3600, alias="REFRESH_TOKEN_TTL", ge=60)
+    cognito_user_pool_id: str | None = Field(None, alias="COGNITO_USER_POOL_ID")
+    cognito_client_id: str | None = Field(None, alias="COGNITO_CLIENT_ID")
+    cognito_issuer: str | None = Field(None, alias="COGNITO_ISSUER")
+    cognito_jwks_url: str | None = Field(None, alias="COGNITO_JWKS_URL")
+    admin_group: str = Field("admin", alias="ADMIN_GROUP")
+
+    rate_limits: str | None = Field(None, alias="RATE_LIMITS")
+    #: Comments containing one of these (whole words, any case) wait for approval.
+    comment_blocked_words: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="COMMENT_BLOCKED_WORDS"
+    )
 
 
 class StorageFields(BaseModel):
