@@ -139,7 +139,7 @@ def build_argv(
 
     ``args`` are the output options (ffmpeg) or the report options (ffprobe); they go
     after the inputs and may not contain any flag that weakens the guards. ``log_level``
-    ``info`` is for the runs whose result is a report on stderr (loudnorm's first pass).
+    ``info`` is for the runs whose result is a report on stderr (the loudness meters).
     """
     for token in args:
         if token.split(":", 1)[0] in _FORBIDDEN:

@@ -157,7 +157,7 @@ async def measure_loudness(
     cancel: asyncio.Event | None,
     notes: list[dict[str, object]],
 ) -> tuple[dict[int, Loudness], float]:
-    """loudnorm's first pass over every audio track, in one audio-only run.
+    """The EBU R128 meter over every audio track, in one audio-only run.
 
     Measuring is never the reason a job fails: a track that cannot be measured is
     encoded as it is, with a note (if its audio is really broken, the ladder says so).
@@ -167,7 +167,7 @@ async def measure_loudness(
         Tool.FFMPEG,
         inputs=[MediaInput(source)],
         args=measure_args(probe.audio_tracks, config),
-        log_level="info",  # loudnorm reports at the info level, on stderr
+        log_level="info",  # the meters report at the info level, on stderr
     )
     # The reports come last; keep enough of stderr for one per track.
     report_config = config.with_overrides(

@@ -95,8 +95,8 @@ async def test_a_transient_is_limited_and_the_gain_stays_constant(tmp_path: Path
 
 def test_the_second_pass_is_a_constant_gain() -> None:
     track = AudioTrack(0, "aac", None, None, True, 2)
-    quiet = Loudness(integrated=-30.0, true_peak=-20.0, lra=3.0, threshold=-40.0, offset=0.0)
-    peaky = Loudness(integrated=-30.0, true_peak=-2.0, lra=3.0, threshold=-40.0, offset=0.0)
+    quiet = Loudness(integrated=-30.0, true_peak=-20.0, lra=3.0, threshold=-40.0)
+    peaky = Loudness(integrated=-30.0, true_peak=-2.0, lra=3.0, threshold=-40.0)
     linear = normalize_filter(AudioRendition(track, quiet, True), CONFIG)
     assert linear == "volume=16.00dB,aresample=48000"
     limited = AudioRendition(track, peaky, True)

@@ -21,13 +21,13 @@ import pytest
 from m3u8.mixins import BasePathMixin
 
 from videoforge.processor import runner
-from videoforge.processor.audio import parse_measurements
+from videoforge.processor.audio import Loudness, measure_args, parse_measurements
 from videoforge.processor.config import ProcessingConfig
 from videoforge.processor.passes import extract_subtitles
 from videoforge.processor.pipeline import PipelineResult, process_file
 from videoforge.processor.storyboard import plan_storyboard
 from videoforge.processor.subtitles import SubtitleRendition, plan_subtitles
-from videoforge.processor.tracks import SubtitleTrack, clean_label, container_chapters
+from videoforge.processor.tracks import AudioTrack, SubtitleTrack, clean_label, container_chapters
 
 from .fifo import watch_fifo
 
@@ -376,22 +376,56 @@ async def test_a_broken_track_is_dropped_and_the_others_kept(
     assert [(n["track"], n["outcome"]) for n in notes] == [(7, "dropped")]
 
 
-def test_loudnorm_reports_are_read_by_track() -> None:
-    stderr = """
-[Parsed_loudnorm_1 @ 0x1] 
-{
-	"input_i" : "-21.66", "input_tp" : "-13.81", "input_lra" : "0.00",
-	"input_thresh" : "-31.66", "target_offset" : "-0.03"
-}
-[Parsed_loudnorm_0 @ 0x2] 
-{
-	"input_i" : "-inf", "input_tp" : "-inf", "input_lra" : "0.00",
-	"input_thresh" : "-70.00", "target_offset" : "0.00"
-}
-"""  # noqa: W291
+def _summary(n: int, i: str, t: str, lra: str, tp: str) -> str:
+    """One ebur128 summary as ffmpeg 5.1 prints it at the info level."""
+    return (
+        f"[Parsed_ebur128_{n} @ 0x{n}] Summary:\n\n  Integrated loudness:\n"
+        f"    I:         {i} LUFS\n    Threshold: {t} LUFS\n\n  Loudness range:\n"
+        f"    LRA:         {lra} LU\n    Threshold: {t} LUFS\n    LRA low:   {i} LUFS\n"
+        f"    LRA high:  {i} LUFS\n\n  True peak:\n    Peak:      {tp} dBFS\n"
+    )
+
+
+def test_loudness_summaries_are_read_by_track_the_last_one_winning() -> None:
+    # ffmpeg 5.1 prints a summary of zeros when it probes the graph, before the run.
+    stderr = (
+        _summary(0, "0.0", "0.0", "0.0", "-inf")
+        + _summary(1, "0.0", "0.0", "0.0", "-inf")
+        + "Stream mapping:\n  Stream #0:0 (aac) -> ebur128:default\n"
+        + _summary(1, "-21.6", "-31.6", "0.2", "-13.8")
+        + _summary(0, "-70.0", "0.0", "0.0", "-inf")
+    )
     measured = parse_measurements(stderr)
-    assert measured[1].integrated == -21.66
+    assert measured[1] == Loudness(integrated=-21.6, true_peak=-13.8, lra=0.2, threshold=-31.6)
     assert measured[0].integrated == -70.0  # silence: the floor, no gain applied
+    assert measured[0].true_peak == -70.0
+    assert parse_measurements(_summary(0, "-2x", "0.0", "0.0", "-1.0")) == {}
+
+
+async def test_the_meter_reads_what_loudnorm_reads(tmp_path: Path) -> None:
+    """The measuring run's figures are loudnorm's first pass's (to 0.1), per track."""
+    source = tmp_path / "two.mka"
+    run(
+        "-f", "lavfi", "-i", "anoisesrc=d=6:c=pink:r=48000:a=0.3",
+        "-f", "lavfi", "-i", "sine=f=220:r=44100:d=6,volume=0.1",
+        "-map", "0", "-map", "1", "-c:a", "aac", str(source),
+    )  # fmt: skip
+    tracks = (AudioTrack(0, "aac", None, None, True, 1), AudioTrack(1, "aac", None, None, False, 1))
+    meter = run("-v", "info", "-i", str(source), *measure_args(tracks, CONFIG)).stderr.decode()
+    graph = ";".join(
+        f"[0:a:{n}]loudnorm=I=-14:TP=-1:LRA=20:print_format=json[m{n}]" for n in (0, 1)
+    )
+    loudnorm = run(
+        "-v", "info", "-i", str(source), "-filter_complex", graph,
+        "-map", "[m0]", "-map", "[m1]", "-f", "null", "-",
+    ).stderr.decode()  # fmt: skip
+    reports = [json.loads(r) for r in re.findall(r"\{[^{}]*\}", loudnorm)]
+    measured = parse_measurements(meter)
+    assert sorted(measured) == [0, 1]
+    for n, report in enumerate(reports):
+        assert measured[n].integrated == pytest.approx(float(report["input_i"]), abs=0.11)
+        assert measured[n].true_peak == pytest.approx(float(report["input_tp"]), abs=0.11)
+        assert measured[n].lra == pytest.approx(float(report["input_lra"]), abs=0.11)
 
 
 def test_labels_and_chapters_from_a_stranger_are_cleaned() -> None:
