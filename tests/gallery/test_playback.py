@@ -312,3 +312,20 @@ async def test_stream_responses_are_never_cached(
     assert r.headers["cache-control"] == "private, no-store"
     # Playlists and JSON are data: a restrictive CSP like every other response.
     assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+async def test_error_answers_are_never_cached(
+    client: httpx.AsyncClient, ready_video: GalleryVideo
+) -> None:
+    """A refused token, a video that is not there, a bad parameter, an unknown route: a
+    shared cache must keep none of them (a 404 is cacheable unless it says otherwise)."""
+    answers = [
+        await client.get(f"/api/gallery/stream/{ready_video.id}/hls/master.m3u8?token=forged"),
+        await client.get(f"/api/gallery/stream/{uuid.uuid4()}"),
+        await client.get("/api/gallery/videos?page=0"),
+        await client.get("/api/gallery/no-such-route"),
+    ]
+    assert [r.status_code for r in answers] == [403, 404, 422, 404]
+    for r in answers:
+        assert r.headers["cache-control"] == "no-store", r.url
+        assert set(r.json()["error"]) >= {"code", "message"}

@@ -34,7 +34,7 @@ from videoforge.gallery.usage import api as usage_api
 from videoforge.gallery.views import flush_views, run_view_flusher
 from videoforge.gallery.webhooks import api as webhooks_api
 from videoforge.infra import metrics
-from videoforge.infra.errors import error_body
+from videoforge.infra.errors import error_response
 from videoforge.infra.http import install_common, register_app_collector
 from videoforge.infra.leader import leader_lock_from_env, run_as_leader
 from videoforge.infra.runtime import Infra, build_infra
@@ -128,9 +128,10 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     @app.exception_handler(StorageError)
     async def _storage_error(_: Request, exc: StorageError) -> JSONResponse:
         log.warning("storage_error", error=str(exc))
-        return JSONResponse(
-            error_body("storage_unavailable", "The object store is unavailable; try again."),
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        return error_response(
+            "storage_unavailable",
+            "The object store is unavailable; try again.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
     app.include_router(api.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -142,6 +143,27 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": body}
 
 
+#: No cache may keep an error: a 404 is cacheable by default (RFC 9111), and an
+#: answer to a signed URL or a caller's request says nothing about the next one.
+ERROR_CACHE_CONTROL = "no-store"
+
+
+def error_response(
+    code: str,
+    message: str,
+    status_code: int,
+    *,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error in the one format, never stored by a cache (``headers`` may say otherwise)."""
+    return JSONResponse(
+        error_body(code, message, details),
+        status_code=status_code,
+        headers={"Cache-Control": ERROR_CACHE_CONTROL, **(headers or {})},
+    )
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -203,10 +225,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 dependency=exc.dependency,
                 error=None if cause is None else f"{type(cause).__name__}: {cause}"[:300],
             )
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status_code,
-            headers=exc.headers,
+        return error_response(
+            exc.code, exc.message, exc.status_code, details=exc.details, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -214,18 +234,15 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        return JSONResponse(
-            error_body("validation_error", f"Invalid {where}: {first['msg']}", details),
-            status_code=422,
+        return error_response(
+            "validation_error", f"Invalid {where}: {first['msg']}", 422, details=details
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+        return error_response(
+            code, str(exc.detail), exc.status_code, headers=getattr(exc, "headers", None)
         )
 
     @app.exception_handler(Exception)
@@ -238,6 +255,4 @@ def install_error_handlers(app: FastAPI) -> None:
                 outage.__cause__ = exc
             return await _app_error(request, outage)
         structlog.get_logger("videoforge.errors").exception("unhandled_error", exc_info=exc)
-        return JSONResponse(
-            error_body("internal_error", "Something went wrong on our side."), status_code=500
-        )
+        return error_response("internal_error", "Something went wrong on our side.", 500)

@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Mount
 
 from videoforge.infra import metrics
-from videoforge.infra.errors import error_body
+from videoforge.infra.errors import error_response
 
 __all__ = [
     "QUIET_PATHS",
@@ -310,8 +310,4 @@ class UnhandledErrorMiddleware:
             if isinstance(response, Response):
                 return response
         structlog.get_logger("videoforge.errors").exception("unhandled_error", exc_info=exc)
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(
-            error_body("internal_error", "Something went wrong on our side."), status_code=500
-        )
+        return error_response("internal_error", "Something went wrong on our side.", 500)
