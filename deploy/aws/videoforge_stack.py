@@ -3,7 +3,7 @@
 - Network: a VPC over 2 AZs with public subnets (the ALB, NAT) and private subnets
   (services, workers, database, cache).
 - Gateway and Gallery: ECS Fargate services behind ONE Application Load Balancer.
-  ``/api/gallery/*`` and ``/api/upload/*`` go to the gallery, everything else to the
+  ``/api/gallery/*``, ``/api/upload/*`` and ``/api/webhooks`` go to the gallery, the rest to the
   gateway (as the embedded server dispatches). Target health on ``/health``; 2-10 tasks
   each, scaled on CPU and on ALB requests per target.
 - Video Processor: an EC2 Auto Scaling Group (0-10 instances) from a launch template

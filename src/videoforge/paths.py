@@ -9,8 +9,10 @@ it.
 
 from __future__ import annotations
 
+#: Outgoing webhooks' routes also answer here (``/api/gallery/webhooks`` is the same).
+WEBHOOKS_PREFIX = "/api/webhooks"
 #: The gallery's API.
-GALLERY_API_PREFIXES = ("/api/gallery", "/api/upload")
+GALLERY_API_PREFIXES = ("/api/gallery", "/api/upload", WEBHOOKS_PREFIX)
 #: The local object store's signed URLs (embedded storage only).
 STORAGE_PREFIX = "/storage"
 GALLERY_PREFIXES = (*GALLERY_API_PREFIXES, STORAGE_PREFIX)
@@ -22,5 +24,6 @@ def is_gallery_path(path: str) -> bool:
 
 
 def load_balancer_patterns() -> list[str]:
-    """Path patterns of the load balancer's rule that forwards to the gallery."""
-    return [f"{prefix}/*" for prefix in GALLERY_API_PREFIXES]
+    """Path patterns of the load balancer's rule that forwards to the gallery (at most
+    five: a listener rule's limit), the webhooks' collection itself among them."""
+    return [*(f"{prefix}/*" for prefix in GALLERY_API_PREFIXES), WEBHOOKS_PREFIX]

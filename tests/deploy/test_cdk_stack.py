@@ -164,7 +164,12 @@ def test_one_alb_routes_gallery_paths_and_defaults_to_gateway(resources: dict[st
     (gallery_rule,) = forward_rules
     (condition,) = gallery_rule["Conditions"]
     assert condition["Field"] == "path-pattern"
-    assert sorted(condition["PathPatternConfig"]["Values"]) == ["/api/gallery/*", "/api/upload/*"]
+    assert sorted(condition["PathPatternConfig"]["Values"]) == [
+        "/api/gallery/*",
+        "/api/upload/*",
+        "/api/webhooks",
+        "/api/webhooks/*",
+    ]
     assert gallery_rule["Actions"][0]["TargetGroupArn"] == {"Ref": by_port[5000]}
     # /metrics is answered by the ALB itself, never forwarded to the internet.
     (hidden,) = [r for r in rules if r["Actions"][0]["Type"] == "fixed-response"]

@@ -217,6 +217,37 @@ async def test_the_secret_is_shown_once_and_endpoints_are_the_owners_alone(
     assert (await client.get(hook, headers=users.owner)).status_code == 404
 
 
+async def test_the_same_endpoints_answer_at_api_webhooks(
+    client: httpx.AsyncClient, users: Users, dns: dict[str, list[str]], receiver: Receiver
+) -> None:
+    """``/api/webhooks`` is the same API as ``/api/gallery/webhooks`` (one set of rows),
+    with the same rules, and only the latter is in the OpenAPI document."""
+    r = await client.post(
+        "/api/webhooks",
+        json={"url": f"http://hooks.example:{receiver.port}/in", "events": ["video.ready"]},
+        headers=users.owner,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["secret"].startswith("whsec_")
+    listed = (await client.get("/api/gallery/webhooks", headers=users.owner)).json()["items"]
+    assert [w["id"] for w in listed] == [created["id"]]
+    assert (await client.get("/api/webhooks", headers=users.other)).json()["items"] == []
+    hook = f"/api/webhooks/{created['id']}"
+    assert (await client.get(hook)).status_code == 401
+    assert (await client.get(hook, headers=users.other)).status_code == 404
+    r = await client.patch(hook, json={"events": ["video.failed"]}, headers=users.owner)
+    assert r.json()["events"] == ["video.failed"]
+    assert (await client.get(f"{hook}/deliveries", headers=users.owner)).status_code == 200
+    assert (await client.delete(hook, headers=users.owner)).status_code == 204
+    assert (
+        await client.get(f"/api/gallery/webhooks/{created['id']}", headers=users.owner)
+    ).status_code == 404
+    paths = (await client.get("/api/gallery/openapi.json")).json()["paths"]
+    assert "/api/gallery/webhooks" in paths
+    assert not any(path.startswith("/api/webhooks") for path in paths)
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

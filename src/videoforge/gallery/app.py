@@ -145,6 +145,7 @@ def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:
     app.include_router(playlists_api.router)
     app.include_router(moderation_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(webhooks_api.alias_router)
     app.include_router(storage_router)
 
     @app.get("/health", response_model=HealthCheck, tags=["health"])

@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.routing import APIRoute
 
 from videoforge.gallery.api import InfraDep, User
 from videoforge.gallery.webhooks import actions, repository, service
@@ -25,6 +26,7 @@ from videoforge.gallery.webhooks.schemas import (
 )
 from videoforge.infra.db import session_scope
 from videoforge.infra.openapi import error_responses
+from videoforge.paths import WEBHOOKS_PREFIX
 
 router = APIRouter(responses=error_responses(), tags=["webhooks"])
 
@@ -171,3 +173,25 @@ async def new_secret(webhook_id: uuid.UUID, infra: InfraDep, principal: User) ->
     async with session_scope(infra.sessions) as session:
         webhook = await service.get_own(session, webhook_id, principal)
         return WebhookSecret(id=webhook.id, secret=await actions.new_secret(session, webhook))
+
+
+def _aliased(source: APIRouter) -> APIRouter:
+    """The same routes at ``/api/webhooks``, the address integrators look for (as at
+    Mux or Stripe); only ``/api/gallery/webhooks`` is in the OpenAPI document."""
+    alias = APIRouter(responses=error_responses(), tags=["webhooks"])
+    for route in source.routes:
+        assert isinstance(route, APIRoute)
+        alias.add_api_route(
+            route.path.replace("/api/gallery/webhooks", WEBHOOKS_PREFIX, 1),
+            route.endpoint,
+            methods=sorted(route.methods or ()),
+            response_model=route.response_model,
+            status_code=route.status_code,
+            response_class=route.response_class,
+            responses=route.responses,
+            include_in_schema=False,
+        )
+    return alias
+
+
+alias_router = _aliased(router)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from videoforge.gateway.gallery.forwarding import GalleryProxy
 from videoforge.infra.errors import NotFound
-from videoforge.paths import GALLERY_PREFIXES
+from videoforge.paths import GALLERY_PREFIXES, WEBHOOKS_PREFIX
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -36,3 +36,5 @@ async def proxy_to_gallery(
 
 for _prefix in GALLERY_PREFIXES:
     router.add_api_route(f"{_prefix}/{{path:path}}", proxy_to_gallery, methods=PROXY_METHODS)
+# A collection with no path below it (POST/GET /api/webhooks).
+router.add_api_route(WEBHOOKS_PREFIX, proxy_to_gallery, methods=PROXY_METHODS)
