@@ -76,8 +76,11 @@ def test_multipart_upload_retries_and_resumes_after_reload(
     assert record["uploadId"]
     assert record["key"]
 
-    # Leave mid-upload (as a reload or a crash would), then come back in a new page.
-    page.unroute_all(behavior="ignoreErrors")
+    # Leave mid-upload (as a reload or a crash would), then come back in a new page. The
+    # held part is cut, never let through: unrouting first could hand it to the network
+    # before the page is gone (under load the store then had part 3, and showed 100%).
+    for route in held:
+        route.abort("connectionreset")
     page.close(run_before_unload=False)
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
