@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.jobs.events import job_event
 from videoforge.jobs.models import Job
+from videoforge.jobs.parts import waiting_clause
 from videoforge.jobs.runs import Change
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
 from videoforge.messages import JobStatus
@@ -75,7 +76,12 @@ async def silent_runs(
     """Running jobs whose last heartbeat is older than ``silent_since``, oldest first."""
     rows = await session.execute(
         select(Job.id, Job.status, Job.attempts)
-        .where(Job.status.in_(sorted(RUNNING_STATUSES)), _last_beat < silent_since)
+        .where(
+            Job.status.in_(sorted(RUNNING_STATUSES)),
+            _last_beat < silent_since,
+            # A chunked job waiting for its parts has no run to be lost.
+            ~waiting_clause(),
+        )
         .order_by(_last_beat)
         .limit(limit)
     )
