@@ -220,9 +220,7 @@ async def complete_part(session: AsyncSession, job_id: uuid.UUID, *, token: str)
     return PartDone(change=change, ready=ready)
 
 
-async def claim_stitch(
-    session: AsyncSession, job: Job, *, message_id: str, token: str
-) -> Claim:
+async def claim_stitch(session: AsyncSession, job: Job, *, message_id: str, token: str) -> Claim:
     """Take a waiting parent whose parts are all done for the run that stitches them (it
     stays ``PROCESSING``); a message for a parent still waiting on parts, or already
     taken, is a duplicate (``FINISHED``: the last part sends another when it is time)."""

@@ -29,9 +29,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("part_start", sa.Float(), nullable=True))
         batch.add_column(sa.Column("part_end", sa.Float(), nullable=True))
         batch.add_column(sa.Column("parts_total", sa.Integer(), nullable=True))
-        batch.add_column(
-            sa.Column("parts_done", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("parts_done", sa.Integer(), nullable=False, server_default="0"))
         batch.create_foreign_key(
             "fk_jobs_parent_id_jobs", "jobs", ["parent_id"], ["id"], ondelete="CASCADE"
         )
