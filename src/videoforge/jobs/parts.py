@@ -179,7 +179,8 @@ async def part_progress(
     if await set_progress(session, job_id, claim_token=token, progress=progress) is None:
         return None
     part = await session.get(Job, job_id, populate_existing=True)
-    assert part is not None and part.parent_id is not None
+    assert part is not None
+    assert part.parent_id is not None
     parent = await _parent_progress(session, part.parent_id)
     return Change(job=part, event=job_event(part), also=() if parent is None else (parent.event,))
 
@@ -199,7 +200,8 @@ async def complete_part(session: AsyncSession, job_id: uuid.UUID, *, token: str)
     if seq is None:
         return None
     part = await session.get(Job, job_id, populate_existing=True)
-    assert part is not None and part.parent_id is not None
+    assert part is not None
+    assert part.parent_id is not None
     row = (
         await session.execute(
             update(Job)

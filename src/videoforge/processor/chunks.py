@@ -150,21 +150,21 @@ def part_args(
     args = ladder_args(renditions, probe, config)
     out = ["-copyts"]
     it = iter(args)
-    for token in it:
-        if token == "-filter_complex":
+    for arg in it:
+        if arg == "-filter_complex":
             graph = next(it)
             if not graph.startswith("[0:v:0]"):
                 raise ValueError("the ladder's graph does not start from the source")
-            out += [token, f"[0:v:0]{_trim(part, origin)}," + graph.removeprefix("[0:v:0]")]
-        elif token.startswith("-force_key_frames"):
+            out += [arg, f"[0:v:0]{_trim(part, origin)}," + graph.removeprefix("[0:v:0]")]
+        elif arg.startswith("-force_key_frames"):
             grid = next(it)
             if not grid.startswith("expr:gte(t,n_forced*") or not grid.endswith(")"):
                 raise ValueError(f"unexpected keyframe grid {grid!r}")
-            out += [token, f"{grid[:-1]}+{part.start:.6f})"]
-        elif token == "tee":
-            out += [token, _part_tee(next(it), part)]
+            out += [arg, f"{grid[:-1]}+{part.start:.6f})"]
+        elif arg == "tee":
+            out += [arg, _part_tee(next(it), part)]
         else:
-            out.append(token)
+            out.append(arg)
     return out
 
 

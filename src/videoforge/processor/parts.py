@@ -276,7 +276,8 @@ async def _shared(
 
 async def run_part(ctx: WorkerContext, run: JobRun, job: Job, source: Path, workdir: Path) -> None:
     """Encode this part's span of every rung, store it under the parent, complete."""
-    assert job.parent_id is not None and job.part_index is not None
+    assert job.parent_id is not None
+    assert job.part_index is not None
     storage = ctx.infra.storage
     document: dict[str, Any] = json.loads(
         await run.guard(storage.get_bytes(output_key(job.parent_id, PLAN_KEY)))

@@ -54,6 +54,11 @@ from videoforge.processor.subtitles import SubtitleRendition
 
 log = structlog.get_logger("videoforge.processor.stitch")
 
+#: ffmpeg's AAC encoder starts every track with this many samples of priming.
+AAC_PRIMING = 1024
+#: Every audio rendition's sample rate (audio.py resamples to it).
+AUDIO_RATE = 48_000
+
 
 async def stitch(
     ctx: WorkerContext, run: JobRun, job: Job, workdir: Path
@@ -206,7 +211,9 @@ async def join_mp4(
         sound = joined / f"{track.hls_dir.replace('/', '_')}.mp4"
         if not sound.exists():
             await asyncio.to_thread(_join_bytes, outdir, track.playlist_key, track.init_key, sound)
-        inputs.append(MediaInput(sound))
+        # The encoder's priming samples: the ladder's MP4s start their audio that much
+        # before 0 (an edit list), its HLS renditions at 0; put them back where they were.
+        inputs.append(MediaInput(sound, ("-itsoffset", f"{-AAC_PRIMING / AUDIO_RATE:.6f}")))
         maps += ["-map", "1:a:0"]
     (outdir / rendition.mp4_key).parent.mkdir(parents=True, exist_ok=True)
     argv = ffmpeg.build_argv(

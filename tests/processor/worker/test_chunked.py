@@ -69,8 +69,10 @@ async def test_a_long_video_is_encoded_in_parts_and_completes_once(
     async with running_worker(stack.infra, concurrency=2, config=_config(stack)):
         done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=240)
     assert done.status is S.COMPLETED, (done.error_code, done.error_text)
-    assert done.parts_total == 3 and done.parts_done == 3
-    assert done.duration is not None and 19.5 < done.duration < 20.5
+    assert done.parts_total == 3
+    assert done.parts_done == 3
+    assert done.duration is not None
+    assert 19.5 < done.duration < 20.5
     parts = await _parts(stack, job.id)
     assert [(p.part_index, p.part_start, p.part_end, p.status) for p in parts] == [
         (0, 0.0, 8.0, S.COMPLETED),
@@ -85,18 +87,23 @@ async def test_a_long_video_is_encoded_in_parts_and_completes_once(
     assert f"{prefix}hls/manifest.mpd" in keys
     assert not [k for k in keys if k.startswith(f"{prefix}parts/")]  # cleaned up
     master = m3u8.loads((await stack.infra.storage.get_bytes(f"{prefix}hls/master.m3u8")).decode())
-    assert master.is_variant and master.playlists
+    assert master.is_variant
+    assert master.playlists
     for variant in master.playlists:
         text = await stack.infra.storage.get_bytes(f"{prefix}hls/{variant.uri}")
         media = m3u8.loads(text.decode())
-        assert media.is_endlist and media.playlist_type == "vod"
-        names = [s.uri for s in media.segments]
+        assert media.is_endlist
+        assert media.playlist_type == "vod"
+        names = [str(s.uri) for s in media.segments]
         # Every part's segments, in order, under the one init segment.
         assert [n.split("_", 1)[0] for n in names] == sorted(n.split("_", 1)[0] for n in names)
         assert {n.split("_", 1)[0] for n in names} == {"p0000", "p0001", "p0002"}
-        assert [s.init_section.uri for s in media.segments] == ["init.mp4"] * len(names)
-        assert abs(sum(s.duration for s in media.segments) - 20.0) < 0.05
-        assert all(f"{prefix}hls/{variant.uri.rsplit('/', 1)[0]}/{n}" in keys for n in names)
+        assert [s.init_section and s.init_section.uri for s in media.segments] == [
+            "init.mp4"
+        ] * len(names)
+        assert abs(sum(s.duration or 0 for s in media.segments) - 20.0) < 0.05
+        folder = str(variant.uri).rsplit("/", 1)[0]
+        assert all(f"{prefix}hls/{folder}/{n}" in keys for n in names)
 
     # The gallery sees one job: its events, none of its parts'.
     events = await stack.events()
@@ -108,6 +115,81 @@ async def test_a_long_video_is_encoded_in_parts_and_completes_once(
     async with stack.infra.sessions() as session:
         page = await list_jobs(session, "u1")
     assert [j.id for j in page.items] == [job.id]
+
+
+def _packets(path: Path, stream: str) -> list[tuple[float, float]]:
+    """(pts, duration) of every packet of ``stream`` (``v:0``, ``a:0``), in pts order."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
+         "packet=pts_time,duration_time", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    rows = [line.split(",") for line in out.splitlines() if line.strip()]
+    return sorted((float(pts), float(duration)) for pts, duration, *_ in rows)
+
+
+async def _rung_files(
+    stack: Stack, job_id: uuid.UUID, quality: str, into: Path
+) -> tuple[Path, Path]:
+    """The rung's HLS segments joined after its init segment, and its MP4 download."""
+    prefix = output_prefix(job_id)
+    storage = stack.infra.storage
+    media = m3u8.loads((await storage.get_bytes(f"{prefix}hls/{quality}/index.m3u8")).decode())
+    joined = into / f"{quality}-hls.mp4"
+    with joined.open("wb") as out:
+        out.write(await storage.get_bytes(f"{prefix}hls/{quality}/init.mp4"))
+        for segment in media.segments:
+            out.write(await storage.get_bytes(f"{prefix}hls/{quality}/{segment.uri}"))
+    mp4 = into / f"{quality}.mp4"
+    await storage.get_file(f"{prefix}mp4/{quality}.mp4", mp4)
+    return joined, mp4
+
+
+async def test_chunked_and_unchunked_runs_give_the_same_renditions(
+    stack: Stack, twenty: Path, tmp_path: Path
+) -> None:
+    key = await stack.upload(twenty)
+    plain_config = ProcessingConfig.from_settings(stack.settings)
+    plain = await stack.new_job(key)
+    async with running_worker(stack.infra, concurrency=1, config=plain_config):
+        done = await stack.wait_status(plain.id, {S.COMPLETED, S.FAILED}, timeout=240)
+    assert done.status is S.COMPLETED
+    chunked = await stack.new_job(key)
+    async with running_worker(stack.infra, concurrency=2, config=_config(stack)):
+        done = await stack.wait_status(chunked.id, {S.COMPLETED, S.FAILED}, timeout=240)
+    assert done.status is S.COMPLETED, (done.error_code, done.error_text)
+    assert done.parts_total == 3
+
+    frame = 1 / 25
+    joins = (8.0, 16.0)
+    for quality in ("source",):
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        plain_hls, plain_mp4 = await _rung_files(stack, plain.id, quality, tmp_path / "a")
+        parts_hls, parts_mp4 = await _rung_files(stack, chunked.id, quality, tmp_path / "b")
+        for reference, candidate in ((plain_hls, parts_hls), (plain_mp4, parts_mp4)):
+            want, got = _packets(reference, "v:0"), _packets(candidate, "v:0")
+            # The same frames (count, duration within a frame) at the same times...
+            assert len(got) == len(want) == 500
+            span = got[-1][0] + got[-1][1] - got[0][0]
+            assert abs(span - (want[-1][0] + want[-1][1] - want[0][0])) <= frame
+            assert max(abs(g[0] - w[0]) for g, w in zip(got, want, strict=True)) < 1e-3
+            # ...continuous: no gap or overlap anywhere, the joins included.
+            steps = [b[0] - a[0] for a, b in zip(got, got[1:], strict=False)]
+            assert all(abs(step - frame) < 1e-3 for step in steps), steps
+        # Audio in sync: the MP4's one audio track (encoded once for the whole video)
+        # starts where the unchunked one does, as long, and the video frame at each join
+        # is at the same time relative to it.
+        want_audio, got_audio = _packets(plain_mp4, "a:0"), _packets(parts_mp4, "a:0")
+        assert len(got_audio) == len(want_audio)
+        assert abs(got_audio[0][0] - want_audio[0][0]) < 1e-3
+        video_plain, video_parts = _packets(plain_mp4, "v:0"), _packets(parts_mp4, "v:0")
+        for join in joins:
+            at = round(join / frame)
+            offset_plain = video_plain[at][0] - want_audio[0][0]
+            offset_parts = video_parts[at][0] - got_audio[0][0]
+            assert abs(offset_parts - offset_plain) < 1e-3, (join, offset_plain, offset_parts)
+            assert abs(offset_parts - join) <= frame  # and it is the join's own frame
 
 
 async def test_cancelling_a_chunked_job_cancels_every_part(stack: Stack, twenty: Path) -> None:
