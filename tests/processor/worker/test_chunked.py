@@ -4,6 +4,8 @@ a redelivered part counted once."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,7 +16,6 @@ import pytest
 from videoforge.infra.db import session_scope
 from videoforge.infra.storage.keys import output_prefix
 from videoforge.jobs import Job, list_jobs, request_cancel
-from videoforge.jobs.events import publish_job
 from videoforge.messages import JobStatus
 from videoforge.processor.config import ProcessingConfig
 
@@ -175,7 +176,7 @@ async def test_chunked_and_unchunked_runs_give_the_same_renditions(
             assert abs(span - (want[-1][0] + want[-1][1] - want[0][0])) <= frame
             assert max(abs(g[0] - w[0]) for g, w in zip(got, want, strict=True)) < 1e-3
             # ...continuous: no gap or overlap anywhere, the joins included.
-            steps = [b[0] - a[0] for a, b in zip(got, got[1:], strict=False)]
+            steps = [b[0] - a[0] for a, b in itertools.pairwise(got)]
             assert all(abs(step - frame) < 1e-3 for step in steps), steps
         # Audio in sync: the MP4's one audio track (encoded once for the whole video)
         # starts where the unchunked one does, as long, and the video frame at each join
@@ -200,7 +201,7 @@ async def test_cancelling_a_chunked_job_cancels_every_part(stack: Stack, twenty:
         for _ in range(2400):
             if (await stack.job(job.id)).parts_total:
                 break
-            await __import__("asyncio").sleep(0.05)
+            await asyncio.sleep(0.05)
         async with session_scope(stack.infra.sessions) as session:
             await request_cancel(session, job.id)
         done = await stack.wait_status(job.id, {S.CANCELLED, S.COMPLETED, S.FAILED}, timeout=120)
@@ -210,4 +211,32 @@ async def test_cancelling_a_chunked_job_cancels_every_part(stack: Stack, twenty:
         for part in parts:
             ended = await stack.wait_status(part.id, {S.CANCELLED, S.COMPLETED, S.FAILED})
             assert ended.status is S.CANCELLED
-    await publish_job(stack.infra.queues, done)
+
+
+async def test_a_part_whose_worker_died_is_redelivered_and_counted_once(
+    stack: Stack, twenty: Path
+) -> None:
+    key = await stack.upload(twenty)
+    job = await stack.new_job(key)
+    worker = stack.spawn_worker(CHUNK_MIN_SECONDS="10", CHUNK_SECONDS="8")
+    try:
+        victim = None
+        for _ in range(6000):
+            running = [p for p in await _parts(stack, job.id) if p.status is S.PROCESSING]
+            if running:
+                victim = running[0]
+                break
+            await asyncio.sleep(0.01)
+        assert victim is not None, "no part was seen encoding"
+    finally:
+        worker.kill()  # SIGKILL: no hand-back, its ffmpeg dies with it
+        worker.wait(timeout=30)
+    async with running_worker(stack.infra, concurrency=2, config=_config(stack)):
+        done = await stack.wait_status(job.id, {S.COMPLETED, S.FAILED}, timeout=240)
+    assert done.status is S.COMPLETED, (done.error_code, done.error_text)
+    assert done.parts_done == done.parts_total == 3
+    parts = {p.id: p for p in await _parts(stack, job.id)}
+    assert all(p.status is S.COMPLETED for p in parts.values())
+    assert parts[victim.id].attempts == 2  # the dead worker's attempt, then the new one
+    events = await stack.events(job.id)
+    assert [e.status for e in events].count(S.COMPLETED) == 1
