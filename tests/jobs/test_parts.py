@@ -11,9 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from videoforge.infra.db import session_scope, utcnow
-from videoforge.jobs import Job, create_job, get_job, request_cancel, runs
+from videoforge.jobs import Job, create_job, get_job, recovery, request_cancel, runs
 from videoforge.jobs import parts as job_parts
-from videoforge.jobs import recovery
 from videoforge.jobs.runs import ClaimOutcome
 from videoforge.messages import JobStatus
 
@@ -173,7 +172,7 @@ async def test_cancelling_a_waiting_parent_ends_it_and_its_parts(sessions: Sessi
 
 
 async def test_a_chunked_job_claimed_again_starts_from_a_new_plan(sessions: Sessions) -> None:
-    parent, ids = await _split(sessions)
+    parent, _ = await _split(sessions)
     async with session_scope(sessions) as session:
         await runs.give_back(session, parent.id, token=PARENT_TOKEN)
     again = await _claim(sessions, parent.id, "n" * 32)
