@@ -90,7 +90,7 @@ def plan_parts(
     if config.chunk_min_seconds <= 0 or duration <= config.chunk_min_seconds or not keyframes:
         return None
     step = grid_step(config)
-    length = max(step, round(config.chunk_seconds / step) * step)
+    length = max(step, math.floor(config.chunk_seconds / step + 0.5) * step)
     count = max(1, math.floor(duration / length + 0.5))
     if count < 2:
         return None
