@@ -9,6 +9,9 @@ its message to ``COMPLETED``:
 (b) chunked, the same one worker: what splitting costs in total CPU time;
 (c) chunked, two workers each pinned to its own core (``taskset -c 0`` / ``-c 1``).
 
+Remux is off in all three (``REMUX_MAX_GOP_SECONDS=0``): a chunked job always encodes
+its top rung, and the source here would otherwise be copied in (a).
+
 Printed: each run's wall time and the CPU time (user + system) of the workers and their
 ffmpeg children, the wall-clock speed-up (c)/(a) (goal >= 1.7) and the CPU ratio
 (c)/(a) (goal within 5 %), the cost of each step of the chunked job (the parent's split
@@ -108,6 +111,9 @@ async def one_run(
         "FFMPEG_THREADS": "1",
         "MAX_CONCURRENT_JOBS": "1",
         "LOG_LEVEL": "WARNING",
+        # A chunked job is never remuxed: the unchunked run must not be either, or the
+        # comparison measures the remux (docs/benchmarks.md) instead of the split.
+        "REMUX_MAX_GOP_SECONDS": "0",
         **chunk,
     }
     settings = load_settings(**{k: v for k, v in env.items() if k.isupper()})
