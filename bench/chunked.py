@@ -40,6 +40,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from sqlalchemy import select
 
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--part", type=int, default=30, help="CHUNK_SECONDS")
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--rounds", type=int, default=1, help="order alternated each round")
     args = parser.parse_args()
     if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         raise SystemExit("needs taskset and two cores")
@@ -191,18 +193,30 @@ def main() -> None:
         clip = make_clip(root / "source.mp4", args.seconds, args.size)
         off = {"CHUNK_MIN_SECONDS": "0"}
         on = {"CHUNK_MIN_SECONDS": str(args.part), "CHUNK_SECONDS": str(args.part)}
-        runs = [
-            asyncio.run(one_run("a-unchunked-1core", clip, root, [0], off)),
-            asyncio.run(one_run("b-chunked-1core", clip, root, [0], on)),
-            asyncio.run(one_run("c-chunked-2cores", clip, root, [0, 1], on)),
+        plan = [
+            ("a-unchunked-1core", [0], off),
+            ("b-chunked-1core", [0], on),
+            ("c-chunked-2cores", [0, 1], on),
         ]
+        rounds: list[list[Run]] = []
+        for number in range(args.rounds):
+            order = plan if number % 2 == 0 else plan[::-1]  # alternate: load drifts
+            done = {
+                name: asyncio.run(one_run(f"{name}-{number}", clip, root, cores, env))
+                for name, cores, env in order
+            }
+            rounds.append([done[name] for name, _, _ in plan])
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    plain, single, double = runs
     print(f"source: {args.seconds} s {args.size}p30, parts of {args.part} s")
-    for run in runs:
-        figures = f"wall {run.wall:7.1f} s   cpu {run.cpu:7.1f} s   parts {len(run.parts)}"
-        print(f"  {run.name:20} {figures}")
+    for runs in rounds:
+        for run in runs:
+            figures = f"wall {run.wall:7.1f} s   cpu {run.cpu:7.1f} s   parts {len(run.parts)}"
+            print(f"  {run.name:22} {figures}")
+    med = [Run(r[0].name, median(x.wall for x in r), median(x.cpu for x in r), r[0].job, r[0].parts)
+           for r in zip(*rounds, strict=True)]  # fmt: skip
+    plain, single, double = med
+    print(f"medians of {len(rounds)} round(s):")
     ratios = [
         ("wall-clock speed-up, (a) / (c)", plain.wall / double.wall, "goal >= 1.7"),
         ("total CPU, (c) / (a)", double.cpu / plain.cpu, "goal <= 1.05"),
@@ -210,6 +224,7 @@ def main() -> None:
     ]
     for label, value, goal in ratios:
         print(f"{label:32} {value:6.3f}  {goal}")
+    single = rounds[-1][1]
     split, shared, parts, stitch = per_part(single)
     print(
         f"per step (chunked, one core): split {split:.1f} s, shared encode (audio, stills)"
