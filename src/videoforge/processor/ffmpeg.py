@@ -52,7 +52,7 @@ class Tool(StrEnum):
 
 # Options that may precede ``-i`` of an input. Anything else there (``-f concat``,
 # ``-safe 0``, a protocol list) could change how the untrusted bytes are interpreted.
-_INPUT_OPTIONS = frozenset({"-ss", "-t", "-to", "-itsoffset"})
+_INPUT_OPTIONS = frozenset({"-ss", "-t", "-to", "-itsoffset", "-skip_frame:v"})
 # Options that must never appear anywhere in a command that reads untrusted input.
 _FORBIDDEN = frozenset(
     {

@@ -17,9 +17,10 @@ rows :mod:`videoforge.jobs.parts`, the final step :mod:`stitch`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +97,22 @@ def ladder_for(probe: ProbeResult, config: ProcessingConfig) -> list[PlannedRend
 # --------------------------------------------------------------------- the parent
 
 
+@dataclass(frozen=True)
+class Split:
+    """A video to encode in parts: its probe, the source's first timestamp (the origin of
+    the ladder's timeline), the parts, and the longest gap between source keyframes."""
+
+    probe: ProbeResult
+    origin: float
+    parts: list[PartPlan]
+    longest_gop: float
+
+
 async def plan_chunks(
     ctx: WorkerContext, run: JobRun, job: Job, source: Path, workdir: Path
-) -> tuple[ProbeResult, float, list[PartPlan]] | None:
-    """The parts of this job's video (with its probe and the source's first timestamp),
-    or None when it is encoded in one piece (chunking off, too short, keyframes too far
-    apart or unreadable)."""
+) -> Split | None:
+    """How this job's video is split, or None when it is encoded in one piece (chunking
+    off, too short, keyframes too far apart or unreadable)."""
     config = job_config(ctx, job)
     if config.chunk_min_seconds <= 0:
         return None
@@ -129,7 +140,8 @@ async def plan_chunks(
     planned = plan_parts(probe.duration, scan.keyframes, config)
     if planned is None:
         return None
-    return probe, _start_time(text), planned
+    gaps = [b - a for a, b in itertools.pairwise([*scan.keyframes, probe.duration])]
+    return Split(probe, _start_time(text), planned, max(gaps, default=probe.duration))
 
 
 def _start_time(scan_text: str) -> float:
@@ -150,10 +162,10 @@ async def run_parent(
     job: Job,
     source: Path,
     workdir: Path,
-    planned: tuple[ProbeResult, float, list[PartPlan]],
+    split: Split,
 ) -> None:
     """Cut and hand out the parts, encode what they share, then wait for them."""
-    probe, origin, plan = planned
+    probe, origin, plan = split.probe, split.origin, split.parts
     config = job_config(ctx, job)
     storage = ctx.infra.storage
     cuts = workdir / PARTS_DIR
@@ -196,7 +208,7 @@ async def run_parent(
         await ctx.infra.queues.jobs.send(JobMessage(job_id=part_id).dumps())
     log.info("job_split", parts=len(ids))
 
-    await _shared(ctx, run, job, source, workdir, probe, config)
+    await _shared(ctx, run, job, source, workdir, split, config)
     async with session_scope(ctx.infra.sessions) as session:
         ready = await job_parts.release_parent(session, job.id, token=run.token)
     if ready is None:
@@ -219,11 +231,17 @@ async def _shared(
     job: Job,
     source: Path,
     workdir: Path,
-    probe: ProbeResult,
+    split: Split,
     config: ProcessingConfig,
 ) -> None:
     """Every audio track once for the whole video, the storyboard, the stills and the
-    text tracks: stored under the parent's outputs, with ``shared.json``."""
+    text tracks: stored under the parent's outputs, with ``shared.json``.
+
+    The storyboard is the one thing here that needs the picture: when the source has a
+    keyframe at least every storyboard interval, only its keyframes are decoded (each
+    tile is then the last keyframe before its time, at most one interval early) rather
+    than every frame a second time after the parts."""
+    probe = split.probe
     outdir = workdir / "out"
     await asyncio.to_thread(outdir.mkdir, exist_ok=True)
     notes: list[dict[str, object]] = []
@@ -234,10 +252,11 @@ async def _shared(
     storyboard = plan_storyboard(probe.duration, probe.width, probe.height, config)
     for folder in (*(a.hls_dir for a in audio), SUBTITLES_DIR, STORYBOARD_DIR, PARTS_DIR):
         (outdir / folder).mkdir(parents=True, exist_ok=True)
+    keyframes_only = split.longest_gop <= storyboard.interval + 1e-6
     argv = ffmpeg.build_argv(
         config,
         Tool.FFMPEG,
-        inputs=[MediaInput(source)],
+        inputs=[MediaInput(source, ("-skip_frame:v", "nokey") if keyframes_only else ())],
         args=shared_args(probe, config, audio, storyboard),
     )
     result = await runner.run_tool(

@@ -65,7 +65,7 @@ async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) ->
         return
     chunked = await plan_chunks(ctx, run, change.job, source, workdir)
     if chunked is not None:
-        with tracing.span("split", parts=len(chunked[2])):
+        with tracing.span("split", parts=len(chunked.parts)):
             await run_parent(ctx, run, change.job, source, workdir, chunked)
         return
 

@@ -86,6 +86,10 @@ async def test_a_long_video_is_encoded_in_parts_and_completes_once(
     keys = await stack.keys(prefix)
     assert f"{prefix}hls/master.m3u8" in keys
     assert f"{prefix}hls/manifest.mpd" in keys
+    # What the parent made once for the whole video (the storyboard from its keyframes).
+    for shared in ("storyboard/thumbnails.vtt", "storyboard/sprite_0.jpg", "thumbnail.jpg"):
+        assert f"{prefix}{shared}" in keys
+    assert f"{prefix}hls/audio-0/index.m3u8" in keys
     assert not [k for k in keys if k.startswith(f"{prefix}parts/")]  # cleaned up
     master = m3u8.loads((await stack.infra.storage.get_bytes(f"{prefix}hls/master.m3u8")).decode())
     assert master.is_variant
