@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -167,6 +168,14 @@ async def test_chunked_and_unchunked_runs_give_the_same_renditions(
         done = await stack.wait_status(chunked.id, {S.COMPLETED, S.FAILED}, timeout=240)
     assert done.status is S.COMPLETED, (done.error_code, done.error_text)
     assert done.parts_total == 3
+
+    # DASH over the same segments: the same timeline, segment for segment.
+    timelines = []
+    for job_id in (plain.id, chunked.id):
+        mpd = await stack.infra.storage.get_bytes(f"{output_prefix(job_id)}hls/manifest.mpd")
+        timelines.append(re.findall(rb"<S [^>]*>", mpd))
+    assert timelines[0]
+    assert timelines[1] == timelines[0]
 
     frame = 1 / 25
     joins = (8.0, 16.0)
