@@ -172,6 +172,11 @@ class ProcessingFields(BaseModel):
     #: A compatible H.264 source with keyframes at most this far apart (seconds) is copied
     #: as the top rung, not re-encoded; 0 re-encodes everything.
     remux_max_gop_seconds: float = Field(4.0, alias="REMUX_MAX_GOP_SECONDS", ge=0, le=60)
+    #: A video longer than this (seconds) is encoded as parts, each its own job that any
+    #: worker can take (issue 15); 0 never splits.
+    chunk_min_seconds: float = Field(600.0, alias="CHUNK_MIN_SECONDS", ge=0)
+    #: About how long each part is (seconds; cut on the segment grid, at a source keyframe).
+    chunk_seconds: float = Field(90.0, alias="CHUNK_SECONDS", gt=0, le=3600)
     shutdown_grace_seconds: float = Field(30.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
     import_max_bytes: int = Field(5 * 1024**3, alias="IMPORT_MAX_BYTES", ge=1)
     import_timeout: float = Field(1800.0, alias="IMPORT_TIMEOUT", gt=0)

@@ -58,7 +58,12 @@ async def _throughput(session: AsyncSession) -> eta.Throughput:
 async def _measure(session: AsyncSession) -> eta.Throughput:
     rows = await session.execute(
         select(Job.duration, Job.height, Job.started_at, Job.finished_at)
-        .where(Job.status == JobStatus.COMPLETED, Job.started_at.is_not(None))
+        .where(
+            Job.status == JobStatus.COMPLETED,
+            Job.started_at.is_not(None),
+            # A chunked job's parts are a share of a video, not a video's throughput.
+            Job.parent_id.is_(None),
+        )
         .order_by(Job.finished_at.desc())
         .limit(HISTORY)
     )

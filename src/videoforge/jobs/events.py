@@ -67,9 +67,11 @@ async def publish(queues: Queues, event: JobEvent) -> bool:
 
 
 async def publish_job(queues: Queues, job: Job, **extra: Any) -> JobEvent:
-    """Publish ``job``'s committed state (see :func:`publish`); returns the event."""
+    """Publish ``job``'s committed state (see :func:`publish`); returns the event. A
+    chunked job's part is never published: its video's job speaks for it."""
     event = job_event(job, **extra)
-    await publish(queues, event)
+    if job.parent_id is None:
+        await publish(queues, event)
     return event
 
 

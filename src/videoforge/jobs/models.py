@@ -80,6 +80,8 @@ class Job(TimestampMixin, Base):
         Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
         # "PENDING older than X" (sweep's re-enqueue) and stale running jobs.
         Index("ix_jobs_status_enqueued_at", "status", "enqueued_at"),
+        # A chunked job's parts (migration 0019): one part per (parent, index).
+        UniqueConstraint("parent_id", "part_index", name="uq_jobs_parent_id_part_index"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -124,6 +126,19 @@ class Job(TimestampMixin, Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    # A long video is encoded as parts (jobs/parts.py, migration 0019). On a part: its
+    # parent, its number and the span of the whole video's timeline it encodes (seconds,
+    # ``part_end`` null for the last). On a parent: how many parts it has and how many
+    # are done (null/0 for every job that is not chunked).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    part_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    part_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    part_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    parts_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    parts_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.status} {self.progress}%>"

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.jobs.events import job_event
 from videoforge.jobs.models import Job
+from videoforge.jobs.parts import fail_parent, waiting_clause
 from videoforge.jobs.runs import Change
 from videoforge.jobs.transitions import RUNNING_STATUSES, transition
-from videoforge.messages import JobStatus
+from videoforge.messages import JobEvent, JobStatus
 
 #: Ids per ``IN (...)`` list (well under every driver's bound-parameter limit).
 _ID_CHUNK: Final = 500
@@ -75,7 +76,12 @@ async def silent_runs(
     """Running jobs whose last heartbeat is older than ``silent_since``, oldest first."""
     rows = await session.execute(
         select(Job.id, Job.status, Job.attempts)
-        .where(Job.status.in_(sorted(RUNNING_STATUSES)), _last_beat < silent_since)
+        .where(
+            Job.status.in_(sorted(RUNNING_STATUSES)),
+            _last_beat < silent_since,
+            # A chunked job waiting for its parts has no run to be lost.
+            ~waiting_clause(),
+        )
         .order_by(_last_beat)
         .limit(limit)
     )
@@ -116,7 +122,27 @@ async def recover_lost(
         return None
     job = await session.get(Job, run.job_id, populate_existing=True)
     assert job is not None
-    return Change(job=job, event=job_event(job))
+    also: tuple[JobEvent, ...] = ()
+    if give_up and job.parent_id is not None:
+        also = await fail_parent(session, job, code="worker_lost", text=job.error_text or "")
+    return Change(job=job, event=job_event(job), also=also)
 
 
-__all__ = ["SilentRun", "recover_lost", "silent_runs", "statuses", "stuck_pending"]
+async def unstitched(session: AsyncSession, *, older_than: datetime, limit: int) -> list[uuid.UUID]:
+    """Chunked jobs whose parts are all done, still waiting for their stitch since before
+    ``older_than`` (the message that would have started it was lost)."""
+    stmt = (
+        select(Job.id)
+        .where(
+            Job.status == JobStatus.PROCESSING,
+            waiting_clause(),
+            Job.parts_done >= Job.parts_total,
+            Job.updated_at < older_than,
+        )
+        .order_by(Job.updated_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+__all__ = ["SilentRun", "recover_lost", "silent_runs", "statuses", "stuck_pending", "unstitched"]

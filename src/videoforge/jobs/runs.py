@@ -57,6 +57,8 @@ class Change:
 
     job: Job
     event: JobEvent
+    #: Further events of other jobs the same transaction changed (a part's parent).
+    also: tuple[JobEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ async def claim(
         return Claim(ClaimOutcome.UNKNOWN_JOB)
     if job.status.is_final:
         return Claim(ClaimOutcome.FINISHED, job)
+    if job.parts_total is not None and job.claim_token is None and job.status is S.PROCESSING:
+        from videoforge.jobs.parts import claim_stitch  # parts builds on this module
+
+        return await claim_stitch(session, job, message_id=message_id, token=token)
     reclaimed = False
     if job.status in RUNNING_STATUSES:
         now = utcnow()
@@ -165,6 +171,9 @@ async def claim(
             "progress": 0,
             "error_code": None,
             "error_text": None,
+            # A chunked job starts again from its plan (its old parts are replaced).
+            "parts_total": None,
+            "parts_done": 0,
         },
     )
     if claimed is None:
@@ -243,14 +252,21 @@ async def _end(
 async def fail(
     session: AsyncSession, job_id: uuid.UUID, *, token: str, code: str, text: str
 ) -> Change | None:
-    """``FAILED`` with the reason (permanent, or the last attempt given up)."""
-    return await _end(
+    """``FAILED`` with the reason (permanent, or the last attempt given up); a part's
+    parent fails with it (:func:`videoforge.jobs.parts.fail_parent`)."""
+    change = await _end(
         session,
         job_id,
         token=token,
         target=S.FAILED,
         values={"error_code": code[:_ERROR_CODE_LEN], "error_text": text},
     )
+    if change is None or change.job.parent_id is None:
+        return change
+    from videoforge.jobs.parts import fail_parent  # parts builds on this module
+
+    also = await fail_parent(session, change.job, code=code[:_ERROR_CODE_LEN], text=text)
+    return Change(job=change.job, event=change.event, also=also)
 
 
 async def cancel(session: AsyncSession, job_id: uuid.UUID, *, token: str) -> Change | None:

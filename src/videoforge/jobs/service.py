@@ -33,6 +33,7 @@ from videoforge.jobs.models import (
     Job,
     MediaAsset,
 )
+from videoforge.jobs.parts import cancel_parts
 from videoforge.jobs.schemas import JobPage, JobRead, MediaAssetRead
 from videoforge.jobs.transitions import NON_FINAL_STATUSES, RUNNING_STATUSES, transition
 from videoforge.messages import JobMessage, JobStatus
@@ -204,7 +205,8 @@ async def list_jobs(
 ) -> JobPage:
     """A user's jobs, newest first, ``limit`` (1-100) at a time with an opaque cursor."""
     limit = max(1, min(MAX_PAGE_SIZE, limit))
-    stmt = select(Job).where(Job.user_id == user_id)
+    # A chunked job's parts are not the user's jobs: their video's job is.
+    stmt = select(Job).where(Job.user_id == user_id, Job.parent_id.is_(None))
     if cursor:
         created, ident = _decode_cursor(cursor)
         stmt = stmt.where(
@@ -262,6 +264,9 @@ async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> Job:
                 .execution_options(synchronize_session=False)
             )
             won = 1 if result.first() is not None else None
+            if job.parts_total is not None:
+                # A chunked job's parts stop with it; waiting on them, it ends here.
+                won = 1 if await cancel_parts(session, job_id) else won
         if won is not None:
             await session.flush()
             return await get_job(session, job_id)

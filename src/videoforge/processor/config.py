@@ -106,6 +106,10 @@ class ProcessingConfig:
     # it off; that is the default here so that a config built by hand (tests, the bench)
     # encodes everything unless asked, while the service's REMUX_MAX_GOP_SECONDS is 4 s.
     remux_max_gop_seconds: float = 0.0
+    # Chunked encoding (chunks.py): a video longer than chunk_min_seconds is split into
+    # parts of about chunk_seconds, each its own job. 0 (the default here) never splits.
+    chunk_min_seconds: float = 0.0
+    chunk_seconds: float = 90.0
     # Lower rungs scale the rung above them instead of the full-size source (ladder.py's
     # cascade); docs/benchmarks.md has the cost and SSIM figures behind the default.
     cascade_scaling: bool = False
@@ -135,6 +139,8 @@ class ProcessingConfig:
             loudness_target=settings.loudness_target,
             loudness_true_peak=settings.loudness_true_peak,
             remux_max_gop_seconds=settings.remux_max_gop_seconds,
+            chunk_min_seconds=settings.chunk_min_seconds,
+            chunk_seconds=settings.chunk_seconds,
             overlap_stills=True,
             # A source can only be as large as what uploads and imports let in.
             max_input_bytes=max(settings.upload_max_bytes, settings.import_max_bytes),

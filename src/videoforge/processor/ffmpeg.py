@@ -53,7 +53,7 @@ class Tool(StrEnum):
 
 # Options that may precede ``-i`` of an input. Anything else there (``-f concat``,
 # ``-safe 0``, a protocol list) could change how the untrusted bytes are interpreted.
-_INPUT_OPTIONS = frozenset({"-ss", "-t", "-to"})
+_INPUT_OPTIONS = frozenset({"-ss", "-t", "-to", "-itsoffset", "-skip_frame:v"})
 _DECODER_NAME = re.compile(r"^[a-z0-9_]+$")
 # Options that must never appear anywhere in a command that reads untrusted input.
 _FORBIDDEN = frozenset(

@@ -144,7 +144,10 @@ class JobRun:
         async with session_scope(ctx.infra.sessions) as session:
             change = await fn(session, self.job_id, token=self.token, **kwargs)
         if change is not None:
-            await publish(ctx.infra.queues, change.event)
+            # A part's own events are never published (its parent's are, in ``also``).
+            own = () if change.job.parent_id is not None else (change.event,)
+            for event in (*own, *change.also):
+                await publish(ctx.infra.queues, event)
         return change
 
     async def step(self, ctx: WorkerContext, fn: Write, **kwargs: Any) -> runs.Change:

@@ -22,8 +22,10 @@ from videoforge.messages import JobStatus, Playable, resolution
 from videoforge.processor import publisher
 from videoforge.processor.fetch import fetch_to_file
 from videoforge.processor.metrics import JOBS_FINISHED, TRANSCODE_SECONDS
+from videoforge.processor.parts import plan_chunks, run_parent, run_part
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun, StopReason, WorkerContext
+from videoforge.processor.stitch import remove_parts, stitch
 from videoforge.processor.storing import JobOutputs
 
 if TYPE_CHECKING:
@@ -35,7 +37,16 @@ S = JobStatus
 
 
 async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) -> None:
-    """Download, transcode, upload and complete ``job``; the message is deleted at the end."""
+    """Download, transcode, upload and complete ``job``; the message is deleted at the end.
+
+    A chunked job (:mod:`.parts`) takes other paths: its first run splits it, each part
+    is a run of its own, and the run that stitches them completes it here."""
+    if job.parent_id is None and job.parts_total is not None:
+        with tracing.span("stitch"):
+            result, stored = await stitch(ctx, run, job, workdir)
+        await _finish(ctx, run, result, stored)
+        await remove_parts(ctx, job)
+        return
     source = workdir / "source"
     with tracing.span("download"):
         source_key = await download(ctx, run, job, source)
@@ -48,9 +59,26 @@ async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) ->
         values={"source_key": source_key} if source_key else None,
     )
 
+    if job.parent_id is not None:
+        with tracing.span("part"):
+            await run_part(ctx, run, change.job, source, workdir)
+        return
+    chunked = await plan_chunks(ctx, run, change.job, source, workdir)
+    if chunked is not None:
+        with tracing.span("split", parts=len(chunked.parts)):
+            await run_parent(ctx, run, change.job, source, workdir, chunked)
+        return
+
     stored = JobOutputs(ctx.infra.storage, job.id)
     with tracing.span("transcode"):
         result = await transcode(ctx, run, change.job, source, workdir, stored)
+    await _finish(ctx, run, result, stored)
+
+
+async def _finish(
+    ctx: WorkerContext, run: JobRun, result: PipelineResult, stored: JobOutputs
+) -> None:
+    """Upload what is not stored yet, record the assets and facts, complete."""
     run.check()
     change = await run.step(
         ctx, runs.advance, source=S.PROCESSING, target=S.UPLOADING, values={"progress": 100}

@@ -131,6 +131,8 @@ async def _sweep_outputs(infra: Infra, report: SweepReport) -> None:
 async def _reenqueue_pending(infra: Infra, older_than: datetime, report: SweepReport) -> None:
     async with infra.sessions() as session:
         stuck = await recovery.stuck_pending(session, older_than=older_than, limit=REENQUEUE_BATCH)
+        # A chunked job whose parts are done waits for a stitch message that was lost.
+        stuck += await recovery.unstitched(session, older_than=older_than, limit=REENQUEUE_BATCH)
     for job_id in stuck:
         await enqueue(infra.queues, job_id, sessions=infra.sessions)
         report.jobs_reenqueued += 1
@@ -158,7 +160,9 @@ async def _recover_lost_runs(infra: Infra, now: datetime, report: SweepReport) -
             )
         if change is None:
             continue
-        await publish(infra.queues, change.event)
+        own = (change.event,) if change.job.parent_id is None else ()  # parts: not published
+        for event in (*own, *change.also):
+            await publish(infra.queues, event)
         job_id = str(run.job_id)
         if give_up:
             report.lost_jobs_failed += 1
