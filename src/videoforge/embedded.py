@@ -52,12 +52,22 @@ class WorkerSupervisor:
     lock_fd: int | None = None
     _stopping: bool = False
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def child_env(self) -> dict[str, str]:
+        """The environment of each worker child: one slot each, no metrics port, and with
+        a single worker no chunked encoding unless ``CHUNK_MIN_SECONDS`` says so (parts
+        would all wait for the one worker, and a chunked video plays only once it is
+        stitched, while one encoded whole plays from its first segments)."""
         env = dict(os.environ)
         env["VIDEOFORGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["MAX_CONCURRENT_JOBS"] = "1"
         # Children would all bind the same port; the parent's /metrics covers the platform.
         env.pop("METRICS_PORT", None)
+        if self.count == 1 and "chunk_min_seconds" not in self.settings.model_fields_set:
+            env["CHUNK_MIN_SECONDS"] = "0"
+        return env
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = self.child_env()
         return subprocess.Popen(
             # Killed by the kernel when this process dies, even by SIGKILL or the OOM
             # killer: no worker (and so no ffmpeg, which dies with its worker) runs on
