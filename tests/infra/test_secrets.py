@@ -59,3 +59,23 @@ def test_a_damaged_secret_file_is_refused_not_used(tmp_path: Path) -> None:
     (tmp_path / secrets.SECRET_FILE).write_text("short\n")
     with pytest.raises(RuntimeError, match="damaged"):
         server_secret(_settings(tmp_path))
+
+
+def test_a_loosened_secret_or_signing_key_is_made_private_again(tmp_path: Path) -> None:
+    """A backup restored or a copy made with a loose mode (0644): the next start puts the
+    install's generated secret and signing key back to 0600, and keeps using them."""
+    from videoforge.infra.auth.keys import local_signing_key, signing_key_path
+
+    settings = _settings(tmp_path)
+    first = server_secret(settings)
+    key = local_signing_key(settings)
+    secret_path = tmp_path / secrets.SECRET_FILE
+    key_path = signing_key_path(settings)
+    for path in (secret_path, key_path):
+        path.chmod(0o644)
+    secrets._install_secret.cache_clear()  # as a new process would
+    assert server_secret(_settings(tmp_path)) == first
+    again = local_signing_key(_settings(tmp_path))
+    assert again.private_numbers() == key.private_numbers()
+    for path in (secret_path, key_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

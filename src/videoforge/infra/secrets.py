@@ -69,6 +69,16 @@ def write_private_file(path: Path, data: bytes) -> bytes:
     return data
 
 
+def tighten_private_file(path: Path) -> None:
+    """A file this install generated stays readable by its owner alone: a copy or a
+    restore that loosened its mode (group or others may read it) is put back to 0600,
+    with a warning, before it is used."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("private_file_mode_fixed", path=str(path), mode=oct(mode))
+
+
 @lru_cache(maxsize=16)
 def _install_secret(path: Path) -> bytes:
     if not path.exists():
@@ -77,6 +87,7 @@ def _install_secret(path: Path) -> bytes:
         if content.strip() == fresh:
             log.info("server_secret_created", path=str(path))
     else:
+        tighten_private_file(path)
         content = path.read_bytes()
     secret = content.strip()
     if len(secret) < 32:

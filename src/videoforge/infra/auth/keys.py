@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from videoforge.infra.secrets import write_private_file
+from videoforge.infra.secrets import tighten_private_file, write_private_file
 from videoforge.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def local_signing_key(settings: Settings) -> EllipticCurvePrivateKey:
     if settings.jwt_private_key_file is not None:
         return load_private_key(path)  # a configured key must exist: never invent one
     if path.exists():
+        tighten_private_file(path)
         return load_private_key(path)
     return _create_private_key(path)
 
