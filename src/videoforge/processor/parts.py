@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from videoforge.infra import tracing
 from videoforge.infra.db import session_scope
 from videoforge.infra.storage.keys import output_key
 from videoforge.jobs import parts as job_parts
@@ -110,15 +111,18 @@ class Split:
 
 async def plan_chunks(
     ctx: WorkerContext, run: JobRun, job: Job, source: Path, workdir: Path
-) -> Split | None:
-    """How this job's video is split, or None when it is encoded in one piece (chunking
-    off, too short, keyframes too far apart or unreadable)."""
+) -> Split | ProbeResult | None:
+    """How this job's video is split; when it is encoded in one piece (too short,
+    keyframes too far apart or unreadable), the probe made to decide, for the pipeline
+    to use instead of probing again; None when chunking is off."""
     config = job_config(ctx, job)
     if config.chunk_min_seconds <= 0:
         return None
-    probe = await probe_file(source, config, cwd=workdir, cancel=run.cancel)
+    probe = await tracing.traced(
+        "probe", probe_file(source, config, cwd=workdir, cancel=run.cancel)
+    )
     if probe.duration <= config.chunk_min_seconds:
-        return None
+        return probe
     argv = ffmpeg.build_argv(
         config, Tool.FFPROBE, inputs=[MediaInput(source)], args=keyframe_scan_args()
     )
@@ -132,14 +136,14 @@ async def plan_chunks(
             max_stdout_bytes=64 * 1024 * 1024,
         )
     except MediaRejected:
-        return None  # the scan could not finish: encoded in one piece
+        return probe  # the scan could not finish: encoded in one piece
     text = result.stdout.decode("ascii", "replace")
     scan = parse_keyframe_scan(text) if result.returncode == 0 else None
     if scan is None:
-        return None
+        return probe
     planned = plan_parts(probe.duration, scan.keyframes, config)
     if planned is None:
-        return None
+        return probe
     gaps = [b - a for a, b in itertools.pairwise([*scan.keyframes, probe.duration])]
     return Split(probe, _start_time(text), planned, max(gaps, default=probe.duration))
 

@@ -66,7 +66,7 @@ from videoforge.processor.passes import (
     tool_failure,
     usable_cpus,
 )
-from videoforge.processor.probe import probe_file
+from videoforge.processor.probe import ProbeResult, probe_file
 from videoforge.processor.progress import Progress, ProgressCallback
 from videoforge.processor.progressive import (
     SNAPSHOT_DIR,
@@ -146,6 +146,7 @@ async def process_file(
     cancel: asyncio.Event | None = None,
     loudness_normalization: bool | None = None,
     on_segments: SegmentsCallback | None = None,
+    probe: ProbeResult | None = None,
 ) -> PipelineResult:
     """Probe ``source``, then produce the ladder, HLS, DASH, MP4s, text tracks, stills,
     storyboard and metadata.
@@ -155,7 +156,9 @@ async def process_file(
     ``loudness_normalization`` is the job's own choice (None: the config's).
     ``on_segments`` receives, while the ladder runs, every HLS segment it finished and
     the growing media playlists listing them (:mod:`progressive`); the result's
-    ``outputs`` still list every file, those too, under the same keys.
+    ``outputs`` still list every file, those too, under the same keys. ``probe`` is
+    ``source``'s probe when the caller made one already (with the same limits): it is
+    not run again.
     """
     if loudness_normalization is not None:
         config = config.with_overrides(loudness_normalization=loudness_normalization)
@@ -165,7 +168,10 @@ async def process_file(
     notes: list[dict[str, object]] = []
 
     source = await asyncio.to_thread(_neutral_name, source, workdir)
-    probe = await tracing.traced("probe", probe_file(source, config, cwd=workdir, cancel=cancel))
+    if probe is None:
+        probe = await tracing.traced(
+            "probe", probe_file(source, config, cwd=workdir, cancel=cancel)
+        )
     await progress.report(_PROBED)
     _check_cancel(cancel)
 

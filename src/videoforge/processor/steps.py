@@ -22,13 +22,14 @@ from videoforge.messages import JobStatus, Playable, resolution
 from videoforge.processor import publisher
 from videoforge.processor.fetch import fetch_to_file
 from videoforge.processor.metrics import JOBS_FINISHED, TRANSCODE_SECONDS
-from videoforge.processor.parts import plan_chunks, run_parent, run_part
+from videoforge.processor.parts import Split, plan_chunks, run_parent, run_part
 from videoforge.processor.resources import LocalResourceError
 from videoforge.processor.run import JobRun, StopReason, WorkerContext
 from videoforge.processor.stitch import remove_parts, stitch
 from videoforge.processor.storing import JobOutputs
 
 if TYPE_CHECKING:
+    from videoforge.processor.probe import ProbeResult
     from videoforge.processor.results import Output, PipelineResult
 
 log = structlog.get_logger("videoforge.processor.steps")
@@ -63,15 +64,16 @@ async def run_steps(ctx: WorkerContext, run: JobRun, job: Job, workdir: Path) ->
         with tracing.span("part"):
             await run_part(ctx, run, change.job, source, workdir)
         return
-    chunked = await plan_chunks(ctx, run, change.job, source, workdir)
-    if chunked is not None:
-        with tracing.span("split", parts=len(chunked.parts)):
-            await run_parent(ctx, run, change.job, source, workdir, chunked)
-        return
-
     stored = JobOutputs(ctx.infra.storage, job.id)
     with tracing.span("transcode"):
-        result = await transcode(ctx, run, change.job, source, workdir, stored)
+        # The chunking decision's probe is the pipeline's: one probe either way.
+        planned = await plan_chunks(ctx, run, change.job, source, workdir)
+        if not isinstance(planned, Split):
+            result = await transcode(ctx, run, change.job, source, workdir, stored, probe=planned)
+    if isinstance(planned, Split):
+        with tracing.span("split", parts=len(planned.parts)):
+            await run_parent(ctx, run, change.job, source, workdir, planned)
+        return
     await _finish(ctx, run, result, stored)
 
 
@@ -164,10 +166,13 @@ async def transcode(
     source: Path,
     workdir: Path,
     stored: JobOutputs | None = None,
+    *,
+    probe: ProbeResult | None = None,
 ) -> PipelineResult:
     """Run the media pipeline (outputs under ``workdir/out``) with the job's own
     choices; every progress value it reports (already throttled, see
-    :mod:`.progress`) is written and published.
+    :mod:`.progress`) is written and published. ``probe``: the source's, when the
+    chunking decision already made it (the pipeline then does not probe again).
 
     With ``stored``, the segments the ladder finishes are stored as it goes
     (:mod:`.storing`); the progress event that follows the first watchable ones is
@@ -212,6 +217,7 @@ async def transcode(
             cancel=run.cancel,
             loudness_normalization=job.loudness_normalization,
             on_segments=stored.on_segments if stored is not None else None,
+            probe=probe,
         )
     finally:
         TRANSCODE_SECONDS.observe(time.monotonic() - started)
