@@ -9,9 +9,9 @@ Loudness is two-pass: :func:`measure_args` runs the ``ebur128`` meter (with true
 over every track in one ffmpeg run (audio only: the picture is not decoded) and
 :func:`parse_measurements` reads its summaries (EBU R128 integrated loudness, true peak,
 loudness range). Integrated loudness and true peak are loudnorm's first pass's to the
-meter's 0.1 (the range within about 0.2 LU), at about a fifth of the cost: loudnorm resamples every track to 192 kHz for its whole length,
-the meter only oversamples for the peak. The
-second pass, :func:`normalize_filter`, in the ladder run, is one constant gain to the
+meter's 0.1 (the range within about 0.2 LU), at about a fifth of the cost: loudnorm
+resamples every track to 192 kHz for its whole length, the meter only oversamples for
+the peak. The second pass, :func:`normalize_filter`, in the ladder run, is one constant gain to the
 target (what loudnorm's ``linear`` mode does), never an automatic gain control: no
 pumping. When that gain would push the true peak over the ceiling (a quiet track with a
 few loud transients: a door, a clap), loudnorm would fall back to its dynamic mode,
