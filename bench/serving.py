@@ -21,6 +21,7 @@ Usage::
 
     .venv/bin/python bench/serving.py                     # 1,000,000 rows
     .venv/bin/python bench/serving.py --rows 100000 --seconds 5 --rounds 2 --workers 1
+    .venv/bin/python bench/serving.py --keep    # then: --database NAME --only "cursor page"
 """
 
 from __future__ import annotations
@@ -227,18 +228,28 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None, help="processes of each service")
+    parser.add_argument(
+        "--database", help="an already loaded database of an earlier --keep run (not dropped)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only the cases with this label"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("pgbench") is None:
         raise SystemExit("needs wrk and pgbench (make setup installs both)")
 
-    name = asyncio.run(create_database())
+    name = args.database or asyncio.run(create_database())
     url = f"{SERVER}/{name}"
-    print(f"database {name}; loading {args.rows:,} rows", flush=True)
+    keep = args.keep or bool(args.database)
+    if not args.database:
+        print(f"database {name}; loading {args.rows:,} rows", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="vf-serving-"))
     services: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
-        asyncio.run(load_rows(url, args.rows))
+        if not args.database:
+            asyncio.run(load_rows(url, args.rows))
         gallery_port, gateway_port = free_port(), free_port()
         gallery_url = f"http://127.0.0.1:{gallery_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -326,6 +337,8 @@ def main() -> int:
         header = f"{'request':<13} {'HTTP req/s':>10} {'p99 ms':>8} {'pgbench tps':>12}"
         print(header + f" {'HTTP/pgbench':>13} {'CPU ms/req':>11}")
         for label, target, headers, sql, service in cases:
+            if args.only and label not in args.only:
+                continue
             proc = psutil.Process(services[service].pid)
             http_rps: list[float] = []
             p99s: list[float] = []
@@ -355,8 +368,11 @@ def main() -> int:
             service_proc.send_signal(signal.SIGTERM)
             service_proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
-        asyncio.run(drop_database(name))
-        print(f"dropped {name}")
+        if keep:
+            print(f"kept {name} (again: --database {name})")
+        else:
+            asyncio.run(drop_database(name))
+            print(f"dropped {name}")
     return 0
 
 

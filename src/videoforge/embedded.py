@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from videoforge.infra import heap
 from videoforge.infra.process import die_with_parent
 from videoforge.paths import is_gallery_path
 from videoforge.settings import Settings
@@ -146,8 +147,13 @@ class DataDirLock:
             self.fd = None
 
 
-def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
-    """The one-port ASGI app: gallery paths to the gallery, the rest to the gateway."""
+def build_app(
+    settings: Settings, *, lock_fd: int | None = None, settle_heap: bool = False
+) -> ASGIApp:
+    """The one-port ASGI app: gallery paths to the gallery, the rest to the gateway.
+
+    ``settle_heap`` (for ``serve``, not for tests): :func:`videoforge.infra.heap.settle`
+    once the start-up has finished."""
     from videoforge import migrations
     from videoforge.gallery import api as gallery_api
     from videoforge.gallery.app import create_app as create_gallery
@@ -212,6 +218,8 @@ def build_app(settings: Settings, *, lock_fd: int | None = None) -> ASGIApp:
                         log.exception("startup_failed")
                         await send({"type": "lifespan.startup.failed", "message": str(exc)})
                         return
+                    if settle_heap:
+                        heap.settle()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     try:
@@ -283,7 +291,7 @@ def serve(settings: Settings) -> None:
         )
     try:
         uvicorn.run(
-            build_app(settings, lock_fd=lock_fd),
+            build_app(settings, lock_fd=lock_fd, settle_heap=True),
             host=settings.host,
             port=settings.port,
             lifespan="on",

@@ -62,6 +62,15 @@ def _servers(pid: int) -> list[psutil.Process]:
     ]
 
 
+def _settled(log: Path) -> set[int]:
+    """The processes that froze their start-up heap (:mod:`videoforge.infra.heap`)."""
+    return {
+        json.loads(line)["pid"]
+        for line in log.read_text(errors="replace").splitlines()
+        if '"heap_settled"' in line
+    }
+
+
 def _leaders(log: Path) -> list[int]:
     pids = []
     for line in log.read_text(errors="replace").splitlines():
@@ -105,6 +114,8 @@ def test_gallery_serves_from_n_processes_and_runs_its_loops_once(
     )
     for _ in range(20):
         assert httpx.get(f"{url}/api/gallery/videos", timeout=5).status_code == 200
+    # Each serving process froze what its start-up left, before its first request.
+    assert _settled(log) >= {w.pid for w in workers}
     leaders = _wait(lambda: _leaders(log), 20, "a leader for the background loops")
     time.sleep(2 * 2.5)  # more than one poll interval: nobody else may take it
     assert _leaders(log) == leaders

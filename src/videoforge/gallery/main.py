@@ -19,13 +19,13 @@ def build(settings: Settings) -> FastAPI:
 
 def from_env() -> FastAPI:
     """The app factory each process of ``--workers N`` starts from."""
-    from videoforge.infra import tracing
+    from videoforge.infra import heap, tracing
     from videoforge.infra.logging import configure_logging
 
     settings = load_settings()
     configure_logging(settings, service="gallery")
     tracing.configure("gallery")
-    return build(settings)
+    return heap.settle_after_startup(build(settings))
 
 
 def run(settings: Settings) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
 
-from videoforge.infra import metrics, tracing
+from videoforge.infra import heap, metrics, tracing
 from videoforge.infra.errors import NotFound, Unauthorized, install_error_handlers
 from videoforge.infra.forwarded import ForwardedHeadersMiddleware
 from videoforge.infra.middleware import (
@@ -178,7 +178,8 @@ def run_app(factory: str, *, settings: Settings, service: str) -> None:
     module_name, _, function = factory.partition(":")
     workers = settings.web_workers
     if workers == 1:
-        uvicorn.run(getattr(importlib.import_module(module_name), function)(settings), **options)
+        app = getattr(importlib.import_module(module_name), function)(settings)
+        uvicorn.run(heap.settle_after_startup(app), **options)
         return
     os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
     with tempfile.NamedTemporaryFile(prefix=f"videoforge-{service}-", suffix=".lock") as lock:
