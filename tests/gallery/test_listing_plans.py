@@ -15,7 +15,7 @@ from videoforge.gallery.search import ListParams, build_listing, encode_cursor
 from videoforge.infra.auth.principal import Principal
 from videoforge.infra.db import create_engine
 
-from .plans import explain, scans_of
+from .plans import explain, insert_ready_videos, scans_of
 
 ROWS = 30_000
 PER_PAGE = 20
@@ -67,5 +67,29 @@ async def test_cursor_pages_use_indexes(postgres_url: str, sort: VideoSort) -> N
                     for n in scans
                 )
                 assert rows_read <= 10 * PER_PAGE, (principal, rows_read)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_lifecycle_loops_due_announcements_read_the_partial_index(
+    postgres_url: str,
+) -> None:
+    """Every round of the lifecycle loop asks which announcements are due: with many
+    videos and none pending it must read the small partial index, not the table."""
+    from datetime import UTC, datetime
+
+    from videoforge.gallery.publishing import due_statement
+
+    engine = create_engine(postgres_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await insert_ready_videos(conn, ROWS)
+            await conn.execute(text("ANALYZE gallery_videos"))
+        async with engine.connect() as conn:
+            plan = await explain(conn, due_statement(datetime.now(UTC)))
+        scans = scans_of(plan, "gallery_videos")
+        assert scans, plan
+        assert all(n["Node Type"] != "Seq Scan" for n in scans), plan
+        assert {n.get("Index Name") for n in scans} == {"ix_gallery_videos_publish_pending"}
     finally:
         await engine.dispose()

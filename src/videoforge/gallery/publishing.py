@@ -15,12 +15,13 @@ function, :func:`decide`, which also carries the rules of a bad request.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from videoforge.gallery.lifecycle import publisher as lifecycle
@@ -160,24 +161,33 @@ def _now() -> datetime:
     return utcnow()  # looked up at each call (tests move the clock)
 
 
-async def announce_due(session: AsyncSession, now: datetime | None = None) -> int:
-    """Announce (``video.published``) each video whose publication came since its owner
-    chose to hold it back: published by hand, by its processing completing, or by its
-    schedule passing. Each is claimed with a conditional update, so concurrent loops
-    announce it once; the event commits with the claim (the outbox). Returns how many."""
-    moment = now or utcnow()
-    due = (
+def due_statement(moment: datetime) -> Select[uuid.UUID]:
+    """The ids of the videos whose announcement is due at ``moment``, oldest first.
+
+    The bare column is the partial index's own predicate (``WHERE publish_pending``):
+    written ``IS true``, PostgreSQL cannot match it to the index and scanned the whole
+    table on every round of the lifecycle loop (0.18 s of three processes' CPU each
+    round at a million videos)."""
+    return (
         select(GalleryVideo.id)
         .where(
-            GalleryVideo.publish_pending.is_(True),
+            GalleryVideo.publish_pending,
             GalleryVideo.hidden.is_(False),
             published_clause(moment),
         )
         .order_by(GalleryVideo.publish_at)
         .limit(ANNOUNCE_BATCH)
     )
+
+
+async def announce_due(session: AsyncSession, now: datetime | None = None) -> int:
+    """Announce (``video.published``) each video whose publication came since its owner
+    chose to hold it back: published by hand, by its processing completing, or by its
+    schedule passing. Each is claimed with a conditional update, so concurrent loops
+    announce it once; the event commits with the claim (the outbox). Returns how many."""
+    moment = now or utcnow()
     announced = 0
-    for video_id in list((await session.execute(due)).scalars()):
+    for video_id in list((await session.execute(due_statement(moment))).scalars()):
         claimed: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
             update(GalleryVideo)
             .where(GalleryVideo.id == video_id, GalleryVideo.publish_pending.is_(True))
