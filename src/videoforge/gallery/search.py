@@ -343,10 +343,13 @@ async def list_videos(
     """One page of the videos the caller may list, filtered, searched and sorted."""
     dialect = session.get_bind().dialect.name
     query = build_listing(dialect, principal, params)
+    # The statements select columns, not entities: run on the session's connection they
+    # skip the ORM's result handling (about a tenth of a listing request's CPU).
+    conn = await session.connection()
     total: int | None = None
     exact: bool | None = None
     if query.count_stmt is not None:
-        total = int((await session.execute(query.count_stmt)).scalar_one())
+        total = int((await conn.execute(query.count_stmt)).scalar_one())
         exact = total <= params.count_cap
         total = min(total, params.count_cap)
     if dialect == "postgresql" and query_words(params.q):
@@ -367,7 +370,7 @@ async def list_videos(
     # testing every row's document when it overestimates the hits (0.3 s at a million
     # rows for a word found nowhere, while the count uses the GIN index).
     if total is None or not exact or offset < total:
-        rows = list((await session.execute(query.statement, query.page_values)).all())
+        rows = list((await conn.execute(query.statement, query.page_values)).all())
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
