@@ -282,7 +282,10 @@ def main() -> int:
         cursor = cursor_after_first_page(gallery_url)
         signup = httpx.post(
             f"{gateway_url}/api/auth/signup",
-            json={"email": "operator@example.com", "password": "a long bench pass phrase 51"},
+            json={
+                "email": f"operator-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "a long bench pass phrase 51",
+            },
         ).json()
         auth = {"Authorization": f"Bearer {signup['access_token']}"}
         job = httpx.post(

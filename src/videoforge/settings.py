@@ -93,6 +93,9 @@ class Settings(
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     #: Processes of ``videoforge gallery``/``gateway`` (``--workers``); see ``web_workers``.
     web_concurrency: int | None = Field(None, alias="WEB_CONCURRENCY", ge=1, le=256)
+    #: Anonymous listing pages each gallery process keeps, invalidated by every change
+    #: (PostgreSQL only: gallery.listing_cache); 0 keeps none.
+    listing_cache_entries: int = Field(2048, alias="LISTING_CACHE_ENTRIES", ge=0, le=100_000)
     host: str = Field("127.0.0.1", alias="HOST")
     log_format: str = Field("auto", alias="LOG_FORMAT", pattern="^(auto|json|console)$")
     log_level: str = Field("INFO", alias="LOG_LEVEL")

@@ -14,12 +14,14 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from videoforge.gallery import deletions, limits, playback, search, service
 from videoforge.gallery import views as view_counts
 from videoforge.gallery.access import ensure_owner_or_admin
 from videoforge.gallery.events import run_event_consumer
+from videoforge.gallery.listing_cache import ListingCache
 from videoforge.gallery.models import (
     GalleryVideoViewsDaily,
     VideoStatus,
@@ -77,8 +79,13 @@ def etag(version: int) -> str:
 
 
 # ----------------------------------------------------------------------- videos
+#: The listing's wire form, serialised as FastAPI serialises a ``response_model``.
+_VIDEO_PAGE = TypeAdapter(VideoPage)
+
+
 @router.get("/api/gallery/videos", response_model=VideoPage, tags=["videos"])
 async def list_videos(
+    request: Request,
     infra: InfraDep,
     principal: MaybeUser,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search.")] = None,
@@ -91,7 +98,7 @@ async def list_videos(
     page: Annotated[int | None, Query(ge=1)] = None,
     per_page: Annotated[int, Query(ge=1, le=search.MAX_PER_PAGE)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> VideoPage:
+) -> VideoPage | Response:
     """List the videos the caller may see: ready public videos for everyone, plus one's
     own (any status or visibility); admins see everything. Unlisted videos are never
     listed for others. Page with `page`/`per_page` (with a total, counted up to
@@ -116,6 +123,23 @@ async def list_videos(
         per_page=per_page,
         cursor=cursor,
     )
+    cache: ListingCache | None = getattr(request.app.state, "listing_cache", None)
+    if principal is not None or cache is None:
+        return await _listing(infra, principal, params)
+    kept = cache.get(params)
+    if kept is not None:
+        return Response(content=kept, media_type="application/json")
+    generation = cache.generation
+    publish_at = await cache.next_publish(infra.sessions)
+    answer = await _listing(infra, principal, params)
+    body = _VIDEO_PAGE.dump_json(answer, by_alias=True)
+    cache.put(params, generation, body, until=min(publish_at, service.still_urls_change()))
+    return Response(content=body, media_type="application/json")
+
+
+async def _listing(
+    infra: Infra, principal: Principal | None, params: search.ListParams
+) -> VideoPage:
     async with read_scope(infra.sessions) as session:
         result = await search.list_videos(session, principal, params)
         ratings = await my_ratings(session, [v.id for v in result.items], principal)
@@ -125,7 +149,7 @@ async def list_videos(
         total=result.total,
         total_exact=result.total_exact,
         page=result.page,
-        per_page=per_page,
+        per_page=params.per_page,
         next_cursor=result.next_cursor,
     )
 

@@ -25,6 +25,7 @@ from videoforge.gallery.comments import api as comments_api
 from videoforge.gallery.events import run_event_consumer
 from videoforge.gallery.lifecycle import metrics as lifecycle_metrics
 from videoforge.gallery.lifecycle.delivery import run_lifecycle_delivery
+from videoforge.gallery.listing_cache import ListingCache
 from videoforge.gallery.moderation import api as moderation_api
 from videoforge.gallery.playlists import api as playlists_api
 from videoforge.gallery.ratings import api as ratings_api
@@ -55,7 +56,14 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if given is not None:
             app.state.infra = given
-            yield
+            stop = asyncio.Event()
+            listener = _listing_cache(app, given, stop)
+            try:
+                yield
+            finally:
+                stop.set()
+                if listener is not None:
+                    await listener
             return
         infra = await build_infra(settings)
         stop = asyncio.Event()
@@ -63,6 +71,9 @@ def _lifespan(
         try:
             await check_migrated(infra.engine)
             app.state.infra = infra
+            listener = _listing_cache(app, infra, stop)  # in every process
+            if listener is not None:
+                tasks.append(listener)
 
             async def background(stop: asyncio.Event) -> None:
                 await asyncio.gather(
@@ -72,12 +83,12 @@ def _lifespan(
                 )
 
             # Once per service instance, however many processes serve it.
-            tasks = [
+            tasks.append(
                 asyncio.create_task(
                     run_as_leader(leader_lock_from_env(), stop, background),
                     name="gallery-background",
                 )
-            ]
+            )
             yield
         finally:
             stop.set()
@@ -93,6 +104,17 @@ def _lifespan(
             await infra.aclose()
 
     return lifespan
+
+
+def _listing_cache(app: FastAPI, infra: Infra, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The process's anonymous listing cache and its LISTEN task (PostgreSQL only)."""
+    entries = infra.settings.listing_cache_entries
+    if infra.engine.dialect.name != "postgresql" or entries == 0:
+        return None
+    cache = ListingCache(entries)
+    cache.watch_local_writes(infra.engine)
+    app.state.listing_cache = cache
+    return asyncio.create_task(cache.listen(infra.engine, stop), name="listing-cache")
 
 
 def create_app(settings: Settings, infra: Infra | None = None) -> FastAPI:

@@ -241,6 +241,13 @@ def _expiry(ttl: int, now: float) -> int:
     return int(math.ceil((now + ttl) / STILL_URL_WINDOW) * STILL_URL_WINDOW)
 
 
+def still_urls_change(ttl: int = LISTING_URL_TTL) -> float:
+    """When the stills' URLs signed now for ``ttl`` give way to the next window's (wall
+    time): an answer holding them is what a fresh one would say until then."""
+    now = time.time()
+    return float(_expiry(ttl, now) - ttl)
+
+
 def _signed_still(storage: Storage, key: str, ttl: int) -> str | None:
     """The still's URL of this window if it is signed already."""
     return _still_urls.get(storage, {}).get((key, _expiry(ttl, time.time())))
