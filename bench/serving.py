@@ -17,6 +17,11 @@ cursor page (anonymous) from the gallery; the same first page through the gatewa
 proxy; and ``GET /api/jobs/{id}`` from the gateway (its SQL recorded from the jobs
 domain's own read). The database is dropped at the end.
 
+The anonymous listings are answered from the gallery's listing cache after their
+first build (``gallery.listing_cache``: kept until anything they show changes, and
+nothing changes during a run); ``--no-listing-cache`` measures the path that builds
+every answer, as a signed-in caller's listing always is.
+
 Usage::
 
     .venv/bin/python bench/serving.py                     # 1,000,000 rows
@@ -233,6 +238,11 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument(
+        "--no-listing-cache",
+        action="store_true",
+        help="LISTING_CACHE_ENTRIES=0: every anonymous listing is built (the lean path alone)",
+    )
+    parser.add_argument(
         "--only", action="append", default=[], help="run only the cases with this label"
     )
     args = parser.parse_args()
@@ -262,6 +272,7 @@ def main() -> int:
             "GALLERY_URL": gallery_url,
             "GATEWAY_URL": gateway_url,
             "RATE_LIMITS": "off",  # one client address makes every request here
+            "LISTING_CACHE_ENTRIES": "0" if args.no_listing_cache else "2048",
         }
         for unset in ("REDIS_URL", "S3_BUCKET_NAME", "SQS_QUEUE_URL", "DB_HOST"):
             env.pop(unset, None)
@@ -335,7 +346,8 @@ def main() -> int:
         ]
         print(
             f"processes per service: {args.workers or 'default'}; concurrency "
-            f"{args.concurrency}, {args.seconds:g} s per run, {args.rounds} rounds"
+            f"{args.concurrency}, {args.seconds:g} s per run, {args.rounds} rounds; "
+            f"anonymous listing cache {'off' if args.no_listing_cache else 'on'}"
         )
         header = f"{'request':<13} {'HTTP req/s':>10} {'p99 ms':>8} {'pgbench tps':>12}"
         print(header + f" {'HTTP/pgbench':>13} {'CPU ms/req':>11}")

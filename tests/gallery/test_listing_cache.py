@@ -226,3 +226,29 @@ def test_an_answer_is_kept_no_longer_than_its_stills_urls() -> None:
     assert now < until <= now + service.STILL_URL_WINDOW + 1
     assert service._expiry(ttl, until - 0.01) == service._expiry(ttl, now)
     assert service._expiry(ttl, until + 0.01) != service._expiry(ttl, now)
+
+
+def test_the_least_recently_used_answers_go_first_within_both_bounds() -> None:
+    cache = ListingCache(entries=3, max_bytes=100)
+    cache.listening = True
+    later = time.time() + 60
+    for key in "abc":
+        cache.put(key, cache.generation, b"x" * 20, until=later)
+    assert cache.get("a") == b"x" * 20  # a is now the most recently used
+    cache.put("d", cache.generation, b"y" * 20, until=later)  # four entries: b goes
+    assert cache.get("b") is None
+    assert [cache.get(k) is not None for k in "acd"] == [True, True, True]
+    cache.put("e", cache.generation, b"z" * 50, until=later)  # 110 bytes: a goes
+    assert cache.size == 90
+    assert cache.get("a") is None
+    assert [cache.get(k) is not None for k in "cde"] == [True, True, True]
+    cache.put("f", cache.generation, b"!" * 101, until=later)  # larger than everything
+    assert cache.get("f") is None
+    assert len(cache) == 3
+    cache.put("g", cache.generation - 1, b"old", until=later)  # built before a change
+    assert cache.get("g") is None
+    cache.put("h", cache.generation, b"late", until=time.time() - 1)  # already stale
+    assert cache.get("h") is None
+    cache.invalidate()
+    assert len(cache) == 0
+    assert cache.size == 0

@@ -53,6 +53,9 @@ CHANNEL = "videoforge_listing"
 #: How often the LISTEN connection is tested; a dead one stops the cache within this.
 CHECK_SECONDS = 2.0
 RECONNECT_SECONDS = 2.0
+#: Bytes of answers a process keeps at most, whatever ``LISTING_CACHE_ENTRIES`` says
+#: (the least recently used go first): a page of 100 videos is about 150 KB.
+MAX_BYTES = 64 * 1024 * 1024
 #: How the LISTEN connection is named in ``pg_stat_activity``.
 APPLICATION_NAME = "videoforge-listing-cache"
 _WROTE = "videoforge_listing_wrote"
@@ -69,11 +72,13 @@ _HIT, _MISS, _BYPASS = (LISTING_CACHE.labels(result=r) for r in ("hit", "miss", 
 class ListingCache:
     """The answers of one process, with the generation that invalidates them."""
 
-    def __init__(self, entries: int) -> None:
+    def __init__(self, entries: int, max_bytes: int = MAX_BYTES) -> None:
         self.max_entries = entries
+        self.max_bytes = max_bytes
         self.generation = 0
         self.listening = False
         self._entries: OrderedDict[Hashable, tuple[int, float, bytes]] = OrderedDict()
+        self._bytes = 0
         #: (generation, wall time) of the earliest scheduled publication still ahead.
         self._next_publish: tuple[int, float] | None = None
 
@@ -84,7 +89,16 @@ class ListingCache:
     def invalidate(self) -> None:
         self.generation += 1
         self._entries.clear()
+        self._bytes = 0
         self._next_publish = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the answers kept."""
+        return self._bytes
 
     def get(self, key: Hashable) -> bytes | None:
         """The kept answer for ``key``, if it still holds."""
@@ -104,10 +118,16 @@ class ListingCache:
         ``generation`` was read, before the answer was built."""
         if not self.active or generation != self.generation or time.time() >= until:
             return
+        if len(body) > self.max_bytes:
+            return
+        replaced = self._entries.pop(key, None)
+        if replaced is not None:
+            self._bytes -= len(replaced[2])
         self._entries[key] = (generation, until, body)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._bytes += len(body)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, (_, _, dropped) = self._entries.popitem(last=False)
+            self._bytes -= len(dropped)
 
     async def next_publish(self, sessions: async_sessionmaker[AsyncSession]) -> float:
         """When the earliest scheduled video comes out (wall time; infinity: none),
