@@ -252,3 +252,28 @@ def test_the_least_recently_used_answers_go_first_within_both_bounds() -> None:
     cache.invalidate()
     assert len(cache) == 0
     assert cache.size == 0
+
+
+async def test_a_listen_that_hears_nothing_keeps_nothing(
+    settings: Settings, infra: Infra, seed_video: SeedVideo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a pooler in transaction mode a LISTEN is accepted and hears nothing: the
+    probe sent through the pool never arrives, so the cache never starts."""
+    from videoforge.gallery import listing_cache
+
+    monkeypatch.setattr(listing_cache, "CHECK_SECONDS", 0.3)
+    monkeypatch.setattr(ListingCache, "_notified", lambda *_: None)  # deaf
+    await seed_video("someone", title="listed")
+    app = create_app(settings, infra)
+    async with app.router.lifespan_context(app):
+        cache: ListingCache = app.state.listing_cache
+        await asyncio.sleep(1.5)  # more than a probe and a reconnect
+        assert not cache.listening
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            bypassed = _count("bypass")
+            for _ in range(2):
+                assert (await client.get(LIST)).json()["items"][0]["title"] == "listed"
+            assert _count("bypass") == bypassed + 2
+        assert len(cache) == 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -40,7 +41,7 @@ from typing import Any
 import asyncpg
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from videoforge.gallery.models import GalleryVideo
@@ -53,6 +54,7 @@ CHANNEL = "videoforge_listing"
 #: How often the LISTEN connection is tested; a dead one stops the cache within this.
 CHECK_SECONDS = 2.0
 RECONNECT_SECONDS = 2.0
+MAX_RECONNECT_SECONDS = 60.0
 #: Bytes of answers a process keeps at most, whatever ``LISTING_CACHE_ENTRIES`` says
 #: (the least recently used go first): a page of 100 videos is about 150 KB.
 MAX_BYTES = 64 * 1024 * 1024
@@ -79,6 +81,7 @@ class ListingCache:
         self.listening = False
         self._entries: OrderedDict[Hashable, tuple[int, float, bytes]] = OrderedDict()
         self._bytes = 0
+        self._probes: dict[str, asyncio.Future[None]] = {}
         #: (generation, wall time) of the earliest scheduled publication still ahead.
         self._next_publish: tuple[int, float] | None = None
 
@@ -165,6 +168,7 @@ class ListingCache:
         """Keep a LISTEN connection on :data:`CHANNEL` until ``stop``, reconnecting."""
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         kwargs = {k: v for k, v in kwargs.items() if k != "prepared_statement_cache_size"}
+        failures = 0
         while not stop.is_set():
             conn: asyncpg.Connection[Any] | None = None
             try:
@@ -177,14 +181,17 @@ class ListingCache:
                 # Looked up at each notification (a test holds them back).
                 await conn.add_listener(CHANNEL, lambda *a: self._notified(*a))
                 conn.add_termination_listener(self._lost)
+                await self._heard_through(engine)
                 self.invalidate()  # whatever changed while nobody listened
                 self.listening = True
+                failures = 0
                 log.info("listing_cache_listening")
                 while not stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=CHECK_SECONDS)
                     await conn.fetchval("SELECT 1", timeout=CHECK_SECONDS)
             except Exception as exc:
+                failures += 1
                 if not stop.is_set():
                     log.warning("listing_cache_not_listening", error=str(exc) or type(exc).__name__)
             finally:
@@ -193,11 +200,41 @@ class ListingCache:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=1)
+            # Again at once after a loss, then less and less often (a pooler that never
+            # passes notifications on must not fill the log).
+            delay = min(MAX_RECONNECT_SECONDS, RECONNECT_SECONDS * 2 ** max(failures - 1, 0))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=RECONNECT_SECONDS)
+                await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    def _notified(self, *_: object) -> None:
+    async def _heard_through(self, engine: AsyncEngine) -> None:
+        """A notification sent on another connection of the pool reaches this one.
+
+        Behind a pooler in transaction mode (PgBouncer) a LISTEN is accepted and then
+        never hears anything: the cache would keep its answers forever. So nothing is
+        kept until a probe has made the whole way."""
+        token = f"probe:{secrets.token_hex(8)}"
+        heard = asyncio.get_running_loop().create_future()
+        self._probes[token] = heard
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :token)"),
+                    {"channel": CHANNEL, "token": token},
+                )
+            await asyncio.wait_for(heard, timeout=CHECK_SECONDS)
+        except TimeoutError:
+            raise RuntimeError(
+                "a notification sent through the pool never arrived on the LISTEN "
+                "connection (a pooler in transaction mode?): nothing is kept"
+            ) from None
+        finally:
+            self._probes.pop(token, None)
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.invalidate()
+        heard = self._probes.get(payload)
+        if heard is not None and not heard.done():
+            heard.set_result(None)
 
     def _lost(self, *_: object) -> None:
         """The LISTEN connection closed: stop at once (``listen`` reconnects)."""
