@@ -138,21 +138,20 @@ async def test_a_change_made_elsewhere_shows_within_a_moment(
             )
     finally:
         await other.dispose()
-    started = time.monotonic()
 
     async def renamed() -> bool:
         items = (await served.cached.get(LIST)).json()["items"]
         return bool(items[0]["title"] == "new title")
 
+    # Unannounced, the kept answer would stand until its stills' window ends (minutes).
     await _until(renamed, timeout=5)
-    assert time.monotonic() - started < 2
 
 
 async def test_a_scheduled_video_comes_out_on_time_without_a_write(
     served: Served, seed_video: SeedVideo
 ) -> None:
     await seed_video("someone", title="out already")
-    soon = utcnow() + timedelta(seconds=1.5)
+    soon = utcnow() + timedelta(seconds=3)
     await seed_video("someone", title="scheduled", publish_at=soon, publish_pending=True)
     titles = [v["title"] for v in (await served.cached.get(LIST)).json()["items"]]
     assert titles == ["out already"]
@@ -277,3 +276,42 @@ async def test_a_listen_that_hears_nothing_keeps_nothing(
                 assert (await client.get(LIST)).json()["items"][0]["title"] == "listed"
             assert _count("bypass") == bypassed + 2
         assert len(cache) == 0
+
+
+async def test_requests_that_come_during_a_build_share_it(
+    served: Served, seed_video: SeedVideo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoforge.gallery import api
+
+    await seed_video("someone", title="popular")
+    built = 0
+    real = api._listing
+
+    async def slow_listing(*args: Any) -> Any:
+        nonlocal built
+        built += 1
+        await asyncio.sleep(0.2)  # a count at a million rows, say
+        return await real(*args)
+
+    monkeypatch.setattr(api, "_listing", slow_listing)
+    answers = await asyncio.gather(*(served.cached.get(LIST) for _ in range(6)))
+    assert built == 1
+    assert {a.content for a in answers} == {answers[0].content}
+    assert answers[0].json()["items"][0]["title"] == "popular"
+
+    # A failed build: the requests that joined it build for themselves.
+    served.cache.invalidate()
+    failures = 1
+
+    async def failing_once(*args: Any) -> Any:
+        nonlocal failures
+        await asyncio.sleep(0.2)
+        if failures:
+            failures -= 1
+            raise RuntimeError("the database went away")
+        return await real(*args)
+
+    monkeypatch.setattr(api, "_listing", failing_once)
+    results = await asyncio.gather(*(served.cached.get(LIST) for _ in range(3)))
+    # The one whose build failed answers the JSON 500; the two that had joined it do not.
+    assert sorted(r.status_code for r in results) == [200, 200, 500]

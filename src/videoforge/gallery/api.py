@@ -127,14 +127,16 @@ async def list_videos(
     if principal is not None or cache is None:
         return await _listing(infra, principal, params)
     kept = cache.get(params)
-    if kept is not None:
-        return Response(content=kept, media_type="application/json")
-    generation = cache.generation
-    publish_at = await cache.next_publish(infra.sessions)
-    answer = await _listing(infra, principal, params)
-    body = _VIDEO_PAGE.dump_json(answer, by_alias=True)
-    cache.put(params, generation, body, until=min(publish_at, service.still_urls_change()))
-    return Response(content=body, media_type="application/json")
+    if kept is None:
+
+        async def build() -> tuple[bytes, float]:
+            publish_at = await cache.next_publish(infra.sessions)
+            answer = await _listing(infra, None, params)
+            body = _VIDEO_PAGE.dump_json(answer, by_alias=True)
+            return body, min(publish_at, service.still_urls_change())
+
+        kept = await cache.build_once(params, build)
+    return Response(content=kept, media_type="application/json")
 
 
 async def _listing(

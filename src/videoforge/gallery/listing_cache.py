@@ -34,7 +34,7 @@ import contextlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +62,9 @@ MAX_BYTES = 64 * 1024 * 1024
 APPLICATION_NAME = "videoforge-listing-cache"
 _WROTE = "videoforge_listing_wrote"
 
+#: What builds an answer: its JSON and the wall time it may be kept until.
+Builder = Callable[[], Awaitable[tuple[bytes, float]]]
+
 LISTING_CACHE = Counter(
     "videoforge_listing_cache",
     "Anonymous listing requests by how the cache answered: hit, miss or bypass "
@@ -82,6 +85,7 @@ class ListingCache:
         self._entries: OrderedDict[Hashable, tuple[int, float, bytes]] = OrderedDict()
         self._bytes = 0
         self._probes: dict[str, asyncio.Future[None]] = {}
+        self._flights: dict[Hashable, tuple[int, asyncio.Future[bytes | None]]] = {}
         #: (generation, wall time) of the earliest scheduled publication still ahead.
         self._next_publish: tuple[int, float] | None = None
 
@@ -131,6 +135,36 @@ class ListingCache:
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
             _, (_, _, dropped) = self._entries.popitem(last=False)
             self._bytes -= len(dropped)
+
+    async def build_once(self, key: Hashable, build: Builder) -> bytes:
+        """The answer for ``key`` from ``build`` (``(body, keep until)``), kept; while a
+        build of ``key`` is under way in this generation, its answer instead.
+
+        After each change every waiting request of a popular page would otherwise build
+        it at once (a count and a page query each). A request that joins a build gets
+        what a request arriving a moment earlier got; one that comes after a change this
+        process has seen (its own writes at once) starts its own. If the build it joined
+        fails or is cancelled, it builds for itself."""
+        if not self.active:
+            return (await build())[0]  # nothing shared while nobody listens
+        generation = self.generation
+        flight = self._flights.get(key)
+        if flight is not None and flight[0] == generation:
+            joined = await asyncio.shield(flight[1])
+            if joined is not None:
+                return joined
+            return (await build())[0]
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._flights[key] = (generation, future)
+        body: bytes | None = None
+        try:
+            body, until = await build()
+            self.put(key, generation, body, until)
+            return body
+        finally:
+            if self._flights.get(key, (0, None))[1] is future:
+                del self._flights[key]
+            future.set_result(body)
 
     async def next_publish(self, sessions: async_sessionmaker[AsyncSession]) -> float:
         """When the earliest scheduled video comes out (wall time; infinity: none),
