@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import functools
 import json
 import re
@@ -34,7 +35,6 @@ from sqlalchemy import (
     tuple_,
     union,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -62,7 +62,22 @@ MAX_OFFSET = COUNT_CAP
 #: is built without the identity map and attribute instrumentation (about a fifth of
 #: a listing request's Python time at 20 rows), and every field reads the same.
 VIDEO_COLUMNS = tuple(GalleryVideo.__table__.c)
-VideoRow = Row[Any]
+#: A row of those columns as a named tuple: SQLAlchemy 2.1's ``Row`` answers an
+#: attribute in about 870 ns (an index in 100), and building a page's items reads 35
+#: of them per video, 0.6 ms of a 20-video page; a named tuple's field reads in 40.
+VideoRow = Any
+
+
+@functools.lru_cache(maxsize=16)
+def _row_type(keys: tuple[str, ...]) -> Any:
+    return collections.namedtuple("VideoRow", keys)
+
+
+def plain_rows(result: Any) -> list[Any]:
+    """The rows of ``result`` as named tuples of its columns (same names, same values)."""
+    make = _row_type(tuple(result.keys()))._make
+    return [make(row) for row in result]
+
 
 #: The stored, GIN-indexed document (migration 0007): title and description as a tsvector.
 PG_DOCUMENT = "gallery_videos.search_document"
@@ -370,7 +385,7 @@ async def list_videos(
     # testing every row's document when it overestimates the hits (0.3 s at a million
     # rows for a word found nowhere, while the count uses the GIN index).
     if total is None or not exact or offset < total:
-        rows = list((await conn.execute(query.statement, query.page_values)).all())
+        rows = plain_rows(await conn.execute(query.statement, query.page_values))
     has_more = len(rows) > params.per_page
     items = rows[: params.per_page]
     next_cursor = encode_cursor(params.sort, items[-1]) if has_more and items else None
