@@ -60,6 +60,41 @@ async def test_status_headers_query_and_body_pass_through(gw: Gateway) -> None:
     assert response.headers["x-request-id"] == "req-12345"
 
 
+async def test_a_proxied_answer_carries_one_date_and_one_server_header(
+    make_gateway: GatewayFactory, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Through a real server (uvicorn writes its own Date and Server): the gallery's are
+    not passed on beside them, and a small answer keeps its exact Content-Length."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    gw = await make_gateway(make_settings(tmp_path, sqlite_url), proxy=True)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(gw.app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                if server.started:
+                    break
+                await asyncio.sleep(0.05)
+            response = await client.get("/api/gallery/echo?status=200")
+        assert response.status_code == 200
+        raw = [k.lower() for k, _ in response.headers.raw]
+        assert raw.count(b"date") == 1
+        assert raw.count(b"server") == 1
+        assert "transfer-encoding" not in response.headers
+        assert int(response.headers["content-length"]) == len(response.content)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.mark.parametrize(
     ("trusted", "client", "scheme", "host"),
     [

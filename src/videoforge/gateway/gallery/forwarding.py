@@ -47,6 +47,19 @@ def _connection_tokens(headers: list[tuple[str, str]]) -> set[str]:
     return tokens
 
 
+#: Answers up to this size (by their Content-Length) are read whole before being passed
+#: on; larger ones, and those of unknown length (event streams), are streamed.
+BUFFERED_MAX_BYTES = 1024 * 1024
+
+
+#: Response headers the gateway's own server writes: passed on too, they came twice.
+_SERVER_OWN = frozenset({"date", "server"})
+
+
+def _small(length: str | None) -> bool:
+    return length is not None and length.isdigit() and int(length) <= BUFFERED_MAX_BYTES
+
+
 def forwardable(
     headers: list[tuple[str, str]], *, drop: frozenset[str] = frozenset()
 ) -> list[tuple[str, str]]:
@@ -104,15 +117,29 @@ class GalleryProxy:
         except httpx.HTTPError as exc:
             log.warning("gallery_proxy_failed", path=path, error=repr(exc))
             raise UpstreamUnavailable("The gallery is not reachable right now.") from None
-        response = StreamingResponse(
-            upstream.aiter_raw(),
-            status_code=upstream.status_code,
-            background=BackgroundTask(upstream.aclose),
-        )
+        response: Response
+        if _small(upstream.headers.get("content-length")):
+            # A listing, a video's metadata: read whole and sent in one write, rather
+            # than streamed in chunks (a write each, and Starlette's streaming machinery:
+            # a fifth of the gateway's CPU on a proxied listing).
+            try:
+                body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+            except httpx.HTTPError as exc:
+                log.warning("gallery_proxy_failed", path=path, error=repr(exc))
+                raise UpstreamUnavailable("The gallery is not reachable right now.") from None
+            finally:
+                await upstream.aclose()
+            response = Response(content=body, status_code=upstream.status_code)
+        else:
+            response = StreamingResponse(
+                upstream.aiter_raw(),
+                status_code=upstream.status_code,
+                background=BackgroundTask(upstream.aclose),
+            )
         # Raw pairs keep repeated headers (Set-Cookie, Link) and the upstream's exact
         # Content-Length/Content-Encoding (the body is passed on undecoded).
         response.raw_headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in forwardable(list(upstream.headers.multi_items()))
+            for k, v in forwardable(list(upstream.headers.multi_items()), drop=_SERVER_OWN)
         ]
         return response
