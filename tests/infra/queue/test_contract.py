@@ -183,7 +183,8 @@ async def test_rejects_values_sqs_would_reject(make_queue: MakeQueue) -> None:
 
 async def test_concurrent_consumers_never_hold_the_same_message(make_queue: MakeQueue) -> None:
     """Three consumers, each with its own connection, drain 50 messages: every message
-    is delivered exactly once and no two consumers ever hold one at the same time."""
+    is delivered; on the database queues exactly once, and no two consumers ever hold
+    one at the same time."""
     harness = await make_queue(visibility=60)
     producer = await harness.open()
     sent = set(await asyncio.gather(*(producer.send(f"job-{i}") for i in range(50))))
@@ -210,7 +211,14 @@ async def test_concurrent_consumers_never_hold_the_same_message(make_queue: Make
     consumers = [await harness.open() for _ in range(3)]
     await asyncio.gather(*(consume(q) for q in consumers))
 
+    assert set(deliveries) == sent  # nothing lost, on every backend
+    if not harness.is_database:
+        # SQS standard queues deliver at least once: two concurrent receives may both
+        # get a message, rarely on AWS and now and then on moto, whose receive is not
+        # atomic across its server's threads (getmoto/moto#519; seen in a CI run). The
+        # worker is built for that (claims and idempotent completion); the database
+        # queues below are the ones that promise one holder at a time.
+        return
     assert overlaps == []
-    assert set(deliveries) == sent
     assert all(n == 1 for n in deliveries.values()), deliveries.most_common(3)
     assert await producer.depth() == 0
