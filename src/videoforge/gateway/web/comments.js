@@ -452,7 +452,11 @@ export function commentsSection(video, ctx, { onCount = null } = {}) {
       const page = await api.listComments(video.id, { sort: sort.value, cursor, limit: PAGE });
       if (!ctx.isCurrent()) return;
       policy = page.comment_policy;
-      for (const c of page.items) list.append(commentItem(c));
+      for (const c of page.items) {
+        // One posted while this page was on its way is shown already (prepended).
+        if (list.querySelector(`:scope > li[data-comment-id="${CSS.escape(String(c.id))}"]`)) continue;
+        list.append(commentItem(c));
+      }
       cursor = page.next_cursor;
       more.hidden = !cursor;
       status.textContent = list.childElementCount === 0 && !cursor
