@@ -439,12 +439,15 @@ def test_resume_where_the_viewer_stopped(platform: Any, context: Any, video_id: 
 
     # Stopped in the last seconds: watched to the end, the next visit starts over. The
     # seek is made again while it has not held: the player's own start-position seek
-    # may still land after it on a loaded machine (it then saves 11 s, correctly).
+    # may still land after it on a loaded machine (it then saves 11 s, correctly). Once
+    # it holds, pausing again saves that position (its "seeked" may have come before
+    # the other seek's save).
     page.evaluate("document.querySelector('video').pause()")
     page.wait_for_function(
         f"""() => {{
           const v = document.querySelector('video');
           if (Math.abs(v.currentTime - {SECONDS - 2}) > 0.5) v.currentTime = {SECONDS - 2};
+          else if (!v.seeking) v.dispatchEvent(new Event('pause'));
           return localStorage.getItem('{key}') === null;
         }}"""
     )
